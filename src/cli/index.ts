@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigOrExit, openRuntime, type Runtime } from '../runtime.js';
+import { runMigrations } from '../storage/migrate.js';
+import { addSigningKeys } from '../storage/keys.js';
+import { DuplicateUsernameError } from '../storage/users.js';
+
+const HELP: Record<string, string> = {
+  '': `Usage: tally <command> [options]
+
+Commands:
+  migrate                 apply pending database migrations and exit
+  users create            create a user (password from standard input)
+  clients create          register a client from RFC 7591 metadata
+  prune                   delete expired ledger entries in batches
+  keys rotate             add new signing keys; older ones stay published until their tokens expire
+
+Every command reads the same environment as the server (DATABASE_URL, ...). Use --help on each.`,
+  migrate: 'Usage: tally migrate\n\nApplies pending migrations to DATABASE_URL and prints their names as JSON.',
+  'users create': 'Usage: tally users create --username NAME [--email E] [--name N] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON.',
+  'clients create': `Usage: tally clients create --json '{"client_name":"...","redirect_uris":[...],...}'\n\nThe body of POST /admin/clients. Prints the client as JSON, with client_secret this once.`,
+  'keys rotate': 'Usage: tally keys rotate\n\nAdds an ES256 and an RS256 signing key. New tokens are signed with them; older keys stay in the JWKS.',
+  prune: 'Usage: tally prune [--older-than SECONDS] [--batch-size N] [--limit N]\n\nDeletes ledger entries whose token expired more than SECONDS ago, in batches. Prints what it deleted as JSON.',
+};
+
+class UsageError extends Error {}
+
+function print(value: unknown) {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function readStdin(): string {
+  return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+}
+
+async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const runtime = await openRuntime(loadConfigOrExit());
+  try {
+    return await run(runtime);
+  } finally {
+    await runtime.db.$disconnect();
+  }
+}
+
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  async migrate() {
+    const config = loadConfigOrExit();
+    print({ applied: await runMigrations(config.databaseUrl) });
+  },
+
+  async 'users create'(args) {
+    const { values } = parseArgs({ args, options: { username: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' } } });
+    if (!values.username) throw new UsageError('--username is required');
+    if (!values['password-stdin']) throw new UsageError('--password-stdin is required: the password is read from standard input');
+    const password = readStdin();
+    if (password.length < 8) throw new UsageError('the password must be at least 8 characters');
+    await withRuntime(async ({ users }) => print(await users.create({ username: values.username!, password, email: values.email, name: values.name })));
+  },
+
+  async 'clients create'(args) {
+    const { values } = parseArgs({ args, options: { json: { type: 'string' } } });
+    if (!values.json) throw new UsageError('--json is required');
+    let metadata: unknown;
+    try {
+      metadata = JSON.parse(values.json);
+    } catch {
+      throw new UsageError('--json is not valid JSON');
+    }
+    // Loaded here only: oidc-provider is needed to validate metadata, not by the other commands.
+    const { registerClient } = await import('../oidc/clients.js');
+    await withRuntime(async (runtime) => print(await registerClient(runtime, metadata)));
+  },
+
+  async 'keys rotate'() {
+    await withRuntime(async ({ db, config }) => print({ added: await addSigningKeys(db, config.secretKey) }));
+  },
+};
+
+async function main(argv: string[]) {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const name = [words.slice(0, 2).join(' '), words[0] ?? ''].find((n) => n in commands || n in HELP) ?? '';
+  const rest = argv.slice(argv.indexOf(name.split(' ').at(-1)!) + 1);
+  if (argv.includes('--help') || argv.includes('-h') || !(name in commands)) {
+    process.stdout.write(`${HELP[name] ?? HELP['']}\n`);
+    if (!(name in commands) && !argv.includes('--help') && !argv.includes('-h')) process.exitCode = 1;
+    return;
+  }
+  await commands[name]!(name ? rest : argv);
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError || (error as Error).name === 'ClientValidationError' || error instanceof DuplicateUsernameError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`tally: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

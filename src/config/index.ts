@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/** Thrown for a bad environment value; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const positiveInt = z.coerce.number().int().positive();
+
+// Every variable Tally reads, with its documented default. This module is the only reader of process.env.
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(file:|postgres:\/\/|postgresql:\/\/)/, 'must start with file:, postgres:// or postgresql://')
+    .default('file:./data/tally.db'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  TOKEN_MODE: z.enum(['reference', 'jwt', 'stateless']).default('reference'),
+  ACCESS_TOKEN_TTL: positiveInt.default(3600),
+  REFRESH_TOKEN_TTL: positiveInt.default(1209600),
+  DEFAULT_AUDIENCE: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Seconds during which a rotated refresh token may be presented again without revoking its grant. */
+  REFRESH_TOKEN_REUSE_LEEWAY: z.coerce.number().int().min(0).default(0),
+  /** Optional base64url 32-byte key that wraps every stored key; without it a generated one is kept in the database. */
+  TALLY_SECRET_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64url').length === 32, 'must be 32 bytes, base64url-encoded')
+    .optional(),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+});
+
+export type TokenMode = 'reference' | 'jwt' | 'stateless';
+
+export interface Config {
+  port: number;
+  host: string;
+  issuer: string;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  adminApiKey: string | undefined;
+  tokenMode: TokenMode;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  defaultAudience: string;
+  logLevel: string;
+  refreshTokenReuseLeeway: number;
+  secretKey: Buffer | undefined;
+  databasePoolSize: number;
+}
+
+/** Reads and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input = Object.fromEntries(
+    Object.keys(schema.shape).flatMap((k) => (env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]])),
+  );
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`Invalid environment variable ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+  }
+  const v = parsed.data;
+  const issuer = (v.ISSUER ?? `http://localhost:${v.PORT}`).replace(/\/$/, '');
+  return {
+    port: v.PORT,
+    host: v.HOST,
+    issuer,
+    databaseUrl: v.DATABASE_URL,
+    redisUrl: v.REDIS_URL,
+    adminApiKey: v.ADMIN_API_KEY,
+    tokenMode: v.TOKEN_MODE,
+    accessTokenTtl: v.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: v.REFRESH_TOKEN_TTL,
+    defaultAudience: v.DEFAULT_AUDIENCE ?? issuer,
+    logLevel: v.LOG_LEVEL,
+    refreshTokenReuseLeeway: v.REFRESH_TOKEN_REUSE_LEEWAY,
+    secretKey: v.TALLY_SECRET_KEY ? Buffer.from(v.TALLY_SECRET_KEY, 'base64url') : undefined,
+    databasePoolSize: v.DATABASE_POOL_SIZE,
+  };
+}

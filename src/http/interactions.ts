@@ -1,0 +1,87 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import type { UserStore } from '../storage/users.js';
+import type { Csrf } from './csrf.js';
+import { HttpError } from './errors.js';
+import { renderPage } from './views.js';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const SCOPE_DESCRIPTIONS: Record<string, string> = {
+  openid: 'Know who you are',
+  profile: 'See your name and username',
+  email: 'See your email address',
+  offline_access: 'Stay signed in when you are away',
+};
+
+/** The page may post to itself, and what follows redirects to the client: allow that origin too. */
+function allowFormActionTo(res: Response, redirectUri: unknown) {
+  const csp = res.getHeader('content-security-policy');
+  if (typeof csp !== 'string' || typeof redirectUri !== 'string' || !URL.canParse(redirectUri)) return;
+  res.setHeader('content-security-policy', csp.replace("form-action 'self'", `form-action 'self' ${new URL(redirectUri).origin}`));
+}
+
+export function createInteractionRouter({ provider, users, csrf }: { provider: Provider; users: UserStore; csrf: Csrf }): Router {
+  const router = express.Router();
+  const parseForm = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 20 });
+
+  async function show(res: Response, details: Details, status = 200, error?: string) {
+    const client = await provider.Client.find(String(details.params.client_id));
+    const common = { uid: details.uid, csrf: csrf.tokenFor(details.uid), clientName: client?.clientName ?? details.params.client_id, error };
+    allowFormActionTo(res, details.params.redirect_uri);
+    res.status(status).set('cache-control', 'no-store');
+    if (details.prompt.name === 'login') {
+      res.send(await renderPage('login', { ...common, title: 'Sign in', username: details.lastSubmission?.login ? '' : (details.params.login_hint ?? '') }));
+      return;
+    }
+    const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
+    const scopes = requested.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? `Use ${name}` }));
+    res.send(await renderPage('consent', { ...common, title: 'Allow access', scopes }));
+  }
+
+  async function grantConsent(details: Details): Promise<string> {
+    const { prompt, params, session, grantId } = details;
+    const grant = grantId
+      ? await provider.Grant.find(grantId)
+      : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+    if (!grant) throw new HttpError(400, 'grant_not_found', 'This sign-in request is no longer valid.');
+    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    return grant.save();
+  }
+
+  router.get('/interaction/:uid', async (req: Request, res: Response) => {
+    const details = await provider.interactionDetails(req, res);
+    if (details.uid !== req.params.uid) throw new HttpError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
+    await show(res, details);
+  });
+
+  router.post('/interaction/:uid', parseForm, async (req: Request, res: Response) => {
+    const details = await provider.interactionDetails(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (details.uid !== req.params.uid) throw new HttpError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
+    if (!csrf.verify(details.uid, body._csrf)) throw new HttpError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
+
+    if (details.prompt.name === 'login') {
+      const { username, password } = body;
+      const user = typeof username === 'string' && typeof password === 'string' && username && password ? await users.authenticate(username, password) : undefined;
+      if (!user) {
+        await show(res, details, 401, 'Wrong username or password.');
+        return;
+      }
+      await provider.interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+      return;
+    }
+
+    if (body.decision === 'deny') {
+      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user denied the request' }, { mergeWithLastSubmission: false });
+      return;
+    }
+    const grantId = await grantConsent(details);
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  return router;
+}

@@ -1,0 +1,118 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type Provider from 'oidc-provider';
+import type { Logger } from '../config/logger.js';
+import type { Db } from '../storage/database.js';
+import type { UserStore } from '../storage/users.js';
+import { createCsrf } from './csrf.js';
+import { exposedStatus, HttpError } from './errors.js';
+import { createHealthRouter } from './health.js';
+import { createInteractionRouter } from './interactions.js';
+import { renderPage } from './views.js';
+
+export interface HttpDependencies {
+  provider: Provider;
+  db: Db;
+  users: UserStore;
+  cookieKey: string;
+  logger: Logger;
+}
+
+/** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
+const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/'];
+
+function isAppPath(url: string): boolean {
+  return APP_PREFIXES.some((prefix) => url === prefix || url.startsWith(prefix) || url.startsWith(`${prefix}?`) || url.startsWith(`${prefix}/`));
+}
+
+// Pages Tally renders itself: nothing inline, forms post to this origin (plus the client's, set per page).
+const appSecurityHeaders = helmet({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+  },
+});
+
+// oidc-provider's responses: the form_post page submits itself with an inline script to the client,
+// and logout redirects to registered clients, so form-action is left open there.
+const providerSecurityHeaders = helmet({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      scriptSrc: ["'unsafe-inline'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+  },
+});
+
+export function createApp(deps: HttpDependencies): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+  app.use(appSecurityHeaders);
+  app.use(createHealthRouter(deps.db));
+  app.use(createInteractionRouter({ provider: deps.provider, users: deps.users, csrf: createCsrf(deps.cookieKey) }));
+
+  app.use((_req: Request, _res: Response) => {
+    throw new HttpError(404, 'not_found', 'There is nothing here.');
+  });
+
+  app.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = exposedStatus(error) ?? 500;
+    if (status >= 500) deps.logger.error({ err: error, path: req.path }, 'request failed');
+    const e = error as { code?: string; error?: string; message?: string; error_description?: string; type?: string };
+    // body-parser reports an oversized form with type 'entity.too.large' and status 413.
+    const description = status >= 500 ? 'The server could not complete the request.' : (e.error_description ?? e.message ?? 'Bad request');
+    if (res.headersSent) return;
+    res.status(status).set('cache-control', 'no-store');
+    if (req.accepts(['html', 'json']) === 'json') {
+      res.json({ error: e.code ?? e.error ?? (status >= 500 ? 'server_error' : 'invalid_request'), error_description: description });
+      return;
+    }
+    res.send(await renderPage('error', { title: 'Something went wrong', error: e.error ?? e.code ?? 'error', description }));
+  });
+  return app;
+}
+
+/** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
+export function createHttpServer(deps: HttpDependencies): Server {
+  const app = createApp(deps);
+  const providerCallback = deps.provider.callback();
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (isAppPath(req.url ?? '/')) {
+      app(req, res);
+      return;
+    }
+    providerSecurityHeaders(req, res, () => void providerCallback(req, res));
+  });
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+/** Stops accepting connections, lets in-flight requests finish, then resolves. */
+export function closeGracefully(server: Server, timeoutMs = 10_000): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      done();
+    }, timeoutMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      done();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,52 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** SHA-256 of a value, base64url: how every token identifier is stored and looked up. */
+export function sha256(value: string | Buffer): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+/** 256 random bits as a 43-character base64url string. */
+export function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right) && a.length === b.length;
+}
+
+export interface SealingKey {
+  id: string;
+  key: Buffer;
+}
+
+/**
+ * AES-256-GCM with the key id in clear, so that keys can rotate: `<kid>.<iv|ciphertext|tag>`.
+ * `context` is bound as additional data, so a sealed value cannot be moved to another row or use.
+ */
+export function seal(plaintext: string, key: SealingKey, context = ''): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key.key, iv);
+  cipher.setAAD(Buffer.from(context));
+  const body = Buffer.concat([iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `${key.id}.${body.toString('base64url')}`;
+}
+
+/** Opens a sealed value; returns undefined for anything that is not ours or was tampered with. */
+export function unseal(sealed: string, keys: ReadonlyMap<string, Buffer>, context = ''): string | undefined {
+  const dot = sealed.indexOf('.');
+  if (dot <= 0) return undefined;
+  const key = keys.get(sealed.slice(0, dot));
+  if (!key) return undefined;
+  const body = Buffer.from(sealed.slice(dot + 1), 'base64url');
+  if (body.length < 28) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, 12));
+    decipher.setAAD(Buffer.from(context));
+    decipher.setAuthTag(body.subarray(body.length - 16));
+    return Buffer.concat([decipher.update(body.subarray(12, body.length - 16)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}

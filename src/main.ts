@@ -1,0 +1,34 @@
+import { createProvider } from './oidc/provider.js';
+import { closeGracefully, createHttpServer } from './http/server.js';
+import { renderPage } from './http/views.js';
+import { loadConfigOrExit, openRuntime } from './runtime.js';
+
+const config = loadConfigOrExit();
+const runtime = await openRuntime(config);
+const { logger, db, keyring, users } = runtime;
+if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
+
+const provider = createProvider({ ...runtime, renderPage });
+provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+
+const server = createHttpServer({ provider, db, users, cookieKey: keyring.cookieKeys[0]!, logger });
+server.listen(config.port, config.host, () => {
+  const lines = [
+    `Tally is serving the issuer ${config.issuer}`,
+    `  discovery: ${config.issuer}/.well-known/openid-configuration`,
+    config.adminApiKey
+      ? `  admin API: ${config.issuer}/admin (Authorization: Bearer <ADMIN_API_KEY>)`
+      : `  admin API: ${config.issuer}/admin (set ADMIN_API_KEY, or use a token with scope "admin"); CLI: npx tally --help`,
+    `  listening on ${config.host}:${config.port}, database ${config.databaseUrl.startsWith('file:') ? config.databaseUrl : 'postgresql'}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+});
+
+async function shutdown(signal: string) {
+  logger.info({ signal }, 'shutting down');
+  await closeGracefully(server);
+  await db.$disconnect();
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,200 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config, TokenMode } from '../config/index.js';
+import type { Keyring } from '../storage/keys.js';
+import type { ClientStore } from '../storage/clients.js';
+import type { UserStore } from '../storage/users.js';
+import type { Db } from '../storage/database.js';
+import { createAdapterFactory } from '../storage/adapter.js';
+import { randomToken } from '../lib/crypto.js';
+// Internal, but the only handle on the configuration oidc-provider actually uses.
+// @ts-expect-error no type declarations for oidc-provider's internals
+import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
+import { createFindAccount } from './account.js';
+import { installHashedClientSecrets } from './client-secrets.js';
+
+/** Renders a page from views/ (supplied by the HTTP layer). */
+export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
+
+export interface ProviderDependencies {
+  config: Config;
+  db: Db;
+  keyring: Keyring;
+  clients: ClientStore;
+  users: UserStore;
+  /** Absent where no page is ever served (the CLI validating client metadata). */
+  renderPage?: RenderPage;
+}
+
+const noPages: RenderPage = () => Promise.reject(new Error('this provider serves no pages'));
+
+export const STANDARD_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/**
+ * The scopes oidc-provider recognises: the standard ones (listed in discovery) and any other valid
+ * RFC 6749 scope token, because a client may be granted whatever scope its metadata names.
+ */
+class RegisteredScopes extends Set<string> {
+  override has(scope: string): boolean {
+    return super.has(scope) || SCOPE_TOKEN.test(scope);
+  }
+}
+
+type ClientLike = { clientId: string; scope?: string; token_mode?: string } & Record<string, unknown>;
+
+export function tokenModeOf(client: ClientLike | undefined, fallback: TokenMode): TokenMode {
+  const mode = client?.token_mode;
+  return mode === 'reference' || mode === 'jwt' || mode === 'stateless' ? mode : fallback;
+}
+
+/** A client may be granted any scope in its metadata; without `scope`, the standard ones. */
+function scopesOf(client: ClientLike): string {
+  return client.scope ?? STANDARD_SCOPES.join(' ');
+}
+
+// Symmetric algorithms would key on the stored client secret, which is an argon2 hash here.
+const ASYMMETRIC_SIGNING = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+
+function buildConfiguration(deps: ProviderDependencies): Configuration {
+  const { config, keyring } = deps;
+  const renderPage = deps.renderPage ?? noPages;
+  const page = (ctx: KoaContextWithOIDC, view: string, locals: Record<string, unknown>) =>
+    renderPage(view, locals).then((html) => {
+      ctx.type = 'html';
+      ctx.body = html;
+    });
+
+  return {
+    adapter: createAdapterFactory({ db: deps.db, clients: deps.clients, payloadKey: keyring.payloadKey, payloadKeys: keyring.payloadKeys }),
+    findAccount: createFindAccount(deps.users),
+    jwks: { keys: keyring.signingKeys as never },
+    cookies: {
+      keys: keyring.cookieKeys,
+      long: { signed: true, sameSite: 'lax' },
+      short: { signed: true, sameSite: 'lax' },
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email', 'email_verified'],
+    },
+    scopes: STANDARD_SCOPES,
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: [...ASYMMETRIC_SIGNING],
+      requestObjectSigningAlgValues: [...ASYMMETRIC_SIGNING],
+      idTokenSigningAlgValues: [...ASYMMETRIC_SIGNING],
+      userinfoSigningAlgValues: [...ASYMMETRIC_SIGNING],
+      introspectionSigningAlgValues: [...ASYMMETRIC_SIGNING],
+      authorizationSigningAlgValues: [...ASYMMETRIC_SIGNING],
+    },
+    extraClientMetadata: {
+      properties: ['token_mode'],
+      validator(_ctx, key, value) {
+        if (key === 'token_mode' && value !== undefined && !['reference', 'jwt', 'stateless'].includes(value as string)) {
+          throw new errors.InvalidClientMetadata('token_mode must be one of reference, jwt, stateless');
+        }
+      },
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    responseTypes: ['code', 'none'],
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: config.accessTokenTtl,
+      ClientCredentials: config.accessTokenTtl,
+      RefreshToken: config.refreshTokenTtl,
+      AuthorizationCode: 60,
+      DeviceCode: 600,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+      Grant: config.refreshTokenTtl,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => page(ctx, 'logout', { form, host: ctx.host }),
+        postLogoutSuccessSource: (ctx) => page(ctx, 'message', { title: 'Signed out', message: 'You are signed out.' }),
+      },
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: (ctx, form, _out, err) =>
+          page(ctx, 'device', {
+            form: form.replace('</form>', '<button type="submit">Continue</button></form>'),
+            error: err ? 'That code is not valid or has expired. Try again.' : undefined,
+          }),
+        userCodeConfirmSource: (ctx, form, client, _deviceInfo, userCode) =>
+          page(ctx, 'device-confirm', {
+            form: form.replace('</form>', '<button type="submit">Continue</button><button type="submit" name="abort" value="yes">Abort</button></form>'),
+            clientName: client.clientName ?? client.clientId,
+            userCode,
+          }),
+        successSource: (ctx) => page(ctx, 'message', { title: 'Device connected', message: 'You can return to your device.' }),
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => oneOf ?? config.defaultAudience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource, client) => {
+          const mode = tokenModeOf(client as unknown as ClientLike, config.tokenMode);
+          return {
+            scope: scopesOf(client as unknown as ClientLike),
+            audience: resource,
+            accessTokenTTL: config.accessTokenTtl,
+            accessTokenFormat: mode === 'reference' ? 'opaque' : 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    clientBasedCORS(_ctx, origin, client) {
+      return (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin);
+    },
+    renderError: async (ctx, out) => {
+      await page(ctx, 'error', { title: 'Something went wrong', error: out.error, description: out.error_description });
+    },
+  };
+}
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  provider.proxy = true;
+  // oidc-provider copies `scopes` into a plain Set; give that Set the open `has` (see RegisteredScopes).
+  Object.setPrototypeOf(providerInternals(provider).configuration.scopes, RegisteredScopes.prototype);
+  installHashedClientSecrets(provider);
+  // Reference identifiers: exactly 256 random bits, 43 base64url characters.
+  for (const model of [provider.AccessToken, provider.ClientCredentials, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode]) {
+    const prototype = model.prototype as unknown as { generateTokenId(this: { format?: string }): string };
+    const generateTokenId = prototype.generateTokenId;
+    prototype.generateTokenId = function referenceOrJwtId() {
+      const id = generateTokenId.call(this); // also settles `format` for access tokens
+      return this.format === 'jwt' ? id : randomToken();
+    };
+  }
+  installIssuerAudienceForUserinfo(provider, deps.config);
+  return provider;
+}
+
+/**
+ * Tokens requested without a resource are for the issuer itself (DEFAULT_AUDIENCE). oidc-provider
+ * keeps audience-bound tokens away from userinfo; the issuer's own userinfo is part of that audience.
+ */
+function installIssuerAudienceForUserinfo(provider: Provider, config: Config): void {
+  const AccessToken = provider.AccessToken as unknown as { find(value: string, options?: object): Promise<{ aud?: string | string[] } | undefined> };
+  const find = AccessToken.find.bind(AccessToken);
+  const own = new Set([config.issuer, config.defaultAudience]);
+  AccessToken.find = async (value, options) => {
+    const token = await find(value, options);
+    if (token && Provider.ctx?.oidc?.route === 'userinfo') {
+      const aud = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
+      if (aud.length > 0 && aud.every((a) => own.has(a))) token.aud = undefined;
+    }
+    return token;
+  };
+}

@@ -1,0 +1,39 @@
+import { ConfigError, loadConfig, type Config } from './config/index.js';
+import { createLogger, type Logger } from './config/logger.js';
+import { createClientStore, type ClientStore } from './storage/clients.js';
+import { openDatabase, type Db } from './storage/database.js';
+import { loadKeyring, type Keyring } from './storage/keys.js';
+import { runMigrations } from './storage/migrate.js';
+import { createUserStore, type UserStore } from './storage/users.js';
+
+/** What the server and the CLI share: configuration, a migrated database, keys and stores. */
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  keyring: Keyring;
+  clients: ClientStore;
+  users: UserStore;
+  appliedMigrations: string[];
+}
+
+/** Reads the environment or exits with a message naming the bad variable. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tally: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+export async function openRuntime(config: Config): Promise<Runtime> {
+  const logger = createLogger(config.logLevel);
+  const appliedMigrations = await runMigrations(config.databaseUrl);
+  const db = openDatabase({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
+  const keyring = await loadKeyring(db, config.secretKey);
+  return { config, logger, db, keyring, clients: createClientStore(db), users: createUserStore(db), appliedMigrations };
+}

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { randomToken } from '../lib/crypto.js';
+import type { Db } from './database.js';
+import { hashSecret } from './passwords.js';
+
+export type ClientMetadata = Record<string, unknown> & { client_id?: string; token_endpoint_auth_method?: string };
+
+export interface StoredClient {
+  metadata: ClientMetadata;
+  secretHash: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Clients that authenticate with nothing have no secret; every other method here needs one. */
+export function needsSecret(metadata: ClientMetadata): boolean {
+  const method = metadata.token_endpoint_auth_method ?? 'client_secret_basic';
+  return method === 'client_secret_basic' || method === 'client_secret_post';
+}
+
+// Keys in a fixed order: oidc-provider caches client instances by a hash of their JSON.
+function sortKeys(metadata: ClientMetadata): ClientMetadata {
+  return Object.fromEntries(Object.entries(metadata).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export function createClientStore(db: Db) {
+  return {
+    /** Stores a new client; the plain secret is returned here and nowhere else. */
+    async create(metadata: ClientMetadata): Promise<{ client: StoredClient; clientSecret?: string }> {
+      const id = typeof metadata.client_id === 'string' ? metadata.client_id : randomUUID();
+      const clientSecret = needsSecret(metadata) ? randomToken() : undefined;
+      const now = new Date();
+      const clean = sortKeys({ ...metadata, client_id: id });
+      delete clean.client_secret;
+      const row = await db.client.create({
+        data: { id, metadata: JSON.stringify(clean), secretHash: clientSecret ? await hashSecret(clientSecret) : null, createdAt: now, updatedAt: now },
+      });
+      return { client: { metadata: clean, secretHash: row.secretHash, createdAt: now, updatedAt: now }, ...(clientSecret ? { clientSecret } : {}) };
+    },
+
+    async find(id: string): Promise<StoredClient | undefined> {
+      const row = await db.client.findUnique({ where: { id } });
+      if (!row) return undefined;
+      return { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt };
+    },
+
+    async rotateSecret(id: string): Promise<string | undefined> {
+      const clientSecret = randomToken();
+      const { count } = await db.client.updateMany({ where: { id }, data: { secretHash: await hashSecret(clientSecret), updatedAt: new Date() } });
+      return count ? clientSecret : undefined;
+    },
+
+    async delete(id: string): Promise<boolean> {
+      const { count } = await db.client.deleteMany({ where: { id } });
+      return count > 0;
+    },
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;

@@ -1,0 +1,90 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { seal, unseal, type SealingKey } from '../lib/crypto.js';
+import { isUniqueViolation, type Db } from './database.js';
+
+/** Everything secret the server needs, generated on first start and kept so a restart invalidates nothing. */
+export interface Keyring {
+  /** Private signing JWKs, newest first; oidc-provider signs with the first of each algorithm. */
+  signingKeys: JWK[];
+  /** Cookie signing keys, newest first. */
+  cookieKeys: string[];
+  /** Key that seals stored payloads now; `payloadKeys` opens older ones too. */
+  payloadKey: SealingKey;
+  payloadKeys: Map<string, Buffer>;
+}
+
+export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
+
+async function makeSigningKey(alg: string): Promise<JWK> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+  const jwk = await exportJWK(privateKey);
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg, use: 'sig' };
+}
+
+/** Inserts a row unless another process got there first; then the existing row wins. */
+async function insertOnce(db: Db, row: { id: string; use: string; alg: string; material: string }): Promise<void> {
+  try {
+    await db.key.create({ data: { ...row, createdAt: new Date() } });
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+  }
+}
+
+/**
+ * The root key wraps every other key. Given by environment (TALLY_SECRET_KEY) it never touches the
+ * database; otherwise it is generated once and kept there, which protects nothing against someone who
+ * reads the whole database but keeps rotation and restarts simple.
+ */
+async function loadRootKey(db: Db, secretKey: Buffer | undefined): Promise<SealingKey> {
+  if (secretKey) return { id: 'env', key: secretKey };
+  await insertOnce(db, { id: 'root', use: 'root', alg: 'A256GCM', material: randomBytes(32).toString('base64url') });
+  const row = await db.key.findUniqueOrThrow({ where: { id: 'root' } });
+  return { id: 'root', key: Buffer.from(row.material, 'base64url') };
+}
+
+function openMaterial(root: SealingKey, row: { id: string; material: string }): string {
+  const plain = unseal(row.material, new Map([[root.id, root.key]]), `key:${row.id}`);
+  if (plain === undefined) throw new Error(`key ${row.id} cannot be opened with the configured root key`);
+  return plain;
+}
+
+async function ensureInitialKeys(db: Db, root: SealingKey): Promise<void> {
+  const wrap = (id: string, plain: string) => seal(plain, root, `key:${id}`);
+  const existing = new Set((await db.key.findMany({ select: { id: true } })).map((k) => k.id));
+  if (!existing.has('payload-1')) await insertOnce(db, { id: 'payload-1', use: 'payload', alg: 'A256GCM', material: wrap('payload-1', randomBytes(32).toString('base64url')) });
+  if (!existing.has('cookie-1')) await insertOnce(db, { id: 'cookie-1', use: 'cookie', alg: 'HS256', material: wrap('cookie-1', randomBytes(32).toString('base64url')) });
+  for (const alg of SIGNING_ALGORITHMS) {
+    const id = `sig-${alg.toLowerCase()}-1`;
+    if (!existing.has(id)) await insertOnce(db, { id, use: 'sig', alg, material: wrap(id, JSON.stringify(await makeSigningKey(alg))) });
+  }
+}
+
+export async function loadKeyring(db: Db, secretKey?: Buffer): Promise<Keyring> {
+  const root = await loadRootKey(db, secretKey);
+  await ensureInitialKeys(db, root);
+  const rows = await db.key.findMany({ where: { use: { not: 'root' } }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+  const live = rows.filter((r) => !r.retiredAt || r.retiredAt > new Date());
+  const payloadRows = rows.filter((r) => r.use === 'payload');
+  const payloadKeys = new Map(payloadRows.map((r) => [r.id, Buffer.from(openMaterial(root, r), 'base64url')]));
+  const current = payloadRows[0]!;
+  return {
+    signingKeys: live.filter((r) => r.use === 'sig').map((r) => JSON.parse(openMaterial(root, r)) as JWK),
+    cookieKeys: live.filter((r) => r.use === 'cookie').map((r) => openMaterial(root, r)),
+    payloadKey: { id: current.id, key: payloadKeys.get(current.id)! },
+    payloadKeys,
+  };
+}
+
+/** Adds a new signing key per algorithm; the older ones stay published (and verifiable) until retired. */
+export async function addSigningKeys(db: Db, secretKey?: Buffer): Promise<{ kid: string; alg: string }[]> {
+  const root = await loadRootKey(db, secretKey);
+  const added = [];
+  for (const alg of SIGNING_ALGORITHMS) {
+    const jwk = await makeSigningKey(alg);
+    const id = `sig-${alg.toLowerCase()}-${randomUUID()}`;
+    await db.key.create({ data: { id, use: 'sig', alg, material: seal(JSON.stringify(jwk), root, `key:${id}`), createdAt: new Date() } });
+    added.push({ kid: jwk.kid!, alg });
+  }
+  return added;
+}
