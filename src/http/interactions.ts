@@ -25,13 +25,13 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: P
   const router = express.Router();
   const parseForm = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 20 });
 
-  async function show(res: Response, details: Details, status = 200, error?: string) {
+  async function show(res: Response, details: Details, status = 200, error?: string, username?: string) {
     const client = await provider.Client.find(String(details.params.client_id));
     const common = { uid: details.uid, csrf: csrf.tokenFor(details.uid), clientName: client?.clientName ?? details.params.client_id, error };
     allowFormActionTo(res, details.params.redirect_uri);
     res.status(status).set('cache-control', 'no-store');
     if (details.prompt.name === 'login') {
-      res.send(await renderPage('login', { ...common, title: 'Sign in', username: details.lastSubmission?.login ? '' : (details.params.login_hint ?? '') }));
+      res.send(await renderPage('login', { ...common, title: 'Sign in', username: username ?? details.params.login_hint ?? '' }));
       return;
     }
     const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
@@ -68,7 +68,7 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: P
       const { username, password } = body;
       const user = typeof username === 'string' && typeof password === 'string' && username && password ? await users.authenticate(username, password) : undefined;
       if (!user) {
-        await show(res, details, 401, 'Wrong username or password.');
+        await show(res, details, 401, 'Wrong username or password.', typeof username === 'string' ? username : undefined);
         return;
       }
       await provider.interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });

@@ -86,6 +86,14 @@ export function createApp(deps: HttpDependencies): express.Express {
   return app;
 }
 
+// oidc-provider reads at most 56 KiB of a form body and answers a larger one with a vague 400.
+const PROVIDER_BODY_LIMIT = 56 * 1024;
+
+function rejectOversizedBody(res: ServerResponse) {
+  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+  res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' }));
+}
+
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): Server {
   const app = createApp(deps);
@@ -93,6 +101,10 @@ export function createHttpServer(deps: HttpDependencies): Server {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (isAppPath(req.url ?? '/')) {
       app(req, res);
+      return;
+    }
+    if (Number(req.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
+      rejectOversizedBody(res);
       return;
     }
     providerSecurityHeaders(req, res, () => void providerCallback(req, res));

@@ -48,8 +48,8 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
 export async function startServer(options: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tally-test-'));
   const dbFile = join(dir, 'tally.db');
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { DATABASE_URL: `file:${dbFile}`, PORT: String(port), LOG_LEVEL: 'warn', ...options.env };
+  const env: NodeJS.ProcessEnv = { DATABASE_URL: `file:${dbFile}`, PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env };
+  const port = Number(env.PORT);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts')], {
     cwd: root,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
