@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { MigrationError, migrationsRoot, runMigrations } from '../src/storage/migrate.ts';
+import { query } from './helpers/db.ts';
+import { root } from './helpers/server.ts';
+import { spawn } from 'node:child_process';
+
+describe('the migration runner', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-migrate-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function copyOfMigrations() {
+    const copy = mkdtempSync(join(dir, 'migrations-'));
+    cpSync(migrationsRoot, copy, { recursive: true });
+    return copy;
+  }
+
+  test('applies every migration once and records it; a second run does nothing', async () => {
+    const url = `file:${join(dir, 'once.db')}`;
+    assert.deepEqual(await runMigrations(url), ['0001_init']);
+    assert.deepEqual(await runMigrations(url), []);
+    const rows = query<{ name: string; checksum: string }>(join(dir, 'once.db'), 'SELECT name, checksum FROM _tally_migrations');
+    assert.equal(rows.length, 1);
+    assert.match(rows[0]!.checksum, /^[0-9a-f]{64}$/);
+    assert.deepEqual(query<{ journal_mode: string }>(join(dir, 'once.db'), 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
+  });
+
+  test('several processes migrating one database at once → applied exactly once', async () => {
+    const url = `file:${join(dir, 'racing.db')}`;
+    const migrate = () =>
+      new Promise<string[]>((done, fail) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'migrate'], { cwd: root, env: { ...process.env, DATABASE_URL: url } });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('exit', (code) => (code === 0 ? done(JSON.parse(out).applied) : fail(new Error(`exit ${code}`))));
+      });
+    const results = await Promise.all([migrate(), migrate(), migrate()]);
+    assert.deepEqual(results.flat(), ['0001_init']);
+  });
+
+  test('an edited migration → refused with a checksum error', async () => {
+    const migrations = copyOfMigrations();
+    const url = `file:${join(dir, 'edited.db')}`;
+    await runMigrations(url, migrations);
+    appendFileSync(join(migrations, 'sqlite/0001_init.sql'), '\n-- edited\n');
+    await assert.rejects(runMigrations(url, migrations), (error: unknown) => error instanceof MigrationError && /0001_init.*checksum/.test(error.message));
+  });
+
+  test('a new migration → only it is applied', async () => {
+    const migrations = copyOfMigrations();
+    const url = `file:${join(dir, 'grow.db')}`;
+    await runMigrations(url, migrations);
+    writeFileSync(join(migrations, 'sqlite/0002_extra.sql'), 'CREATE TABLE "extra" ("id" TEXT NOT NULL PRIMARY KEY);');
+    assert.deepEqual(await runMigrations(url, migrations), ['0002_extra']);
+  });
+
+  test('a failing migration → rolled back whole, nothing recorded', async () => {
+    const migrations = copyOfMigrations();
+    const url = `file:${join(dir, 'broken.db')}`;
+    await runMigrations(url, migrations);
+    writeFileSync(join(migrations, 'sqlite/0002_broken.sql'), 'CREATE TABLE "half" ("id" TEXT);\nTHIS IS NOT SQL;');
+    await assert.rejects(runMigrations(url, migrations));
+    assert.deepEqual(query(join(dir, 'broken.db'), "SELECT name FROM sqlite_master WHERE name = 'half'"), []);
+    assert.equal(query(join(dir, 'broken.db'), 'SELECT name FROM _tally_migrations').length, 1);
+  });
+});
