@@ -5,13 +5,13 @@ import { loadConfigOrExit, openRuntime } from './runtime.js';
 
 const config = loadConfigOrExit();
 const runtime = await openRuntime(config);
-const { logger, db, keyring, users } = runtime;
+const { logger, db } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
 const provider = createProvider({ ...runtime, renderPage });
 provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
 
-const server = createHttpServer({ provider, db, users, cookieKey: keyring.cookieKeys[0]!, logger });
+const server = createHttpServer({ provider, runtime });
 server.listen(config.port, config.host, () => {
   const lines = [
     `Tally is serving the issuer ${config.issuer}`,

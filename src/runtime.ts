@@ -5,6 +5,10 @@ import { openDatabase, type Db } from './storage/database.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
 import { runMigrations } from './storage/migrate.js';
 import { createUserStore, type UserStore } from './storage/users.js';
+import { createLedgerStore, type LedgerStore } from './storage/ledger.js';
+import { createRevocationStore, type RevocationStore } from './storage/revocations.js';
+import { createRevocation, type Revocation } from './tokens/revocation.js';
+import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
 /** What the server and the CLI share: configuration, a migrated database, keys and stores. */
 export interface Runtime {
@@ -14,6 +18,10 @@ export interface Runtime {
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
+  ledger: LedgerStore;
+  revocations: RevocationStore;
+  revocation: Revocation;
+  statelessRefreshTokens: StatelessRefreshTokens;
   appliedMigrations: string[];
 }
 
@@ -35,5 +43,20 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   const appliedMigrations = await runMigrations(config.databaseUrl);
   const db = openDatabase({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
   const keyring = await loadKeyring(db, config.secretKey);
-  return { config, logger, db, keyring, clients: createClientStore(db), users: createUserStore(db), appliedMigrations };
+  const ledger = createLedgerStore(db);
+  const revocations = createRevocationStore(db);
+  const revocation = createRevocation({ ledger, revocations, config });
+  return {
+    config,
+    logger,
+    db,
+    keyring,
+    clients: createClientStore(db),
+    users: createUserStore(db),
+    ledger,
+    revocations,
+    revocation,
+    statelessRefreshTokens: createStatelessRefreshTokens(keyring),
+    appliedMigrations,
+  };
 }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigOrExit, openRuntime, type Runtime } from '../runtime.js';
 import { runMigrations } from '../storage/migrate.js';
 import { addSigningKeys } from '../storage/keys.js';
+import { prune } from '../tokens/prune.js';
 import { DuplicateUsernameError } from '../storage/users.js';
 
 const HELP: Record<string, string> = {
@@ -70,6 +71,22 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
     // Loaded here only: oidc-provider is needed to validate metadata, not by the other commands.
     const { registerClient } = await import('../oidc/clients.js');
     await withRuntime(async (runtime) => print(await registerClient(runtime, metadata)));
+  },
+
+  async prune(args) {
+    const { values } = parseArgs({ args, options: { 'older-than': { type: 'string' }, 'batch-size': { type: 'string' }, limit: { type: 'string' } } });
+    const number = (name: string, value: string | undefined, min: number) => {
+      if (value === undefined) return undefined;
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer of at least ${min}`);
+      return n;
+    };
+    const options = {
+      olderThanSeconds: number('older-than', values['older-than'], 0),
+      batchSize: number('batch-size', values['batch-size'], 1),
+      limit: number('limit', values.limit, 1),
+    };
+    await withRuntime(async (runtime) => print(await prune(runtime, options)));
   },
 
   async 'keys rotate'() {

@@ -2,9 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type Provider from 'oidc-provider';
-import type { Logger } from '../config/logger.js';
-import type { Db } from '../storage/database.js';
-import type { UserStore } from '../storage/users.js';
+import type { Runtime } from '../runtime.js';
+import { createAdminRouter } from './admin/index.js';
 import { createCsrf } from './csrf.js';
 import { exposedStatus, HttpError } from './errors.js';
 import { createHealthRouter } from './health.js';
@@ -13,10 +12,7 @@ import { renderPage } from './views.js';
 
 export interface HttpDependencies {
   provider: Provider;
-  db: Db;
-  users: UserStore;
-  cookieKey: string;
-  logger: Logger;
+  runtime: Runtime;
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
@@ -62,8 +58,10 @@ export function createApp(deps: HttpDependencies): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', true);
   app.use(appSecurityHeaders);
-  app.use(createHealthRouter(deps.db));
-  app.use(createInteractionRouter({ provider: deps.provider, users: deps.users, csrf: createCsrf(deps.cookieKey) }));
+  const { runtime, provider } = deps;
+  app.use(createHealthRouter(runtime.db));
+  app.use('/admin', createAdminRouter({ provider, runtime }));
+  app.use(createInteractionRouter({ provider, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
 
   app.use((_req: Request, _res: Response) => {
     throw new HttpError(404, 'not_found', 'There is nothing here.');
@@ -71,7 +69,7 @@ export function createApp(deps: HttpDependencies): express.Express {
 
   app.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = exposedStatus(error) ?? 500;
-    if (status >= 500) deps.logger.error({ err: error, path: req.path }, 'request failed');
+    if (status >= 500) runtime.logger.error({ err: error, path: req.path }, 'request failed');
     const e = error as { code?: string; error?: string; message?: string; error_description?: string; type?: string };
     // body-parser reports an oversized form with type 'entity.too.large' and status 413.
     const description = status >= 500 ? 'The server could not complete the request.' : (e.error_description ?? e.message ?? 'Bad request');

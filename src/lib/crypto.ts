@@ -50,3 +50,21 @@ export function unseal(sealed: string, keys: ReadonlyMap<string, Buffer>, contex
     return undefined;
   }
 }
+
+/**
+ * Like `seal`, but one base64url string with no separator (`kidLength|kid|iv|ciphertext|tag`), so the
+ * result never looks like a JWT and fits where an opaque token is expected.
+ */
+export function sealCompact(plaintext: string, key: SealingKey, context: string): string {
+  const kid = Buffer.from(key.id);
+  const [, body] = seal(plaintext, key, context).split('.');
+  return Buffer.concat([Buffer.from([kid.length]), kid, Buffer.from(body!, 'base64url')]).toString('base64url');
+}
+
+export function unsealCompact(sealed: string, keys: ReadonlyMap<string, Buffer>, context: string): string | undefined {
+  const raw = Buffer.from(sealed, 'base64url');
+  const kidLength = raw[0];
+  if (kidLength === undefined || raw.length < 1 + kidLength + 28) return undefined;
+  const kid = raw.subarray(1, 1 + kidLength).toString();
+  return unseal(`${kid}.${raw.subarray(1 + kidLength).toString('base64url')}`, keys, context);
+}

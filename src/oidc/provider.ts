@@ -1,11 +1,14 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Config, TokenMode } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import type { Keyring } from '../storage/keys.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { UserStore } from '../storage/users.js';
 import type { Db } from '../storage/database.js';
-import { createAdapterFactory } from '../storage/adapter.js';
-import { randomToken } from '../lib/crypto.js';
+import { createAdapterFactory } from '../tokens/adapter.js';
+import type { LedgerStore } from '../storage/ledger.js';
+import type { Revocation } from '../tokens/revocation.js';
+import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
+import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
 // Internal, but the only handle on the configuration oidc-provider actually uses.
 // @ts-expect-error no type declarations for oidc-provider's internals
 import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
@@ -21,6 +24,9 @@ export interface ProviderDependencies {
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
+  ledger: LedgerStore;
+  revocation: Revocation;
+  statelessRefreshTokens: StatelessRefreshTokens;
   /** Absent where no page is ever served (the CLI validating client metadata). */
   renderPage?: RenderPage;
 }
@@ -43,11 +49,6 @@ class RegisteredScopes extends Set<string> {
 
 type ClientLike = { clientId: string; scope?: string; token_mode?: string } & Record<string, unknown>;
 
-export function tokenModeOf(client: ClientLike | undefined, fallback: TokenMode): TokenMode {
-  const mode = client?.token_mode;
-  return mode === 'reference' || mode === 'jwt' || mode === 'stateless' ? mode : fallback;
-}
-
 /** A client may be granted any scope in its metadata; without `scope`, the standard ones. */
 function scopesOf(client: ClientLike): string {
   return client.scope ?? STANDARD_SCOPES.join(' ');
@@ -66,7 +67,8 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
     });
 
   return {
-    adapter: createAdapterFactory({ db: deps.db, clients: deps.clients, payloadKey: keyring.payloadKey, payloadKeys: keyring.payloadKeys }),
+    adapter: createAdapterFactory({ ...deps, payloadKey: keyring.payloadKey, payloadKeys: keyring.payloadKeys }),
+    ...tokenModeConfiguration(tokenModeDependencies(deps)),
     findAccount: createFindAccount(deps.users),
     jwks: { keys: keyring.signingKeys as never },
     cookies: {
@@ -162,21 +164,17 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
   };
 }
 
+function tokenModeDependencies(deps: ProviderDependencies) {
+  return { config: deps.config, ledger: deps.ledger, revocation: deps.revocation, statelessRefreshTokens: deps.statelessRefreshTokens, signingKeys: deps.keyring.signingKeys };
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.proxy = true;
   // oidc-provider copies `scopes` into a plain Set; give that Set the open `has` (see RegisteredScopes).
   Object.setPrototypeOf(providerInternals(provider).configuration.scopes, RegisteredScopes.prototype);
   installHashedClientSecrets(provider);
-  // Reference identifiers: exactly 256 random bits, 43 base64url characters.
-  for (const model of [provider.AccessToken, provider.ClientCredentials, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode]) {
-    const prototype = model.prototype as unknown as { generateTokenId(this: { format?: string }): string };
-    const generateTokenId = prototype.generateTokenId;
-    prototype.generateTokenId = function referenceOrJwtId() {
-      const id = generateTokenId.call(this); // also settles `format` for access tokens
-      return this.format === 'jwt' ? id : randomToken();
-    };
-  }
+  installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   return provider;
 }

@@ -44,6 +44,28 @@ export function createClientStore(db: Db) {
       return { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt };
     },
 
+    /** Replaces the metadata (a secret is kept, added or dropped as the auth method now needs). */
+    async update(id: string, metadata: ClientMetadata): Promise<{ client: StoredClient; clientSecret?: string } | undefined> {
+      const row = await db.client.findUnique({ where: { id } });
+      if (!row) return undefined;
+      const clean = sortKeys({ ...metadata, client_id: id });
+      delete clean.client_secret;
+      const clientSecret = needsSecret(clean) && !row.secretHash ? randomToken() : undefined;
+      const secretHash = needsSecret(clean) ? (clientSecret ? await hashSecret(clientSecret) : row.secretHash) : null;
+      const updated = await db.client.update({ where: { id }, data: { metadata: JSON.stringify(clean), secretHash, updatedAt: new Date() } });
+      return { client: { metadata: clean, secretHash: updated.secretHash, createdAt: updated.createdAt, updatedAt: updated.updatedAt }, ...(clientSecret ? { clientSecret } : {}) };
+    },
+
+    /** Oldest first; the cursor is the last client's (created_at, id). */
+    async list(limit: number, after?: { createdAt: Date; id: string }): Promise<StoredClient[]> {
+      const rows = await db.client.findMany({
+        where: after ? { OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] } : {},
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: limit,
+      });
+      return rows.map((row) => ({ metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt }));
+    },
+
     async rotateSecret(id: string): Promise<string | undefined> {
       const clientSecret = randomToken();
       const { count } = await db.client.updateMany({ where: { id }, data: { secretHash: await hashSecret(clientSecret), updatedAt: new Date() } });

@@ -41,3 +41,136 @@ export function toLedgerEntry(row: Row): LedgerEntry {
 
 /** Statuses in which a token still counts; redeemed entries stay findable for reuse detection. */
 export const LIVE_STATUSES: EntryStatus[] = ['valid', 'redeemed'];
+
+export interface EntryFields {
+  subject: string | null;
+  grantId: string | null;
+  sessionUid: string | null;
+  scope: string | null;
+  audience: string | null;
+  payload: string | null;
+  userCodeHash: string | null;
+  expiresAt: Date;
+}
+
+export interface NewEntry extends EntryFields {
+  id: string;
+  lookupHash: string;
+  type: EntryType;
+  format: EntryFormat;
+  clientId: string;
+  createdAt: Date;
+}
+
+export interface EntryFilter {
+  subject?: string | undefined;
+  clientId?: string | undefined;
+  status?: EntryStatus | undefined;
+  type?: EntryType | undefined;
+}
+
+/** Bulk revocation scope: every token matching all the given fields (at least one). */
+export interface RevocationScope {
+  subject?: string | undefined;
+  clientId?: string | undefined;
+  grantId?: string | undefined;
+}
+
+function scopeWhere(scope: RevocationScope) {
+  return {
+    ...(scope.subject !== undefined ? { subject: scope.subject } : {}),
+    ...(scope.clientId !== undefined ? { clientId: scope.clientId } : {}),
+    ...(scope.grantId !== undefined ? { grantId: scope.grantId } : {}),
+  };
+}
+
+export type LedgerRow = Row;
+
+/** The ledger's queries. Rules (what counts as active, who may revoke) live in src/tokens. */
+export function createLedgerStore(db: Db) {
+  const live = { in: LIVE_STATUSES };
+  return {
+    upsert(entry: NewEntry): Promise<unknown> {
+      const { id, lookupHash, type, format, clientId, createdAt, ...fields } = entry;
+      return db.tokenEntry.upsert({ where: { lookupHash }, update: fields, create: { id, lookupHash, type, format, status: 'valid', clientId, createdAt, ...fields } });
+    },
+
+    create(entry: NewEntry): Promise<unknown> {
+      return db.tokenEntry.create({ data: { ...entry, status: 'valid' } });
+    },
+
+    findByLookupHash(lookupHash: string): Promise<Row | null> {
+      return db.tokenEntry.findUnique({ where: { lookupHash } });
+    },
+
+    findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<Row | null> {
+      return db.tokenEntry.findFirst({ where: { userCodeHash, type } });
+    },
+
+    findById(id: string): Promise<Row | null> {
+      return db.tokenEntry.findUnique({ where: { id } });
+    },
+
+    /** valid → redeemed; false when another redemption got there first. */
+    async redeem(lookupHash: string): Promise<boolean> {
+      const { count } = await db.tokenEntry.updateMany({ where: { lookupHash, status: 'valid' }, data: { status: 'redeemed', redeemedAt: new Date() } });
+      return count === 1;
+    },
+
+    async revokeByLookupHash(lookupHash: string): Promise<number> {
+      const { count } = await db.tokenEntry.updateMany({ where: { lookupHash, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
+      return count;
+    },
+
+    async revokeById(id: string): Promise<Row | null> {
+      await db.tokenEntry.updateMany({ where: { id, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
+      return db.tokenEntry.findUnique({ where: { id } });
+    },
+
+    /** Every live entry of the scope created at or before `at` becomes inactive. */
+    async deactivate(scope: RevocationScope, at: Date, type?: EntryType): Promise<number> {
+      const { count } = await db.tokenEntry.updateMany({
+        where: { ...scopeWhere(scope), ...(type ? { type } : {}), status: live, createdAt: { lte: at } },
+        data: { status: 'inactive', revokedAt: at },
+      });
+      return count;
+    },
+
+    /** Newest first; the cursor is the last entry's (created_at, id), so pages stay stable under inserts. */
+    async list(filter: EntryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<Row[]> {
+      return db.tokenEntry.findMany({
+        where: {
+          ...(filter.subject !== undefined ? { subject: filter.subject } : {}),
+          ...(filter.clientId !== undefined ? { clientId: filter.clientId } : {}),
+          ...(filter.status !== undefined ? { status: filter.status } : {}),
+          ...(filter.type !== undefined ? { type: filter.type } : {}),
+          ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit,
+      });
+    },
+
+    /** Deletes up to `batchSize` entries whose token expired before `before`; returns how many. */
+    async pruneBatch(before: Date, batchSize: number): Promise<number> {
+      const rows = await db.tokenEntry.findMany({ where: { expiresAt: { lt: before } }, select: { id: true }, take: batchSize });
+      if (rows.length === 0) return 0;
+      const { count } = await db.tokenEntry.deleteMany({ where: { id: { in: rows.map((r) => r.id) }, expiresAt: { lt: before } } });
+      return count;
+    },
+
+    count(): Promise<number> {
+      return db.tokenEntry.count();
+    },
+  };
+}
+
+export type LedgerStore = ReturnType<typeof createLedgerStore>;
+
+/** Expired oidc-provider records (sessions, interactions, grants...), deleted in bounded batches. */
+export async function pruneProviderRecordsBatch(db: Db, before: Date, batchSize: number): Promise<number> {
+  const rows = await db.providerRecord.findMany({ where: { expiresAt: { lt: before } }, select: { model: true, id: true }, take: batchSize });
+  if (rows.length === 0) return 0;
+  const { count } = await db.providerRecord.deleteMany({ where: { OR: rows.map((r) => ({ model: r.model, id: r.id })) } });
+  return count;
+}

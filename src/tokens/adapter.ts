@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Config } from '../config/index.js';
 import { seal, sha256, unseal, type SealingKey } from '../lib/crypto.js';
-import type { Db } from './database.js';
-import { LIVE_STATUSES, type EntryType } from './ledger.js';
-import type { ClientStore } from './clients.js';
+import type { ClientStore } from '../storage/clients.js';
+import type { Db } from '../storage/database.js';
+import { LIVE_STATUSES, type EntryType, type LedgerRow, type LedgerStore } from '../storage/ledger.js';
+import type { Revocation } from './revocation.js';
+import type { StatelessRefreshTokens } from './stateless-refresh-tokens.js';
+import { isStatelessJti, looksLikeReference } from './token-ids.js';
 
 /** oidc-provider models that are tokens: they live in the ledger, keyed by a hash of their value. */
 const LEDGER_TYPES: Record<string, EntryType> = {
@@ -15,8 +19,12 @@ const LEDGER_TYPES: Record<string, EntryType> = {
 };
 
 export interface AdapterDependencies {
+  config: Config;
   db: Db;
+  ledger: LedgerStore;
   clients: ClientStore;
+  revocation: Revocation;
+  statelessRefreshTokens: StatelessRefreshTokens;
   payloadKey: SealingKey;
   payloadKeys: ReadonlyMap<string, Buffer>;
 }
@@ -29,91 +37,112 @@ function joinAudience(aud: unknown): string | null {
   return typeof aud === 'string' ? aud : null;
 }
 
-/** Tokens: one ledger entry each; the payload sealed, bound to its row by the lookup hash. */
-class LedgerAdapter implements Adapter {
+/**
+ * Tokens. Reference tokens: one ledger entry each, the payload sealed and bound to its row by the
+ * lookup hash. Stateless refresh tokens: no entry; the value is the sealed payload, and its state
+ * (used, revoked) is in the revoked-token list and the revocation events.
+ */
+class TokenAdapter implements Adapter {
+  private readonly type: EntryType;
+
   constructor(
     private readonly model: string,
     private readonly deps: AdapterDependencies,
-  ) {}
+  ) {
+    this.type = LEDGER_TYPES[model]!;
+  }
 
-  private get type(): EntryType {
-    return LEDGER_TYPES[this.model]!;
+  /** Within the reuse leeway, a just-rotated refresh token still counts as unused. */
+  private withinLeeway(consumedAt: Date): boolean {
+    return this.type === 'refresh_token' && Date.now() - consumedAt.getTime() <= this.deps.config.refreshTokenReuseLeeway * 1000;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const lookupHash = sha256(id);
-    const sealed = seal(JSON.stringify(payload), this.deps.payloadKey, `token:${lookupHash}`);
-    const expiresAt = payload.exp ? new Date(payload.exp * 1000) : expiry(expiresIn)!;
-    const fields = {
+    await this.deps.ledger.upsert({
+      id: randomUUID(),
+      lookupHash,
+      type: this.type,
+      format: 'reference',
+      clientId: payload.clientId!,
+      createdAt: payload.iat ? new Date(payload.iat * 1000) : new Date(),
       subject: payload.accountId ?? (this.model === 'ClientCredentials' ? (payload.clientId ?? null) : null),
       grantId: payload.grantId ?? null,
       sessionUid: payload.sessionUid ?? null,
       scope: payload.scope ?? null,
       audience: joinAudience(payload.aud),
-      payload: sealed,
+      payload: seal(JSON.stringify(payload), this.deps.payloadKey, `token:${lookupHash}`),
       userCodeHash: payload.userCode ? sha256(payload.userCode) : null,
-      expiresAt,
-    };
-    await this.deps.db.tokenEntry.upsert({
-      where: { lookupHash },
-      update: fields,
-      create: {
-        id: randomUUID(),
-        lookupHash,
-        type: this.type,
-        format: 'reference',
-        status: 'valid',
-        clientId: payload.clientId!,
-        createdAt: payload.iat ? new Date(payload.iat * 1000) : new Date(),
-        ...fields,
-      },
+      expiresAt: payload.exp ? new Date(payload.exp * 1000) : expiry(expiresIn)!,
     });
   }
 
-  private async findWhere(where: { lookupHash: string } | { userCodeHash: string }): Promise<AdapterPayload | undefined> {
-    const row = await this.deps.db.tokenEntry.findFirst({ where: { ...where, type: this.type } });
-    if (!row?.payload || row.expiresAt.getTime() <= Date.now() || !LIVE_STATUSES.includes(row.status as never)) return undefined;
+  private open(row: LedgerRow | null): AdapterPayload | undefined {
+    if (!row?.payload || row.type !== this.type || row.expiresAt.getTime() <= Date.now() || !LIVE_STATUSES.includes(row.status as never)) return undefined;
     const plain = unseal(row.payload, this.deps.payloadKeys, `token:${row.lookupHash}`);
     if (plain === undefined) return undefined;
     const payload = JSON.parse(plain) as AdapterPayload;
     if (payload.kind !== this.model) return undefined;
-    if (row.status === 'redeemed') payload.consumed = seconds(row.redeemedAt ?? new Date());
+    if (row.status === 'redeemed' && !this.withinLeeway(row.redeemedAt ?? new Date(0))) payload.consumed = seconds(row.redeemedAt ?? new Date());
     return payload;
   }
 
-  find(id: string) {
-    return this.findWhere({ lookupHash: sha256(id) });
+  private async findStateless(value: string): Promise<AdapterPayload | undefined> {
+    const payload = this.deps.statelessRefreshTokens.open(value);
+    if (!payload?.jti || !isStatelessJti(payload.jti)) return undefined;
+    const status = await this.deps.revocation.statelessStatus(sha256(payload.jti), {
+      jti: payload.jti,
+      iat: payload.iat!,
+      subject: payload.accountId,
+      clientId: payload.clientId!,
+      grantId: payload.grantId,
+    });
+    if (status.state === 'revoked') return undefined;
+    if (status.state === 'consumed' && !this.withinLeeway(status.at)) payload.consumed = seconds(status.at);
+    return payload;
   }
 
-  findByUserCode(userCode: string) {
-    return this.findWhere({ userCodeHash: sha256(userCode) });
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (looksLikeReference(id)) return this.open(await this.deps.ledger.findByLookupHash(sha256(id)));
+    // Anything else reaching the refresh-token model may be a stateless refresh token.
+    return this.type === 'refresh_token' ? this.findStateless(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string) {
+    return this.open(await this.deps.ledger.findByUserCodeHash(sha256(userCode), this.type));
   }
 
   async findByUid(): Promise<undefined> {
     return undefined;
   }
 
-  /** Single use: only one of several racing redemptions moves the entry from valid to redeemed. */
+  /** Single use: only one of several racing redemptions wins; the others get invalid_grant. */
   async consume(id: string): Promise<void> {
-    const { count } = await this.deps.db.tokenEntry.updateMany({
-      where: { lookupHash: sha256(id), status: 'valid' },
-      data: { status: 'redeemed', redeemedAt: new Date() },
-    });
-    if (count === 0) throw new errors.InvalidGrant(`${this.type.replace('_', ' ')} already used`);
+    const lookupHash = sha256(id);
+    if (isStatelessJti(id)) {
+      if (await this.deps.revocation.consumeStateless(lookupHash)) return;
+      const listed = await this.deps.revocation.statelessStatus(lookupHash, { jti: id, iat: Infinity, clientId: '' });
+      if (listed.state === 'consumed' && this.withinLeeway(listed.at)) return;
+    } else {
+      if (await this.deps.ledger.redeem(lookupHash)) return;
+      const row = await this.deps.ledger.findByLookupHash(lookupHash);
+      if (row?.status === 'redeemed' && row.redeemedAt && this.withinLeeway(row.redeemedAt)) return;
+    }
+    throw new errors.InvalidGrant(`${this.type.replace('_', ' ')} already used`);
   }
 
   async destroy(id: string): Promise<void> {
-    await this.deps.db.tokenEntry.updateMany({
-      where: { lookupHash: sha256(id), status: { in: LIVE_STATUSES } },
-      data: { status: 'revoked', revokedAt: new Date() },
-    });
+    const lookupHash = sha256(id);
+    if (isStatelessJti(id)) await this.deps.revocation.revokeStateless(lookupHash, this.type);
+    else await this.deps.ledger.revokeByLookupHash(lookupHash);
   }
 
+  /**
+   * oidc-provider ends a grant by calling this on every token model, AccessToken always among them:
+   * that call also records the grant event that stateless tokens are checked against.
+   */
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.deps.db.tokenEntry.updateMany({
-      where: { grantId, type: this.type, status: { in: LIVE_STATUSES } },
-      data: { status: 'inactive', revokedAt: new Date() },
-    });
+    await this.deps.revocation.revokeScope({ grantId }, this.model === 'AccessToken' ? undefined : [this.type]);
   }
 }
 
@@ -209,7 +238,7 @@ class ClientAdapter implements Adapter {
 export function createAdapterFactory(deps: AdapterDependencies) {
   return function adapterFor(model: string): Adapter {
     if (model === 'Client') return new ClientAdapter(deps);
-    if (model in LEDGER_TYPES) return new LedgerAdapter(model, deps);
+    if (model in LEDGER_TYPES) return new TokenAdapter(model, deps);
     return new RecordAdapter(model, deps);
   };
 }

@@ -1,0 +1,36 @@
+import { Problem } from './problem.js';
+
+export interface Page {
+  limit: number;
+  after?: { createdAt: Date; id: string };
+}
+
+/** `limit` (1..200, default 50) and an opaque `cursor`: base64url of the last item's (created_at, id). */
+export function readPage(query: Record<string, unknown>): Page {
+  const rawLimit = query.limit;
+  let limit = 50;
+  if (rawLimit !== undefined) {
+    limit = Number(rawLimit);
+    if (typeof rawLimit !== 'string' || !/^\d+$/.test(rawLimit) || limit < 1 || limit > 200) {
+      throw new Problem(400, 'invalid_request', 'Invalid request', 'limit: must be an integer from 1 to 200', 'limit');
+    }
+  }
+  const cursor = query.cursor;
+  if (cursor === undefined || cursor === '') return { limit };
+  try {
+    if (typeof cursor !== 'string') throw new Error();
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [number, string];
+    if (typeof at !== 'number' || typeof id !== 'string') throw new Error();
+    return { limit, after: { createdAt: new Date(at), id } };
+  } catch {
+    throw new Problem(400, 'invalid_request', 'Invalid request', 'cursor: not a cursor returned by this API', 'cursor');
+  }
+}
+
+/** Fetches one more than asked to know whether another page follows. */
+export function pageOf<T, R>(rows: T[], limit: number, key: (row: T) => { createdAt: Date; id: string }, present: (row: T) => R) {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  const next_cursor = rows.length > limit && last ? Buffer.from(JSON.stringify([key(last).createdAt.getTime(), key(last).id])).toString('base64url') : null;
+  return { items: items.map(present), next_cursor };
+}

@@ -1,0 +1,85 @@
+import { isUniqueViolation, type Db } from './database.js';
+
+/**
+ * An event's kind names the fields it matches, joined by '+' in a fixed order (subject, client, grant),
+ * and its value their values joined by a NUL: `subject+client` / `alice\0app` revokes alice's tokens of app.
+ */
+export type EventKind = string;
+
+const FIELDS = ['subject', 'client', 'grant'] as const;
+
+export function eventKey(match: { subject?: string | undefined; clientId?: string | undefined; grantId?: string | undefined }) {
+  const values = { subject: match.subject, client: match.clientId, grant: match.grantId };
+  const present = FIELDS.filter((f) => values[f] !== undefined);
+  return { kind: present.join('+'), value: present.map((f) => values[f]).join('\0') };
+}
+
+export interface RevocationEventRow {
+  kind: string;
+  value: string;
+  revokedAt: Date;
+}
+
+/** The revoked-token list and the revocation events that stateless tokens are checked against. */
+export function createRevocationStore(db: Db) {
+  return {
+    /** Lists a token; false when it is already listed with that reason (a lost race). */
+    async add(lookupHash: string, type: string, reason: 'revoked' | 'consumed', expiresAt: Date): Promise<boolean> {
+      try {
+        await db.revokedToken.create({ data: { lookupHash, type, reason, revokedAt: new Date(), expiresAt } });
+        return true;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        if (reason === 'revoked') {
+          await db.revokedToken.updateMany({ where: { lookupHash }, data: { reason: 'revoked' } });
+        }
+        return false;
+      }
+    },
+
+    find(lookupHash: string) {
+      return db.revokedToken.findUnique({ where: { lookupHash } });
+    },
+
+    /** Records (or moves forward) the time before which every token of `kind`/`value` is inactive. */
+    async recordEvent(kind: EventKind, value: string, revokedAt: Date, expiresAt: Date): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const existing = await tx.revocationEvent.findUnique({ where: { kind_value: { kind, value } } });
+        if (!existing) {
+          try {
+            await tx.revocationEvent.create({ data: { kind, value, revokedAt, expiresAt } });
+            return;
+          } catch (error) {
+            if (!isUniqueViolation(error)) throw error;
+          }
+        }
+        await tx.revocationEvent.updateMany({ where: { kind, value, revokedAt: { lt: revokedAt } }, data: { revokedAt, expiresAt } });
+      });
+    },
+
+    /** The events that could match a token of this subject, client and grant: one per combination. */
+    findEvents(match: { subject?: string | undefined; clientId?: string | undefined; grantId?: string | undefined }): Promise<RevocationEventRow[]> {
+      const fields = [
+        ['subject', match.subject],
+        ['clientId', match.clientId],
+        ['grantId', match.grantId],
+      ].filter(([, v]) => v) as [string, string][];
+      const or = [];
+      for (let mask = 1; mask < 1 << fields.length; mask++) {
+        or.push(eventKey(Object.fromEntries(fields.filter((_, i) => mask & (1 << i)))));
+      }
+      if (or.length === 0) return Promise.resolve([]);
+      return db.revocationEvent.findMany({ where: { OR: or } });
+    },
+
+    async pruneBatch(before: Date, batchSize: number): Promise<number> {
+      const rows = await db.revokedToken.findMany({ where: { expiresAt: { lt: before } }, select: { lookupHash: true }, take: batchSize });
+      const events = rows.length < batchSize ? await db.revocationEvent.deleteMany({ where: { expiresAt: { lt: before } } }) : { count: 0 };
+      if (rows.length === 0) return events.count;
+      const { count } = await db.revokedToken.deleteMany({ where: { lookupHash: { in: rows.map((r) => r.lookupHash) } } });
+      return count + events.count;
+    },
+  };
+}
+
+export type RevocationStore = ReturnType<typeof createRevocationStore>;

@@ -1,0 +1,60 @@
+import type { Config } from '../config/index.js';
+import type { EntryType, LedgerStore, RevocationScope } from '../storage/ledger.js';
+import { eventKey, type RevocationStore } from '../storage/revocations.js';
+
+export interface TokenClaims {
+  jti: string;
+  iat: number;
+  subject?: string | undefined;
+  clientId: string;
+  grantId?: string | undefined;
+}
+
+export type StatelessStatus = { state: 'active' } | { state: 'consumed'; at: Date } | { state: 'revoked' };
+
+/**
+ * Revocation in every mode: ledger entries change status; stateless tokens, which have no entry, are
+ * matched against the revoked-token list and the revocation events.
+ */
+export function createRevocation({ ledger, revocations, config }: { ledger: LedgerStore; revocations: RevocationStore; config: Config }) {
+  const longestTtlMs = () => Math.max(config.accessTokenTtl, config.refreshTokenTtl) * 1000;
+  const ttlMs = (type: EntryType) => (type === 'refresh_token' ? config.refreshTokenTtl : config.accessTokenTtl) * 1000;
+
+  return {
+    /**
+     * Every token of a subject, client or grant (or of all of those given) issued at or before now (to the second) becomes
+     * inactive: entries at once, stateless tokens through an event. Returns the entries changed.
+     */
+    async revokeScope(scope: RevocationScope, types?: EntryType[]): Promise<number> {
+      const at = new Date();
+      const { kind, value } = eventKey(scope);
+      if (!kind) throw new Error('a bulk revocation needs a subject, a client or a grant');
+      await revocations.recordEvent(kind, value, at, new Date(at.getTime() + longestTtlMs()));
+      if (!types) return ledger.deactivate(scope, at);
+      let count = 0;
+      for (const type of types) count += await ledger.deactivate(scope, at, type);
+      return count;
+    },
+
+    /** Lists a stateless token as revoked until it would have expired anyway. */
+    async revokeStateless(lookupHash: string, type: EntryType): Promise<void> {
+      await revocations.add(lookupHash, type, 'revoked', new Date(Date.now() + ttlMs(type)));
+    },
+
+    /** Marks a stateless refresh token used; false when it already was (a racing or replayed use). */
+    consumeStateless(lookupHash: string): Promise<boolean> {
+      return revocations.add(lookupHash, 'refresh_token', 'consumed', new Date(Date.now() + ttlMs('refresh_token')));
+    },
+
+    async statelessStatus(lookupHash: string, claims: TokenClaims): Promise<StatelessStatus> {
+      const [listed, events] = await Promise.all([revocations.find(lookupHash), revocations.findEvents(claims)]);
+      if (listed?.reason === 'revoked') return { state: 'revoked' };
+      // "Issued at or before the event, to the second."
+      if (events.some((e) => claims.iat <= Math.floor(e.revokedAt.getTime() / 1000))) return { state: 'revoked' };
+      if (listed?.reason === 'consumed') return { state: 'consumed', at: listed.revokedAt };
+      return { state: 'active' };
+    },
+  };
+}
+
+export type Revocation = ReturnType<typeof createRevocation>;
