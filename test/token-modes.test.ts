@@ -5,6 +5,9 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { query } from './helpers/db.ts';
+import { Browser, parseForms } from './helpers/browser.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
@@ -140,6 +143,22 @@ for (const mode of MODES) {
       });
     }
 
+    test('logout ending the grant (no offline_access) → its access token is inactive', async () => {
+      const client = await newClient(mode);
+      const user = await newUser();
+      const config = await discover(server, client);
+      const browser = new Browser();
+      const tokens = await codeFlow(config, user, 'openid profile', {}, browser);
+      assert.equal(await isActive(config, tokens.access_token), true);
+      const logoutUrl = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! });
+      const page = await browser.navigate(logoutUrl.href);
+      const [form] = parseForms(page.html, page.url);
+      assert.ok(form?.fields.xsrf, 'the logout confirmation form');
+      const done = await browser.submit(form!, { logout: 'yes' });
+      assert.equal(done.response.status, 200);
+      assert.equal(await isActive(config, tokens.access_token), false);
+    });
+
     test('deleting the client → its tokens are inactive', async () => {
       const s = await session(mode);
       const resourceServer = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], redirect_uris: undefined });
@@ -221,4 +240,23 @@ test('switching a client reference → jwt → stateless → reference keeps eve
     assert.equal(await isActive(config, phase.revoked.access_token), false, `${label}: its grant's access token inactive`);
   }
   for (const phase of phases) assert.ok((await oidc.refreshTokenGrant(config, phase.keep.refresh_token!)).access_token, `${phase.mode} refresh token refreshes under another mode`);
+});
+
+test('the database holds no token value, reference identifier or readable payload', async () => {
+  const issued: string[] = [];
+  for (const mode of MODES) {
+    const { config, tokens, user } = await session(mode);
+    const service = await oidc.clientCredentialsGrant(config, { scope: 'api:read' });
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    issued.push(tokens.access_token, tokens.refresh_token!, refreshed.access_token, refreshed.refresh_token!, service.access_token, user.password);
+    for (const token of [tokens.access_token, refreshed.access_token, service.access_token]) {
+      if (token.includes('.')) {
+        const claims = decodeJwt(token);
+        issued.push(claims.jti!, token.split('.')[1]!);
+      }
+    }
+  }
+  const bytes = Buffer.concat(readdirSync(server.dir).filter((f) => f.startsWith('tally.db')).map((f) => readFileSync(join(server.dir, f))));
+  for (const value of issued) assert.ok(!bytes.includes(Buffer.from(value)), `${value.slice(0, 12)}… is not stored`);
+  for (const payloadKey of ['"accountId"', '"grantId"', '"kind":"', '"jti"', '"sessionUid"']) assert.ok(!bytes.includes(Buffer.from(payloadKey)), `no readable payload (${payloadKey})`);
 });

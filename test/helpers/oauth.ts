@@ -26,7 +26,7 @@ export async function signInAndConsent(browser: Browser, startUrl: string, user:
 }
 
 /** The authorization code flow with PKCE, end to end; returns the token response. */
-export async function codeFlow(config: oidc.Configuration, user: { username: string; password: string }, scope = 'openid profile email offline_access', extra: Record<string, string> = {}) {
+export async function codeFlow(config: oidc.Configuration, user: { username: string; password: string }, scope = 'openid profile email offline_access', extra: Record<string, string> = {}, browser = new Browser()) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
@@ -38,6 +38,6 @@ export async function codeFlow(config: oidc.Configuration, user: { username: str
     ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
     ...extra,
   });
-  const callback = await signInAndConsent(new Browser(), url.href, user);
+  const callback = await signInAndConsent(browser, url.href, user);
   return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
 }
