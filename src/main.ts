@@ -11,7 +11,7 @@ if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedM
 const provider = createProvider({ ...runtime, renderPage });
 provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
 
-const server = createHttpServer({ provider, runtime });
+const { server, closeStreams } = createHttpServer({ provider, runtime });
 server.listen(config.port, config.host, () => {
   const lines = [
     `Tally is serving the issuer ${config.issuer}`,
@@ -26,7 +26,9 @@ server.listen(config.port, config.host, () => {
 
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
+  closeStreams();
   await closeGracefully(server);
+  await runtime.revocationFeed.close();
   await db.$disconnect();
   process.exit(0);
 }

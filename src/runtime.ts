@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
+import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
 import { openDatabase, type Db } from './storage/database.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
@@ -8,6 +9,8 @@ import { createUserStore, type UserStore } from './storage/users.js';
 import { createLedgerStore, type LedgerStore } from './storage/ledger.js';
 import { createRevocationStore, type RevocationStore } from './storage/revocations.js';
 import { createRevocation, type Revocation } from './tokens/revocation.js';
+import { createRevocationFeedStore } from './storage/revocation-feed.js';
+import { createRevocationFeed, type RevocationFeed } from './tokens/revocation-feed.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
 /** What the server and the CLI share: configuration, a migrated database, keys and stores. */
@@ -21,7 +24,10 @@ export interface Runtime {
   ledger: LedgerStore;
   revocations: RevocationStore;
   revocation: Revocation;
+  revocationFeed: RevocationFeed;
   statelessRefreshTokens: StatelessRefreshTokens;
+  /** Admin API writes: who did what, when, with what outcome. */
+  audit: AuditStore;
   appliedMigrations: string[];
 }
 
@@ -45,7 +51,13 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   const keyring = await loadKeyring(db, config.secretKey);
   const ledger = createLedgerStore(db);
   const revocations = createRevocationStore(db);
-  const revocation = createRevocation({ ledger, revocations, config });
+  const revocationFeed = createRevocationFeed({ store: createRevocationFeedStore(db), issuer: config.issuer, redisUrl: config.redisUrl, logger });
+  const revocation = createRevocation({
+    ledger,
+    revocations,
+    config,
+    publish: (message) => revocationFeed.publish(message).catch((error: unknown) => logger.error({ err: error }, 'revocation not published')),
+  });
   return {
     config,
     logger,
@@ -56,7 +68,9 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     ledger,
     revocations,
     revocation,
+    revocationFeed,
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
+    audit: createAuditStore(db),
     appliedMigrations,
   };
 }

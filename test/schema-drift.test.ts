@@ -10,6 +10,7 @@ interface Column {
   column: string;
   type: string;
   nullable: boolean;
+  autoincrement?: boolean;
 }
 
 /** Tables and columns as prisma/schema.prisma declares them (the one source of truth). */
@@ -22,7 +23,7 @@ function modelTables(): Map<string, Column[]> {
     for (const line of body!.split('\n')) {
       const field = /^\s+(\w+)\s+(String|DateTime|Int|Boolean|BigInt)(\?)?(.*)$/.exec(line);
       if (!field) continue;
-      columns.push({ column: /@map\("([^"]+)"\)/.exec(field[4]!)?.[1] ?? field[1]!, type: field[2]!, nullable: field[3] === '?' });
+      columns.push({ column: /@map\("([^"]+)"\)/.exec(field[4]!)?.[1] ?? field[1]!, type: field[2]!, nullable: field[3] === '?', autoincrement: field[4]!.includes('autoincrement()') });
     }
     tables.set(table, columns);
   }
@@ -73,7 +74,7 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
     const postgres = migrationTables('postgresql');
     assert.deepEqual([...postgres.keys()].sort(), [...model.keys()].sort());
     for (const [table, columns] of model) {
-      const expected = columns.map((c) => ({ column: c.column, type: POSTGRES_TYPES[c.type]!, nullable: c.nullable })).sort((a, b) => a.column.localeCompare(b.column));
+      const expected = columns.map((c) => ({ column: c.column, type: c.autoincrement ? 'SERIAL' : POSTGRES_TYPES[c.type]!, nullable: c.nullable })).sort((a, b) => a.column.localeCompare(b.column));
       const actual = postgres.get(table)!.map((c) => ({ ...c, nullable: c.nullable })).sort((a, b) => a.column.localeCompare(b.column));
       // Primary-key columns are NOT NULL in the model's sense even where the SQL leaves it implicit.
       assert.deepEqual(actual, expected, `table ${table}`);

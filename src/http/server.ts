@@ -8,6 +8,7 @@ import { createCsrf } from './csrf.js';
 import { exposedStatus, HttpError } from './errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
+import { createRevocationStreamRouter } from './revocation-stream.js';
 import { renderPage } from './views.js';
 
 export interface HttpDependencies {
@@ -53,7 +54,7 @@ const providerSecurityHeaders = helmet({
   },
 });
 
-export function createApp(deps: HttpDependencies): express.Express {
+export function createApp(deps: HttpDependencies, revocationStream: ReturnType<typeof createRevocationStreamRouter>): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
@@ -61,6 +62,7 @@ export function createApp(deps: HttpDependencies): express.Express {
   const { runtime, provider } = deps;
   app.use(createHealthRouter(runtime.db));
   app.use('/admin', createAdminRouter({ provider, runtime }));
+  app.use(revocationStream.router);
   app.use(createInteractionRouter({ provider, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
 
   app.use((_req: Request, _res: Response) => {
@@ -93,8 +95,9 @@ function rejectOversizedBody(res: ServerResponse) {
 }
 
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
-export function createHttpServer(deps: HttpDependencies): Server {
-  const app = createApp(deps);
+export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
+  const revocationStream = createRevocationStreamRouter({ provider: deps.provider, feed: deps.runtime.revocationFeed });
+  const app = createApp(deps, revocationStream);
   const providerCallback = deps.provider.callback();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (isAppPath(req.url ?? '/')) {
@@ -108,7 +111,7 @@ export function createHttpServer(deps: HttpDependencies): Server {
     providerSecurityHeaders(req, res, () => void providerCallback(req, res));
   });
   server.keepAliveTimeout = 65_000;
-  return server;
+  return { server, closeStreams: revocationStream.closeAll };
 }
 
 /** Stops accepting connections, lets in-flight requests finish, then resolves. */

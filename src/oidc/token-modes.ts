@@ -94,12 +94,12 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
       const grantId = typeof claims.grant_id === 'string' ? claims.grant_id : undefined;
       const status = await deps.revocation.statelessStatus(sha256(jti), { jti, iat: claims.iat!, subject: claims.sub, clientId, grantId });
       if (status.state !== 'active') return undefined;
-      return grantId ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId } : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
+      return grantId ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId, extra: { grant_id: grantId } } : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
     }
     const entry = await deps.ledger.findByLookupHash(sha256(jti));
     if (!entry || entry.format !== 'jwt' || entry.status !== 'valid' || entry.expiresAt.getTime() <= Date.now()) return undefined;
     return entry.grantId
-      ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId: entry.grantId, ...(entry.sessionUid ? { sessionUid: entry.sessionUid } : {}) }
+      ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId: entry.grantId, extra: { grant_id: entry.grantId }, ...(entry.sessionUid ? { sessionUid: entry.sessionUid } : {}) }
       : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
   }
 
@@ -137,16 +137,13 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
 /**
  * The ledger entry of a jwt-mode access token, written before the token is signed (and so before the
  * response): a failure here fails the request rather than issuing a token the ledger does not know.
- * Stateless tokens get no entry, but carry their grant so grant revocation reaches them.
+ * Stateless tokens get no entry.
  */
 function createJwtCustomizer(deps: TokenModeDependencies) {
   return async (_ctx: KoaContextWithOIDC, token: unknown, jwt: { payload: Record<string, unknown> }) => {
     const t = token as TokenInstance;
     const { payload } = jwt;
-    if (isStatelessJti(t.jti)) {
-      if (t.grantId) payload.grant_id = t.grantId;
-      return;
-    }
+    if (isStatelessJti(t.jti)) return;
     await deps.ledger.create({
       id: randomUUID(),
       lookupHash: sha256(t.jti),
@@ -169,10 +166,12 @@ function createJwtCustomizer(deps: TokenModeDependencies) {
 export function tokenModeConfiguration(deps: TokenModeDependencies) {
   return {
     formats: { customizers: { jwt: createJwtCustomizer(deps) } },
-    // RFC 9068: a client's own token has sub = client_id, in the JWT and at introspection alike.
+    // In the JWT and at introspection alike: a client's own token has sub = client_id (RFC 9068), and
+    // a user's token names its grant, so that resource servers can match grant revocation events.
     extraTokenClaims: (_ctx: KoaContextWithOIDC, token: unknown) => {
       const t = token as TokenInstance;
-      return t.kind === 'ClientCredentials' ? { sub: t.clientId } : undefined;
+      if (t.kind === 'ClientCredentials') return { sub: t.clientId };
+      return t.grantId ? { grant_id: t.grantId } : undefined;
     },
   };
 }

@@ -132,9 +132,7 @@ class TokenAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    const lookupHash = sha256(id);
-    if (isStatelessJti(id)) await this.deps.revocation.revokeStateless(lookupHash, this.type);
-    else await this.deps.ledger.revokeByLookupHash(lookupHash);
+    await this.deps.revocation.revokeToken(sha256(id), this.type, isStatelessJti(id));
   }
 
   /**

@@ -1,6 +1,8 @@
 import type { Config } from '../config/index.js';
 import type { EntryType, LedgerStore, RevocationScope } from '../storage/ledger.js';
 import { eventKey, type RevocationStore } from '../storage/revocations.js';
+import { toLedgerEntry, type LedgerEntry } from '../storage/ledger.js';
+import type { RevocationMessage } from './revocation-feed.js';
 
 export interface TokenClaims {
   jti: string;
@@ -16,7 +18,18 @@ export type StatelessStatus = { state: 'active' } | { state: 'consumed'; at: Dat
  * Revocation in every mode: ledger entries change status; stateless tokens, which have no entry, are
  * matched against the revoked-token list and the revocation events.
  */
-export function createRevocation({ ledger, revocations, config }: { ledger: LedgerStore; revocations: RevocationStore; config: Config }) {
+export function createRevocation({
+  ledger,
+  revocations,
+  config,
+  publish,
+}: {
+  ledger: LedgerStore;
+  revocations: RevocationStore;
+  config: Config;
+  /** Announces a revocation to validators (the feed and Redis); never throws into the caller. */
+  publish: (message: RevocationMessage) => Promise<void>;
+}) {
   const longestTtlMs = () => Math.max(config.accessTokenTtl, config.refreshTokenTtl) * 1000;
   const ttlMs = (type: EntryType) => (type === 'refresh_token' ? config.refreshTokenTtl : config.accessTokenTtl) * 1000;
 
@@ -29,16 +42,37 @@ export function createRevocation({ ledger, revocations, config }: { ledger: Ledg
       const at = new Date();
       const { kind, value } = eventKey(scope);
       if (!kind) throw new Error('a bulk revocation needs a subject, a client or a grant');
+      if (types) {
+        // Part of a revocation already recorded and announced (oidc-provider ends a grant model by model).
+        let count = 0;
+        for (const type of types) count += await ledger.deactivate(scope, at, type);
+        return count;
+      }
       await revocations.recordEvent(kind, value, at, new Date(at.getTime() + longestTtlMs()));
-      if (!types) return ledger.deactivate(scope, at);
-      let count = 0;
-      for (const type of types) count += await ledger.deactivate(scope, at, type);
+      const count = await ledger.deactivate(scope, at);
+      await publish({
+        type: 'scope',
+        ...(scope.subject !== undefined ? { subject: scope.subject } : {}),
+        ...(scope.clientId !== undefined ? { client_id: scope.clientId } : {}),
+        ...(scope.grantId !== undefined ? { grant_id: scope.grantId } : {}),
+        revoked_at: at.toISOString(),
+      });
       return count;
     },
 
-    /** Lists a stateless token as revoked until it would have expired anyway. */
-    async revokeStateless(lookupHash: string, type: EntryType): Promise<void> {
-      await revocations.add(lookupHash, type, 'revoked', new Date(Date.now() + ttlMs(type)));
+    /** One token by the hash of its jti: its ledger entry, or (stateless) the revoked-token list. */
+    async revokeToken(lookupHash: string, type: EntryType, stateless: boolean): Promise<void> {
+      if (stateless) await revocations.add(lookupHash, type, 'revoked', new Date(Date.now() + ttlMs(type)));
+      else await ledger.revokeByLookupHash(lookupHash);
+      await publish({ type: 'token', jti_hash: lookupHash, revoked_at: new Date().toISOString() });
+    },
+
+    /** One ledger entry by its id (the admin API); undefined when there is no such entry. */
+    async revokeEntry(id: string): Promise<LedgerEntry | undefined> {
+      const row = await ledger.revokeById(id);
+      if (!row) return undefined;
+      await publish({ type: 'token', jti_hash: row.lookupHash, revoked_at: new Date().toISOString() });
+      return toLedgerEntry(row);
     },
 
     /** Marks a stateless refresh token used; false when it already was (a racing or replayed use). */

@@ -5,10 +5,13 @@ import { registerClient, updateClient, ClientValidationError, presentClient } fr
 import { toLedgerEntry } from '../../storage/ledger.js';
 import { DuplicateUsernameError } from '../../storage/users.js';
 import { prune } from '../../tokens/prune.js';
+import { toAuditEntry } from '../../storage/audit.js';
+import { recordAdminWrites } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { parseJsonBody } from './json-body.js';
 import { pageOf, readPage } from './pagination.js';
 import { notFound, Problem, sendProblem } from './problem.js';
+import { openApiFor } from './openapi.js';
 import { createClientBody, createUserBody, parseInput, patchClientBody, pruneBody, revocationBody, tokenQuery } from './schemas.js';
 
 export interface AdminDependencies {
@@ -31,6 +34,9 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
     res.set('cache-control', 'no-store');
     next();
   });
+  // Before authentication: refused attempts are audited too, and the document needs no key.
+  router.use(recordAdminWrites(runtime.audit, runtime.logger));
+  router.get('/openapi.json', (_req, res) => void res.json(openApiFor(runtime.config.issuer)));
   router.use(requireAdmin(provider, runtime.config.adminApiKey));
   router.use(parseJsonBody);
 
@@ -103,9 +109,9 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
     res.json(toLedgerEntry(row));
   });
   router.post('/tokens/:id/revoke', async (req, res) => {
-    const row = await ledger.revokeById(req.params.id!);
-    if (!row) throw notFound('token', req.params.id!);
-    res.json(toLedgerEntry(row));
+    const entry = await revocation.revokeEntry(req.params.id!);
+    if (!entry) throw notFound('token', req.params.id!);
+    res.json(entry);
   });
   router.post('/revocations', async (req, res) => {
     const body = parseInput(revocationBody, req.body);
@@ -115,6 +121,13 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
     const body = parseInput(pruneBody, req.body ?? {});
     const result = await prune(runtime, { olderThanSeconds: body.older_than_seconds });
     res.json({ deleted: result.deleted });
+  });
+
+  // The audit trail, newest first
+  router.get('/audit', async (req, res) => {
+    const page = readPage(req.query);
+    const rows = await runtime.audit.list(page.limit + 1, page.after);
+    res.json(pageOf(rows, page.limit, (r) => r, toAuditEntry));
   });
 
   router.use((_req: Request, _res: Response) => {

@@ -1,0 +1,51 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from '../../config/logger.js';
+import type { AuditStore } from '../../storage/audit.js';
+import type { AdminActor } from './auth.js';
+import { documentedRoutes } from './openapi.js';
+
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Status recorded when the caller closed the connection before the answer was sent (nginx's 499). */
+export const CLIENT_CLOSED = 499;
+
+/**
+ * Records every admin write once its answer is sent: the actor that `requireAdmin` put in
+ * `res.locals.actor` (none for an unauthenticated attempt), the method, the route pattern and
+ * operation (from the OpenAPI document, which the tests hold equal to the router), the route's `:id`
+ * and the status. It never reads the body. A failure to record is logged and changes nothing for the
+ * request. Mount it before authentication so that refused attempts are recorded too.
+ */
+export function recordAdminWrites(audit: AuditStore, logger: Logger) {
+  const routes = documentedRoutes();
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!WRITES.has(req.method)) return next();
+    // Matched now: req.path is relative to the router only while the request is inside it.
+    const method = req.method;
+    const path = req.path;
+    let matched: { route: string; action: string; targetId: string | null } | undefined;
+    for (const candidate of routes) {
+      const params = candidate.method === method ? candidate.match(path) : undefined;
+      if (params) {
+        matched = { route: candidate.route, action: candidate.operationId, targetId: params.id?.slice(0, 200) ?? null };
+        break;
+      }
+    }
+    let recorded = false;
+    const record = (status: number) => {
+      if (recorded) return;
+      recorded = true;
+      const actor = res.locals.actor as AdminActor | undefined;
+      const event = { actor: actor ? { kind: actor.kind, id: actor.id } : null, method, route: matched?.route ?? null, action: matched?.action ?? null, targetId: matched?.targetId ?? null, status, createdAt: new Date() };
+      const fail = (error: unknown) => logger.error({ err: error, method, route: event.route, status }, 'audit event not recorded');
+      try {
+        audit.record(event).catch(fail);
+      } catch (error) {
+        fail(error);
+      }
+    };
+    res.once('finish', () => record(res.statusCode));
+    res.once('close', () => record(res.writableFinished ? res.statusCode : CLIENT_CLOSED));
+    next();
+  };
+}

@@ -1,0 +1,83 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import type { FeedEvent, RevocationFeed } from '../tokens/revocation-feed.js';
+
+const HEARTBEAT_MS = 5_000;
+
+type ClientWithSecret = { clientAuthMethod?: string; compareClientSecret(secret: string): Promise<boolean> };
+
+/** HTTP Basic with a confidential client's credentials (RFC 6749 §2.3.1 encoding). */
+async function authenticateClient(provider: Provider, header: string | undefined): Promise<string | undefined> {
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  try {
+    const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+    const client = (await provider.Client.find(id)) as unknown as ClientWithSecret | undefined;
+    if (!client || !['client_secret_basic', 'client_secret_post'].includes(client.clientAuthMethod ?? '')) return undefined;
+    return (await client.compareClientSecret(secret)) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `GET /revocations/stream`: server-sent events, one per revocation, for validators without Redis.
+ * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
+ */
+export function createRevocationStreamRouter({ provider, feed }: { provider: Provider; feed: RevocationFeed }): { router: Router; closeAll(): void } {
+  const router = express.Router();
+  const open = new Set<Response>();
+
+  router.get('/revocations/stream', async (req: Request, res: Response) => {
+    const clientId = await authenticateClient(provider, req.headers.authorization);
+    if (!clientId) {
+      res.status(401).set('www-authenticate', 'Basic realm="tally"').json({ error: 'invalid_client', error_description: 'authenticate with the client id and secret (HTTP Basic)' });
+      return;
+    }
+    const resumeFrom = String(req.headers['last-event-id'] ?? req.query.last_event_id ?? '');
+    if (resumeFrom && !/^\d+$/.test(resumeFrom)) {
+      res.status(400).json({ error: 'invalid_request', error_description: 'Last-Event-ID must be an event id from this stream' });
+      return;
+    }
+    res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    res.write('retry: 1000\n\n');
+
+    let lastSent = 0;
+    const send = ({ id, event }: FeedEvent) => {
+      if (id <= lastSent) return;
+      lastSent = id;
+      res.write(`id: ${id}\nevent: revocation\ndata: ${JSON.stringify(event)}\n\n`);
+    };
+    // Subscribe first, then replay, so nothing falls between the two; `send` drops repeats.
+    const queued: FeedEvent[] = [];
+    let replaying = true;
+    const unsubscribe = feed.subscribe((event) => (replaying ? queued.push(event) : send(event)));
+    if (resumeFrom) for (const event of await feed.backlog(Number(resumeFrom))) send(event);
+    else lastSent = Math.min(await feed.latestId(), ...queued.map((e) => e.id - 1));
+    replaying = false;
+    for (const event of queued.sort((a, b) => a.id - b.id)) send(event);
+    res.write(`: connected ${new Date().toISOString()}\n\n`);
+
+    const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), HEARTBEAT_MS);
+    open.add(res);
+    const stop = () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      open.delete(res);
+    };
+    req.on('close', stop);
+    res.on('close', stop);
+  });
+
+  return {
+    router,
+    closeAll() {
+      for (const res of open) res.end();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { Logger } from '../config/logger.js';
+import type { RevocationFeedStore } from '../storage/revocation-feed.js';
+
+/** What a revocation names. Token values never leave the server: a token is named by SHA-256 of its jti. */
+export type RevocationMessage =
+  | { type: 'token'; jti_hash: string; revoked_at: string }
+  | { type: 'scope'; subject?: string; client_id?: string; grant_id?: string; revoked_at: string };
+
+export interface FeedEvent {
+  id: number;
+  event: RevocationMessage;
+}
+
+export const redisChannel = (issuer: string) => `tally:revocations:${issuer}`;
+
+const POLL_MS = 200;
+const RECENT_IDS = 2000;
+
+/**
+ * Publishes every revocation: appended to the feed table (so any replica's stream, and a client
+ * resuming with Last-Event-ID, sees it), and on Redis pub/sub when configured. Streams in this
+ * process are fed by one poller of the table, running only while someone listens.
+ */
+export function createRevocationFeed({ store, issuer, redisUrl, logger }: { store: RevocationFeedStore; issuer: string; redisUrl?: string | undefined; logger: Logger }) {
+  const local = new EventEmitter().setMaxListeners(0);
+  const redis = redisUrl ? new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true }) : undefined;
+  redis?.on('error', (error) => logger.warn({ err: error }, 'redis publisher error'));
+  let timer: NodeJS.Timeout | undefined;
+  // Ids at or below `floor` existed before this poller started: a live stream does not replay them.
+  let floor = -1;
+  let highest = -1;
+  const delivered = new Set<number>();
+
+  async function poll() {
+    try {
+      if (floor < 0) floor = highest = await store.latestId();
+      // Re-read a little behind the highest id seen: on PostgreSQL ids can commit out of order.
+      const rows = await store.listAfter(Math.max(0, highest - 100), 1000);
+      for (const row of rows) {
+        if (row.id <= floor || delivered.has(row.id)) continue;
+        delivered.add(row.id);
+        if (delivered.size > RECENT_IDS) delivered.delete(delivered.values().next().value!);
+        highest = Math.max(highest, row.id);
+        local.emit('event', { id: row.id, event: JSON.parse(row.event) } satisfies FeedEvent);
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'revocation feed poll failed');
+    }
+    if (local.listenerCount('event') > 0) {
+      timer = setTimeout(poll, POLL_MS);
+    } else {
+      timer = undefined;
+      floor = -1;
+    }
+  }
+
+  return {
+    async publish(message: RevocationMessage): Promise<void> {
+      const row = await store.append(message);
+      if (redis) {
+        await redis.publish(redisChannel(issuer), JSON.stringify({ id: row.id, event: message } satisfies FeedEvent)).catch((error: unknown) => logger.warn({ err: error }, 'revocation not published on redis'));
+      }
+    },
+
+    /** Events after `lastId` (for a resuming stream), then live ones; returns the unsubscribe function. */
+    subscribe(listener: (event: FeedEvent) => void): () => void {
+      local.on('event', listener);
+      if (!timer) timer = setTimeout(poll, 0);
+      return () => local.off('event', listener);
+    },
+
+    backlog: (afterId: number, limit = 10_000) => store.listAfter(afterId, limit).then((rows) => rows.map((r) => ({ id: r.id, event: JSON.parse(r.event) as RevocationMessage }))),
+    latestId: () => store.latestId(),
+
+    async close() {
+      clearTimeout(timer);
+      local.removeAllListeners();
+      await redis?.quit().catch(() => undefined);
+    },
+  };
+}
+
+export type RevocationFeed = ReturnType<typeof createRevocationFeed>;
