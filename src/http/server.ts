@@ -9,6 +9,7 @@ import { exposedStatus, HttpError } from './errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { renderPage } from './views.js';
 
 export interface HttpDependencies {
@@ -54,13 +55,16 @@ const providerSecurityHeaders = helmet({
   },
 });
 
-export function createApp(deps: HttpDependencies, revocationStream: ReturnType<typeof createRevocationStreamRouter>): express.Express {
+export function createApp(deps: HttpDependencies, revocationStream: ReturnType<typeof createRevocationStreamRouter>, metrics: Metrics): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
   app.use(appSecurityHeaders);
   const { runtime, provider } = deps;
   app.use(createHealthRouter(runtime.db));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   app.use('/admin', createAdminRouter({ provider, runtime }));
   app.use(revocationStream.router);
   app.use(createInteractionRouter({ provider, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
@@ -97,9 +101,16 @@ function rejectOversizedBody(res: ServerResponse) {
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const revocationStream = createRevocationStreamRouter({ provider: deps.provider, feed: deps.runtime.revocationFeed });
-  const app = createApp(deps, revocationStream);
+  const metrics = createMetrics();
+  for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {
+    const events = deps.provider as unknown as NodeJS.EventEmitter;
+    events.on(`${kind}.saved`, () => metrics.tokens.inc({ kind }));
+    events.on(`${kind}.issued`, () => metrics.tokens.inc({ kind }));
+  }
+  const app = createApp(deps, revocationStream, metrics);
   const providerCallback = deps.provider.callback();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    metrics.observe(req, res);
     if (isAppPath(req.url ?? '/')) {
       app(req, res);
       return;

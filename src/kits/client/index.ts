@@ -1,0 +1,170 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { basicAuthorization, createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
+
+export { IssuerUnavailableError };
+
+export interface TokenClientOptions {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scope?: string;
+  resource?: string;
+  /** Share one token between processes through this Redis (sealed with a key derived from the secret). */
+  redisUrl?: string;
+  /** Renew this long before expiry (default 60), but never later than half the token's lifetime. */
+  skewSeconds?: number;
+}
+
+/** The token endpoint refused: `error` is the OAuth code (invalid_client, invalid_scope, ...). */
+export class TokenRequestError extends Error {
+  override name = 'TokenRequestError';
+  constructor(
+    readonly error: string,
+    readonly errorDescription: string | undefined,
+    readonly status: number,
+  ) {
+    super(`token request failed: ${error}${errorDescription ? ` (${errorDescription})` : ''}`);
+  }
+}
+
+export interface TokenClient {
+  /** A valid access token, from the cache when it is fresh enough. */
+  getToken(): Promise<string>;
+  /** fetch() with the bearer token; on a 401 the token is renewed and the request retried once. */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response>;
+  /** Forgets the cached token (here and, with Redis, for every process). */
+  invalidate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface CachedToken {
+  accessToken: string;
+  /** ms: when to fetch a new one. */
+  renewAt: number;
+  /** ms: when it stops working. */
+  expiresAt: number;
+}
+
+const LOCK_MS = 10_000;
+
+export function createTokenClient(options: TokenClientOptions): TokenClient {
+  const issuer = options.issuer.replace(/\/$/, '');
+  const skewMs = (options.skewSeconds ?? 60) * 1000;
+  const discover = createDiscovery(issuer);
+  const cacheKey = `tally:token:${createHash('sha256').update(JSON.stringify([issuer, options.clientId, options.scope ?? '', options.resource ?? ''])).digest('base64url')}`;
+  const sealingKey = Buffer.from(hkdfSync('sha256', options.clientSecret, cacheKey, 'tally client token cache', 32));
+  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
+  redis?.on('error', () => undefined);
+
+  let current: CachedToken | undefined;
+  let inFlight: Promise<CachedToken> | undefined;
+
+  const fresh = (token: CachedToken | undefined): token is CachedToken => !!token && token.renewAt > Date.now();
+
+  function seal(token: CachedToken): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', sealingKey, iv);
+    const body = Buffer.concat([cipher.update(JSON.stringify(token)), cipher.final()]);
+    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  }
+
+  function unseal(value: string | null): CachedToken | undefined {
+    if (!value) return undefined;
+    try {
+      const raw = Buffer.from(value, 'base64url');
+      const decipher = createDecipheriv('aes-256-gcm', sealingKey, raw.subarray(0, 12));
+      decipher.setAuthTag(raw.subarray(raw.length - 16));
+      return JSON.parse(Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString()) as CachedToken;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function requestToken(): Promise<CachedToken> {
+    const { token_endpoint: endpoint } = await discover();
+    const body = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (options.scope) body.set('scope', options.scope);
+    if (options.resource) body.set('resource', options.resource);
+    let response: Response;
+    try {
+      response = await fetch(endpoint, {
+        method: 'POST',
+        headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      throw new IssuerUnavailableError(`token request failed: ${(error as Error).message}`);
+    }
+    const json = (await response.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
+    if (!response.ok || !json.access_token) throw new TokenRequestError(json.error ?? 'invalid_response', json.error_description, response.status);
+    const now = Date.now();
+    const lifetimeMs = (json.expires_in ?? 300) * 1000;
+    return { accessToken: json.access_token, expiresAt: now + lifetimeMs, renewAt: now + Math.max(lifetimeMs - skewMs, lifetimeMs / 2) };
+  }
+
+  /** With Redis: one process renews (under a lock) while the others wait for its result. */
+  async function sharedToken(): Promise<CachedToken> {
+    const deadline = Date.now() + LOCK_MS;
+    const lock = `${cacheKey}:lock`;
+    const owner = randomUUID();
+    while (Date.now() < deadline) {
+      const cachedHere = unseal(await redis!.get(cacheKey).catch(() => null));
+      if (fresh(cachedHere)) return cachedHere;
+      if ((await redis!.set(lock, owner, 'PX', LOCK_MS, 'NX').catch(() => 'OK')) === 'OK') {
+        try {
+          const again = unseal(await redis!.get(cacheKey).catch(() => null));
+          if (fresh(again)) return again;
+          const token = await requestToken();
+          await redis!.set(cacheKey, seal(token), 'PX', Math.max(1, token.expiresAt - Date.now())).catch(() => undefined);
+          return token;
+        } finally {
+          // Release only our own lock.
+          await redis!.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lock, owner).catch(() => undefined);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return requestToken();
+  }
+
+  async function getToken(): Promise<string> {
+    if (fresh(current)) return current.accessToken;
+    inFlight ??= (redis ? sharedToken() : requestToken())
+      .then((token) => (current = token))
+      .finally(() => {
+        inFlight = undefined;
+      });
+    return (await inFlight).accessToken;
+  }
+
+  async function invalidate(usedToken?: string) {
+    if (usedToken !== undefined && current?.accessToken !== usedToken) return; // someone renewed already
+    current = undefined;
+    if (redis) {
+      const shared = unseal(await redis.get(cacheKey).catch(() => null));
+      if (!usedToken || shared?.accessToken === usedToken) await redis.del(cacheKey).catch(() => undefined);
+    }
+  }
+
+  return {
+    getToken,
+    async fetch(url, init = {}) {
+      const send = async (token: string) => {
+        const headers = new Headers(init.headers);
+        headers.set('authorization', `Bearer ${token}`);
+        return fetch(url, { ...init, headers });
+      };
+      const token = await getToken();
+      const response = await send(token);
+      if (response.status !== 401) return response;
+      await invalidate(token);
+      return send(await getToken());
+    },
+    invalidate: () => invalidate(),
+    async close() {
+      redis?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { basicAuthorization, createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
+import { createMemoryCache, createRedisCache, type CachedValidation, type ValidationCache } from './cache.js';
+import {
+  createMemoryRevocationState,
+  createRedisRevocationState,
+  listenToRedis,
+  listenToStream,
+  tagsOf,
+  type RevocationListener,
+  type RevocationMessage,
+  type RevocationState,
+} from './revocations.js';
+
+export { IssuerUnavailableError };
+
+export interface ValidatorOptions {
+  /** The Tally issuer URL. */
+  issuer: string;
+  /** This resource server's client credentials (it introspects and follows revocations with them). */
+  clientId: string;
+  clientSecret: string;
+  /** When set, tokens must carry this audience. */
+  audience?: string;
+  /** Longest a result is reused (default 60); never past the token's exp. Revocations still evict at once. */
+  cacheTtlSeconds?: number;
+  /** Share the cache and receive revocations through this Redis (the server must have REDIS_URL too). */
+  redisUrl?: string;
+  /** Also check a JWT's ledger status at the server (cached like any result). */
+  entryValidation?: boolean;
+}
+
+/** RFC 7662-shaped: `{ active: false }` for any token that is not good, never a throw. */
+export interface ValidationResult {
+  active: boolean;
+  sub?: string;
+  client_id?: string;
+  scope?: string;
+  exp?: number;
+  iat?: number;
+  aud?: string | string[];
+  iss?: string;
+  jti?: string;
+  token_type?: string;
+  grant_id?: string;
+  [claim: string]: unknown;
+}
+
+export interface Validator {
+  validate(token: string): Promise<ValidationResult>;
+  close(): Promise<void>;
+}
+
+const INACTIVE: ValidationResult = Object.freeze({ active: false });
+/** Inactive results are remembered briefly, to absorb retries of a bad token. */
+const NEGATIVE_TTL_MS = 5_000;
+/** Without a live revocation feed, a cached result is trusted this long at most. */
+const UNWATCHED_TRUST_MS = 2_000;
+const JWT_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'];
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+function wellFormed(token: unknown): token is string {
+  return typeof token === 'string' && token.length > 0 && token.length <= 8192 && /^[\x21-\x7E]+$/.test(token);
+}
+
+function tagsFor(result: ValidationResult, jtiHash: string | undefined): string[] {
+  return [
+    ...(jtiHash ? [`jti:${jtiHash}`] : []),
+    ...(typeof result.sub === 'string' ? [`sub:${result.sub}`] : []),
+    ...(typeof result.client_id === 'string' ? [`client:${result.client_id}`] : []),
+    ...(typeof result.grant_id === 'string' ? [`grant:${result.grant_id}`] : []),
+  ];
+}
+
+export function createValidator(options: ValidatorOptions): Validator {
+  const issuer = options.issuer.replace(/\/$/, '');
+  const cacheTtlMs = (options.cacheTtlSeconds ?? 60) * 1000;
+  const discover = createDiscovery(issuer);
+  const prefix = `tally:validator:${sha256(issuer)}:`;
+
+  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false }) : undefined;
+  redis?.on('error', () => undefined);
+  const memory = createMemoryCache();
+  const shared: ValidationCache | undefined = redis && createRedisCache(redis, prefix);
+  const memoryState = createMemoryRevocationState();
+  const sharedState: RevocationState | undefined = redis && createRedisRevocationState(redis, prefix);
+
+  async function onRevocation(message: RevocationMessage) {
+    const tags = tagsOf(message);
+    await memoryState.record(message);
+    await memory.evict(tags);
+    await Promise.all([sharedState?.record(message), shared?.evict(tags)]).catch(() => undefined);
+  }
+
+  const listener: RevocationListener = redis
+    ? listenToRedis(new Redis(options.redisUrl!, { connectTimeout: 2000 }), `tally:revocations:${issuer}`, onRevocation)
+    : listenToStream({ issuer, clientId: options.clientId, clientSecret: options.clientSecret, onMessage: onRevocation });
+
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  async function keySet() {
+    // jose refetches on an unknown kid, at most once per cooldown.
+    jwks ??= createRemoteJWKSet(new URL((await discover()).jwks_uri), { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
+    return jwks;
+  }
+
+  async function introspect(token: string): Promise<ValidationResult> {
+    const { introspection_endpoint: endpoint } = await discover();
+    if (!endpoint) throw new IssuerUnavailableError('the issuer offers no introspection endpoint');
+    let response: Response;
+    try {
+      response = await fetch(endpoint, {
+        method: 'POST',
+        headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({ token }),
+        signal: AbortSignal.timeout(5_000),
+      });
+    } catch (error) {
+      throw new IssuerUnavailableError(`introspection failed: ${(error as Error).message}`);
+    }
+    if (!response.ok) throw new IssuerUnavailableError(`introspection answered ${response.status}`);
+    const result = (await response.json()) as ValidationResult;
+    if (result.active !== true) return INACTIVE;
+    if (options.audience !== undefined) {
+      const aud = Array.isArray(result.aud) ? result.aud : [result.aud];
+      if (!aud.includes(options.audience)) return INACTIVE;
+    }
+    return result;
+  }
+
+  async function verifyJwt(token: string): Promise<{ result: ValidationResult; jtiHash?: string }> {
+    let payload: JWTPayload;
+    try {
+      payload = (
+        await jwtVerify(token, await keySet(), {
+          issuer,
+          typ: 'at+jwt',
+          algorithms: JWT_ALGORITHMS,
+          ...(options.audience !== undefined ? { audience: options.audience } : {}),
+        })
+      ).payload;
+    } catch (error) {
+      if (error instanceof IssuerUnavailableError || error instanceof joseErrors.JWKSTimeout || (error instanceof TypeError && /fetch/i.test(error.message))) {
+        throw new IssuerUnavailableError(`JWKS unavailable: ${(error as Error).message}`);
+      }
+      return { result: INACTIVE };
+    }
+    if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return { result: INACTIVE };
+    const jtiHash = sha256(payload.jti);
+    const facts = { jtiHash, subject: payload.sub, clientId: payload.client_id, grantId: typeof payload.grant_id === 'string' ? payload.grant_id : undefined, iat: payload.iat };
+    const revoked = (await memoryState.isRevoked(facts)) || (await sharedState?.isRevoked(facts).catch(() => false));
+    if (revoked) return { result: INACTIVE, jtiHash };
+    // Without a live feed this validator would not hear of a revocation: ask the ledger instead.
+    if (options.entryValidation || !listener.healthy()) {
+      const status = await introspect(token);
+      if (!status.active) return { result: INACTIVE, jtiHash };
+    }
+    return { result: { ...(payload as ValidationResult), active: true, token_type: 'Bearer' }, jtiHash };
+  }
+
+  async function cached(key: string): Promise<CachedValidation | undefined> {
+    const hit = (await memory.get(key)) ?? (await shared?.get(key).catch(() => undefined));
+    if (!hit) return undefined;
+    if (!listener.healthy() && Date.now() - hit.storedAt > UNWATCHED_TRUST_MS) return undefined;
+    const exp = hit.result.exp;
+    if (typeof exp === 'number' && exp * 1000 <= Date.now()) return undefined;
+    return hit;
+  }
+
+  async function validate(token: string): Promise<ValidationResult> {
+    if (!wellFormed(token)) return INACTIVE;
+    const key = sha256(token);
+    const hit = await cached(key);
+    if (hit) return hit.result;
+
+    let computed: { result: ValidationResult; jtiHash?: string | undefined };
+    try {
+      let isJwt = false;
+      if (token.split('.').length === 3) {
+        try {
+          isJwt = decodeProtectedHeader(token).alg !== undefined;
+        } catch {
+          return INACTIVE;
+        }
+      }
+      // A reference token's jti is the token itself.
+      computed = isJwt ? await verifyJwt(token) : { result: await introspect(token), jtiHash: key };
+    } catch (error) {
+      if (error instanceof IssuerUnavailableError) return INACTIVE; // fail closed, and remember nothing
+      throw error;
+    }
+
+    const { result, jtiHash } = computed;
+    const ttl = result.active ? Math.min(cacheTtlMs, typeof result.exp === 'number' ? result.exp * 1000 - Date.now() : cacheTtlMs) : NEGATIVE_TTL_MS;
+    if (ttl > 0) {
+      const entry: CachedValidation = { result, storedAt: Date.now(), tags: tagsFor(result, jtiHash) };
+      await memory.set(key, entry, ttl);
+      await shared?.set(key, entry, ttl).catch(() => undefined);
+    }
+    return result;
+  }
+
+  return {
+    async validate(token: string) {
+      try {
+        return await validate(token);
+      } catch {
+        return INACTIVE;
+      }
+    },
+    async close() {
+      await listener.close();
+      await memory.close();
+      redis?.disconnect();
+    },
+  };
+}
+
+export { requireToken, type RequireTokenOptions } from './require-token.js';
