@@ -9,7 +9,7 @@ import { createUserStore, type UserStore } from './storage/users.js';
 import { createLedgerStore, type LedgerStore } from './storage/ledger.js';
 import { createRevocationStore, type RevocationStore } from './storage/revocations.js';
 import { createRevocation, type Revocation } from './tokens/revocation.js';
-import { createRevocationFeedStore } from './storage/revocation-feed.js';
+import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
 import { createRevocationFeed, type RevocationFeed } from './tokens/revocation-feed.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
@@ -25,6 +25,7 @@ export interface Runtime {
   revocations: RevocationStore;
   revocation: Revocation;
   revocationFeed: RevocationFeed;
+  revocationFeedStore: RevocationFeedStore;
   statelessRefreshTokens: StatelessRefreshTokens;
   /** Admin API writes: who did what, when, with what outcome. */
   audit: AuditStore;
@@ -51,7 +52,8 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   const keyring = await loadKeyring(db, config.secretKey);
   const ledger = createLedgerStore(db);
   const revocations = createRevocationStore(db);
-  const revocationFeed = createRevocationFeed({ store: createRevocationFeedStore(db), issuer: config.issuer, redisUrl: config.redisUrl, logger });
+  const revocationFeedStore = createRevocationFeedStore(db);
+  const revocationFeed = createRevocationFeed({ store: revocationFeedStore, issuer: config.issuer, redisUrl: config.redisUrl, logger });
   const revocation = createRevocation({
     ledger,
     revocations,
@@ -69,6 +71,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     revocations,
     revocation,
     revocationFeed,
+    revocationFeedStore,
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
     audit: createAuditStore(db),
     appliedMigrations,

@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../storage/database.js';
 import { pruneProviderRecordsBatch, type LedgerStore } from '../storage/ledger.js';
 import type { RevocationStore } from '../storage/revocations.js';
+import type { RevocationFeedStore } from '../storage/revocation-feed.js';
+import type { Config } from '../config/index.js';
 
 export interface PruneOptions {
   /** Only what expired more than this many seconds ago (default 0). */
@@ -17,23 +19,30 @@ export interface PruneResult {
   token_entries: number;
   revoked_tokens: number;
   provider_records: number;
+  revocation_feed: number;
   batches: number;
 }
 
 /**
  * Deletes what can never be active again: ledger entries, revoked-list rows and revocation events,
- * and provider records whose expiry is past. Never an entry of an unexpired token. Runs as its own
+ * and provider records whose expiry is past, and feed events older than any token they could name. Never an entry of an unexpired token. Runs as its own
  * job (CLI or admin API), never inside a token request, in batches with a pause between them.
  */
-export async function prune(deps: { db: Db; ledger: LedgerStore; revocations: RevocationStore }, options: PruneOptions = {}): Promise<PruneResult> {
+export async function prune(
+  deps: { db: Db; config: Config; ledger: LedgerStore; revocations: RevocationStore; revocationFeedStore: RevocationFeedStore },
+  options: PruneOptions = {},
+): Promise<PruneResult> {
   const before = new Date(Date.now() - (options.olderThanSeconds ?? 0) * 1000);
   const batchSize = options.batchSize ?? 1000;
   const limit = options.limit ?? Infinity;
-  const result: PruneResult = { deleted: 0, token_entries: 0, revoked_tokens: 0, provider_records: 0, batches: 0 };
+  // A feed event matters while a token issued before it can still be alive.
+  const feedBefore = new Date(before.getTime() - Math.max(deps.config.accessTokenTtl, deps.config.refreshTokenTtl) * 1000);
+  const result: PruneResult = { deleted: 0, token_entries: 0, revoked_tokens: 0, provider_records: 0, revocation_feed: 0, batches: 0 };
   const steps: [keyof PruneResult, (size: number) => Promise<number>][] = [
     ['token_entries', (size) => deps.ledger.pruneBatch(before, size)],
     ['revoked_tokens', (size) => deps.revocations.pruneBatch(before, size)],
     ['provider_records', (size) => pruneProviderRecordsBatch(deps.db, before, size)],
+    ['revocation_feed', (size) => deps.revocationFeedStore.pruneBefore(feedBefore, size)],
   ];
   for (const [key, step] of steps) {
     while (result.deleted < limit) {

@@ -12,7 +12,7 @@ export interface TokenClientOptions {
   resource?: string;
   /** Share one token between processes through this Redis (sealed with a key derived from the secret). */
   redisUrl?: string;
-  /** Renew this long before expiry (default 60), but never later than half the token's lifetime. */
+  /** Renew this long before expiry (default 60), but never sooner than halfway through the token's lifetime. */
   skewSeconds?: number;
 }
 
@@ -56,6 +56,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const sealingKey = Buffer.from(hkdfSync('sha256', options.clientSecret, cacheKey, 'tally client token cache', 32));
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
   redis?.on('error', () => undefined);
+  // Until its first connection, commands wait in ioredis's queue; once lost, Redis is skipped (each
+  // process then keeps its own token) until it is back, rather than making every call wait for it.
+  let redisConnected = false;
+  redis?.on('ready', () => (redisConnected = true));
+  const redisUsable = () => !!redis && (redis.status === 'ready' || (!redisConnected && ['wait', 'connecting', 'connect'].includes(redis.status)));
 
   let current: CachedToken | undefined;
   let inFlight: Promise<CachedToken> | undefined;
@@ -110,8 +115,13 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const lock = `${cacheKey}:lock`;
     const owner = randomUUID();
     while (Date.now() < deadline) {
-      const cachedHere = unseal(await redis!.get(cacheKey).catch(() => null));
-      if (fresh(cachedHere)) return cachedHere;
+      let shared: CachedToken | undefined;
+      try {
+        shared = unseal(await redis!.get(cacheKey));
+      } catch {
+        return fresh(current) ? current : requestToken(); // Redis lost: on our own
+      }
+      if (fresh(shared)) return shared;
       if ((await redis!.set(lock, owner, 'PX', LOCK_MS, 'NX').catch(() => 'OK')) === 'OK') {
         try {
           const again = unseal(await redis!.get(cacheKey).catch(() => null));
@@ -130,8 +140,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   }
 
   async function getToken(): Promise<string> {
-    if (fresh(current)) return current.accessToken;
-    inFlight ??= (redis ? sharedToken() : requestToken())
+    // With Redis, the shared entry is the truth (another process may have invalidated or renewed it),
+    // so it is read on every call (one read for concurrent callers); the memory copy serves without it.
+    const shared = redisUsable();
+    if (!shared && fresh(current)) return current.accessToken;
+    inFlight ??= (shared ? sharedToken() : requestToken())
       .then((token) => (current = token))
       .finally(() => {
         inFlight = undefined;
@@ -142,7 +155,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   async function invalidate(usedToken?: string) {
     if (usedToken !== undefined && current?.accessToken !== usedToken) return; // someone renewed already
     current = undefined;
-    if (redis) {
+    if (redis && redisUsable()) {
       const shared = unseal(await redis.get(cacheKey).catch(() => null));
       if (!usedToken || shared?.accessToken === usedToken) await redis.del(cacheKey).catch(() => undefined);
     }
@@ -160,6 +173,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       const response = await send(token);
       if (response.status !== 401) return response;
       await invalidate(token);
+      // A stream body has been consumed and cannot be sent again: the caller gets the 401.
+      if (init.body instanceof ReadableStream) return response;
+      await response.body?.cancel().catch(() => undefined); // free the connection
       return send(await getToken());
     },
     invalidate: () => invalidate(),

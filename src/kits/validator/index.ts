@@ -202,13 +202,20 @@ export function createValidator(options: ValidatorOptions): Validator {
     return result;
   }
 
+  // Concurrent validations of one token share one computation (one introspection, one verify).
+  const pending = new Map<string, Promise<ValidationResult>>();
+
   return {
     async validate(token: string) {
-      try {
-        return await validate(token);
-      } catch {
-        return INACTIVE;
+      if (!wellFormed(token)) return INACTIVE;
+      let running = pending.get(token);
+      if (!running) {
+        running = validate(token)
+          .catch(() => INACTIVE)
+          .finally(() => pending.delete(token));
+        pending.set(token, running);
       }
+      return running;
     },
     async close() {
       await listener.close();

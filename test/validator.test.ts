@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import { SignJWT, UnsecuredJWT, decodeJwt, generateKeyPair } from 'jose';
+import * as oidc from 'openid-client';
+import { createValidator, requireToken, type Validator } from '../src/kits/validator/index.ts';
+import { admin, ADMIN_KEY } from './helpers/admin.ts';
+import { REDIRECT_URI } from './helpers/fixtures.ts';
+import { codeFlow, discover } from './helpers/oauth.ts';
+import { startRedis } from './helpers/redis.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+type Mode = 'reference' | 'jwt' | 'stateless';
+const MODES: Mode[] = ['reference', 'jwt', 'stateless'];
+
+let server: TestServer;
+let redis: Awaited<ReturnType<typeof startRedis>>;
+let resourceServer: { client_id: string; client_secret: string };
+let onFeed: Validator;
+let onRedis: Validator | undefined;
+let counter = 0;
+
+before(async () => {
+  redis = await startRedis();
+  if (!redis) console.log('# redis-server not installed: the Redis validator is not tested (apt-get install redis-server)');
+  server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ...(redis ? { REDIS_URL: redis.url } : {}) } });
+  resourceServer = (await admin(server, 'POST', '/clients', { client_name: 'orders API', grant_types: ['client_credentials'], response_types: [] })).body;
+  onFeed = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 });
+  if (redis) onRedis = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300, redisUrl: redis.url });
+  await sleep(500); // let both validators connect to their revocation feeds
+});
+after(async () => {
+  await onFeed?.close();
+  await onRedis?.close();
+  await server?.stop();
+  await redis?.stop();
+});
+
+async function newClient(mode: Mode) {
+  const answer = await admin(server, 'POST', '/clients', {
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    scope: 'openid offline_access api:read',
+    token_mode: mode,
+  });
+  assert.equal(answer.status, 201);
+  return answer.body;
+}
+
+async function session(mode: Mode, scope = 'openid offline_access api:read') {
+  const client = await newClient(mode);
+  const username = `v${process.pid}x${++counter}`;
+  const user = { id: (await admin(server, 'POST', '/users', { username, password: 'a long password' })).body.id as string, username, password: 'a long password' };
+  const config = await discover(server, client);
+  const tokens = await codeFlow(config, user, scope);
+  return { client, user, config, tokens };
+}
+
+const validators = () => [onFeed, ...(onRedis ? [onRedis] : [])];
+
+async function introspectionCount(): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return [...text.matchAll(/^tally_http_requests_total\{route="introspection",status="\d+"\} (\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
+}
+
+describe('validating tokens', () => {
+  test('valid tokens of all three modes → active, with sub, client_id, scope, exp', async () => {
+    for (const mode of MODES) {
+      const { user, client, tokens, config } = await session(mode);
+      const service = await oidc.clientCredentialsGrant(config, { scope: 'api:read' });
+      for (const validator of validators()) {
+        const result = await validator.validate(tokens.access_token);
+        assert.equal(result.active, true, `${mode} user token`);
+        assert.equal(result.sub, user.id);
+        assert.equal(result.client_id, client.client_id);
+        assert.match(String(result.scope), /api:read/);
+        assert.equal(typeof result.exp, 'number');
+        const own = await validator.validate(service.access_token);
+        assert.equal(own.active, true, `${mode} client credentials token`);
+        assert.equal(own.sub, client.client_id);
+      }
+    }
+  });
+
+  test('forged, malformed, wrong-audience and alg:none tokens → inactive, never a throw', async () => {
+    const { tokens } = await session('jwt');
+    const [header, payload, signature] = tokens.access_token.split('.');
+    const flipped = `${header}.${payload}.${signature!.slice(0, -4)}${signature!.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+    const { privateKey } = await generateKeyPair('ES256');
+    const claims = decodeJwt(tokens.access_token);
+    const ownKey = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'not-the-servers' }).sign(privateKey);
+    const unsigned = new UnsecuredJWT({ ...claims }).encode();
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, scope: 'admin' })).toString('base64url')}.${signature}`;
+    for (const validator of validators()) {
+      for (const [name, bad] of Object.entries({ flipped, ownKey, unsigned, tampered, empty: '', junk: 'abc', dots: 'a.b.c', huge: 'x'.repeat(20_000), spaces: 'a b', unknownReference: 'A'.repeat(43) })) {
+        assert.deepEqual(await validator.validate(bad), { active: false }, name);
+      }
+    }
+    const otherAudience = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, audience: 'https://other.example.com' });
+    try {
+      assert.equal((await otherAudience.validate(tokens.access_token)).active, false, 'JWT for another audience');
+      const reference = await session('reference');
+      assert.equal((await otherAudience.validate(reference.tokens.access_token)).active, false, 'reference token for another audience');
+    } finally {
+      await otherAudience.close();
+    }
+  });
+
+  test('expired tokens and tokens of another issuer → inactive', async () => {
+    const other = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ACCESS_TOKEN_TTL: '4' } });
+    try {
+      const rs = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [] })).body;
+      const issued: string[] = [];
+      for (const mode of MODES) {
+        const client = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode })).body;
+        issued.push((await oidc.clientCredentialsGrant(await discover(other, client), { scope: 'api:read' })).access_token);
+      }
+      for (const token of issued) assert.equal((await onFeed.validate(token)).active, false, 'another issuer’s token');
+      const otherValidator = createValidator({ issuer: other.url, clientId: rs.client_id, clientSecret: rs.client_secret });
+      try {
+        for (const token of issued) assert.equal((await otherValidator.validate(token)).active, true, 'fresh at its own issuer');
+        await sleep(4100);
+        for (const token of issued) assert.equal((await otherValidator.validate(token)).active, false, 'expired');
+      } finally {
+        await otherValidator.close();
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('requireToken → 401 invalid_token, 403 insufficient_scope, or req.token (RFC 6750)', async () => {
+    const app = express();
+    app.get('/orders', requireToken(onFeed, { scopes: ['api:read'] }), (req, res) => {
+      res.json({ sub: (req as unknown as { token: { sub: string } }).token.sub });
+    });
+    const api: Server = createServer(app);
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(api.address() as { port: number }).port}/orders`;
+    try {
+      const missing = await fetch(url);
+      assert.equal(missing.status, 401);
+      assert.match(missing.headers.get('www-authenticate')!, /^Bearer .*error="invalid_token"/);
+      const bad = await fetch(url, { headers: { authorization: 'Bearer not-a-token' } });
+      assert.equal(bad.status, 401);
+      assert.match(bad.headers.get('www-authenticate')!, /error="invalid_token"/);
+      const narrow = await session('jwt', 'openid offline_access');
+      const forbidden = await fetch(url, { headers: { authorization: `Bearer ${narrow.tokens.access_token}` } });
+      assert.equal(forbidden.status, 403);
+      assert.match(forbidden.headers.get('www-authenticate')!, /error="insufficient_scope", scope="api:read"/);
+      for (const mode of MODES) {
+        const good = await session(mode);
+        const ok = await fetch(url, { headers: { authorization: `Bearer ${good.tokens.access_token}` } });
+        assert.equal(ok.status, 200, mode);
+        assert.deepEqual(await ok.json(), { sub: good.user.id });
+      }
+    } finally {
+      api.close();
+    }
+  });
+
+  test('the cache: 1,000 validations of one reference token → one introspection request', async () => {
+    const { tokens } = await session('reference');
+    const before = await introspectionCount();
+    await Promise.all(Array.from({ length: 500 }, () => onFeed.validate(tokens.access_token)));
+    for (let i = 0; i < 500; i++) assert.equal((await onFeed.validate(tokens.access_token)).active, true);
+    assert.equal((await introspectionCount()) - before, 1);
+  });
+});
+
+describe('revocation reaches validators within 2 seconds, whatever their cache TTL (300 s)', () => {
+  type Session = Awaited<ReturnType<typeof session>>;
+  const sources: [string, Mode[], (s: Session) => Promise<unknown>][] = [
+    ['the revocation endpoint', MODES, (s) => oidc.tokenRevocation(s.config, s.tokens.access_token)],
+    ['a single ledger entry', ['reference', 'jwt'], async (s) => {
+      const entries = (await admin(server, 'GET', `/tokens?subject=${s.user.id}&type=access_token`)).body.items;
+      for (const entry of entries) await admin(server, 'POST', `/tokens/${entry.id}/revoke`);
+    }],
+    ['a grant revocation', MODES, async (s) => admin(server, 'POST', '/revocations', { grant_id: decodeGrant(s) })],
+    ['a subject revocation', MODES, (s) => admin(server, 'POST', '/revocations', { subject: s.user.id })],
+    ['a client revocation', MODES, (s) => admin(server, 'POST', '/revocations', { client_id: s.client.client_id })],
+    ['deleting the user', MODES, (s) => admin(server, 'DELETE', `/users/${s.user.id}`)],
+    ['deleting the client', MODES, (s) => admin(server, 'DELETE', `/clients/${s.client.client_id}`)],
+  ];
+  const grants = new Map<string, string>();
+  const decodeGrant = (s: Session) => grants.get(s.tokens.access_token)!;
+
+  for (const [name, modes, revoke] of sources) {
+    for (const mode of modes) {
+      test(`${name}, ${mode} token`, async () => {
+        const s = await session(mode);
+        const introspected = await oidc.tokenIntrospection(s.config, s.tokens.access_token);
+        grants.set(s.tokens.access_token, String(introspected.grant_id));
+        for (const validator of validators()) {
+          assert.equal((await validator.validate(s.tokens.access_token)).active, true);
+          assert.equal((await validator.validate(s.tokens.access_token)).active, true, 'now from the cache');
+        }
+        await revoke(s);
+        const started = Date.now();
+        for (const [index, validator] of validators().entries()) {
+          while ((await validator.validate(s.tokens.access_token)).active) {
+            assert.ok(Date.now() - started < 2000, `${index === 0 ? 'feed' : 'redis'} validator still accepts the token after 2 s`);
+            await sleep(25);
+          }
+        }
+        assert.ok(Date.now() - started < 2000);
+      });
+    }
+  }
+});
