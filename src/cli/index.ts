@@ -111,7 +111,9 @@ try {
   await main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof UsageError || (error as Error).name === 'ClientValidationError' || error instanceof DuplicateUsernameError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`tally: ${(error as Error).message}\n`);
+    const field = (error as { field?: string }).field;
+    const message = (error as Error).message;
+    process.stderr.write(`tally: ${field && !message.startsWith(field) ? `${field}: ` : ''}${message}\n`);
     process.exit(2);
   }
   throw error;

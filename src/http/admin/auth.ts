@@ -36,11 +36,12 @@ export function requireAdmin(provider: Provider, adminApiKey: string | undefined
     }
     if (!token?.isValid) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
     if (token.grantId && !(await provider.Grant.find(token.grantId))) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
+    // Known before the scope check, so that a refused attempt is audited with who made it.
+    res.locals.actor = { kind: 'token', id: token.accountId ? `${token.clientId}/${token.accountId}` : token.clientId } satisfies AdminActor;
     if (!token.scopes.has('admin')) {
       res.set('www-authenticate', 'Bearer realm="tally-admin", error="insufficient_scope", scope="admin"');
       throw new Problem(403, 'insufficient_scope', 'Forbidden', 'the access token lacks scope admin');
     }
-    res.locals.actor = { kind: 'token', id: token.accountId ? `${token.clientId}/${token.accountId}` : token.clientId } satisfies AdminActor;
     next();
   };
 }

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { Runtime } from '../../runtime.js';
-import { registerClient, updateClient, ClientValidationError, presentClient } from '../../oidc/clients.js';
+import { registerClient, updateClient, ClientValidationError, DuplicateClientError, presentClient } from '../../oidc/clients.js';
 import { toLedgerEntry } from '../../storage/ledger.js';
 import { DuplicateUsernameError } from '../../storage/users.js';
 import { prune } from '../../tokens/prune.js';
@@ -20,6 +20,7 @@ export interface AdminDependencies {
 }
 
 function clientProblem(error: unknown): never {
+  if (error instanceof DuplicateClientError) throw new Problem(409, 'duplicate_client_id', 'Client id taken', error.message, 'client_id');
   if (error instanceof ClientValidationError) {
     throw new Problem(400, 'invalid_client_metadata', 'Invalid client metadata', error.field ? `${error.field}: ${error.message}` : error.message, error.field);
   }

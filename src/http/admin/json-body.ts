@@ -41,15 +41,20 @@ export function findDuplicateKey(text: string): string | undefined {
 }
 
 /** JSON bodies up to 100 kB, refused whole on any doubt (size, syntax, duplicate keys, content type). */
-export async function parseJsonBody(req: Request, _res: Response, next: NextFunction) {
+export async function parseJsonBody(req: Request, res: Response, next: NextFunction) {
   if (!['POST', 'PATCH', 'PUT'].includes(req.method)) return next();
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > BODY_LIMIT) throw new Problem(413, 'body_too_large', 'Body too large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
+  // A refused body is left unread, so the connection cannot carry another request.
+  const tooLarge = () => {
+    res.set('connection', 'close');
+    return new Problem(413, 'body_too_large', 'Body too large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
+  };
+  if (declared > BODY_LIMIT) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw new Problem(413, 'body_too_large', 'Body too large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
+    if (size > BODY_LIMIT) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');

@@ -170,6 +170,7 @@ export const adminOpenApi: OpenApiDocument = {
         requestBody: { required: true, content: json(ref('schemas', 'ClientCreate')) },
         responses: {
           '201': { description: 'the client; `client_secret` for a confidential client, returned this once only', content: json(ref('schemas', 'Client')) },
+          '409': problem('the client_id is taken (`duplicate_client_id`)'),
           ...BODY_ERRORS,
           ...AUTH_ERRORS,
         },

@@ -1,61 +1,7 @@
 import { z } from 'zod';
 import { Problem } from './problem.js';
 
-const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
-const absoluteUri = z.string().min(1).max(2000).refine((v) => URL.canParse(v), 'must be an absolute URI');
-
-/** RFC 6749 §3.1.2 and RFC 8252: absolute, no fragment; https, or http on loopback, or a native app's own scheme. */
-const redirectUri = absoluteUri.refine((v) => !v.includes('#'), 'must not contain a fragment');
-
-const scopeString = z
-  .string()
-  .max(2000)
-  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be space-separated scope tokens');
-
-const clientFields = {
-  client_id: z.string().regex(/^[\w.:-]{1,128}$/, 'must be 1 to 128 letters, digits, or . _ : -'),
-  client_name: z.string().min(1).max(200),
-  redirect_uris: z.array(redirectUri).min(1).max(50),
-  post_logout_redirect_uris: z.array(redirectUri).min(1).max(50),
-  grant_types: z
-    .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']))
-    .min(1)
-    .max(4),
-  response_types: z.array(z.enum(['code', 'none'])).max(2),
-  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'client_secret_jwt']),
-  scope: scopeString,
-  token_mode: z.enum(['reference', 'jwt', 'stateless']),
-  application_type: z.enum(['web', 'native']),
-  client_uri: absoluteUri,
-  logo_uri: absoluteUri,
-  policy_uri: absoluteUri,
-  tos_uri: absoluteUri,
-  jwks_uri: absoluteUri,
-  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) }),
-  contacts: z.array(z.string().min(1).max(200)).max(20),
-  software_id: z.string().min(1).max(200),
-  software_version: z.string().min(1).max(200),
-  default_max_age: z.number().int().positive(),
-  require_auth_time: z.boolean(),
-  id_token_signed_response_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
-};
-
-type ClientFields = typeof clientFields;
-
-function checkRedirectSchemes(value: { redirect_uris?: string[] | null | undefined; application_type?: string | null | undefined }, ctx: z.RefinementCtx) {
-  (value.redirect_uris ?? []).forEach((uri, index) => {
-    if (!URL.canParse(uri)) return;
-    const url = new URL(uri);
-    const ok = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) || (value.application_type === 'native' && !['http:', 'https:'].includes(url.protocol));
-    if (!ok) ctx.addIssue({ code: 'custom', path: ['redirect_uris', index], message: 'must use https (http only on a loopback address; custom schemes only for native apps)' });
-  });
-}
-
-export const createClientBody = z.strictObject(Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.optional()])) as { [K in keyof ClientFields]: z.ZodOptional<ClientFields[K]> }).superRefine(checkRedirectSchemes);
-
-/** PATCH: every field optional; null removes it. */
-export const patchClientBody = z.strictObject(Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.nullable().optional()])) as { [K in keyof ClientFields]: z.ZodOptional<z.ZodNullable<ClientFields[K]>> }).superRefine(checkRedirectSchemes);
+export { createClientBody, patchClientBody } from '../../oidc/client-metadata.js';
 
 export const createUserBody = z.strictObject({
   username: z.string().min(1).max(100).regex(/^[\w.@+-]+$/, 'may contain letters, digits and . _ @ + -'),
