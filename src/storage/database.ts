@@ -41,7 +41,8 @@ export async function pingDatabase(db: Db, timeoutMs = 2000): Promise<boolean> {
     timer = setTimeout(() => done(false), timeoutMs);
   });
   try {
-    return await Promise.race([db.$queryRawUnsafe('SELECT 1').then(() => true), timeout]);
+    // A real table, so that a locked or unreachable database shows (SELECT 1 alone never touches it).
+    return await Promise.race([db.$queryRawUnsafe('SELECT 1 FROM "_tally_migrations" LIMIT 1').then(() => true), timeout]);
   } catch {
     return false;
   } finally {
