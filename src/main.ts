@@ -1,17 +1,22 @@
 import { createProvider } from './oidc/provider.js';
+import { holdProvider } from './oidc/provider-holder.js';
+import { startKeyReload } from './oidc/key-reload.js';
 import { closeGracefully, createHttpServer } from './http/server.js';
 import { renderPage } from './http/views.js';
 import { loadConfigOrExit, openRuntime } from './runtime.js';
+import type { Keyring } from './storage/keys.js';
 
 const config = loadConfigOrExit();
 const runtime = await openRuntime(config);
 const { logger, db } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
-const provider = createProvider({ ...runtime, renderPage });
-provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+const build = (keyring: Keyring) => createProvider({ ...runtime, keyring, renderPage });
+const providers = holdProvider(build(runtime.keyring));
+providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error')));
+const stopKeyReload = startKeyReload(runtime, providers, build);
 
-const { server, closeStreams } = createHttpServer({ provider, runtime });
+const { server, closeStreams } = createHttpServer({ providers, runtime });
 server.listen(config.port, config.host, () => {
   const lines = [
     `Tally is serving the issuer ${config.issuer}`,
@@ -26,6 +31,7 @@ server.listen(config.port, config.host, () => {
 
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
+  stopKeyReload();
   closeStreams();
   await closeGracefully(server);
   await runtime.revocationFeed.close();

@@ -49,7 +49,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
   const appliedMigrations = await runMigrations(config.databaseUrl);
   const db = openDatabase({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
-  const keyring = await loadKeyring(db, config.secretKey);
+  const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
   const ledger = createLedgerStore(db);
   const revocations = createRevocationStore(db);
   const revocationFeedStore = createRevocationFeedStore(db);

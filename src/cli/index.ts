@@ -91,7 +91,10 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   },
 
   async 'keys rotate'() {
-    await withRuntime(async ({ db, config }) => print({ added: await addSigningKeys(db, config.secretKey) }));
+    const config = loadConfigOrExit();
+    // Old keys stay published while a token they signed may live: ID tokens and access tokens.
+    const retireAfterMs = (config.keyActivationDelay + Math.max(config.accessTokenTtl, 3600)) * 1000;
+    await withRuntime(async ({ db, config }) => print({ added: await addSigningKeys(db, config.secretKey, retireAfterMs), previous_keys_retire_at: new Date(Date.now() + retireAfterMs).toISOString() }));
   },
 };
 

@@ -31,6 +31,10 @@ const schema = z.object({
     .refine((v) => Buffer.from(v, 'base64url').length === 32, 'must be 32 bytes, base64url-encoded')
     .optional(),
   DATABASE_POOL_SIZE: positiveInt.default(10),
+  /** Seconds a new signing key is published before it is used, so that every replica has it first. */
+  KEY_ACTIVATION_DELAY: z.coerce.number().int().min(0).default(60),
+  /** Seconds between checks for new, activated or retired signing keys. */
+  KEY_RELOAD_INTERVAL: positiveInt.default(30),
 });
 
 export type TokenMode = 'reference' | 'jwt' | 'stateless';
@@ -50,6 +54,8 @@ export interface Config {
   refreshTokenReuseLeeway: number;
   secretKey: Buffer | undefined;
   databasePoolSize: number;
+  keyActivationDelay: number;
+  keyReloadInterval: number;
 }
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
@@ -80,5 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     refreshTokenReuseLeeway: v.REFRESH_TOKEN_REUSE_LEEWAY,
     secretKey: v.TALLY_SECRET_KEY ? Buffer.from(v.TALLY_SECRET_KEY, 'base64url') : undefined,
     databasePoolSize: v.DATABASE_POOL_SIZE,
+    keyActivationDelay: v.KEY_ACTIVATION_DELAY,
+    keyReloadInterval: v.KEY_RELOAD_INTERVAL,
   };
 }

@@ -21,12 +21,12 @@ function allowFormActionTo(res: Response, redirectUri: unknown) {
   res.setHeader('content-security-policy', csp.replace("form-action 'self'", `form-action 'self' ${new URL(redirectUri).origin}`));
 }
 
-export function createInteractionRouter({ provider, users, csrf }: { provider: Provider; users: UserStore; csrf: Csrf }): Router {
+export function createInteractionRouter({ provider, users, csrf }: { provider: () => Provider; users: UserStore; csrf: Csrf }): Router {
   const router = express.Router();
   const parseForm = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 20 });
 
   async function show(res: Response, details: Details, status = 200, error?: string, username?: string) {
-    const client = await provider.Client.find(String(details.params.client_id));
+    const client = await provider().Client.find(String(details.params.client_id));
     const common = { uid: details.uid, csrf: csrf.tokenFor(details.uid), clientName: client?.clientName ?? details.params.client_id, error };
     allowFormActionTo(res, details.params.redirect_uri);
     res.status(status).set('cache-control', 'no-store');
@@ -42,8 +42,8 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: P
   async function grantConsent(details: Details): Promise<string> {
     const { prompt, params, session, grantId } = details;
     const grant = grantId
-      ? await provider.Grant.find(grantId)
-      : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+      ? await provider().Grant.find(grantId)
+      : new (provider().Grant)({ accountId: session!.accountId, clientId: String(params.client_id) });
     if (!grant) throw new HttpError(400, 'grant_not_found', 'This sign-in request is no longer valid.');
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
@@ -53,13 +53,13 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: P
   }
 
   router.get('/interaction/:uid', async (req: Request, res: Response) => {
-    const details = await provider.interactionDetails(req, res);
+    const details = await provider().interactionDetails(req, res);
     if (details.uid !== req.params.uid) throw new HttpError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
     await show(res, details);
   });
 
   router.post('/interaction/:uid', parseForm, async (req: Request, res: Response) => {
-    const details = await provider.interactionDetails(req, res);
+    const details = await provider().interactionDetails(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (details.uid !== req.params.uid) throw new HttpError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
     if (!csrf.verify(details.uid, body._csrf)) throw new HttpError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
@@ -71,16 +71,16 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: P
         await show(res, details, 401, 'Wrong username or password.', typeof username === 'string' ? username : undefined);
         return;
       }
-      await provider.interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+      await provider().interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
       return;
     }
 
     if (body.decision === 'deny') {
-      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user denied the request' }, { mergeWithLastSubmission: false });
+      await provider().interactionFinished(req, res, { error: 'access_denied', error_description: 'The user denied the request' }, { mergeWithLastSubmission: false });
       return;
     }
     const grantId = await grantConsent(details);
-    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    await provider().interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 
   return router;

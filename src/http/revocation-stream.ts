@@ -7,7 +7,7 @@ const HEARTBEAT_MS = 5_000;
 type ClientWithSecret = { clientAuthMethod?: string; compareClientSecret(secret: string): Promise<boolean> };
 
 /** HTTP Basic with a confidential client's credentials (RFC 6749 §2.3.1 encoding). */
-async function authenticateClient(provider: Provider, header: string | undefined): Promise<string | undefined> {
+async function authenticateClient(provider: () => Provider, header: string | undefined): Promise<string | undefined> {
   const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
   if (!match) return undefined;
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
@@ -16,7 +16,7 @@ async function authenticateClient(provider: Provider, header: string | undefined
   try {
     const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
     const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
-    const client = (await provider.Client.find(id)) as unknown as ClientWithSecret | undefined;
+    const client = (await provider().Client.find(id)) as unknown as ClientWithSecret | undefined;
     if (!client || !['client_secret_basic', 'client_secret_post'].includes(client.clientAuthMethod ?? '')) return undefined;
     return (await client.compareClientSecret(secret)) ? id : undefined;
   } catch {
@@ -28,7 +28,7 @@ async function authenticateClient(provider: Provider, header: string | undefined
  * `GET /revocations/stream`: server-sent events, one per revocation, for validators without Redis.
  * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
  */
-export function createRevocationStreamRouter({ provider, feed }: { provider: Provider; feed: RevocationFeed }): { router: Router; closeAll(): void } {
+export function createRevocationStreamRouter({ provider, feed }: { provider: () => Provider; feed: RevocationFeed }): { router: Router; closeAll(): void } {
   const router = express.Router();
   const open = new Set<Response>();
 

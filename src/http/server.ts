@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type Provider from 'oidc-provider';
+import type { ProviderHolder } from '../oidc/provider-holder.js';
 import type { Runtime } from '../runtime.js';
 import { createAdminRouter } from './admin/index.js';
 import { createCsrf } from './csrf.js';
@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { renderPage } from './views.js';
 
 export interface HttpDependencies {
-  provider: Provider;
+  providers: ProviderHolder;
   runtime: Runtime;
 }
 
@@ -60,7 +60,8 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.disable('x-powered-by');
   app.set('trust proxy', true);
   app.use(appSecurityHeaders);
-  const { runtime, provider } = deps;
+  const { runtime } = deps;
+  const provider = () => deps.providers.current;
   app.use(createHealthRouter(runtime.db));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -100,15 +101,16 @@ function rejectOversizedBody(res: ServerResponse) {
 
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
-  const revocationStream = createRevocationStreamRouter({ provider: deps.provider, feed: deps.runtime.revocationFeed });
+  const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
   const metrics = createMetrics();
-  for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {
-    const events = deps.provider as unknown as NodeJS.EventEmitter;
-    events.on(`${kind}.saved`, () => metrics.tokens.inc({ kind }));
-    events.on(`${kind}.issued`, () => metrics.tokens.inc({ kind }));
-  }
+  deps.providers.onProvider((provider) => {
+    const events = provider as unknown as NodeJS.EventEmitter;
+    for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {
+      events.on(`${kind}.saved`, () => metrics.tokens.inc({ kind }));
+      events.on(`${kind}.issued`, () => metrics.tokens.inc({ kind }));
+    }
+  });
   const app = createApp(deps, revocationStream, metrics);
-  const providerCallback = deps.provider.callback();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     metrics.observe(req, res);
     if (isAppPath(req.url ?? '/')) {
@@ -119,7 +121,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       rejectOversizedBody(res);
       return;
     }
-    providerSecurityHeaders(req, res, () => void providerCallback(req, res));
+    providerSecurityHeaders(req, res, () => deps.providers.handle(req, res));
   });
   server.keepAliveTimeout = 65_000;
   return { server, closeStreams: revocationStream.closeAll };

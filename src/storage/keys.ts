@@ -5,8 +5,10 @@ import { isUniqueViolation, type Db } from './database.js';
 
 /** Everything secret the server needs, generated on first start and kept so a restart invalidates nothing. */
 export interface Keyring {
-  /** Private signing JWKs, newest first; oidc-provider signs with the first of each algorithm. */
+  /** Private signing JWKs, the one to sign with first for each algorithm (oidc-provider takes the first). */
   signingKeys: JWK[];
+  /** Changes whenever the published or signing keys change: the cue to rebuild the provider. */
+  signingFingerprint: string;
   /** Cookie signing keys, newest first. */
   cookieKeys: string[];
   /** Key that seals stored payloads now; `payloadKeys` opens older ones too. */
@@ -60,7 +62,22 @@ async function ensureInitialKeys(db: Db, root: SealingKey): Promise<void> {
   }
 }
 
-export async function loadKeyring(db: Db, secretKey?: Buffer): Promise<Keyring> {
+/**
+ * Which signing key to use per algorithm: the newest one older than the activation delay (so that
+ * every replica publishes a new key before any signs with it), else the oldest one.
+ */
+function orderForSigning<T extends { alg: string; createdAt: Date }>(rows: T[], activationDelayMs: number): T[] {
+  const now = Date.now();
+  const ordered: T[] = [];
+  for (const alg of new Set(rows.map((r) => r.alg))) {
+    const ofAlg = rows.filter((r) => r.alg === alg).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const active = ofAlg.find((r) => r.createdAt.getTime() <= now - activationDelayMs) ?? ofAlg.at(-1)!;
+    ordered.push(active, ...ofAlg.filter((r) => r !== active));
+  }
+  return ordered;
+}
+
+export async function loadKeyring(db: Db, secretKey?: Buffer, activationDelayMs = 0): Promise<Keyring> {
   const root = await loadRootKey(db, secretKey);
   await ensureInitialKeys(db, root);
   const rows = await db.key.findMany({ where: { use: { not: 'root' } }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
@@ -68,17 +85,24 @@ export async function loadKeyring(db: Db, secretKey?: Buffer): Promise<Keyring> 
   const payloadRows = rows.filter((r) => r.use === 'payload');
   const payloadKeys = new Map(payloadRows.map((r) => [r.id, Buffer.from(openMaterial(root, r), 'base64url')]));
   const current = payloadRows[0]!;
+  const signing = orderForSigning(live.filter((r) => r.use === 'sig'), activationDelayMs);
   return {
-    signingKeys: live.filter((r) => r.use === 'sig').map((r) => JSON.parse(openMaterial(root, r)) as JWK),
+    signingKeys: signing.map((r) => JSON.parse(openMaterial(root, r)) as JWK),
+    signingFingerprint: signing.map((r) => r.id).join(','),
     cookieKeys: live.filter((r) => r.use === 'cookie').map((r) => openMaterial(root, r)),
     payloadKey: { id: current.id, key: payloadKeys.get(current.id)! },
     payloadKeys,
   };
 }
 
-/** Adds a new signing key per algorithm; the older ones stay published (and verifiable) until retired. */
-export async function addSigningKeys(db: Db, secretKey?: Buffer): Promise<{ kid: string; alg: string }[]> {
+/**
+ * Adds a new signing key per algorithm. The older ones stay published until `retireAfterMs` from now
+ * (the activation delay plus the longest lifetime of a token they signed), then leave the JWKS.
+ */
+export async function addSigningKeys(db: Db, secretKey: Buffer | undefined, retireAfterMs: number): Promise<{ kid: string; alg: string; retires?: string }[]> {
   const root = await loadRootKey(db, secretKey);
+  const retiredAt = new Date(Date.now() + retireAfterMs);
+  await db.key.updateMany({ where: { use: 'sig', retiredAt: null }, data: { retiredAt } });
   const added = [];
   for (const alg of SIGNING_ALGORITHMS) {
     const jwk = await makeSigningKey(alg);

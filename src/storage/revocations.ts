@@ -2,16 +2,18 @@ import { isUniqueViolation, type Db } from './database.js';
 
 /**
  * An event's kind names the fields it matches, joined by '+' in a fixed order (subject, client, grant),
- * and its value their values joined by a NUL: `subject+client` / `alice\0app` revokes alice's tokens of app.
+ * and its value their values joined by U+001F (unit separator): `subject+client` / `alice\x1fapp`
+ * revokes alice's tokens of app. Not a NUL: PostgreSQL text cannot hold one (error 22021).
  */
 export type EventKind = string;
 
 const FIELDS = ['subject', 'client', 'grant'] as const;
+const VALUE_SEPARATOR = '\x1f';
 
 export function eventKey(match: { subject?: string | undefined; clientId?: string | undefined; grantId?: string | undefined }) {
   const values = { subject: match.subject, client: match.clientId, grant: match.grantId };
   const present = FIELDS.filter((f) => values[f] !== undefined);
-  return { kind: present.join('+'), value: present.map((f) => values[f]).join('\0') };
+  return { kind: present.join('+'), value: present.map((f) => values[f]).join(VALUE_SEPARATOR) };
 }
 
 export interface RevocationEventRow {
@@ -43,18 +45,18 @@ export function createRevocationStore(db: Db) {
 
     /** Records (or moves forward) the time before which every token of `kind`/`value` is inactive. */
     async recordEvent(kind: EventKind, value: string, revokedAt: Date, expiresAt: Date): Promise<void> {
-      await db.$transaction(async (tx) => {
-        const existing = await tx.revocationEvent.findUnique({ where: { kind_value: { kind, value } } });
-        if (!existing) {
-          try {
-            await tx.revocationEvent.create({ data: { kind, value, revokedAt, expiresAt } });
-            return;
-          } catch (error) {
-            if (!isUniqueViolation(error)) throw error;
-          }
+      // No transaction: on PostgreSQL a unique violation aborts the transaction it happens in, so the
+      // update after a lost race must run on its own. Each statement is atomic; the update only moves forward.
+      const existing = await db.revocationEvent.findUnique({ where: { kind_value: { kind, value } } });
+      if (!existing) {
+        try {
+          await db.revocationEvent.create({ data: { kind, value, revokedAt, expiresAt } });
+          return;
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
         }
-        await tx.revocationEvent.updateMany({ where: { kind, value, revokedAt: { lt: revokedAt } }, data: { revokedAt, expiresAt } });
-      });
+      }
+      await db.revocationEvent.updateMany({ where: { kind, value, revokedAt: { lt: revokedAt } }, data: { revokedAt, expiresAt } });
     },
 
     /** The events that could match a token of this subject, client and grant: one per combination. */

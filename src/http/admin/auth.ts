@@ -16,10 +16,9 @@ type FoundToken = { isValid: boolean; scopes: Set<string>; clientId: string; acc
  * this server issued with scope `admin`, looked up through the ledger each time so that revoking it
  * locks its holder out at once.
  */
-export function requireAdmin(provider: Provider, adminApiKey: string | undefined) {
-  const models = [provider.AccessToken, provider.ClientCredentials] as unknown as { find(value: string): Promise<FoundToken> }[];
-
+export function requireAdmin(provider: () => Provider, adminApiKey: string | undefined) {
   return async (req: Request, res: Response, next: NextFunction) => {
+    const models = [provider().AccessToken, provider().ClientCredentials] as unknown as { find(value: string): Promise<FoundToken> }[];
     const header = req.headers.authorization ?? '';
     const match = /^Bearer ([\x21-\x7E]+)$/i.exec(header);
     res.set('www-authenticate', 'Bearer realm="tally-admin"');
@@ -35,7 +34,7 @@ export function requireAdmin(provider: Provider, adminApiKey: string | undefined
       if (token) break;
     }
     if (!token?.isValid) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
-    if (token.grantId && !(await provider.Grant.find(token.grantId))) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
+    if (token.grantId && !(await provider().Grant.find(token.grantId))) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
     // Known before the scope check, so that a refused attempt is audited with who made it.
     res.locals.actor = { kind: 'token', id: token.accountId ? `${token.clientId}/${token.accountId}` : token.clientId } satisfies AdminActor;
     if (!token.scopes.has('admin')) {

@@ -15,7 +15,7 @@ import { openApiFor } from './openapi.js';
 import { createClientBody, createUserBody, parseInput, patchClientBody, pruneBody, revocationBody, tokenQuery } from './schemas.js';
 
 export interface AdminDependencies {
-  provider: Provider;
+  provider: () => Provider;
   runtime: Runtime;
 }
 
