@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
@@ -26,6 +27,8 @@ export interface Runtime {
   revocation: Revocation;
   revocationFeed: RevocationFeed;
   revocationFeedStore: RevocationFeedStore;
+  /** In-process notifications: `revocation` (a RevocationMessage) for metrics and the like. */
+  events: EventEmitter;
   statelessRefreshTokens: StatelessRefreshTokens;
   /** Admin API writes: who did what, when, with what outcome. */
   audit: AuditStore;
@@ -52,13 +55,17 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
   const ledger = createLedgerStore(db);
   const revocations = createRevocationStore(db);
+  const events = new EventEmitter();
   const revocationFeedStore = createRevocationFeedStore(db);
   const revocationFeed = createRevocationFeed({ store: revocationFeedStore, issuer: config.issuer, redisUrl: config.redisUrl, logger });
   const revocation = createRevocation({
     ledger,
     revocations,
     config,
-    publish: (message) => revocationFeed.publish(message).catch((error: unknown) => logger.error({ err: error }, 'revocation not published')),
+    publish: (message) => {
+      events.emit('revocation', message);
+      return revocationFeed.publish(message).catch((error: unknown) => logger.error({ err: error }, 'revocation not published'));
+    },
   });
   return {
     config,
@@ -72,6 +79,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     revocation,
     revocationFeed,
     revocationFeedStore,
+    events,
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
     audit: createAuditStore(db),
     appliedMigrations,

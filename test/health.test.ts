@@ -21,4 +21,6 @@ test('/metrics → Prometheus text with requests per route', async () => {
   const text = await response.text();
   assert.match(text, /^tally_http_requests_total\{route="operations",status="200"\} \d+/m);
   assert.match(text, /^# TYPE tally_http_request_duration_seconds histogram/m);
+  assert.match(text, /^# TYPE tally_tokens_issued_total counter/m);
+  assert.match(text, /^# TYPE tally_revocations_total counter/m);
 });

@@ -34,11 +34,13 @@ export function createMetrics() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const tokens = new Counter({ name: 'tally_tokens_issued_total', help: 'Tokens issued by kind', labelNames: ['kind'], registers: [registry] });
+  const tokens = new Counter({ name: 'tally_tokens_issued_total', help: 'Tokens issued by kind and mode', labelNames: ['kind', 'mode'], registers: [registry] });
+  const revocations = new Counter({ name: 'tally_revocations_total', help: 'Revocations published, by what they name (token or scope)', labelNames: ['type'], registers: [registry] });
 
   return {
     registry,
     tokens,
+    revocations,
     /** Counts a request when its response is finished. */
     observe(req: IncomingMessage, res: ServerResponse) {
       const started = process.hrtime.bigint();

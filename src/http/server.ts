@@ -10,6 +10,7 @@ import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
 
 export interface HttpDependencies {
@@ -103,11 +104,13 @@ function rejectOversizedBody(res: ServerResponse) {
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
   const metrics = createMetrics();
+  deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
   deps.providers.onProvider((provider) => {
     const events = provider as unknown as NodeJS.EventEmitter;
     for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {
-      events.on(`${kind}.saved`, () => metrics.tokens.inc({ kind }));
-      events.on(`${kind}.issued`, () => metrics.tokens.inc({ kind }));
+      const count = (token: { jti: string; format?: string }) => metrics.tokens.inc({ kind, mode: isStatelessJti(token.jti) ? 'stateless' : token.format === 'jwt' ? 'jwt' : 'reference' });
+      events.on(`${kind}.saved`, count);
+      events.on(`${kind}.issued`, count);
     }
   });
   const app = createApp(deps, revocationStream, metrics);
