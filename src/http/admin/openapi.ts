@@ -142,6 +142,9 @@ const listOf = (item: string): SchemaObject => ({
   required: ['items', 'next_cursor'],
 });
 
+/** A subject, client_id or grant_id in a bulk revocation. */
+const IDENTIFIER = { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1F\\x7F]+$' } as const;
+
 export const adminOpenApi: OpenApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -422,7 +425,7 @@ export const adminOpenApi: OpenApiDocument = {
       RevocationRequest: {
         type: 'object',
         description: 'at least one field; a token matches when it matches every field given',
-        properties: { subject: { type: 'string', minLength: 1, maxLength: 200 }, client_id: { type: 'string', minLength: 1, maxLength: 200 }, grant_id: { type: 'string', minLength: 1, maxLength: 200 } },
+        properties: { subject: IDENTIFIER, client_id: IDENTIFIER, grant_id: IDENTIFIER },
         minProperties: 1,
         additionalProperties: false,
       },

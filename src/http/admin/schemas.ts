@@ -10,11 +10,14 @@ export const createUserBody = z.strictObject({
   name: z.string().min(1).max(200).optional(),
 });
 
+// No control characters: no identifier holds one, and PostgreSQL cannot store a NUL (the event would fail).
+const identifier = z.string().min(1).max(200).regex(/^[^\x00-\x1F\x7F]+$/, 'must not contain control characters');
+
 export const revocationBody = z
   .strictObject({
-    subject: z.string().min(1).max(200).optional(),
-    client_id: z.string().min(1).max(200).optional(),
-    grant_id: z.string().min(1).max(200).optional(),
+    subject: identifier.optional(),
+    client_id: identifier.optional(),
+    grant_id: identifier.optional(),
   })
   .refine((v) => v.subject !== undefined || v.client_id !== undefined || v.grant_id !== undefined, 'give at least one of subject, client_id, grant_id');
 
