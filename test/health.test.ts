@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServer, type TestServer } from './helpers/server.ts';
+import { startPostgres } from './helpers/postgres.ts';
 
 let server: TestServer;
 before(async () => {
@@ -23,4 +24,22 @@ test('/metrics → Prometheus text with requests per route', async () => {
   assert.match(text, /^# TYPE tally_http_request_duration_seconds histogram/m);
   assert.match(text, /^# TYPE tally_tokens_issued_total counter/m);
   assert.match(text, /^# TYPE tally_revocations_total counter/m);
+});
+
+test('/readyz → 503 within 15 s when PostgreSQL stops answering', async (t) => {
+  const postgres = await startPostgres();
+  if (!postgres) return t.skip('PostgreSQL binaries not installed (apt-get install postgresql)');
+  const onPostgres = await startServer({ env: { DATABASE_URL: await postgres.createDatabase() } });
+  try {
+    assert.equal((await fetch(`${onPostgres.url}/readyz`)).status, 200);
+    await postgres.stop();
+    const started = Date.now();
+    const answer = await fetch(`${onPostgres.url}/readyz`);
+    assert.equal(answer.status, 503);
+    assert.ok(Date.now() - started < 15_000);
+    assert.equal((await fetch(`${onPostgres.url}/healthz`)).status, 200, 'the process itself is alive');
+  } finally {
+    await onPostgres.stop();
+    await postgres.stop();
+  }
 });
