@@ -8,7 +8,7 @@ import type { Keyring } from './storage/keys.js';
 
 const config = loadConfigOrExit();
 const runtime = await openRuntime(config);
-const { logger, db } = runtime;
+const { logger } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
 const build = (keyring: Keyring) => createProvider({ ...runtime, keyring, renderPage });
@@ -34,8 +34,7 @@ async function shutdown(signal: string) {
   stopKeyReload();
   closeStreams();
   await closeGracefully(server);
-  await runtime.revocationFeed.close();
-  await db.$disconnect();
+  await runtime.close();
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
+import { createRedisBus } from './storage/redis-bus.js';
 import { openDatabase, type Db } from './storage/database.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
 import { runMigrations } from './storage/migrate.js';
@@ -29,6 +30,8 @@ export interface Runtime {
   revocationFeedStore: RevocationFeedStore;
   /** In-process notifications: `revocation` (a RevocationMessage) for metrics and the like. */
   events: EventEmitter;
+  /** Closes the database and Redis connections. */
+  close(): Promise<void>;
   statelessRefreshTokens: StatelessRefreshTokens;
   /** Admin API writes: who did what, when, with what outcome. */
   audit: AuditStore;
@@ -51,8 +54,12 @@ export function loadConfigOrExit(): Config {
 export async function openRuntime(config: Config): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
   const appliedMigrations = await runMigrations(config.databaseUrl);
-  const db = openDatabase({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
+  // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).
+  const clientBus = config.redisUrl ? createRedisBus(config.redisUrl, `tally:clients:${config.issuer}`, logger) : undefined;
+  const clients = createClientStore(db, { onChange: (id) => clientBus?.publish(id) });
+  clientBus?.subscribe((id) => clients.invalidate(id));
   const ledger = createLedgerStore(db);
   const revocations = createRevocationStore(db);
   const events = new EventEmitter();
@@ -72,7 +79,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     logger,
     db,
     keyring,
-    clients: createClientStore(db),
+    clients,
     users: createUserStore(db),
     ledger,
     revocations,
@@ -80,6 +87,11 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     revocationFeed,
     revocationFeedStore,
     events,
+    async close() {
+      await revocationFeed.close();
+      await clientBus?.close();
+      await db.$disconnect();
+    },
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
     audit: createAuditStore(db),
     appliedMigrations,

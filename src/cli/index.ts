@@ -40,8 +40,7 @@ async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T>
   try {
     return await run(runtime);
   } finally {
-    await runtime.revocationFeed.close();
-    await runtime.db.$disconnect();
+    await runtime.close();
   }
 }
 

@@ -23,8 +23,26 @@ function sortKeys(metadata: ClientMetadata): ClientMetadata {
   return Object.fromEntries(Object.entries(metadata).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-export function createClientStore(db: Db) {
+export interface ClientStoreOptions {
+  /** How long a client read is reused (ms); every write here invalidates it at once. */
+  cacheTtlMs?: number;
+  /** Told about every write, so other replicas can drop their copy (see runtime.ts). */
+  onChange?: (id: string) => void;
+}
+
+export function createClientStore(db: Db, { cacheTtlMs = 5_000, onChange }: ClientStoreOptions = {}) {
+  // oidc-provider looks its client up on every request; a short-lived copy saves a query each time.
+  const cache = new Map<string, { client: StoredClient; until: number }>();
+  const changed = (id: string) => {
+    cache.delete(id);
+    onChange?.(id);
+  };
   return {
+    /** Drops the cached copy (a write elsewhere: the CLI or another replica). */
+    invalidate(id: string) {
+      cache.delete(id);
+    },
+
     /** Stores a new client; the plain secret is returned here and nowhere else. */
     async create(metadata: ClientMetadata): Promise<{ client: StoredClient; clientSecret?: string }> {
       const id = typeof metadata.client_id === 'string' ? metadata.client_id : randomUUID();
@@ -39,9 +57,14 @@ export function createClientStore(db: Db) {
     },
 
     async find(id: string): Promise<StoredClient | undefined> {
+      const hit = cache.get(id);
+      if (hit && hit.until > Date.now()) return hit.client;
       const row = await db.client.findUnique({ where: { id } });
       if (!row) return undefined;
-      return { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt };
+      const client = { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt };
+      if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
+      cache.set(id, { client, until: Date.now() + cacheTtlMs });
+      return client;
     },
 
     /** Replaces the metadata (a secret is kept, added or dropped as the auth method now needs). */
@@ -53,6 +76,7 @@ export function createClientStore(db: Db) {
       const clientSecret = needsSecret(clean) && !row.secretHash ? randomToken() : undefined;
       const secretHash = needsSecret(clean) ? (clientSecret ? await hashSecret(clientSecret) : row.secretHash) : null;
       const updated = await db.client.update({ where: { id }, data: { metadata: JSON.stringify(clean), secretHash, updatedAt: new Date() } });
+      changed(id);
       return { client: { metadata: clean, secretHash: updated.secretHash, createdAt: updated.createdAt, updatedAt: updated.updatedAt }, ...(clientSecret ? { clientSecret } : {}) };
     },
 
@@ -69,11 +93,13 @@ export function createClientStore(db: Db) {
     async rotateSecret(id: string): Promise<string | undefined> {
       const clientSecret = randomToken();
       const { count } = await db.client.updateMany({ where: { id }, data: { secretHash: await hashSecret(clientSecret), updatedAt: new Date() } });
+      changed(id);
       return count ? clientSecret : undefined;
     },
 
     async delete(id: string): Promise<boolean> {
       const { count } = await db.client.deleteMany({ where: { id } });
+      changed(id);
       return count > 0;
     },
   };

@@ -1,10 +1,7 @@
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
-import { PrismaClient as PostgresClient } from './generated/postgresql/client.js';
+import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
 
 /** Both generated clients share one model API (one schema); the SQLite one names the type. */
 export type Db = SqliteClient;
@@ -24,14 +21,21 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-export function openDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions): Db {
+/** Loads only the dialect's generated client and driver: each brings its own query compiler. */
+export async function openDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions): Promise<Db> {
   if (dialectOf(databaseUrl) === 'sqlite') {
     const file = sqliteFilePath(databaseUrl);
     mkdirSync(dirname(file), { recursive: true });
-    return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: file, timeout: 10_000 }) });
+    const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([import('./generated/sqlite/client.js'), import('@prisma/adapter-better-sqlite3')]);
+    const db = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: file, timeout: 10_000 }) });
+    // WAL (set by the migration runner) with NORMAL sync: durable across crashes of the process, and no
+    // fsync per commit; a power loss may drop the last transactions, never corrupt the file.
+    await db.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
+    return db;
   }
+  const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.js'), import('@prisma/adapter-pg')]);
   const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize });
-  return new PostgresClient({ adapter }).$extends({ query: { $allModels: { $allOperations: matchNothingOnNul } } }) as unknown as Db;
+  return new PrismaClient({ adapter }).$extends({ query: { $allModels: { $allOperations: matchNothingOnNul } } }) as unknown as Db;
 }
 
 /** What a read or conditional write answers when its filter can match no row. */

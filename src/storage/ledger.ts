@@ -1,4 +1,4 @@
-import type { Db } from './database.js';
+import { isUniqueViolation, type Db } from './database.js';
 
 export type EntryType = 'access_token' | 'refresh_token' | 'authorization_code' | 'device_code';
 export type EntryFormat = 'reference' | 'jwt';
@@ -90,9 +90,15 @@ export type LedgerRow = Row;
 export function createLedgerStore(db: Db) {
   const live = { in: LIVE_STATUSES };
   return {
-    upsert(entry: NewEntry): Promise<unknown> {
+    /** Most tokens are saved once: insert, and update only when the token is saved again (device codes). */
+    async upsert(entry: NewEntry): Promise<void> {
       const { id, lookupHash, type, format, clientId, createdAt, ...fields } = entry;
-      return db.tokenEntry.upsert({ where: { lookupHash }, update: fields, create: { id, lookupHash, type, format, status: 'valid', clientId, createdAt, ...fields } });
+      try {
+        await db.tokenEntry.create({ data: { id, lookupHash, type, format, status: 'valid', clientId, createdAt, ...fields } });
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        await db.tokenEntry.update({ where: { lookupHash }, data: fields });
+      }
     },
 
     create(entry: NewEntry): Promise<unknown> {
