@@ -103,13 +103,26 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
       : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
   }
 
+  // oidc-provider looks a token up as AccessToken and as ClientCredentials at once: verify it once.
+  const verifying = new Map<string, Promise<JWTPayload | undefined>>();
+  const verifyOnce = (jwt: string) => {
+    let running = verifying.get(jwt);
+    if (!running) {
+      running = verify(jwt).finally(() => verifying.delete(jwt));
+      verifying.set(jwt, running);
+    }
+    return running;
+  };
+
   for (const Model of [provider.AccessToken, provider.ClientCredentials] as unknown as ModelClass[]) {
     const find = Model.find.bind(Model);
     Model.find = async (value, options) => {
       const jwt = typeof value === 'string' && value.startsWith(JWT_MARK) ? value.slice(JWT_MARK.length) : value;
       if (typeof jwt !== 'string' || jwt.split('.').length !== 3) return jwt === value ? find(value, options) : undefined;
-      const claims = await verify(jwt);
-      const payload = claims && (await activePayload(claims));
+      const claims = await verifyOnce(jwt);
+      // A user's token names its grant; a client's own does not. Only the right model looks further.
+      if (!claims || (typeof claims.grant_id === 'string' ? 'AccessToken' : 'ClientCredentials') !== Model.name) return undefined;
+      const payload = await activePayload(claims);
       return payload?.kind === Model.name ? Model.instantiate(payload) : undefined;
     };
   }
