@@ -100,6 +100,14 @@ function rejectOversizedBody(res: ServerResponse) {
   res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' }));
 }
 
+/** helmet's headers are the same on every response here: work them out once, not per request. */
+function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): [string, string][] {
+  const headers: [string, string][] = [];
+  const recorder = { setHeader: (name: string, value: unknown) => headers.push([name, String(value)]), removeHeader: () => undefined, getHeader: () => undefined };
+  middleware({ headers: {} } as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
+  return headers;
+}
+
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
@@ -114,6 +122,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
   });
   const app = createApp(deps, revocationStream, metrics);
+  const providerHeaders = precompute(providerSecurityHeaders);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     metrics.observe(req, res);
     if (isAppPath(req.url ?? '/')) {
@@ -124,7 +133,8 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       rejectOversizedBody(res);
       return;
     }
-    providerSecurityHeaders(req, res, () => deps.providers.handle(req, res));
+    for (const [name, value] of providerHeaders) res.setHeader(name, value);
+    deps.providers.handle(req, res);
   });
   server.keepAliveTimeout = 65_000;
   return { server, closeStreams: revocationStream.closeAll };

@@ -1,0 +1,183 @@
+import type { LevelSummary } from './measure.ts';
+import type { ProfileSummary } from './profile.ts';
+import type { ComponentCost } from './components.ts';
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  unit: string;
+  levels: LevelSummary[];
+  tokenEndpoint?: boolean;
+  composite?: boolean;
+  notes: string[];
+  error?: string;
+}
+
+export interface DatabaseResult {
+  name: string;
+  scenarios: ScenarioResult[];
+  idleRss?: number;
+  peakRss?: number;
+  memory?: string;
+  ledger?: { rows: number; seconds: number; total: number; note?: string };
+}
+
+export interface Target {
+  what: string;
+  goal: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+export interface Report {
+  date: string;
+  machine: Record<string, string>;
+  settings: Record<string, string>;
+  elapsedS: number;
+  baselines: ScenarioResult[];
+  /** Median req/s of the Express hello route per level, over all its runs. */
+  express: Map<number, number>;
+  /** Median server CPU ms per request of the Express hello route per level. */
+  expressCpu: Map<number, number>;
+  databases: DatabaseResult[];
+  targets: Target[];
+  components?: ComponentCost[];
+  profile?: { scenario: string; database: string; summary: ProfileSummary; file: string };
+  analysis?: string;
+  warnings: string[];
+}
+
+const n0 = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : Math.round(v).toLocaleString('en-US'));
+const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : v === 0 ? '<1' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+const cpu = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : v < 1 ? v.toFixed(3) : v.toFixed(2));
+const pct = (v: number) => `${(v * 100).toFixed(1)} %`;
+
+export function ratio(rps: number, express: Map<number, number>, connections: number): number | undefined {
+  const base = express.get(connections);
+  return base ? rps / base : undefined;
+}
+
+function scenarioTable(s: ScenarioResult, express: Map<number, number> | undefined, showRatio: boolean): string {
+  if (s.error && s.levels.length === 0) return `**Failed:** ${s.error}\n`;
+  const head = `| concurrency | ${s.unit} median | min–max | p50 ms | p99 ms median (min–max) | server CPU ms/op | server peak RSS MiB | ${showRatio ? 'ratio to Express hello | ' : ''}failed ops |`;
+  const rule = `|---:|---:|---:|---:|---:|---:|---:|${showRatio ? '---:|' : ''}---:|`;
+  const rows = s.levels.map((l) => {
+    const r = express ? ratio(l.rps, express, l.connections) : undefined;
+    return `| ${l.connections} | **${n0(l.rps)}** | ${n0(l.rpsMin)}–${n0(l.rpsMax)} | ${ms(l.p50)} | ${ms(l.p99)} (${ms(l.p99Min)}–${ms(l.p99Max)}) | ${cpu(l.cpuPerOp)} | ${l.rss ? n0(l.rss) : '–'} | ${showRatio ? `${r === undefined ? '–' : `${r.toFixed(2)}×`} | ` : ''}${l.failed} |`;
+  });
+  return [head, rule, ...rows].join('\n') + '\n';
+}
+
+export function renderReport(report: Report): string {
+  const out: string[] = [];
+  out.push('# Tally benchmark results', '');
+  out.push(`Written by \`npm run bench\` (bench/run.ts) on ${report.date}; the run took ${(report.elapsedS / 60).toFixed(1)} minutes.`, '');
+  out.push('## Machine and settings', '');
+  out.push('| | |', '|---|---|');
+  for (const [k, v] of Object.entries(report.machine)) out.push(`| ${k} | ${v} |`);
+  for (const [k, v] of Object.entries(report.settings)) out.push(`| ${k} | ${v} |`);
+  out.push('');
+  out.push(
+    'Every HTTP scenario runs against a real server process (the compiled server, `node bench/.build/dist/main.js`, `LOG_LEVEL=warn`) ' +
+      'with autocannon in the benchmark process; custom loops (refresh, code flow, revocation) use keep-alive HTTP clients with N concurrent workers. ' +
+      'Each scenario: one warm-up at the highest concurrency, then the runs, concurrency levels interleaved. Throughput counts 2xx answers (or completed operations) only. ' +
+      'The load generator shares the machine with the server, as it did for the baselines: compare ratios, not absolute numbers. ' +
+      'Ratios are to the median of every Express-hello run at the same concurrency.',
+    '',
+  );
+  if (report.warnings.length) {
+    out.push('**Warnings:**', '');
+    for (const w of report.warnings) out.push(`- ${w}`);
+    out.push('');
+  }
+
+  out.push('## Targets (issue 6)', '');
+  out.push('| target | goal | measured | met? |', '|---|---|---|---|');
+  for (const t of report.targets) out.push(`| ${t.what} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**not met**'} |`);
+  out.push('');
+
+  out.push('## Baselines (same run)', '');
+  for (const b of report.baselines) {
+    out.push(`### ${b.title}`, '');
+    out.push(scenarioTable(b, undefined, false));
+    for (const note of b.notes) out.push(`- ${note}`);
+    if (b.notes.length) out.push('');
+  }
+
+  for (const db of report.databases) {
+    out.push(`## Tally on ${db.name}`, '');
+    const facts: string[] = [];
+    if (db.idleRss) facts.push(`server RSS after start-up: ${n0(db.idleRss)} MiB`);
+    if (db.peakRss) facts.push(`peak server RSS over the whole run: ${n0(db.peakRss)} MiB`);
+    if (db.memory) facts.push(`server memory ${db.memory}`);
+    if (db.ledger) {
+      facts.push(
+        `ledger for the random-token scenarios: ${db.ledger.rows.toLocaleString('en-US')} filler rows written in ${db.ledger.seconds.toFixed(1)} s, ${db.ledger.total.toLocaleString('en-US')} entries in token_entries${db.ledger.note ? ` — ${db.ledger.note}` : ''}`,
+      );
+    }
+    if (db.name === 'PostgreSQL') facts.push("server CPU per operation counts the Tally process only; PostgreSQL's own processes, on the same 2 cores, are not included");
+    for (const f of facts) out.push(`- ${f}`);
+    out.push('');
+    out.push('Summary (highest concurrency):', '');
+    out.push('| scenario | ops/s | p99 ms | server CPU ms/op | ratio to Express hello | CPU-cost ratio |', '|---|---:|---:|---:|---:|---:|');
+    for (const s of db.scenarios) {
+      const top = s.levels[s.levels.length - 1];
+      if (!top) {
+        out.push(`| ${s.id} | failed | | | | |`);
+        continue;
+      }
+      const r = ratio(top.rps, report.express, top.connections);
+      const bracket = (v: number | undefined) => (v === undefined ? '–' : s.composite ? `(${v.toFixed(2)}×)` : `${v.toFixed(2)}×`);
+      const base = report.expressCpu.get(top.connections);
+      const c = base && top.cpuPerOp ? base / top.cpuPerOp : undefined;
+      out.push(`| ${s.id} (c=${top.connections}) | ${n0(top.rps)} | ${ms(top.p99)} | ${cpu(top.cpuPerOp)} | ${bracket(r)} | ${bracket(c)} |`);
+    }
+    out.push(
+      '',
+      'Ratios in brackets are for operations that are more than one request (or not HTTP at all), given for orientation only. ' +
+        "The CPU-cost ratio is Express hello's server CPU time per request divided by this scenario's (all threads of the server process, from /proc/<pid>/stat): " +
+        'it estimates the throughput ratio of two CPU-bound servers and is much less sensitive to other load on a shared machine.',
+      '',
+    );
+    for (const s of db.scenarios) {
+      out.push(`### ${db.name}: ${s.id} — ${s.title}`, '');
+      out.push(scenarioTable(s, report.express, true));
+      for (const note of s.notes) out.push(`- ${note}`);
+      if (s.error) out.push(`- **error:** ${s.error}`);
+      if (s.notes.length || s.error) out.push('');
+    }
+  }
+
+  if (report.components?.length) {
+    out.push('## What one database call costs (in-process, SQLite, same run)', '');
+    out.push(
+      "Measured in the benchmark process on a fresh SQLite file with Tally's schema, through the server's own compiled `openDatabase` (Prisma with the better-sqlite3 adapter) and through better-sqlite3 directly:",
+      '',
+    );
+    out.push('| call | µs per call (fastest of 3 rounds) | median of 3 rounds |', '|---|---:|---:|');
+    for (const c of report.components) out.push(`| ${c.what} | ${c.us.toFixed(1)} | ${c.median?.toFixed(1) ?? '–'} |`);
+    out.push('');
+  }
+
+  if (report.profile) {
+    const p = report.profile;
+    out.push(`## CPU profile of the server: ${p.scenario} on ${p.database}, 50 connections`, '');
+    out.push(
+      `\`node --cpu-prof\` on a fresh server during one run (${(p.summary.busyMs / 1000).toFixed(1)} s of CPU on the main thread out of ${(p.summary.totalMs / 1000).toFixed(1)} s sampled; the profile is in ${p.file}). ` +
+        'Self time, as a share of the busy (non-idle) main-thread time:',
+      '',
+    );
+    out.push('| where (package or Tally file) | share |', '|---|---:|');
+    for (const [k, v] of p.summary.byArea.slice(0, 18)) out.push(`| ${k} | ${pct(v)} |`);
+    out.push('', '| function (self time) | share |', '|---|---:|');
+    for (const [k, v] of p.summary.byFunction.slice(0, 25)) out.push(`| \`${k.replace(/\|/g, '\\|')}\` | ${pct(v)} |`);
+    if (p.summary.inclusive.length) {
+      out.push('', 'Inclusive time of stacks passing through:', '', '| frame | share |', '|---|---:|');
+      for (const [k, v] of p.summary.inclusive) out.push(`| \`${k}\` | ${pct(v)} |`);
+    }
+    out.push('');
+  }
+
+  if (report.analysis) out.push(report.analysis.trim(), '');
+  return out.join('\n');
+}
