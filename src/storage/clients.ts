@@ -26,16 +26,16 @@ function sortKeys(metadata: ClientMetadata): ClientMetadata {
 export interface ClientStoreOptions {
   /** How long a client read is reused (ms); every write here invalidates it at once. */
   cacheTtlMs?: number;
-  /** Told about every write, so other replicas can drop their copy (see runtime.ts). */
-  onChange?: (id: string) => void;
+  /** Told about every write, so other replicas can drop their copy (see runtime.ts); the write answers after it. */
+  onChange?: (id: string) => void | Promise<void>;
 }
 
 export function createClientStore(db: Db, { cacheTtlMs = 5_000, onChange }: ClientStoreOptions = {}) {
   // oidc-provider looks its client up on every request; a short-lived copy saves a query each time.
   const cache = new Map<string, { client: StoredClient; until: number }>();
-  const changed = (id: string) => {
+  const changed = async (id: string) => {
     cache.delete(id);
-    onChange?.(id);
+    await onChange?.(id);
   };
   return {
     /** Drops the cached copy (a write elsewhere: the CLI or another replica). */
@@ -76,7 +76,7 @@ export function createClientStore(db: Db, { cacheTtlMs = 5_000, onChange }: Clie
       const clientSecret = needsSecret(clean) && !row.secretHash ? randomToken() : undefined;
       const secretHash = needsSecret(clean) ? (clientSecret ? await hashSecret(clientSecret) : row.secretHash) : null;
       const updated = await db.client.update({ where: { id }, data: { metadata: JSON.stringify(clean), secretHash, updatedAt: new Date() } });
-      changed(id);
+      await changed(id);
       return { client: { metadata: clean, secretHash: updated.secretHash, createdAt: updated.createdAt, updatedAt: updated.updatedAt }, ...(clientSecret ? { clientSecret } : {}) };
     },
 
@@ -93,13 +93,13 @@ export function createClientStore(db: Db, { cacheTtlMs = 5_000, onChange }: Clie
     async rotateSecret(id: string): Promise<string | undefined> {
       const clientSecret = randomToken();
       const { count } = await db.client.updateMany({ where: { id }, data: { secretHash: await hashSecret(clientSecret), updatedAt: new Date() } });
-      changed(id);
+      await changed(id);
       return count ? clientSecret : undefined;
     },
 
     async delete(id: string): Promise<boolean> {
       const { count } = await db.client.deleteMany({ where: { id } });
-      changed(id);
+      await changed(id);
       return count > 0;
     },
   };

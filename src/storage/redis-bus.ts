@@ -12,8 +12,18 @@ export function createRedisBus(url: string, channel: string, logger: Logger) {
   });
   let subscribed: Promise<unknown> | undefined;
   return {
-    publish(message: string): void {
-      publisher.publish(channel, message).catch((error: unknown) => logger.warn({ err: error, channel }, 'redis bus message not sent'));
+    /**
+     * Resolves once Redis has handed the message to the subscribers (so that a write answered after it
+     * is already seen by every replica), or after `timeoutMs` when Redis does not answer.
+     */
+    async publish(message: string, timeoutMs = 1000): Promise<void> {
+      let timer: NodeJS.Timeout | undefined;
+      const sent = publisher.publish(channel, message).then(
+        () => undefined,
+        (error: unknown) => logger.warn({ err: error, channel }, 'redis bus message not sent'),
+      );
+      await Promise.race([sent, new Promise<void>((done) => (timer = setTimeout(done, timeoutMs)))]);
+      clearTimeout(timer);
     },
     subscribe(handler: (message: string) => void): void {
       handlers.push(handler);
