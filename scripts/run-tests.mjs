@@ -1,7 +1,14 @@
-// Runs the whole suite with node's own test runner (TypeScript through tsx).
-import { spawnSync } from 'node:child_process';
+// Runs the whole suite with node's own test runner (TypeScript through tsx), twice: on SQLite, then on
+// PostgreSQL (TALLY_TEST_DATABASE=postgres) against one throwaway PostgreSQL server started here for
+// the whole pass, when the PostgreSQL binaries are installed; else that pass is skipped, saying why.
+//
+//   npm test                                  both passes, every test file
+//   npm test -- test/cli.test.ts              both passes, these files
+//   TALLY_TEST_DATABASE=sqlite npm test       one pass (or =postgres)
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tsImport } from 'tsx/esm/api';
 
 const only = process.argv.slice(2);
 const files = only.length
@@ -12,9 +19,88 @@ const files = only.length
       .sort()
       .map((f) => join('test', f));
 
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
-);
-process.exit(result.status ?? 1);
+const requested = process.env.TALLY_TEST_DATABASE?.toLowerCase();
+if (requested && !['sqlite', 'postgres', 'postgresql'].includes(requested)) {
+  console.error(`TALLY_TEST_DATABASE=${requested}: expected sqlite or postgres`);
+  process.exit(2);
+}
+
+const stripAnsi = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
+const minutes = (ms) => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+
+/**
+ * One run of node --test; resolves to its counts, parsed from the reporter's closing `ℹ pass N`,
+ * `ℹ fail N`, `ℹ cancelled N` lines (a test cancelled because its hook failed counts as failed).
+ */
+function runPass(name, env) {
+  console.log(`\n${'='.repeat(20)} ${name} ${'='.repeat(20)}\n`);
+  const started = Date.now();
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+      stdio: ['inherit', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_NO_WARNINGS: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}), ...env },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      output += chunk;
+    });
+    child.on('close', (code, signal) => {
+      const text = stripAnsi(output);
+      const last = (label) => {
+        const all = [...text.matchAll(new RegExp(`^ℹ ${label} (\\d+)$`, 'gm'))];
+        return all.length ? Number(all.at(-1)[1]) : undefined;
+      };
+      const [pass, fail, cancelled, skipped] = [last('pass'), last('fail'), last('cancelled'), last('skipped')];
+      done({ name, code: code ?? signal, pass: pass ?? 0, fail: (fail ?? 0) + (cancelled ?? 0), cancelled: cancelled ?? 0, skipped: skipped ?? 0, complete: pass !== undefined && fail !== undefined, ms: Date.now() - started });
+    });
+  });
+}
+
+const results = [];
+const notes = [];
+
+if (requested !== 'postgres' && requested !== 'postgresql') {
+  results.push(await runPass('SQLite', { TALLY_TEST_DATABASE: 'sqlite' }));
+}
+
+if (requested !== 'sqlite') {
+  const { postgresSkipReason, startPostgres } = await tsImport('../test/helpers/postgres.ts', import.meta.url);
+  const reason = postgresSkipReason();
+  if (reason && requested) {
+    // Asked for by name: not a skip but a failure.
+    console.error(`TALLY_TEST_DATABASE=${requested}, but ${reason}`);
+    process.exit(1);
+  } else if (reason) {
+    notes.push(`PostgreSQL pass skipped: ${reason}`);
+    console.log(`\n# ${notes.at(-1)}`);
+  } else {
+    let postgres;
+    try {
+      postgres = await startPostgres();
+    } catch (error) {
+      notes.push(`PostgreSQL pass failed: could not start PostgreSQL: ${error.message}`);
+      console.log(`\n# ${notes.at(-1)}`);
+      results.push({ name: 'PostgreSQL', code: 1, pass: 0, fail: 1, cancelled: 0, skipped: 0, complete: true, ms: 0 });
+    }
+    if (postgres) {
+      try {
+        results.push(await runPass('PostgreSQL', { TALLY_TEST_DATABASE: 'postgres', TALLY_TEST_POSTGRES_URL: postgres.url('postgres') }));
+      } finally {
+        await postgres.stop();
+      }
+    }
+  }
+}
+
+console.log('');
+for (const r of results) {
+  const broken = r.complete ? '' : ` (the test runner exited ${r.code} without its summary)`;
+  const cancelled = r.cancelled ? ` (${r.cancelled} of them cancelled)` : '';
+  console.log(`# ${r.name}: ${r.pass} passed, ${r.fail} failed${cancelled}, ${r.skipped} skipped in ${minutes(r.ms)}${broken}`);
+}
+for (const note of notes) console.log(`# ${note}`);
+const failed = results.some((r) => r.code !== 0 || !r.complete);
+const totals = results.reduce((sum, r) => ({ pass: sum.pass + r.pass, fail: sum.fail + r.fail + (r.complete ? 0 : 1) }), { pass: 0, fail: 0 });
+console.log(`${totals.pass} passed, ${totals.fail} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { ADMIN_KEY } from './helpers/admin.ts';
-import { countRows } from './helpers/db.ts';
+import { countRows, databaseContents, insertRows } from './helpers/db.ts';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { runCli, startServer, type TestServer } from './helpers/server.ts';
@@ -205,14 +202,14 @@ async function clientCredentials(config: oidc.Configuration, scope = 'api:read')
 
 const isActive = async (config: oidc.Configuration, token: string) => (await oidc.tokenIntrospection(config, token)).active === true;
 
-const users = () => countRows(server.dbFile).users!;
+const users = async () => (await countRows(server)).users!;
 
 /**
  * Row counts of every table but the audit trail, which records every admin write, refused ones
  * included (after the answer is sent), by design.
  */
-function rows(): Record<string, number> {
-  const { audit_events: _audit, ...rest } = countRows(server.dbFile);
+async function rows(): Promise<Record<string, number>> {
+  const { audit_events: _audit, ...rest } = await countRows(server);
   return rest;
 }
 
@@ -240,12 +237,12 @@ describe('authentication', () => {
   });
 
   test('a write without credentials → 401 and nothing written', async () => {
-    const before = rows();
+    const before = await rows();
     assertProblem(await api('POST', '/users', { token: null, body: { username: `nobody${process.pid}`, password: 'long enough password' } }), 401);
     assertProblem(await api('POST', '/clients', { token: 'wrong', body: webMetadata() }), 401);
     assertProblem(await api('POST', '/revocations', { token: null, body: { subject: 'someone' } }), 401);
     assertProblem(await api('POST', '/prune', { token: null, body: {} }), 401);
-    assert.deepEqual(rows(), before);
+    assert.deepEqual(await rows(), before);
   });
 
   test('the bootstrap key works, and the key is matched case-sensitively', async () => {
@@ -291,10 +288,10 @@ describe('clients', () => {
     const id = `chosen-${process.pid}-${++counter}`;
     const client = await newClient({ client_id: id });
     assert.equal(client.client_id, id);
-    const before = rows();
+    const before = await rows();
     const again = await api('POST', '/clients', { body: webMetadata({ client_id: id }) });
     assertProblem(again, [400, 409], { field: 'client_id' });
-    assert.deepEqual(rows(), before);
+    assert.deepEqual(await rows(), before);
   });
 
   test('GET /admin/clients/{id} → 200 without secret; unknown → 404', async () => {
@@ -457,16 +454,16 @@ describe('clients', () => {
   });
 
   test('token_endpoint_auth_method client_secret_jwt → a clear 400 naming the field and the method; nothing written', async () => {
-    const before = rows();
+    const before = await rows();
     const answer = await api('POST', '/clients', { body: webMetadata({ token_endpoint_auth_method: 'client_secret_jwt' }) });
     assertProblem(answer, 400, { field: 'token_endpoint_auth_method' });
     assert.match(answer.body.detail, /client_secret_jwt/, 'the detail says which method is refused');
     assert.match(answer.body.detail, /not supported|unsupported|cannot|not allowed/i, `the detail says why: ${answer.body.detail}`);
     const existing = await newClient();
-    const snapshot = rows();
+    const snapshot = await rows();
     const patch = await api('PATCH', `/clients/${existing.client_id}`, { body: { token_endpoint_auth_method: 'client_secret_jwt' } });
     assertProblem(patch, 400, { field: 'token_endpoint_auth_method' });
-    assert.deepEqual(rows(), snapshot);
+    assert.deepEqual(await rows(), snapshot);
     assert.equal((await api('GET', `/clients/${existing.client_id}`)).body.token_endpoint_auth_method, existing.token_endpoint_auth_method);
     assert.equal(before.clients! + 1, snapshot.clients);
   });
@@ -498,22 +495,22 @@ describe('users', () => {
 
   test('duplicate username → 409 naming username; nothing written', async () => {
     const { username } = await newUser();
-    const before = rows();
+    const before = await rows();
     const password = `another-${randomBytes(8).toString('hex')}`;
     secrets.add(password);
     const answer = await api('POST', '/users', { body: { username, password } });
     assertProblem(answer, 409, { field: 'username' });
-    assert.deepEqual(rows(), before);
+    assert.deepEqual(await rows(), before);
   });
 
   test('password shorter than 8 → 400 naming password; nothing written', async () => {
-    const before = users();
+    const before = await users();
     for (const password of ['', 'a', '1234567']) {
       const answer = await api('POST', '/users', { body: { username: `shortpw${process.pid}x${++counter}`, password } });
       assertProblem(answer, 400, { field: 'password' });
       if (password.length >= 3) assert.ok(!answer.text.includes(password), 'the problem does not echo the password');
     }
-    assert.equal(users(), before);
+    assert.equal(await users(), before);
   });
 
   test('GET /admin/users/{id} → 200 without password; unknown → 404', async () => {
@@ -745,24 +742,21 @@ describe('the token ledger', () => {
     assert.deepEqual(byClient.body, { revoked: 1 });
     assert.equal(await isActive(service, serviceToken.access_token), false);
 
-    const before = rows();
+    const before = await rows();
     assertProblem(await api('POST', '/revocations'), 400);
     assertProblem(await api('POST', '/revocations', { raw: '', contentType: 'application/json' }), 400);
     assertProblem(await api('POST', '/revocations', { body: {} }), 400);
-    assert.deepEqual(rows(), before, 'a refused revocation records nothing');
+    assert.deepEqual(await rows(), before, 'a refused revocation records nothing');
   });
 
   test('POST /admin/prune → 200 { deleted: n }: expired entries go, live ones stay', async () => {
-    const sqliteTime = (ms: number) => new Date(ms).toISOString().replace('Z', '+00:00');
     const seeded = Array.from({ length: 3 }, () => randomUUID());
-    const db = new Database(server.dbFile);
-    db.pragma('busy_timeout = 10000');
-    const insert = db.prepare(
-      `INSERT INTO token_entries (id, lookup_hash, type, format, status, subject, client_id, created_at, expires_at)
-       VALUES (?, ?, 'access_token', 'reference', 'valid', 'pruned-user', 'pruned-client', ?, ?)`,
+    await insertRows(
+      server,
+      'token_entries',
+      ['id', 'lookup_hash', 'type', 'format', 'status', 'subject', 'client_id', 'created_at', 'expires_at'],
+      seeded.map((id) => [id, randomBytes(32).toString('base64url'), 'access_token', 'reference', 'valid', 'pruned-user', 'pruned-client', new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000)]),
     );
-    for (const id of seeded) insert.run(id, randomBytes(32).toString('base64url'), sqliteTime(Date.now() - 7_200_000), sqliteTime(Date.now() - 3_600_000));
-    db.close();
     for (const id of seeded) assert.equal((await api('GET', `/tokens/${id}`)).status, 200);
     const liveBefore = await walk(`/tokens?client_id=${client.client_id}`, 200);
 
@@ -895,9 +889,9 @@ describe('admin-scoped access tokens', () => {
       const denied = await api('GET', '/clients', { token: plain });
       assertProblem(denied, 403, { code: 'insufficient_scope' });
       // a write with it changes nothing
-      const before = rows();
+      const before = await rows();
       assertProblem(await api('POST', '/users', { token: plain, body: { username: `sneaky${++counter}`, password: 'long enough password' } }), 403, { code: 'insufficient_scope' });
-      assert.deepEqual(rows(), before);
+      assert.deepEqual(await rows(), before);
 
       if (mode !== 'reference') {
         // a JWT whose payload was edited to claim admin is not accepted
@@ -1043,7 +1037,7 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
   async function state() {
     const clientsList = await walk('/clients', 200);
     const one = await api('GET', `/clients/${target.client_id}`);
-    return { clients: clientsList, target: one.body, rows: rows() };
+    return { clients: clientsList, target: one.body, rows: await rows() };
   }
 
   test(`at least thirty kinds (${cases.length} cases)`, () => assert.ok(cases.length >= 30));
@@ -1105,8 +1099,8 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
 
 // ---------------------------------------------------------------------------------------------------
 
-test('the CLI takes the body of POST /admin/clients: it refuses what the API refuses (http non-loopback redirect URI, unknown field)', () => {
-  const before = rows();
+test('the CLI takes the body of POST /admin/clients: it refuses what the API refuses (http non-loopback redirect URI, unknown field)', async () => {
+  const before = await rows();
   for (const body of [webMetadata({ redirect_uris: ['http://evil.example.com/cb'], colour: 'blue' })]) {
     const api400 = JSON.stringify(body);
     const result = runCli(server.env, ['clients', 'create', '--json', api400]);
@@ -1116,12 +1110,12 @@ test('the CLI takes the body of POST /admin/clients: it refuses what the API ref
     }
     assert.notEqual(result.status, 0, `tally clients create --json '${api400}' should fail like the API's 400, but printed ${result.stdout.slice(0, 200)}`);
   }
-  assert.equal(rows().clients, before.clients);
+  assert.equal((await rows()).clients, before.clients);
 });
 
 // ---------------------------------------------------------------------------------------------------
 
-test('secrets and passwords never appear after creation: not in any answer, not in the logs, not in the database file', async () => {
+test('secrets and passwords never appear after creation: not in any answer, not in the logs, not in the database', async () => {
   // Explicit reads of everything that could carry them
   for (const client of await walk('/clients', 200)) {
     assert.equal(client.client_secret, undefined);
@@ -1150,8 +1144,8 @@ test('secrets and passwords never appear after creation: not in any answer, not 
   assert.match(log, /Tally is serving/, 'the log was captured');
   for (const secret of secrets) assert.ok(!log.includes(secret), `${secret.slice(0, 6)}… appears in the server log`);
 
-  const files = readdirSync(server.dir).filter((f) => f.startsWith('tally.db'));
-  assert.ok(files.includes('tally.db'));
-  const bytes = Buffer.concat(files.map((f) => readFileSync(join(server.dir, f))));
-  for (const secret of secrets) assert.ok(!bytes.includes(Buffer.from(secret)), `${secret.slice(0, 6)}… is stored in the clear (${files.join(', ')})`);
+  // SQLite: every byte of the file, its WAL and shared memory; PostgreSQL: every column of every row.
+  const bytes = await databaseContents(server);
+  assert.ok(bytes.length > 0);
+  for (const secret of secrets) assert.ok(!bytes.includes(Buffer.from(secret)), `${secret.slice(0, 6)}… is stored in the clear (${server.dialect})`);
 });

@@ -34,12 +34,12 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
 
   /** Asserts an RFC 6749 error and that no table gained or lost a row. */
   async function expectOAuthError(run: () => Promise<{ status: number; error?: string; error_description?: string }>, status: number, error: string) {
-    const before = countRows(server.dbFile);
+    const before = await countRows(server);
     const answer = await run();
     assert.equal(answer.status, status, JSON.stringify(answer));
     assert.equal(answer.error, error);
     assert.equal(typeof answer.error_description, 'string');
-    assert.deepEqual(countRows(server.dbFile), before, 'nothing was written');
+    assert.deepEqual(await countRows(server), before, 'nothing was written');
   }
 
   test('malformed token request (no grant_type) → 400 invalid_request', () =>
@@ -55,7 +55,7 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     expectOAuthError(() => token({ grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from(`${web.client_id}:wrong-secret`).toString('base64')}` }), 401, 'invalid_client'));
 
   test('the stored hash presented as the secret → 401 invalid_client', async () => {
-    const [row] = query<{ secret_hash: string }>(server.dbFile, 'SELECT secret_hash FROM clients WHERE id = ?', web.client_id);
+    const [row] = await query<{ secret_hash: string }>(server, 'SELECT secret_hash FROM clients WHERE id = ?', web.client_id);
     await expectOAuthError(() => token({ grant_type: 'client_credentials', client_id: web.client_id, client_secret: row!.secret_hash }), 401, 'invalid_client');
   });
 
@@ -102,11 +102,11 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     const browser = new Browser();
     const page = await browser.navigate(url.href);
     const [login] = parseForms(page.html, page.url);
-    const before = countRows(server.dbFile);
+    const before = await countRows(server);
     const forged = await browser.submit(login!, { username: user.username, password: user.password, _csrf: 'forged' });
     assert.equal(forged.response.status, 403);
     assert.match(forged.html, /role="alert"/);
-    assert.deepEqual(countRows(server.dbFile), before);
+    assert.deepEqual(await countRows(server), before);
     const stillLogin = await browser.navigate(page.url);
     assert.ok('password' in parseForms(stillLogin.html, stillLogin.url)[0]!.fields, 'the interaction still asks for a login');
   });

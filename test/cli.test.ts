@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { query } from './helpers/db.ts';
 import { readMigrations } from '../src/storage/migrate.ts';
-import { runCli, tempDatabase } from './helpers/server.ts';
+import { runCli, testDatabase, type TestDatabase } from './helpers/server.ts';
 
 describe('the tally CLI, as written in the contract', () => {
-  const db = tempDatabase();
-  const env = { DATABASE_URL: `file:${db.dbFile}` };
-  after(db.cleanup);
+  let db: TestDatabase;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    db = await testDatabase();
+    env = { DATABASE_URL: db.databaseUrl };
+  });
+  after(() => db.cleanup());
 
   test('--help → usage for the CLI and for each command', () => {
     const top = runCli(env, ['--help']);
@@ -29,12 +33,12 @@ describe('the tally CLI, as written in the contract', () => {
   test('migrate → applies once, then nothing to do', () => {
     const first = runCli(env, ['migrate']);
     assert.equal(first.status, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout).applied, readMigrations('sqlite').map((m) => m.name));
+    assert.deepEqual(JSON.parse(first.stdout).applied, readMigrations(db.dialect).map((m) => m.name));
     const second = runCli(env, ['migrate']);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
 
-  test('users create --password-stdin → the user as JSON; the password is stored as argon2id only', () => {
+  test('users create --password-stdin → the user as JSON; the password is stored as argon2id only', async () => {
     const result = runCli(env, ['users', 'create', '--username', 'carol', '--email', 'carol@example.com', '--name', 'Carol', '--password-stdin'], 'correct horse battery\n');
     assert.equal(result.status, 0, result.stderr);
     const user = JSON.parse(result.stdout);
@@ -43,7 +47,7 @@ describe('the tally CLI, as written in the contract', () => {
     assert.equal(user.name, 'Carol');
     assert.match(user.id, /^[0-9a-f-]{36}$/);
     assert.equal(user.password, undefined);
-    const [row] = query<{ password_hash: string }>(db.dbFile, 'SELECT password_hash FROM users WHERE id = ?', user.id);
+    const [row] = await query<{ password_hash: string }>(db, 'SELECT password_hash FROM users WHERE id = ?', user.id);
     assert.match(row!.password_hash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
   });
 
@@ -59,14 +63,14 @@ describe('the tally CLI, as written in the contract', () => {
     assert.match(result.stderr, /at least 8/);
   });
 
-  test('clients create --json → the client with its secret this once; the secret is stored hashed', () => {
+  test('clients create --json → the client with its secret this once; the secret is stored hashed', async () => {
     const result = runCli(env, ['clients', 'create', '--json', JSON.stringify({ client_name: 'Reports', grant_types: ['client_credentials'], response_types: [], scope: 'reports:read', token_mode: 'jwt' })]);
     assert.equal(result.status, 0, result.stderr);
     const client = JSON.parse(result.stdout);
     assert.match(client.client_secret, /^[A-Za-z0-9_-]{43}$/, '256 random bits');
     assert.equal(client.token_mode, 'jwt');
     assert.equal(client.scope, 'reports:read');
-    const [row] = query<{ secret_hash: string; metadata: string }>(db.dbFile, 'SELECT secret_hash, metadata FROM clients WHERE id = ?', client.client_id);
+    const [row] = await query<{ secret_hash: string; metadata: string }>(db, 'SELECT secret_hash, metadata FROM clients WHERE id = ?', client.client_id);
     assert.match(row!.secret_hash, /^\$argon2id\$/);
     assert.ok(!row!.metadata.includes(client.client_secret));
   });
@@ -77,20 +81,21 @@ describe('the tally CLI, as written in the contract', () => {
     ['a bad token_mode', { grant_types: ['client_credentials'], response_types: [], token_mode: 'opaque' }, /token_mode/],
     ['a secret chosen by the caller', { client_secret: 'mine', grant_types: ['client_credentials'], response_types: [] }, /client_secret is generated/],
   ] as const) {
-    test(`clients create with ${why} → refused with a clear message, nothing stored`, () => {
-      const before = query<{ n: number }>(db.dbFile, 'SELECT COUNT(*) AS n FROM clients')[0]!.n;
+    test(`clients create with ${why} → refused with a clear message, nothing stored`, async () => {
+      const before = (await query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM clients'))[0]!.n;
       const result = runCli(env, ['clients', 'create', '--json', JSON.stringify(metadata)]);
       assert.notEqual(result.status, 0);
       assert.match(result.stderr, field);
-      assert.equal(query<{ n: number }>(db.dbFile, 'SELECT COUNT(*) AS n FROM clients')[0]!.n, before);
+      assert.equal((await query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM clients'))[0]!.n, before);
     });
   }
 
-  test('keys rotate → new ES256 and RS256 keys; the older ones are kept', () => {
-    const before = query<{ n: number }>(db.dbFile, "SELECT COUNT(*) AS n FROM keys WHERE use = 'sig'")[0]!.n;
+  test('keys rotate → new ES256 and RS256 keys; the older ones are kept', async () => {
+    const signingKeys = async () => (await query<{ n: number }>(db, `SELECT COUNT(*) AS n FROM keys WHERE "use" = 'sig'`))[0]!.n;
+    const before = await signingKeys();
     const result = runCli(env, ['keys', 'rotate']);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).added.map((k: { alg: string }) => k.alg), ['ES256', 'RS256']);
-    assert.equal(query<{ n: number }>(db.dbFile, "SELECT COUNT(*) AS n FROM keys WHERE use = 'sig'")[0]!.n, before + 2);
+    assert.equal(await signingKeys(), before + 2);
   });
 });

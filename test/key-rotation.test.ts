@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import { decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
+import { execute, query } from './helpers/db.ts';
 import { discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -45,12 +45,9 @@ test('keys rotate on a running server: published at once, used after the activat
 });
 
 test('a retired key leaves the JWKS', async () => {
-  const db = new Database(server.dbFile);
-  db.pragma('busy_timeout = 5000');
-  const retired = db.prepare("SELECT id FROM keys WHERE use = 'sig' AND retired_at IS NOT NULL").all() as { id: string }[];
+  const retired = await query<{ id: string }>(server, `SELECT id FROM keys WHERE "use" = 'sig' AND retired_at IS NOT NULL`);
   assert.ok(retired.length >= 2, 'rotation scheduled the old keys for retirement');
-  db.prepare("UPDATE keys SET retired_at = ? WHERE use = 'sig' AND retired_at IS NOT NULL").run(new Date(Date.now() - 1000).toISOString().replace('Z', '+00:00'));
-  db.close();
+  await execute(server, `UPDATE keys SET retired_at = ? WHERE "use" = 'sig' AND retired_at IS NOT NULL`, new Date(Date.now() - 1000));
   const count = (await kids()).length;
   let now = count;
   for (let i = 0; i < 30 && now === count; i++) {

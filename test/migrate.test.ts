@@ -5,14 +5,19 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MigrationError, migrationsRoot, readMigrations, runMigrations } from '../src/storage/migrate.ts';
 import { query } from './helpers/db.ts';
-import { root } from './helpers/server.ts';
+import { createDatabaseOn, postgresPassServer } from './helpers/postgres.ts';
+import { onPostgres, root, testDialect } from './helpers/server.ts';
 import { spawn } from 'node:child_process';
 
-const ALL = readMigrations('sqlite').map((m) => m.name);
+const ALL = readMigrations(testDialect).map((m) => m.name);
 
-describe('the migration runner', () => {
+// On the suite's dialect: a SQLite file per test, or in the PostgreSQL pass a database per test.
+describe(`the migration runner (${testDialect})`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tally-migrate-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A new, empty database: `<dir>/<name>`, or a PostgreSQL database. */
+  const newDatabase = async (name: string) => (onPostgres ? createDatabaseOn(await postgresPassServer()) : `file:${join(dir, name)}`);
 
   function copyOfMigrations() {
     const copy = mkdtempSync(join(dir, 'migrations-'));
@@ -21,18 +26,18 @@ describe('the migration runner', () => {
   }
 
   test('applies every migration once and records it; a second run does nothing', async () => {
-    const url = `file:${join(dir, 'once.db')}`;
+    const url = await newDatabase('once.db');
     assert.ok(ALL.length >= 2);
     assert.deepEqual(await runMigrations(url), ALL);
     assert.deepEqual(await runMigrations(url), []);
-    const rows = query<{ name: string; checksum: string }>(join(dir, 'once.db'), 'SELECT name, checksum FROM _tally_migrations');
+    const rows = await query<{ name: string; checksum: string }>(url, 'SELECT name, checksum FROM _tally_migrations');
     assert.equal(rows.length, ALL.length);
     assert.match(rows[0]!.checksum, /^[0-9a-f]{64}$/);
-    assert.deepEqual(query<{ journal_mode: string }>(join(dir, 'once.db'), 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
+    if (!onPostgres) assert.deepEqual(await query<{ journal_mode: string }>(url, 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
   });
 
   test('several processes migrating one database at once → applied exactly once', async () => {
-    const url = `file:${join(dir, 'racing.db')}`;
+    const url = await newDatabase('racing.db');
     const migrate = () =>
       new Promise<string[]>((done, fail) => {
         const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'migrate'], { cwd: root, env: { ...process.env, DATABASE_URL: url } });
@@ -41,32 +46,33 @@ describe('the migration runner', () => {
         child.on('exit', (code) => (code === 0 ? done(JSON.parse(out).applied) : fail(new Error(`exit ${code}`))));
       });
     const results = await Promise.all([migrate(), migrate(), migrate()]);
-    assert.deepEqual(results.flat(), ALL);
+    assert.deepEqual(results.flat().sort(), ALL);
   });
 
   test('an edited migration → refused with a checksum error', async () => {
     const migrations = copyOfMigrations();
-    const url = `file:${join(dir, 'edited.db')}`;
+    const url = await newDatabase('edited.db');
     await runMigrations(url, migrations);
-    appendFileSync(join(migrations, 'sqlite/0001_init.sql'), '\n-- edited\n');
+    appendFileSync(join(migrations, testDialect, '0001_init.sql'), '\n-- edited\n');
     await assert.rejects(runMigrations(url, migrations), (error: unknown) => error instanceof MigrationError && /0001_init.*checksum/.test(error.message));
   });
 
   test('a new migration → only it is applied', async () => {
     const migrations = copyOfMigrations();
-    const url = `file:${join(dir, 'grow.db')}`;
+    const url = await newDatabase('grow.db');
     await runMigrations(url, migrations);
-    writeFileSync(join(migrations, 'sqlite/9999_extra.sql'), 'CREATE TABLE "extra" ("id" TEXT NOT NULL PRIMARY KEY);');
+    writeFileSync(join(migrations, testDialect, '9999_extra.sql'), 'CREATE TABLE "extra" ("id" TEXT NOT NULL PRIMARY KEY);');
     assert.deepEqual(await runMigrations(url, migrations), ['9999_extra']);
   });
 
   test('a failing migration → rolled back whole, nothing recorded', async () => {
     const migrations = copyOfMigrations();
-    const url = `file:${join(dir, 'broken.db')}`;
+    const url = await newDatabase('broken.db');
     await runMigrations(url, migrations);
-    writeFileSync(join(migrations, 'sqlite/9999_broken.sql'), 'CREATE TABLE "half" ("id" TEXT);\nTHIS IS NOT SQL;');
+    writeFileSync(join(migrations, testDialect, '9999_broken.sql'), 'CREATE TABLE "half" ("id" TEXT);\nTHIS IS NOT SQL;');
     await assert.rejects(runMigrations(url, migrations));
-    assert.deepEqual(query(join(dir, 'broken.db'), "SELECT name FROM sqlite_master WHERE name = 'half'"), []);
-    assert.equal(query(join(dir, 'broken.db'), 'SELECT name FROM _tally_migrations').length, ALL.length);
+    const tables = onPostgres ? "SELECT table_name FROM information_schema.tables WHERE table_name = 'half'" : "SELECT name FROM sqlite_master WHERE name = 'half'";
+    assert.deepEqual(await query(url, tables), []);
+    assert.equal((await query(url, 'SELECT name FROM _tally_migrations')).length, ALL.length);
   });
 });

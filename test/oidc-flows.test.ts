@@ -4,9 +4,9 @@ import * as oidc from 'openid-client';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { createClient, createUser, createWebClient, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { onPostgres, startServer, type TestServer } from './helpers/server.ts';
 
-describe('OpenID Connect flows with openid-client on a real SQLite file', () => {
+describe(`OpenID Connect flows with openid-client on a real ${onPostgres ? 'PostgreSQL database' : 'SQLite file'}`, () => {
   let server: TestServer;
   let web: RegisteredClient;
   let user: ReturnType<typeof createUser>;

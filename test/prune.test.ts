@@ -4,10 +4,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import Database from 'better-sqlite3';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
-import { query } from './helpers/db.ts';
+import { insertRows, query } from './helpers/db.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { root, startServer, type TestServer } from './helpers/server.ts';
@@ -19,23 +18,22 @@ before(async () => {
 });
 after(() => server.stop());
 
-const sqliteTime = (ms: number) => new Date(ms).toISOString().replace('Z', '+00:00');
-
-/** 100,000 expired ledger entries and 1,000 expired revoked-list rows, written straight to the file. */
-function seedExpired(entries: number, listed: number) {
-  const db = new Database(server.dbFile);
-  db.pragma('busy_timeout = 10000');
+/** 100,000 expired ledger entries and 1,000 expired revoked-list rows, written straight to the database. */
+async function seedExpired(entries: number, listed: number) {
   const expired = Date.now() - 3_600_000;
-  const insertEntry = db.prepare(
-    `INSERT INTO token_entries (id, lookup_hash, type, format, status, subject, client_id, created_at, expires_at)
-     VALUES (?, ?, 'access_token', 'reference', 'valid', 'seeded-user', 'seeded-client', ?, ?)`,
+  const created = new Date(expired - 7_200_000);
+  await insertRows(
+    server,
+    'token_entries',
+    ['id', 'lookup_hash', 'type', 'format', 'status', 'subject', 'client_id', 'created_at', 'expires_at'],
+    Array.from({ length: entries }, (_, i) => [randomUUID(), randomBytes(32).toString('base64url'), 'access_token', 'reference', 'valid', 'seeded-user', 'seeded-client', created, new Date(expired - (i % 1000))]),
   );
-  const insertListed = db.prepare(`INSERT INTO revoked_tokens (lookup_hash, type, reason, revoked_at, expires_at) VALUES (?, 'access_token', 'revoked', ?, ?)`);
-  db.transaction(() => {
-    for (let i = 0; i < entries; i++) insertEntry.run(randomUUID(), randomBytes(32).toString('base64url'), sqliteTime(expired - 7_200_000), sqliteTime(expired - (i % 1000)));
-    for (let i = 0; i < listed; i++) insertListed.run(randomBytes(32).toString('base64url'), sqliteTime(expired - 7_200_000), sqliteTime(expired));
-  })();
-  db.close();
+  await insertRows(
+    server,
+    'revoked_tokens',
+    ['lookup_hash', 'type', 'reason', 'revoked_at', 'expires_at'],
+    Array.from({ length: listed }, () => [randomBytes(32).toString('base64url'), 'access_token', 'revoked', created, new Date(expired)]),
+  );
 }
 
 function runPrune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -64,8 +62,8 @@ test('prune deletes 100,000 expired entries in batches while the server keeps an
   assert.ok(revokedEntries.length >= 1, 'the revoked refresh token has a revoked or inactive entry');
   await sleep(2500); // the access tokens above have now expired
 
-  seedExpired(100_000, 1_000);
-  const before = query<{ n: number }>(server.dbFile, 'SELECT COUNT(*) AS n FROM token_entries')[0]!.n;
+  await seedExpired(100_000, 1_000);
+  const before = (await query<{ n: number }>(server, 'SELECT COUNT(*) AS n FROM token_entries'))[0]!.n;
 
   const startedAt = Date.now();
   const pruning = runPrune(['--batch-size', '500']);
@@ -89,7 +87,7 @@ test('prune deletes 100,000 expired entries in batches while the server keeps an
   assert.equal(failed, 0, 'every request during the prune succeeded');
   assert.ok(answered >= 3, `the server answered during the prune (${answered} rounds)`);
 
-  const remaining = query<{ status: string; expired: number }>(server.dbFile, `SELECT status, expires_at < ? AS expired FROM token_entries`, sqliteTime(startedAt));
+  const remaining = await query<{ status: string; expired: number | boolean }>(server, `SELECT status, expires_at < ? AS expired FROM token_entries`, new Date(startedAt));
   assert.equal(remaining.filter((r) => r.expired).length, 0, 'no entry that had expired when the prune began is left');
   assert.equal(remaining.length, before - report.token_entries);
   assert.ok(remaining.some((r) => r.status === 'revoked' || r.status === 'inactive'), 'revoked entries of unexpired tokens are kept');
@@ -105,7 +103,7 @@ test('prune deletes 100,000 expired entries in batches while the server keeps an
 });
 
 test('prune --older-than keeps what expired more recently; --limit bounds the work', async () => {
-  seedExpired(3_000, 0); // expired about an hour ago
+  await seedExpired(3_000, 0); // expired about an hour ago
   const recent = await runPrune(['--older-than', '86400']);
   assert.equal(JSON.parse(recent.stdout).token_entries, 0, 'nothing expired more than a day ago');
   const limited = await runPrune(['--limit', '1000', '--batch-size', '300']);

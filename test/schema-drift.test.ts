@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { runMigrations } from '../src/storage/migrate.ts';
-import { root, tempDatabase } from './helpers/server.ts';
+import { query } from './helpers/db.ts';
+import { onPostgres, root, sqliteOnly, tempDatabase, testDatabase } from './helpers/server.ts';
 
 interface Column {
   column: string;
@@ -50,7 +51,7 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
   after(db.cleanup);
   const model = modelTables();
 
-  test('the SQLite database built by the migrations has exactly the model’s tables and columns', async () => {
+  test('the SQLite database built by the migrations has exactly the model’s tables and columns', { skip: sqliteOnly('the PostgreSQL database is checked by the next test') }, async () => {
     await runMigrations(`file:${db.dbFile}`);
     const sqlite = new Database(db.dbFile, { readonly: true });
     try {
@@ -67,6 +68,26 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
       }
     } finally {
       sqlite.close();
+    }
+  });
+
+  test('the PostgreSQL database built by the migrations has exactly the model’s tables and columns', { skip: !onPostgres && 'run in the PostgreSQL pass' }, async () => {
+    const db = await testDatabase();
+    try {
+      await runMigrations(db.databaseUrl);
+      const columns = await query<{ table_name: string; column_name: string; data_type: string; is_nullable: string }>(
+        db,
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name != '_tally_migrations'",
+      );
+      assert.deepEqual([...new Set(columns.map((c) => c.table_name))].sort(), [...model.keys()].sort());
+      const PG_TYPES: Record<string, string> = { String: 'text', DateTime: 'timestamp without time zone', Int: 'integer', Boolean: 'boolean', BigInt: 'bigint' };
+      const byName = (a: { column: string }, b: { column: string }) => a.column.localeCompare(b.column);
+      for (const [table, expected] of model) {
+        const actual = columns.filter((c) => c.table_name === table).map((c) => ({ column: c.column_name, type: c.data_type, nullable: c.is_nullable === 'YES' }));
+        assert.deepEqual(actual.sort(byName), expected.map((c) => ({ column: c.column, type: PG_TYPES[c.type]!, nullable: c.nullable })).sort(byName), `table ${table}`);
+      }
+    } finally {
+      db.cleanup();
     }
   });
 

@@ -4,10 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
-import { query } from './helpers/db.ts';
+import { databaseContents, query } from './helpers/db.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
@@ -67,8 +65,8 @@ async function grantOf(mode: Mode, subject: string, accessToken: string): Promis
   return list.body.items[0].grant_id;
 }
 
-function countTokenEntries(): number {
-  return query<{ n: number }>(server.dbFile, "SELECT COUNT(*) AS n FROM token_entries WHERE type IN ('access_token', 'refresh_token')")[0]!.n;
+async function countTokenEntries(): Promise<number> {
+  return (await query<{ n: number }>(server, "SELECT COUNT(*) AS n FROM token_entries WHERE type IN ('access_token', 'refresh_token')"))[0]!.n;
 }
 
 for (const mode of MODES) {
@@ -207,11 +205,11 @@ test('stateless mode: client credentials, code flow and refresh write no access 
   const client = await newClient('stateless');
   const user = await newUser();
   const config = await discover(server, client);
-  const before = countTokenEntries();
+  const before = await countTokenEntries();
   const service = await oidc.clientCredentialsGrant(config, { scope: 'api:read' });
   const tokens = await codeFlow(config, user);
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-  assert.equal(countTokenEntries(), before, 'no ledger row for any access or refresh token');
+  assert.equal(await countTokenEntries(), before, 'no ledger row for any access or refresh token');
   for (const token of [service.access_token, tokens.access_token, refreshed.access_token, refreshed.refresh_token!]) assert.equal(await isActive(config, token), true);
 });
 
@@ -256,7 +254,7 @@ test('the database holds no token value, reference identifier or readable payloa
       }
     }
   }
-  const bytes = Buffer.concat(readdirSync(server.dir).filter((f) => f.startsWith('tally.db')).map((f) => readFileSync(join(server.dir, f))));
+  const bytes = await databaseContents(server);
   for (const value of issued) assert.ok(!bytes.includes(Buffer.from(value)), `${value.slice(0, 12)}… is not stored`);
   for (const payloadKey of ['"accountId"', '"grantId"', '"kind":"', '"jti"', '"sessionUid"']) assert.ok(!bytes.includes(Buffer.from(payloadKey)), `no readable payload (${payloadKey})`);
 });

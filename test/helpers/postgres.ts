@@ -45,6 +45,39 @@ function run(command: string[], timeoutMs = 60_000): SpawnSyncReturns<string> {
 
 let databases = 0;
 
+/** Creates a fresh, empty database on the server `serverUrl` points to (any database of it) and returns its URL. */
+export async function createDatabaseOn(serverUrl: string): Promise<string> {
+  const name = `tally_${process.pid}_${++databases}`;
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+let passServer: Promise<string> | undefined;
+
+/**
+ * The PostgreSQL server of the suite's PostgreSQL pass: TALLY_TEST_POSTGRES_URL, which `npm test`
+ * sets to the one server it starts for the whole pass; when a test file is run on its own with
+ * TALLY_TEST_DATABASE=postgres and no URL, a server started for this process (stopped on exit).
+ */
+export function postgresPassServer(): Promise<string> {
+  passServer ??= (async () => {
+    const given = process.env.TALLY_TEST_POSTGRES_URL;
+    if (given) return given;
+    const reason = postgresSkipReason();
+    if (reason) throw new Error(`TALLY_TEST_DATABASE=postgres, but ${reason}`);
+    return (await startPostgres())!.url('postgres');
+  })();
+  return passServer;
+}
+
 /**
  * Runs a throwaway PostgreSQL (initdb into a temporary directory, durability off) on a free loopback
  * port. Resolves to undefined, with the reason printed, when the binaries are absent, so that the caller
@@ -103,17 +136,7 @@ export async function startPostgres(): Promise<TestPostgres | undefined> {
   let stopped = false;
   return {
     url,
-    async createDatabase() {
-      const name = `tally_${process.pid}_${++databases}`;
-      const client = new pg.Client({ connectionString: url('postgres') });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE "${name}"`);
-      } finally {
-        await client.end();
-      }
-      return url(name);
-    },
+    createDatabase: () => createDatabaseOn(url('postgres')),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -3,8 +3,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createDatabaseOn, postgresPassServer } from './postgres.ts';
 
 export const root = resolve(import.meta.dirname, '../..');
+
+export type Dialect = 'sqlite' | 'postgresql';
+
+/**
+ * The database the suite runs on. `npm test` runs it twice: on SQLite, then with
+ * TALLY_TEST_DATABASE=postgres on PostgreSQL (see scripts/run-tests.mjs).
+ */
+export const testDialect: Dialect = /^postgres/i.test(process.env.TALLY_TEST_DATABASE ?? '') ? 'postgresql' : 'sqlite';
+export const onPostgres = testDialect === 'postgresql';
+
+/** `{ skip: sqliteOnly('why') }`: a test about SQLite itself, skipped (with the reason) in the PostgreSQL pass. */
+export const sqliteOnly = (why: string): string | undefined => (onPostgres ? `SQLite-specific: ${why}` : undefined);
+
+export const dialectOf = (databaseUrl: string): Dialect => (databaseUrl.startsWith('file:') ? 'sqlite' : 'postgresql');
 
 export async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -21,7 +36,11 @@ export async function freePort(): Promise<number> {
 export interface TestServer {
   url: string;
   dir: string;
+  /** The SQLite file the server uses when `dialect` is sqlite (nothing is there on PostgreSQL). */
   dbFile: string;
+  /** The server's DATABASE_URL: the SQLite file, or its own PostgreSQL database. */
+  databaseUrl: string;
+  dialect: Dialect;
   env: NodeJS.ProcessEnv;
   output: () => string;
   stop(): Promise<number | null>;
@@ -35,6 +54,21 @@ export function tempDatabase(): { dir: string; dbFile: string; cleanup(): void }
   return { dir, dbFile: join(dir, 'tally.db'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+export interface TestDatabase {
+  dialect: Dialect;
+  databaseUrl: string;
+  dir: string;
+  dbFile: string;
+  cleanup(): void;
+}
+
+/** A fresh, empty database of the suite's dialect: a SQLite file in a temporary directory, or a new PostgreSQL database. */
+export async function testDatabase(): Promise<TestDatabase> {
+  const temp = tempDatabase();
+  const databaseUrl = onPostgres ? await createDatabaseOn(await postgresPassServer()) : `file:${temp.dbFile}`;
+  return { ...temp, dialect: testDialect, databaseUrl };
+}
+
 export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
   return spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), ...args], {
     cwd: root,
@@ -44,11 +78,15 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
   });
 }
 
-/** Starts `src/main.ts` in its own process on a free port and waits until it answers. */
+/**
+ * Starts `src/main.ts` in its own process on a free port and waits until it answers. Its database,
+ * unless `env.DATABASE_URL` names one: `<dir>/tally.db`, or in the PostgreSQL pass a new database.
+ */
 export async function startServer(options: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tally-test-'));
   const dbFile = join(dir, 'tally.db');
-  const env: NodeJS.ProcessEnv = { DATABASE_URL: `file:${dbFile}`, PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env };
+  const databaseUrl = options.env?.DATABASE_URL ?? (onPostgres ? await createDatabaseOn(await postgresPassServer()) : `file:${dbFile}`);
+  const env: NodeJS.ProcessEnv = { PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env, DATABASE_URL: databaseUrl };
   const port = Number(env.PORT);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts')], {
     cwd: root,
@@ -61,7 +99,7 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const url = env.ISSUER ?? `http://localhost:${port}`;
 
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${log}`);
     try {
@@ -80,6 +118,8 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     url,
     dir,
     dbFile,
+    databaseUrl,
+    dialect: dialectOf(databaseUrl),
     env,
     output: () => log,
     async stop() {
