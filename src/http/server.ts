@@ -22,7 +22,7 @@ export interface HttpDependencies {
 const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/'];
 
 function isAppPath(url: string): boolean {
-  return APP_PREFIXES.some((prefix) => url === prefix || url.startsWith(prefix) || url.startsWith(`${prefix}?`) || url.startsWith(`${prefix}/`));
+  return APP_PREFIXES.some((prefix) => url.startsWith(prefix));
 }
 
 // Pages Tally renders itself: nothing inline, forms post to this origin (plus the client's, set per page).

@@ -121,8 +121,8 @@ class TokenAdapter implements Adapter {
     const lookupHash = sha256(id);
     if (isStatelessJti(id)) {
       if (await this.deps.revocation.consumeStateless(lookupHash)) return;
-      const listed = await this.deps.revocation.statelessStatus(lookupHash, { jti: id, iat: Infinity, clientId: '' });
-      if (listed.state === 'consumed' && this.withinLeeway(listed.at)) return;
+      const consumedAt = await this.deps.revocation.consumedAt(lookupHash);
+      if (consumedAt && this.withinLeeway(consumedAt)) return;
     } else {
       if (await this.deps.ledger.redeem(lookupHash)) return;
       const row = await this.deps.ledger.findByLookupHash(lookupHash);

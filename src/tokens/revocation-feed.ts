@@ -64,7 +64,7 @@ export function createRevocationFeed({ store, issuer, redisUrl, logger }: { stor
       }
     },
 
-    /** Events after `lastId` (for a resuming stream), then live ones; returns the unsubscribe function. */
+    /** Live events from now on (a resuming stream reads `backlog` first); returns the unsubscribe function. */
     subscribe(listener: (event: FeedEvent) => void): () => void {
       local.on('event', listener);
       if (!timer) timer = setTimeout(poll, 0);

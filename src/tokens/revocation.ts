@@ -80,6 +80,12 @@ export function createRevocation({
       return revocations.add(lookupHash, 'refresh_token', 'consumed', new Date(Date.now() + ttlMs('refresh_token')));
     },
 
+    /** When a stateless refresh token was used, if it was (and not revoked since). */
+    async consumedAt(lookupHash: string): Promise<Date | undefined> {
+      const listed = await revocations.find(lookupHash);
+      return listed?.reason === 'consumed' ? listed.revokedAt : undefined;
+    },
+
     async statelessStatus(lookupHash: string, claims: TokenClaims): Promise<StatelessStatus> {
       const [listed, events] = await Promise.all([revocations.find(lookupHash), revocations.findEvents(claims)]);
       if (listed?.reason === 'revoked') return { state: 'revoked' };
