@@ -118,7 +118,7 @@ async function benchTally(name: string, databaseUrl: string | undefined, report:
     db.idleRss = rssMiB(server.child.pid);
     const scenarios = tallyScenarios(fx, {
       dialect: databaseUrl ? 'postgresql' : 'sqlite',
-      ledger: { target: ledgerTarget, fallback: Math.min(ledgerTarget, 200_000), budgetS: 60, probeRows: Math.min(ledgerTarget, 100_000) },
+      ledger: { target: ledgerTarget, fallback: Math.min(ledgerTarget, 200_000), budgetS: 180, probeRows: Math.min(ledgerTarget, 100_000) },
       poolSize,
       onSeed: (r) => (db.ledger = { rows: r.rows, seconds: r.seconds, total: r.total, ...(r.note ? { note: r.note } : {}) }),
       log,

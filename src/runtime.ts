@@ -4,7 +4,9 @@ import { createLogger, type Logger } from './config/logger.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
 import { createRedisBus } from './storage/redis-bus.js';
-import { openDatabase, type Db } from './storage/database.js';
+import { openStorage, type Db } from './storage/database.js';
+import type { Sql } from './storage/sql.js';
+import { createCacheStats, type CacheStats } from './lib/cache-stats.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
 import { runMigrations } from './storage/migrate.js';
 import { createUserStore, type UserStore } from './storage/users.js';
@@ -20,6 +22,10 @@ export interface Runtime {
   config: Config;
   logger: Logger;
   db: Db;
+  /** Prepared statements on the same database, for the queries of every protocol request. */
+  sql: Sql;
+  /** Hits and misses of the in-process caches, for /metrics. */
+  cacheStats: { client: CacheStats; clientSecret: CacheStats };
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
@@ -54,16 +60,18 @@ export function loadConfigOrExit(): Config {
 export async function openRuntime(config: Config): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
   const appliedMigrations = await runMigrations(config.databaseUrl);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
+  const storage = await openStorage({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
+  const { db, sql } = storage;
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).
   const clientBus = config.redisUrl ? createRedisBus(config.redisUrl, `tally:clients:${config.issuer}`, logger) : undefined;
-  const clients = createClientStore(db, { onChange: (id) => clientBus?.publish(id) });
+  const cacheStats = { client: createCacheStats(), clientSecret: createCacheStats() };
+  const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => clientBus?.publish(id) });
   clientBus?.subscribe((id) => clients.invalidate(id));
-  const ledger = createLedgerStore(db);
-  const revocations = createRevocationStore(db);
+  const ledger = createLedgerStore(db, sql);
+  const revocations = createRevocationStore(db, sql);
   const events = new EventEmitter();
-  const revocationFeedStore = createRevocationFeedStore(db);
+  const revocationFeedStore = createRevocationFeedStore(db, sql);
   const revocationFeed = createRevocationFeed({ store: revocationFeedStore, issuer: config.issuer, redisUrl: config.redisUrl, logger });
   const revocation = createRevocation({
     ledger,
@@ -78,9 +86,11 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     config,
     logger,
     db,
+    sql,
+    cacheStats,
     keyring,
     clients,
-    users: createUserStore(db),
+    users: createUserStore(db, sql),
     ledger,
     revocations,
     revocation,
@@ -90,7 +100,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     async close() {
       await revocationFeed.close();
       await clientBus?.close();
-      await db.$disconnect();
+      await storage.close();
     },
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
     audit: createAuditStore(db),

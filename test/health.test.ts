@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { onPostgres, startServer, type TestServer } from './helpers/server.ts';
 import { startPostgres } from './helpers/postgres.ts';
+import { createClient } from './helpers/fixtures.ts';
 
 let server: TestServer;
 before(async () => {
@@ -24,6 +25,44 @@ test('/metrics → Prometheus text with requests per route', async () => {
   assert.match(text, /^# TYPE tally_http_request_duration_seconds histogram/m);
   assert.match(text, /^# TYPE tally_tokens_issued_total counter/m);
   assert.match(text, /^# TYPE tally_revocations_total counter/m);
+});
+
+/** The value of one sample line of /metrics, or undefined when the series is absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('/metrics → cache hits and misses of the client and verified-secret caches; pool use on PostgreSQL only', async () => {
+  const client = createClient(server, { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+  const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
+  const before = await scrape();
+  const secretHits = (text: string) => sample(text, 'tally_cache_lookups_total{cache="client_secret",result="hit"}') ?? 0;
+  const secretMisses = (text: string) => sample(text, 'tally_cache_lookups_total{cache="client_secret",result="miss"}') ?? 0;
+  const clientHits = (text: string) => sample(text, 'tally_cache_lookups_total{cache="client",result="hit"}') ?? 0;
+  for (let i = 0; i < 3; i++) {
+    const answer = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&scope=api%3Aread',
+    });
+    assert.equal(answer.status, 200);
+  }
+  const afterwards = await scrape();
+  // The first request verifies the secret with argon2 (a miss); the next two reuse that verification.
+  assert.equal(secretMisses(afterwards) - secretMisses(before), 1);
+  assert.equal(secretHits(afterwards) - secretHits(before), 2);
+  assert.ok(clientHits(afterwards) - clientHits(before) >= 2, 'the client row is read once and then reused');
+
+  const inUse = sample(afterwards, 'tally_db_pool_connections{state="in_use"}');
+  const idle = sample(afterwards, 'tally_db_pool_connections{state="idle"}');
+  const waiting = sample(afterwards, 'tally_db_pool_connections{state="waiting"}');
+  if (onPostgres) {
+    assert.ok(idle !== undefined && idle >= 1, 'the pool keeps the connections it opened');
+    assert.ok(inUse !== undefined && inUse >= 0 && waiting === 0);
+  } else {
+    assert.equal(idle, undefined, 'the embedded database has no pool to report');
+  }
 });
 
 // It stops the PostgreSQL server under the Tally server, so it starts one of its own; it runs in the

@@ -111,7 +111,8 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
-  const metrics = createMetrics();
+  const { runtime } = deps;
+  const metrics = createMetrics({ caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret }, pool: () => runtime.sql.poolStats() });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
   deps.providers.onProvider((provider) => {
     const events = provider as unknown as NodeJS.EventEmitter;

@@ -3,7 +3,8 @@ import type { Config } from '../config/index.js';
 import type { Keyring } from '../storage/keys.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { UserStore } from '../storage/users.js';
-import type { Db } from '../storage/database.js';
+import type { Sql } from '../storage/sql.js';
+import type { CacheStats } from '../lib/cache-stats.js';
 import { createAdapterFactory } from '../tokens/adapter.js';
 import type { LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from '../tokens/revocation.js';
@@ -20,8 +21,10 @@ export type RenderPage = (view: string, locals: Record<string, unknown>) => Prom
 
 export interface ProviderDependencies {
   config: Config;
-  db: Db;
+  sql: Sql;
   keyring: Keyring;
+  /** Where the verified-secret cache counts its hits; absent in the CLI. */
+  cacheStats?: { clientSecret: CacheStats };
   clients: ClientStore;
   users: UserStore;
   ledger: LedgerStore;
@@ -173,7 +176,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.proxy = true;
   // oidc-provider copies `scopes` into a plain Set; give that Set the open `has` (see RegisteredScopes).
   Object.setPrototypeOf(providerInternals(provider).configuration.scopes, RegisteredScopes.prototype);
-  installHashedClientSecrets(provider);
+  installHashedClientSecrets(provider, deps.cacheStats?.clientSecret);
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   return provider;

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { randomToken } from '../lib/crypto.js';
 import type { Db } from './database.js';
+import { toDate, type Sql } from './sql.js';
+import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
 import { hashSecret } from './passwords.js';
 
 export type ClientMetadata = Record<string, unknown> & { client_id?: string; token_endpoint_auth_method?: string };
@@ -28,9 +30,11 @@ export interface ClientStoreOptions {
   cacheTtlMs?: number;
   /** Told about every write, so other replicas can drop their copy (see runtime.ts); the write answers after it. */
   onChange?: (id: string) => void | Promise<void>;
+  /** Counts cache hits and misses. */
+  stats?: CacheStats;
 }
 
-export function createClientStore(db: Db, { cacheTtlMs = 5_000, onChange }: ClientStoreOptions = {}) {
+export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChange, stats = createCacheStats() }: ClientStoreOptions = {}) {
   // oidc-provider looks its client up on every request; a short-lived copy saves a query each time.
   const cache = new Map<string, { client: StoredClient; until: number }>();
   const changed = async (id: string) => {
@@ -58,10 +62,17 @@ export function createClientStore(db: Db, { cacheTtlMs = 5_000, onChange }: Clie
 
     async find(id: string): Promise<StoredClient | undefined> {
       const hit = cache.get(id);
-      if (hit && hit.until > Date.now()) return hit.client;
-      const row = await db.client.findUnique({ where: { id } });
+      if (hit && hit.until > Date.now()) {
+        stats.hits++;
+        return hit.client;
+      }
+      stats.misses++;
+      const row = await sql.get<{ metadata: string; secretHash: string | null; createdAt: Date | string; updatedAt: Date | string }>(
+        `SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`,
+        [id],
+      );
       if (!row) return undefined;
-      const client = { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt };
+      const client = { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: toDate(row.createdAt), updatedAt: toDate(row.updatedAt) };
       if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
       cache.set(id, { client, until: Date.now() + cacheTtlMs });
       return client;

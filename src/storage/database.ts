@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
+import { openPostgresSql, openSqliteSql, type Sql } from './sql.js';
 
 /** Both generated clients share one model API (one schema); the SQLite one names the type. */
 export type Db = SqliteClient;
@@ -21,8 +23,15 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
+/** Prisma for the general case, and prepared statements on the same database for the hot path. */
+export interface Storage {
+  db: Db;
+  sql: Sql;
+  close(): Promise<void>;
+}
+
 /** Loads only the dialect's generated client and driver: each brings its own query compiler. */
-export async function openDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptions): Promise<Db> {
+export async function openStorage({ databaseUrl, poolSize = 10 }: DatabaseOptions): Promise<Storage> {
   if (dialectOf(databaseUrl) === 'sqlite') {
     const file = sqliteFilePath(databaseUrl);
     mkdirSync(dirname(file), { recursive: true });
@@ -31,11 +40,30 @@ export async function openDatabase({ databaseUrl, poolSize = 10 }: DatabaseOptio
     // WAL (set by the migration runner) with NORMAL sync: durable across crashes of the process, and no
     // fsync per commit; a power loss may drop the last transactions, never corrupt the file.
     await db.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
-    return db;
+    const sql = openSqliteSql(file);
+    return { db, sql, close: () => Promise.all([db.$disconnect(), sql.close()]).then(() => undefined) };
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.js'), import('@prisma/adapter-pg')]);
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize });
-  return new PrismaClient({ adapter }).$extends({ query: { $allModels: { $allOperations: matchNothingOnNul } } }) as unknown as Db;
+  // One pool for both, so DATABASE_POOL_SIZE bounds the connections and /metrics can show their use.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
+  const db = new PrismaClient({ adapter: new PrismaPg(pool) }).$extends({ query: { $allModels: { $allOperations: matchNothingOnNul } } }) as unknown as Db;
+  const sql = openPostgresSql(pool);
+  return {
+    db,
+    sql,
+    async close() {
+      await db.$disconnect();
+      await sql.close();
+    },
+  };
+}
+
+/** Prisma alone, for tools that need no hot path. */
+export async function openDatabase(options: DatabaseOptions): Promise<Db> {
+  const { db, sql } = await openStorage(options);
+  // The prepared-statement side is not used: release it (Prisma's own connections stay).
+  if (sql.dialect === 'sqlite') await sql.close();
+  return db;
 }
 
 /** What a read or conditional write answers when its filter can match no row. */
@@ -73,7 +101,5 @@ export async function pingDatabase(db: Db, timeoutMs = 2000): Promise<boolean> {
   }
 }
 
-/** Prisma's "record not found" and "unique constraint" codes, mapped once here. */
-export function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
-}
+/** A unique-constraint violation, whether Prisma or a prepared statement reports it. */
+export { isDuplicateKey as isUniqueViolation } from './sql.js';

@@ -1,4 +1,5 @@
 import { isUniqueViolation, type Db } from './database.js';
+import { toDate, type Sql } from './sql.js';
 
 export type EntryType = 'access_token' | 'refresh_token' | 'authorization_code' | 'device_code';
 export type EntryFormat = 'reference' | 'jwt';
@@ -20,7 +21,40 @@ export interface LedgerEntry {
   redeemed_at: string | null;
 }
 
-type Row = Awaited<ReturnType<Db['tokenEntry']['findUniqueOrThrow']>>;
+/** A ledger row as both Prisma and the prepared statements return it. */
+export interface LedgerRow {
+  id: string;
+  lookupHash: string;
+  type: string;
+  format: string;
+  status: string;
+  subject: string | null;
+  clientId: string;
+  grantId: string | null;
+  sessionUid: string | null;
+  scope: string | null;
+  audience: string | null;
+  payload: string | null;
+  userCodeHash: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+  redeemedAt: Date | null;
+  revokedAt: Date | null;
+}
+type Row = LedgerRow;
+
+const COLUMNS = `"id", "lookup_hash" AS "lookupHash", "type", "format", "status", "subject", "client_id" AS "clientId",
+  "grant_id" AS "grantId", "session_uid" AS "sessionUid", "scope", "audience", "payload", "user_code_hash" AS "userCodeHash",
+  "created_at" AS "createdAt", "expires_at" AS "expiresAt", "redeemed_at" AS "redeemedAt", "revoked_at" AS "revokedAt"`;
+
+function fromSql(row: (Omit<Row, 'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt'> & Record<'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt', Date | string | null>) | undefined): Row | null {
+  if (!row) return null;
+  return { ...row, createdAt: toDate(row.createdAt)!, expiresAt: toDate(row.expiresAt)!, redeemedAt: toDate(row.redeemedAt), revokedAt: toDate(row.revokedAt) };
+}
+
+const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "format", "status", "subject", "client_id", "grant_id", "session_uid",
+  "scope", "audience", "payload", "user_code_hash", "created_at", "expires_at") VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const insertParams = (e: NewEntry) => [e.id, e.lookupHash, e.type, e.format, e.subject, e.clientId, e.grantId, e.sessionUid, e.scope, e.audience, e.payload, e.userCodeHash, e.createdAt, e.expiresAt];
 
 export function toLedgerEntry(row: Row): LedgerEntry {
   return {
@@ -84,33 +118,37 @@ function scopeWhere(scope: RevocationScope) {
   };
 }
 
-export type LedgerRow = Row;
-
-/** The ledger's queries. Rules (what counts as active, who may revoke) live in src/tokens. */
-export function createLedgerStore(db: Db) {
+/**
+ * The ledger's queries. Rules (what counts as active, who may revoke) live in src/tokens. What every
+ * token request does runs as prepared statements (`sql`); listing, bulk changes and pruning use Prisma.
+ */
+export function createLedgerStore(db: Db, sql: Sql) {
   const live = { in: LIVE_STATUSES };
   return {
     /** Most tokens are saved once: insert, and update only when the token is saved again (device codes). */
     async upsert(entry: NewEntry): Promise<void> {
-      const { id, lookupHash, type, format, clientId, createdAt, ...fields } = entry;
       try {
-        await db.tokenEntry.create({ data: { id, lookupHash, type, format, status: 'valid', clientId, createdAt, ...fields } });
+        await sql.run(INSERT, insertParams(entry));
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
-        await db.tokenEntry.update({ where: { lookupHash }, data: fields });
+        await sql.run(
+          `UPDATE "token_entries" SET "subject" = ?, "grant_id" = ?, "session_uid" = ?, "scope" = ?, "audience" = ?, "payload" = ?,
+            "user_code_hash" = ?, "expires_at" = ? WHERE "lookup_hash" = ?`,
+          [entry.subject, entry.grantId, entry.sessionUid, entry.scope, entry.audience, entry.payload, entry.userCodeHash, entry.expiresAt, entry.lookupHash],
+        );
       }
     },
 
-    create(entry: NewEntry): Promise<unknown> {
-      return db.tokenEntry.create({ data: { ...entry, status: 'valid' } });
+    async create(entry: NewEntry): Promise<void> {
+      await sql.run(INSERT, insertParams(entry));
     },
 
-    findByLookupHash(lookupHash: string): Promise<Row | null> {
-      return db.tokenEntry.findUnique({ where: { lookupHash } });
+    async findByLookupHash(lookupHash: string): Promise<Row | null> {
+      return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "lookup_hash" = ?`, [lookupHash]));
     },
 
-    findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<Row | null> {
-      return db.tokenEntry.findFirst({ where: { userCodeHash, type } });
+    async findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<Row | null> {
+      return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "user_code_hash" = ? AND "type" = ? LIMIT 1`, [userCodeHash, type]));
     },
 
     findById(id: string): Promise<Row | null> {
@@ -119,13 +157,12 @@ export function createLedgerStore(db: Db) {
 
     /** valid → redeemed; false when another redemption got there first. */
     async redeem(lookupHash: string): Promise<boolean> {
-      const { count } = await db.tokenEntry.updateMany({ where: { lookupHash, status: 'valid' }, data: { status: 'redeemed', redeemedAt: new Date() } });
-      return count === 1;
+      const changed = await sql.run(`UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ? WHERE "lookup_hash" = ? AND "status" = 'valid'`, [new Date(), lookupHash]);
+      return changed === 1;
     },
 
-    async revokeByLookupHash(lookupHash: string): Promise<number> {
-      const { count } = await db.tokenEntry.updateMany({ where: { lookupHash, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
-      return count;
+    revokeByLookupHash(lookupHash: string): Promise<number> {
+      return sql.run(`UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN ('valid', 'redeemed')`, [new Date(), lookupHash]);
     },
 
     async revokeById(id: string): Promise<Row | null> {

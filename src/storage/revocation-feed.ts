@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { toDate, type Sql } from './sql.js';
 
 export interface FeedRow {
   id: number;
@@ -7,13 +8,21 @@ export interface FeedRow {
 }
 
 /** The ordered log of revocations behind `GET /revocations/stream`. */
-export function createRevocationFeedStore(db: Db) {
+export function createRevocationFeedStore(db: Db, sql: Sql) {
   return {
     async append(event: object): Promise<FeedRow> {
-      return db.revocationFeedEvent.create({ data: { event: JSON.stringify(event), createdAt: new Date() } });
+      const createdAt = new Date();
+      const text = JSON.stringify(event);
+      const row = await sql.get<{ id: number }>(`INSERT INTO "revocation_feed" ("event", "created_at") VALUES (?, ?) RETURNING "id"`, [text, createdAt]);
+      return { id: Number(row!.id), event: text, createdAt };
     },
-    listAfter(id: number, limit: number): Promise<FeedRow[]> {
-      return db.revocationFeedEvent.findMany({ where: { id: { gt: id } }, orderBy: { id: 'asc' }, take: limit });
+    // Polled by every replica's feed: a prepared statement.
+    async listAfter(id: number, limit: number): Promise<FeedRow[]> {
+      const rows = await sql.all<{ id: number; event: string; createdAt: Date | string }>(
+        `SELECT "id", "event", "created_at" AS "createdAt" FROM "revocation_feed" WHERE "id" > ? ORDER BY "id" LIMIT ?`,
+        [id, limit],
+      );
+      return rows.map((row) => ({ id: Number(row.id), event: row.event, createdAt: toDate(row.createdAt) }));
     },
     async latestId(): Promise<number> {
       const row = await db.revocationFeedEvent.findFirst({ orderBy: { id: 'desc' }, select: { id: true } });

@@ -1,4 +1,5 @@
 import { isUniqueViolation, type Db } from './database.js';
+import { toDate, type Sql } from './sql.js';
 
 /**
  * An event's kind names the fields it matches, joined by '+' in a fixed order (subject, client, grant),
@@ -22,25 +23,41 @@ export interface RevocationEventRow {
   revokedAt: Date;
 }
 
+export interface RevokedTokenRow {
+  lookupHash: string;
+  type: string;
+  reason: string;
+  revokedAt: Date;
+  expiresAt: Date;
+}
+
 /** The revoked-token list and the revocation events that stateless tokens are checked against. */
-export function createRevocationStore(db: Db) {
+export function createRevocationStore(db: Db, sql: Sql) {
   return {
     /** Lists a token; false when it is already listed with that reason (a lost race). */
     async add(lookupHash: string, type: string, reason: 'revoked' | 'consumed', expiresAt: Date): Promise<boolean> {
       try {
-        await db.revokedToken.create({ data: { lookupHash, type, reason, revokedAt: new Date(), expiresAt } });
+        await sql.run(`INSERT INTO "revoked_tokens" ("lookup_hash", "type", "reason", "revoked_at", "expires_at") VALUES (?, ?, ?, ?, ?)`, [
+          lookupHash,
+          type,
+          reason,
+          new Date(),
+          expiresAt,
+        ]);
         return true;
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
-        if (reason === 'revoked') {
-          await db.revokedToken.updateMany({ where: { lookupHash }, data: { reason: 'revoked' } });
-        }
+        if (reason === 'revoked') await sql.run(`UPDATE "revoked_tokens" SET "reason" = 'revoked' WHERE "lookup_hash" = ?`, [lookupHash]);
         return false;
       }
     },
 
-    find(lookupHash: string) {
-      return db.revokedToken.findUnique({ where: { lookupHash } });
+    async find(lookupHash: string): Promise<RevokedTokenRow | undefined> {
+      const row = await sql.get<Omit<RevokedTokenRow, 'revokedAt' | 'expiresAt'> & { revokedAt: Date | string; expiresAt: Date | string }>(
+        `SELECT "lookup_hash" AS "lookupHash", "type", "reason", "revoked_at" AS "revokedAt", "expires_at" AS "expiresAt" FROM "revoked_tokens" WHERE "lookup_hash" = ?`,
+        [lookupHash],
+      );
+      return row && { ...row, revokedAt: toDate(row.revokedAt), expiresAt: toDate(row.expiresAt) };
     },
 
     /** Records (or moves forward) the time before which every token of `kind`/`value` is inactive. */
@@ -71,7 +88,11 @@ export function createRevocationStore(db: Db) {
         or.push(eventKey(Object.fromEntries(fields.filter((_, i) => mask & (1 << i)))));
       }
       if (or.length === 0) return Promise.resolve([]);
-      return db.revocationEvent.findMany({ where: { OR: or } });
+      // One statement per number of combinations (1, 3 or 7), each prepared once.
+      const text = `SELECT "kind", "value", "revoked_at" AS "revokedAt" FROM "revocation_events" WHERE ${or.map(() => '("kind" = ? AND "value" = ?)').join(' OR ')}`;
+      return sql
+        .all<{ kind: string; value: string; revokedAt: Date | string }>(text, or.flatMap((k) => [k.kind, k.value]))
+        .then((rows) => rows.map((row) => ({ ...row, revokedAt: toDate(row.revokedAt) })));
     },
 
     async pruneBatch(before: Date, batchSize: number): Promise<number> {

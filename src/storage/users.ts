@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db } from './database.js';
+import { toDate, type Sql } from './sql.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
 
 export interface User {
@@ -20,7 +21,7 @@ function toUser(row: Row): User {
   return { id: row.id, username: row.username, email: row.email, name: row.name, created_at: row.createdAt.toISOString() };
 }
 
-export function createUserStore(db: Db) {
+export function createUserStore(db: Db, sql: Sql) {
   return {
     async create(input: { username: string; password: string; email?: string | undefined; name?: string | undefined }): Promise<User> {
       const passwordHash = await hashSecret(input.password);
@@ -36,8 +37,11 @@ export function createUserStore(db: Db) {
     },
 
     async find(id: string): Promise<User | undefined> {
-      const row = await db.user.findUnique({ where: { id } });
-      return row ? toUser(row) : undefined;
+      const row = await sql.get<Omit<Row, 'createdAt'> & { createdAt: Date | string }>(
+        `SELECT "id", "username", "email", "name", "created_at" AS "createdAt" FROM "users" WHERE "id" = ?`,
+        [id],
+      );
+      return row ? toUser({ ...row, createdAt: toDate(row.createdAt) }) : undefined;
     },
 
     /** The user when the password matches; the same work is done when the username is unknown. */

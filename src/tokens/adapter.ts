@@ -3,7 +3,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config/index.js';
 import { seal, sha256, unseal, type SealingKey } from '../lib/crypto.js';
 import type { ClientStore } from '../storage/clients.js';
-import type { Db } from '../storage/database.js';
+import { toDate, type Sql } from '../storage/sql.js';
 import { LIVE_STATUSES, type EntryType, type LedgerRow, type LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from './revocation.js';
 import type { StatelessRefreshTokens } from './stateless-refresh-tokens.js';
@@ -20,7 +20,7 @@ const LEDGER_TYPES: Record<string, EntryType> = {
 
 export interface AdapterDependencies {
   config: Config;
-  db: Db;
+  sql: Sql;
   ledger: LedgerStore;
   clients: ClientStore;
   revocation: Revocation;
@@ -144,6 +144,8 @@ class TokenAdapter implements Adapter {
   }
 }
 
+const RECORD_COLUMNS = `"id", "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"`;
+
 /** Sessions, grants, interactions and the like: sealed JSON keyed by a hash of their id. */
 class RecordAdapter implements Adapter {
   constructor(
@@ -151,36 +153,31 @@ class RecordAdapter implements Adapter {
     private readonly deps: AdapterDependencies,
   ) {}
 
-  private key(id: string) {
-    return { model_id: { model: this.model, id: sha256(id) } };
-  }
-
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const hashed = sha256(id);
-    const fields = {
-      payload: seal(JSON.stringify(payload), this.deps.payloadKey, `${this.model}:${hashed}`),
-      grantId: payload.grantId ?? null,
-      uid: payload.uid ?? null,
-      expiresAt: expiry(expiresIn),
-    };
-    await this.deps.db.providerRecord.upsert({ where: this.key(id), update: fields, create: { model: this.model, id: hashed, ...fields } });
+    await this.deps.sql.run(
+      `INSERT INTO "provider_records" ("model", "id", "payload", "grant_id", "uid", "expires_at") VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("model", "id") DO UPDATE SET "payload" = excluded."payload", "grant_id" = excluded."grant_id", "uid" = excluded."uid", "expires_at" = excluded."expires_at"`,
+      [this.model, hashed, seal(JSON.stringify(payload), this.deps.payloadKey, `${this.model}:${hashed}`), payload.grantId ?? null, payload.uid ?? null, expiry(expiresIn)],
+    );
   }
 
-  private open(row: { id: string; payload: string; expiresAt: Date | null; consumedAt: Date | null } | null) {
-    if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
+  private open(row: { id: string; payload: string; expiresAt: Date | string | null; consumedAt: Date | string | null } | undefined) {
+    const expiresAt = toDate(row?.expiresAt ?? null);
+    if (!row || (expiresAt && expiresAt.getTime() <= Date.now())) return undefined;
     const plain = unseal(row.payload, this.deps.payloadKeys, `${this.model}:${row.id}`);
     if (plain === undefined) return undefined;
     const payload = JSON.parse(plain) as AdapterPayload;
-    if (row.consumedAt) payload.consumed = seconds(row.consumedAt);
+    if (row.consumedAt) payload.consumed = seconds(toDate(row.consumedAt));
     return payload;
   }
 
   async find(id: string) {
-    return this.open(await this.deps.db.providerRecord.findUnique({ where: this.key(id) }));
+    return this.open(await this.deps.sql.get(`SELECT ${RECORD_COLUMNS} FROM "provider_records" WHERE "model" = ? AND "id" = ?`, [this.model, sha256(id)]));
   }
 
   async findByUid(uid: string) {
-    return this.open(await this.deps.db.providerRecord.findFirst({ where: { model: this.model, uid } }));
+    return this.open(await this.deps.sql.get(`SELECT ${RECORD_COLUMNS} FROM "provider_records" WHERE "model" = ? AND "uid" = ? LIMIT 1`, [this.model, uid]));
   }
 
   async findByUserCode(): Promise<undefined> {
@@ -188,15 +185,15 @@ class RecordAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    await this.deps.db.providerRecord.updateMany({ where: { model: this.model, id: sha256(id) }, data: { consumedAt: new Date() } });
+    await this.deps.sql.run(`UPDATE "provider_records" SET "consumed_at" = ? WHERE "model" = ? AND "id" = ?`, [new Date(), this.model, sha256(id)]);
   }
 
   async destroy(id: string): Promise<void> {
-    await this.deps.db.providerRecord.deleteMany({ where: { model: this.model, id: sha256(id) } });
+    await this.deps.sql.run(`DELETE FROM "provider_records" WHERE "model" = ? AND "id" = ?`, [this.model, sha256(id)]);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.deps.db.providerRecord.deleteMany({ where: { model: this.model, grantId } });
+    await this.deps.sql.run(`DELETE FROM "provider_records" WHERE "model" = ? AND "grant_id" = ?`, [this.model, grantId]);
   }
 }
 

@@ -1,0 +1,143 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Statements prepared once, for the queries every protocol request makes (token, client, revocation
+ * and session lookups). Prisma stays for everything else: through its adapters a query costs 20–40
+ * times more CPU than a prepared statement here (bench/ANALYSIS.md), which is most of a token
+ * request's cost. Write SQL with `?` placeholders and double-quoted identifiers: it runs on both.
+ */
+export interface Sql {
+  readonly dialect: 'sqlite' | 'postgresql';
+  all<T>(text: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T>(text: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** Runs a write; answers the number of rows changed. */
+  run(text: string, params?: readonly SqlValue[]): Promise<number>;
+  /** Connections in use, idle and awaited (PostgreSQL); undefined for the embedded database. */
+  poolStats(): { total: number; idle: number; waiting: number } | undefined;
+  close(): Promise<void>;
+}
+
+export type SqlValue = string | number | Date | null;
+
+/** A timestamp column read back: a Date from PostgreSQL, Prisma's ISO text from SQLite. */
+export function toDate(value: Date | string): Date;
+export function toDate(value: Date | string | null): Date | null;
+export function toDate(value: Date | string | null): Date | null {
+  if (value === null || value instanceof Date) return value;
+  return new Date(value);
+}
+
+/** A unique or primary-key violation, from either driver or from Prisma. */
+export function isDuplicateKey(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === 'P2002' || code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+// ---- SQLite -------------------------------------------------------------------------------------
+
+// The format Prisma's SQLite adapter writes DateTime columns in; text comparisons depend on it.
+const sqliteDate = (date: Date) => date.toISOString().replace('Z', '+00:00');
+const BUSY_GIVE_UP_MS = 10_000;
+
+/**
+ * A second connection to the file, beside Prisma's. It never waits inside SQLite (timeout 0): a
+ * synchronous busy wait would block the event loop, and with it a Prisma transaction holding the
+ * lock in this very process. A busy write is retried after a short asynchronous pause instead.
+ */
+export function openSqliteSql(file: string): Sql {
+  const db = new Database(file, { timeout: 0 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (text: string) => {
+    let statement = statements.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      statements.set(text, statement);
+    }
+    return statement;
+  };
+  const bind = (params: readonly SqlValue[]) => params.map((p) => (p instanceof Date ? sqliteDate(p) : p));
+  async function withRetry<T>(work: () => T): Promise<T> {
+    const started = Date.now();
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return work();
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? '';
+        if (!code.startsWith('SQLITE_BUSY') || Date.now() - started > BUSY_GIVE_UP_MS) throw error;
+        await sleep(pause);
+      }
+    }
+  }
+  return {
+    dialect: 'sqlite',
+    all: <T>(text: string, params: readonly SqlValue[] = []) => withRetry(() => prepare(text).all(...bind(params)) as T[]),
+    get: <T>(text: string, params: readonly SqlValue[] = []) => withRetry(() => prepare(text).get(...bind(params)) as T | undefined),
+    run: (text, params = []) => withRetry(() => prepare(text).run(...bind(params)).changes),
+    poolStats: () => undefined,
+    async close() {
+      db.close();
+    },
+  };
+}
+
+// ---- PostgreSQL ---------------------------------------------------------------------------------
+
+// TIMESTAMP(3) columns hold UTC (as Prisma writes them); pg would read them as local time.
+const TIMESTAMP_OID = 1114;
+const parseUtcTimestamp = (text: string) => new Date(`${text.replace(' ', 'T')}Z`);
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === TIMESTAMP_OID ? parseUtcTimestamp : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** `?` placeholders → `$1, $2, …` (the SQL here has no `?` anywhere else). */
+function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}
+
+/**
+ * Named statements on the pool Prisma uses too: each connection prepares a statement the first time
+ * it runs it. PostgreSQL text cannot hold U+0000 and fails on such a parameter; no stored value holds
+ * one, so a read with one matches nothing, as on SQLite.
+ */
+export function openPostgresSql(pool: pg.Pool): Sql {
+  const names = new Map<string, { name: string; text: string }>();
+  const statement = (text: string) => {
+    let known = names.get(text);
+    if (!known) {
+      known = { name: `tally_${names.size}`, text: numbered(text) };
+      names.set(text, known);
+    }
+    return known;
+  };
+  const bind = (params: readonly SqlValue[]) => params.map((p) => (p instanceof Date ? p.toISOString() : p));
+  const hasNul = (params: readonly SqlValue[]) => params.some((p) => typeof p === 'string' && p.includes('\0'));
+  const query = async <T>(text: string, params: readonly SqlValue[]) => {
+    const { name, text: numberedText } = statement(text);
+    return pool.query<T & pg.QueryResultRow>({ name, text: numberedText, values: bind(params), types });
+  };
+  return {
+    dialect: 'postgresql',
+    async all<T>(text: string, params: readonly SqlValue[] = []) {
+      if (hasNul(params)) return [];
+      return (await query<T>(text, params)).rows as T[];
+    },
+    async get<T>(text: string, params: readonly SqlValue[] = []) {
+      if (hasNul(params)) return undefined;
+      return (await query<T>(text, params)).rows[0] as T | undefined;
+    },
+    async run(text, params = []) {
+      if (hasNul(params) && /^\s*(UPDATE|DELETE)/i.test(text)) return 0;
+      return (await query(text, params)).rowCount ?? 0;
+    },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openStorage, type Storage } from '../src/storage/database.ts';
+import { runMigrations } from '../src/storage/migrate.ts';
+import { createLedgerStore, type NewEntry } from '../src/storage/ledger.ts';
+import { createRevocationStore, eventKey } from '../src/storage/revocations.ts';
+import { onPostgres, testDatabase, type TestDatabase } from './helpers/server.ts';
+
+// The hot path's prepared statements and Prisma share the tables: what one writes, the other reads alike.
+let database: TestDatabase;
+let storage: Storage;
+before(async () => {
+  database = await testDatabase();
+  await runMigrations(database.databaseUrl);
+  storage = await openStorage({ databaseUrl: database.databaseUrl, poolSize: 3 });
+});
+after(async () => {
+  await storage.close();
+  database.cleanup();
+});
+
+const entry = (overrides: Partial<NewEntry> = {}): NewEntry => ({
+  id: randomUUID(),
+  lookupHash: randomUUID(),
+  type: 'access_token',
+  format: 'reference',
+  clientId: 'app',
+  subject: 'alice',
+  grantId: 'g1',
+  sessionUid: null,
+  scope: 'api:read',
+  audience: 'https://api.example',
+  payload: 'sealed',
+  userCodeHash: null,
+  createdAt: new Date('2026-03-04T05:06:07.891Z'),
+  expiresAt: new Date('2026-03-04T06:06:07.891Z'),
+  ...overrides,
+});
+
+test('an entry written by a prepared statement reads back the same through Prisma, to the millisecond, and the other way round', async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  const written = entry();
+  await ledger.create(written);
+  const viaPrisma = await storage.db.tokenEntry.findUnique({ where: { lookupHash: written.lookupHash } });
+  assert.equal(viaPrisma?.createdAt.toISOString(), '2026-03-04T05:06:07.891Z');
+  assert.equal(viaPrisma?.expiresAt.toISOString(), '2026-03-04T06:06:07.891Z');
+  assert.equal(viaPrisma?.status, 'valid');
+
+  const other = entry();
+  await storage.db.tokenEntry.create({ data: { ...other, status: 'valid' } });
+  const viaSql = await ledger.findByLookupHash(other.lookupHash);
+  assert.deepEqual(viaSql, await storage.db.tokenEntry.findUnique({ where: { lookupHash: other.lookupHash } }));
+
+  // Prisma's range filters compare the prepared statements' timestamps correctly.
+  const deactivated = await ledger.deactivate({ subject: 'alice' }, new Date('2026-03-04T05:06:07.891Z'));
+  assert.equal(deactivated, 2);
+  assert.equal((await ledger.findByLookupHash(written.lookupHash))?.status, 'inactive');
+});
+
+test('redeem: one of several racing redemptions wins; a redeemed entry keeps its time', async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  const written = entry({ type: 'refresh_token' });
+  await ledger.create(written);
+  const results = await Promise.all(Array.from({ length: 5 }, () => ledger.redeem(written.lookupHash)));
+  assert.equal(results.filter(Boolean).length, 1);
+  const row = await ledger.findByLookupHash(written.lookupHash);
+  assert.equal(row?.status, 'redeemed');
+  assert.ok(row?.redeemedAt instanceof Date && Math.abs(row.redeemedAt.getTime() - Date.now()) < 60_000);
+  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 1);
+  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 0, 'a revoked entry is not revoked twice');
+});
+
+test('a duplicate lookup hash is a unique violation: upsert updates the entry instead', async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  const written = entry({ type: 'device_code' });
+  await ledger.upsert(written);
+  await ledger.upsert({ ...written, id: randomUUID(), subject: 'bob', scope: 'openid' });
+  const row = await ledger.findByLookupHash(written.lookupHash);
+  assert.equal(row?.id, written.id);
+  assert.equal(row?.subject, 'bob');
+  assert.equal(row?.scope, 'openid');
+  await assert.rejects(ledger.create(written), (error: unknown) => storage.sql.dialect === 'sqlite' || (error as { code?: string }).code === '23505');
+});
+
+test('revocation events: the prepared lookup finds exactly the combinations of a token', async () => {
+  const revocations = createRevocationStore(storage.db, storage.sql);
+  const at = new Date('2026-05-01T00:00:00.123Z');
+  const later = new Date('2027-01-01T00:00:00.000Z');
+  await revocations.recordEvent(eventKey({ subject: 'carol' }).kind, eventKey({ subject: 'carol' }).value, at, later);
+  await revocations.recordEvent(eventKey({ clientId: 'app', grantId: 'g9' }).kind, eventKey({ clientId: 'app', grantId: 'g9' }).value, at, later);
+  await revocations.recordEvent(eventKey({ clientId: 'other' }).kind, eventKey({ clientId: 'other' }).value, at, later);
+  const found = await revocations.findEvents({ subject: 'carol', clientId: 'app', grantId: 'g9' });
+  assert.deepEqual(found.map((e) => e.kind).sort(), ['client+grant', 'subject']);
+  assert.equal(found[0]!.revokedAt.toISOString(), '2026-05-01T00:00:00.123Z');
+  assert.equal(await revocations.add('h1', 'refresh_token', 'consumed', later), true);
+  assert.equal(await revocations.add('h1', 'refresh_token', 'consumed', later), false, 'listed once');
+  assert.equal(await revocations.add('h1', 'refresh_token', 'revoked', later), false);
+  assert.equal((await revocations.find('h1'))?.reason, 'revoked', 'a revocation overrides a consumption');
+  assert.equal((await revocations.find('h1'))?.expiresAt.toISOString(), later.toISOString());
+});
+
+test('a lookup by a value containing NUL matches nothing (PostgreSQL would refuse the parameter)', async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  assert.equal(await ledger.findByLookupHash('abc\0def'), null);
+  assert.equal(await ledger.revokeByLookupHash('abc\0def'), 0);
+});
+
+test('SQLite: a write waiting for another connection\'s lock waits without blocking the event loop, then lands', { skip: onPostgres && 'SQLite locking' }, async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  const other = new Database(database.dbFile);
+  try {
+    other.exec('BEGIN IMMEDIATE');
+    const written = entry();
+    const pending = ledger.create(written);
+    // The event loop keeps turning while the write waits for the lock.
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    await new Promise((done) => setTimeout(done, 150));
+    clearInterval(ticker);
+    assert.ok(ticks >= 10, `the event loop ran ${ticks} times in 150 ms`);
+    other.exec('COMMIT');
+    await pending;
+    assert.equal((await ledger.findByLookupHash(written.lookupHash))?.id, written.id);
+  } finally {
+    other.close();
+  }
+});
+
+test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_POOL_SIZE connections', { skip: !onPostgres && 'PostgreSQL pool' }, async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  await Promise.all([...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())), ...Array.from({ length: 20 }, () => storage.db.tokenEntry.count())]);
+  const stats = storage.sql.poolStats();
+  assert.ok(stats && stats.total >= 1 && stats.total <= 3, `pool of at most 3 connections: ${JSON.stringify(stats)}`);
+});
