@@ -19,8 +19,8 @@
  *   BENCH_RENDER=1         only re-render the markdown from results.json (e.g. after editing bench/ANALYSIS.md)
  *   BENCH_SERVER_ARGS=...  extra node flags for the Tally server, for experiments (e.g.
  *                          "--import ./bench/tools/sqlite-normal.mjs"); recorded in the results
- *   BENCH_SERVER_ENV="K=V ..."  extra environment for the Tally server, for experiments
- *                          (e.g. "MALLOC_MMAP_THRESHOLD_=131072"); recorded in the results
+ *   BENCH_SERVER_ENV="K=V ..."  the Tally server's extra environment; recorded in the results (default
+ *                          "MALLOC_MMAP_THRESHOLD_=131072", as the Dockerfile sets it; "" for none)
  */
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,7 +51,9 @@ const ledgerTarget = Number(env.BENCH_LEDGER ?? (quick ? 20_000 : 1_000_000));
 const poolSize = Number(env.BENCH_POOL ?? (quick ? 200 : 2_000));
 const profileChoice = env.BENCH_PROFILE ?? (quick ? '0' : 'auto');
 const outFile = env.BENCH_OUT ?? join(root, 'bench/results.md');
-const serverEnv = Object.fromEntries((env.BENCH_SERVER_ENV ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+// The Docker image's allocator setting (see Dockerfile): freed argon2 buffers go back to the OS.
+const serverEnvText = env.BENCH_SERVER_ENV ?? 'MALLOC_MMAP_THRESHOLD_=131072';
+const serverEnv = Object.fromEntries(serverEnvText.split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const serverArgs = (env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean).map((a) => (a.startsWith('./') ? join(root, a) : a));
 
 const QUICK_SCENARIOS = new Set(['discovery', 'cc-reference', 'cc-jwt', 'cc-stateless', 'introspect-hot-reference', 'introspect-hot-jwt', 'introspect-random-reference', 'refresh-reference', 'code-flow', 'revoke-reference', 'validator-reference']);
@@ -266,7 +268,7 @@ async function main() {
       'concurrency levels': levels.join(', '),
       mode: quick ? 'BENCH_QUICK=1 (smoke run: fewer scenarios, small ledger)' : 'full',
       ...(only.length ? { 'BENCH_ONLY': only.join(', ') } : {}),
-      ...(env.BENCH_SERVER_ENV ? { 'extra server environment (experiment)': `\`${env.BENCH_SERVER_ENV}\`` } : {}),
+      ...(serverEnvText ? { 'server environment': `\`${serverEnvText}\`${env.BENCH_SERVER_ENV === undefined ? ' (as in the Dockerfile)' : ''}` } : {}),
       ...(serverArgs.length ? { 'extra server flags (experiment)': `\`${env.BENCH_SERVER_ARGS}\`` } : {}),
     },
     elapsedS: 0,

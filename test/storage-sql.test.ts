@@ -84,6 +84,20 @@ test('a duplicate lookup hash is a unique violation: upsert updates the entry in
   await assert.rejects(ledger.create(written), (error: unknown) => storage.sql.dialect === 'sqlite' || (error as { code?: string }).code === '23505');
 });
 
+test('writes issued together: a duplicate among them fails alone, the others land', async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  const first = entry();
+  await ledger.create(first);
+  const others = Array.from({ length: 8 }, () => entry());
+  const results = await Promise.allSettled([...others.slice(0, 4).map((e) => ledger.create(e)), ledger.create({ ...first, id: randomUUID() }), ...others.slice(4).map((e) => ledger.create(e))]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
+  );
+  for (const e of others) assert.equal((await ledger.findByLookupHash(e.lookupHash))?.id, e.id);
+  assert.equal((await ledger.findByLookupHash(first.lookupHash))?.id, first.id);
+});
+
 test('revocation events: the prepared lookup finds exactly the combinations of a token', async () => {
   const revocations = createRevocationStore(storage.db, storage.sql);
   const at = new Date('2026-05-01T00:00:00.123Z');

@@ -41,10 +41,23 @@ export function isDuplicateKey(error: unknown): boolean {
 const sqliteDate = (date: Date) => date.toISOString().replace('Z', '+00:00');
 const BUSY_GIVE_UP_MS = 10_000;
 
+const isBusy = (error: unknown) => ((error as { code?: string }).code ?? '').startsWith('SQLITE_BUSY');
+
+interface PendingWrite {
+  statement: Database.Statement;
+  params: unknown[];
+  resolve(changes: number): void;
+  reject(error: unknown): void;
+}
+
 /**
  * A second connection to the file, beside Prisma's. It never waits inside SQLite (timeout 0): a
  * synchronous busy wait would block the event loop, and with it a Prisma transaction holding the
- * lock in this very process. A busy write is retried after a short asynchronous pause instead.
+ * lock in this very process. A busy statement is retried after a short asynchronous pause instead.
+ *
+ * Writes are committed in groups: those issued in one turn of the event loop run in one transaction,
+ * and each answers once that transaction is committed. Under load, one commit then serves many
+ * requests; a lone write waits for nothing but its own commit.
  */
 export function openSqliteSql(file: string): Sql {
   const db = new Database(file, { timeout: 0 });
@@ -66,19 +79,70 @@ export function openSqliteSql(file: string): Sql {
       try {
         return work();
       } catch (error) {
-        const code = (error as { code?: string }).code ?? '';
-        if (!code.startsWith('SQLITE_BUSY') || Date.now() - started > BUSY_GIVE_UP_MS) throw error;
+        if (!isBusy(error) || Date.now() - started > BUSY_GIVE_UP_MS) throw error;
         await sleep(pause);
       }
     }
   }
+
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  let queue: PendingWrite[] = [];
+  let flushing: Promise<void> | undefined;
+
+  /** Runs every queued write in one transaction; a failed statement fails alone (SQLite undoes just it). */
+  function commitGroup(group: PendingWrite[]): void {
+    begin.run();
+    const results: ({ changes: number } | { error: unknown })[] = [];
+    try {
+      for (const write of group) {
+        try {
+          results.push({ changes: write.statement.run(...write.params).changes });
+        } catch (error) {
+          // An error that ends the transaction (disk full, I/O) fails the whole group.
+          if (!db.inTransaction) throw error;
+          results.push({ error });
+        }
+      }
+      commit.run();
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    }
+    group.forEach((write, i) => {
+      const result = results[i]!;
+      if ('error' in result) write.reject(result.error);
+      else write.resolve(result.changes);
+    });
+  }
+
+  async function flush(): Promise<void> {
+    await new Promise<void>((done) => setImmediate(done));
+    while (queue.length > 0) {
+      const group = queue;
+      queue = [];
+      try {
+        await withRetry(() => commitGroup(group));
+      } catch (error) {
+        for (const write of group) write.reject(error);
+      }
+    }
+    flushing = undefined;
+  }
+
   return {
     dialect: 'sqlite',
     all: <T>(text: string, params: readonly SqlValue[] = []) => withRetry(() => prepare(text).all(...bind(params)) as T[]),
     get: <T>(text: string, params: readonly SqlValue[] = []) => withRetry(() => prepare(text).get(...bind(params)) as T | undefined),
-    run: (text, params = []) => withRetry(() => prepare(text).run(...bind(params)).changes),
+    run(text, params = []) {
+      return new Promise<number>((resolve, reject) => {
+        queue.push({ statement: prepare(text), params: bind(params), resolve, reject });
+        flushing ??= flush();
+      });
+    },
     poolStats: () => undefined,
     async close() {
+      await flushing;
       db.close();
     },
   };
