@@ -27,9 +27,9 @@ async function time(what: string, budgetMs: number, fn: () => unknown): Promise<
 }
 
 /**
- * What one database call costs in-process, through Prisma (as the server makes it) and through
- * better-sqlite3 directly, on a fresh SQLite file with Tally's schema. Also SQLite's commit cost
- * with `synchronous = FULL` (better-sqlite3's default, which the server runs with) vs `NORMAL`.
+ * What one database call costs in-process, on a fresh SQLite file with Tally's schema: through Prisma
+ * (which the admin API, listing and pruning use), through the server's own stores (statements
+ * prepared once, writes of one event-loop turn committed together), and through better-sqlite3 alone.
  */
 export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
   const file = join(workDir, 'components.db');
@@ -37,10 +37,14 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
   const url = `file:${file}`;
   const load = (p: string) => import(pathToFileURL(join(distDir, p)).href);
   const { runMigrations } = await load('storage/migrate.js');
-  const { openDatabase } = await load('storage/database.js');
+  const { openStorage } = await load('storage/database.js');
+  const { createLedgerStore } = await load('storage/ledger.js');
   await runMigrations(url);
-  const db = await openDatabase({ databaseUrl: url });
+  const storage = await openStorage({ databaseUrl: url });
+  const db = storage.db;
+  const ledger = createLedgerStore(storage.db, storage.sql);
   const raw = new Database(file);
+  raw.pragma('synchronous = NORMAL');
   const out: ComponentCost[] = [];
   try {
     const now = new Date();
@@ -52,7 +56,6 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
       lookupHash: randomBytes(32).toString('base64url'),
       type: 'access_token',
       format: 'reference',
-      status: 'valid',
       clientId,
       subject: clientId,
       grantId: null,
@@ -65,7 +68,7 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
       expiresAt: new Date(now.getTime() + 3600_000),
     });
     const known = entry();
-    await db.tokenEntry.create({ data: known });
+    await ledger.create(known);
 
     const select = raw.prepare('SELECT * FROM token_entries WHERE lookup_hash = ?');
     const insert = raw.prepare(
@@ -73,30 +76,27 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
     );
     const rawInsert = () => {
       const e = entry();
-      insert.run(e.id, e.lookupHash, e.type, e.format, e.status, e.subject, e.clientId, e.scope, e.audience, e.payload, e.createdAt.toISOString(), e.expiresAt.toISOString());
+      insert.run(e.id, e.lookupHash, e.type, e.format, 'valid', e.subject, e.clientId, e.scope, e.audience, e.payload, e.createdAt.toISOString(), e.expiresAt.toISOString());
     };
-    // Prisma's connection is not this one: its synchronous setting is changed through Prisma itself.
-    const prismaSync = (mode: string) => db.$queryRawUnsafe(`PRAGMA synchronous = ${mode}`);
-    const rawSync = (mode: string) => raw.pragma(`synchronous = ${mode}`);
-    const items: { what: string; before?: () => unknown; fn: () => unknown }[] = [
-      { what: 'Prisma `client.findUnique` by id (every token request does one)', fn: () => db.client.findUnique({ where: { id: clientId } }) },
-      { what: 'Prisma `tokenEntry.findUnique` by lookup_hash (introspection)', fn: () => db.tokenEntry.findUnique({ where: { lookupHash: known.lookupHash } }) },
-      { what: 'better-sqlite3, the same SELECT, statement prepared once', fn: () => select.get(known.lookupHash) },
-      {
-        what: 'better-sqlite3, the same SELECT, prepared on every call (what the Prisma adapter does)',
-        fn: () => raw.prepare('SELECT * FROM token_entries WHERE lookup_hash = ?').get(known.lookupHash),
-      },
-      { what: 'Prisma `tokenEntry.create` (a reference token), synchronous = FULL (as the server runs)', before: () => prismaSync('FULL'), fn: () => db.tokenEntry.create({ data: entry() }) },
-      { what: 'Prisma `tokenEntry.create`, synchronous = NORMAL', before: () => prismaSync('NORMAL'), fn: () => db.tokenEntry.create({ data: entry() }) },
-      { what: 'better-sqlite3 INSERT of the same row, synchronous = FULL', before: () => rawSync('FULL'), fn: rawInsert },
-      { what: 'better-sqlite3 INSERT of the same row, synchronous = NORMAL (WAL)', before: () => rawSync('NORMAL'), fn: rawInsert },
+    // 20 inserts issued in one turn, as concurrent requests issue them: timed per insert.
+    const GROUP = 20;
+    const groupedInserts = () => Promise.all(Array.from({ length: GROUP }, () => ledger.create(entry())));
+    const items: { what: string; per?: number; fn: () => unknown }[] = [
+      { what: 'Prisma `tokenEntry.findUnique` by lookup_hash', fn: () => db.tokenEntry.findUnique({ where: { lookupHash: known.lookupHash } }) },
+      { what: "the server's `ledger.findByLookupHash` (a statement prepared once)", fn: () => ledger.findByLookupHash(known.lookupHash) },
+      { what: 'better-sqlite3 alone, the same SELECT, prepared once', fn: () => select.get(known.lookupHash) },
+      { what: 'better-sqlite3 alone, the same SELECT, prepared on every call (what the Prisma adapter does)', fn: () => raw.prepare('SELECT * FROM token_entries WHERE lookup_hash = ?').get(known.lookupHash) },
+      { what: 'Prisma `tokenEntry.create` (a reference token; its own commit)', fn: () => db.tokenEntry.create({ data: { ...entry(), status: 'valid' } }) },
+      { what: "the server's `ledger.create`, one at a time (a commit each)", fn: () => ledger.create(entry()) },
+      { what: `the server's \`ledger.create\`, ${GROUP} issued together (one commit), per insert`, per: GROUP, fn: groupedInserts },
+      { what: 'better-sqlite3 alone, the same INSERT (a commit each)', fn: rawInsert },
     ];
     // Rounds interleaved over the items, so that a burst of load elsewhere hits one round, not one item.
     const samples = items.map(() => [] as ComponentCost[]);
     for (let round = 0; round < 3; round++) {
       for (const [i, item] of items.entries()) {
-        await item.before?.();
-        samples[i]!.push(await time(item.what, budgetMs / 3, item.fn));
+        const cost = await time(item.what, budgetMs / 3, item.fn);
+        samples[i]!.push({ ...cost, us: cost.us / (item.per ?? 1), calls: cost.calls * (item.per ?? 1) });
       }
     }
     for (const [i, item] of items.entries()) {
@@ -105,7 +105,7 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
     }
   } finally {
     raw.close();
-    await db.$disconnect();
+    await storage.close();
   }
   return out;
 }

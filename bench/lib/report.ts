@@ -151,7 +151,7 @@ export function renderReport(report: Report): string {
   if (report.components?.length) {
     out.push('## What one database call costs (in-process, SQLite, same run)', '');
     out.push(
-      "Measured in the benchmark process on a fresh SQLite file with Tally's schema, through the server's own compiled `openDatabase` (Prisma with the better-sqlite3 adapter) and through better-sqlite3 directly:",
+      "Measured in the benchmark process on a fresh SQLite file with Tally's schema (WAL, synchronous = NORMAL, as the server runs), through Prisma with the better-sqlite3 adapter (the admin API, listing, pruning), through the server's own compiled stores (every protocol request) and through better-sqlite3 alone:",
       '',
     );
     out.push('| call | µs per call (fastest of 3 rounds) | median of 3 rounds |', '|---|---:|---:|');

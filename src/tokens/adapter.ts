@@ -38,6 +38,34 @@ function joinAudience(aud: unknown): string | null {
 }
 
 /**
+ * Without a `token_type_hint`, oidc-provider looks a token up as an access token, a client-credentials
+ * token and a refresh token at once: three reads of one ledger row and two decryptions of its payload.
+ * Lookups started in one turn of the event loop share one read, and a row's payload is decrypted once.
+ * Nothing outlives the turn, so a token revoked in an earlier turn is never read stale.
+ */
+class TokenLookups {
+  private readonly pending = new Map<string, Promise<LedgerRow | null>>();
+  private readonly plaintexts = new WeakMap<LedgerRow, string | undefined>();
+
+  constructor(private readonly deps: AdapterDependencies) {}
+
+  find(lookupHash: string): Promise<LedgerRow | null> {
+    let row = this.pending.get(lookupHash);
+    if (!row) {
+      if (this.pending.size === 0) setImmediate(() => this.pending.clear());
+      row = this.deps.ledger.findByLookupHash(lookupHash);
+      this.pending.set(lookupHash, row);
+    }
+    return row;
+  }
+
+  plaintext(row: LedgerRow & { payload: string }): string | undefined {
+    if (!this.plaintexts.has(row)) this.plaintexts.set(row, unseal(row.payload, this.deps.payloadKeys, `token:${row.lookupHash}`));
+    return this.plaintexts.get(row);
+  }
+}
+
+/**
  * Tokens. Reference tokens: one ledger entry each, the payload sealed and bound to its row by the
  * lookup hash. Stateless refresh tokens: no entry; the value is the sealed payload, and its state
  * (used, revoked) is in the revoked-token list and the revocation events.
@@ -48,6 +76,7 @@ class TokenAdapter implements Adapter {
   constructor(
     private readonly model: string,
     private readonly deps: AdapterDependencies,
+    private readonly lookups: TokenLookups,
   ) {
     this.type = LEDGER_TYPES[model]!;
   }
@@ -79,7 +108,7 @@ class TokenAdapter implements Adapter {
 
   private open(row: LedgerRow | null): AdapterPayload | undefined {
     if (!row?.payload || row.type !== this.type || row.expiresAt.getTime() <= Date.now() || !LIVE_STATUSES.includes(row.status as never)) return undefined;
-    const plain = unseal(row.payload, this.deps.payloadKeys, `token:${row.lookupHash}`);
+    const plain = this.lookups.plaintext(row as LedgerRow & { payload: string });
     if (plain === undefined) return undefined;
     const payload = JSON.parse(plain) as AdapterPayload;
     if (payload.kind !== this.model) return undefined;
@@ -103,7 +132,7 @@ class TokenAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    if (looksLikeReference(id)) return this.open(await this.deps.ledger.findByLookupHash(sha256(id)));
+    if (looksLikeReference(id)) return this.open(await this.lookups.find(sha256(id)));
     // Anything else reaching the refresh-token model may be a stateless refresh token.
     return this.type === 'refresh_token' ? this.findStateless(id) : undefined;
   }
@@ -231,9 +260,10 @@ class ClientAdapter implements Adapter {
 
 /** The adapter factory oidc-provider calls once per model name. */
 export function createAdapterFactory(deps: AdapterDependencies) {
+  const lookups = new TokenLookups(deps);
   return function adapterFor(model: string): Adapter {
     if (model === 'Client') return new ClientAdapter(deps);
-    if (model in LEDGER_TYPES) return new TokenAdapter(model, deps);
+    if (model in LEDGER_TYPES) return new TokenAdapter(model, deps, lookups);
     return new RecordAdapter(model, deps);
   };
 }
