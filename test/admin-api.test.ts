@@ -1090,6 +1090,51 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
     }
   });
 
+  /** Streams `total` bytes of body on a raw socket, 8 KiB at a time; what the client saw. */
+  async function streamOversized(path: string, total: number, contentLength: boolean) {
+    const socket = connect(Number(server.env.PORT), '127.0.0.1');
+    let received = '';
+    let writeError: string | undefined;
+    let closed = false;
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => (received += d));
+    socket.on('close', () => (closed = true));
+    socket.on('error', (e: NodeJS.ErrnoException) => (writeError = e.code));
+    await new Promise((done) => socket.once('connect', done));
+    const framing = contentLength ? `Content-Length: ${total}` : 'Transfer-Encoding: chunked';
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json\r\n${framing}\r\n\r\n`);
+    let sent = 0;
+    while (sent < total && !closed && !writeError) {
+      const piece = 'z'.repeat(Math.min(8192, total - sent));
+      socket.write(contentLength ? piece : `${piece.length.toString(16)}\r\n${piece}\r\n`);
+      sent += piece.length;
+      await sleep(1);
+    }
+    if (!closed && !writeError && !contentLength) socket.write('0\r\n\r\n');
+    for (const end = Date.now() + 5000; !closed && !/\}$/.test(received) && Date.now() < end; ) await sleep(20);
+    socket.destroy();
+    return { received, writeError, sent };
+  }
+
+  test('a client still sending an oversized body gets to send it all and reads the 413, never a reset', async () => {
+    for (const [path, contentLength] of [['/admin/clients', false], ['/admin/clients', true], ['/token', true]] as const) {
+      for (let i = 0; i < 3; i++) {
+        const { received, writeError, sent } = await streamOversized(path, 400 * 1024, contentLength);
+        const what = `${path}, ${contentLength ? 'Content-Length' : 'chunked'}`;
+        assert.equal(writeError, undefined, `${what}: the connection failed under the client (${writeError}) after ${sent} bytes`);
+        assert.equal(sent, 400 * 1024, what);
+        assert.match(received, /^HTTP\/1\.1 413 /, `${what}: ${JSON.stringify(received.slice(0, 40))}`);
+        assert.match(received, path === '/token' ? /"error":"invalid_request"/ : /"code":"body_too_large"/);
+      }
+    }
+  });
+
+  test('a client streaming far past the limit is cut off after about 1 MiB more', async () => {
+    const { writeError, sent } = await streamOversized('/admin/clients', 8 * 1024 * 1024, false);
+    assert.ok(writeError !== undefined || sent < 8 * 1024 * 1024, 'the connection was cut');
+    assert.ok(sent < 4 * 1024 * 1024, `the server kept reading: ${sent} bytes sent`);
+  });
+
   test('the server still answers normally after all that', async () => {
     const answer = await api('PATCH', `/clients/${target.client_id}`, { body: { client_name: 'Still fine' } });
     assert.equal(answer.status, 200, answer.text);

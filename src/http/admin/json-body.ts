@@ -1,3 +1,4 @@
+import { readBody, tooLargeToDrain } from '../body.js';
 import type { NextFunction, Request, Response } from 'express';
 import { Problem } from './problem.js';
 
@@ -43,21 +44,15 @@ export function findDuplicateKey(text: string): string | undefined {
 /** JSON bodies up to 100 kB, refused whole on any doubt (size, syntax, duplicate keys, content type). */
 export async function parseJsonBody(req: Request, res: Response, next: NextFunction) {
   if (!['POST', 'PATCH', 'PUT'].includes(req.method)) return next();
-  const declared = Number(req.headers['content-length'] ?? 0);
-  // A refused body is left unread, so the connection cannot carry another request.
+  // A refused body ends the connection: it cannot carry another request.
   const tooLarge = () => {
     res.set('connection', 'close');
     return new Problem(413, 'body_too_large', 'Body too large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
   };
-  if (declared > BODY_LIMIT) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  if (tooLargeToDrain(req, BODY_LIMIT)) throw tooLarge();
+  const body = await readBody(req, BODY_LIMIT);
+  if (!body) throw tooLarge();
+  const text = body.toString('utf8');
   if (text.trim() === '') {
     req.body = undefined;
     return next();
