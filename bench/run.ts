@@ -18,7 +18,7 @@
  *   BENCH_OUT=path         where to write the markdown (default bench/results.md)
  *   BENCH_RENDER=1         only re-render the markdown from results.json (e.g. after editing bench/ANALYSIS.md)
  *   BENCH_SERVER_ARGS=...  extra node flags for the Tally server, for experiments (e.g.
- *                          "--import ./bench/tools/sqlite-normal.mjs"); recorded in the results
+ *                          "--import ./bench/tools/sql-trace.mjs"); recorded in the results
  *   BENCH_SERVER_ENV="K=V ..."  the Tally server's extra environment; recorded in the results (default
  *                          "MALLOC_MMAP_THRESHOLD_=131072", as the Dockerfile sets it; "" for none)
  */

@@ -22,22 +22,10 @@ export interface LedgerEntry {
 }
 
 /** A ledger row as both Prisma and the prepared statements return it. */
-export interface LedgerRow {
-  id: string;
-  lookupHash: string;
+export interface LedgerRow extends Omit<NewEntry, 'type' | 'format'> {
   type: string;
   format: string;
   status: string;
-  subject: string | null;
-  clientId: string;
-  grantId: string | null;
-  sessionUid: string | null;
-  scope: string | null;
-  audience: string | null;
-  payload: string | null;
-  userCodeHash: string | null;
-  createdAt: Date;
-  expiresAt: Date;
   redeemedAt: Date | null;
   revokedAt: Date | null;
 }
