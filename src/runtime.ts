@@ -60,7 +60,11 @@ export function loadConfigOrExit(): Config {
 export async function openRuntime(config: Config): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
   const appliedMigrations = await runMigrations(config.databaseUrl);
-  const storage = await openStorage({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
+  const storage = await openStorage({
+    databaseUrl: config.databaseUrl,
+    poolSize: config.databasePoolSize,
+    onWarning: (message, error) => logger.warn({ err: error }, message),
+  });
   const { db, sql } = storage;
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).

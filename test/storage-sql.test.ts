@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { openStorage, type Storage } from '../src/storage/database.ts';
 import { runMigrations } from '../src/storage/migrate.ts';
@@ -140,6 +141,21 @@ test('SQLite: a write waiting for another connection\'s lock waits without block
   } finally {
     other.close();
   }
+});
+
+test('SQLite: the write-ahead log is copied into the database by the checkpoint worker, not in a commit', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
+  const ledger = createLedgerStore(storage.db, storage.sql);
+  assert.deepEqual(await storage.sql.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 0 }, 'commits never checkpoint');
+  const before = statSync(database.dbFile).size;
+  // About 1 MB: far below the 1,000 pages at which a commit would checkpoint by itself.
+  const payload = 'p'.repeat(1000);
+  for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 100 }, () => ledger.create(entry({ lookupHash: randomUUID(), id: randomUUID(), payload }))));
+  let grown = 0;
+  for (const end = Date.now() + 5000; grown < 500_000 && Date.now() < end; ) {
+    await new Promise((done) => setTimeout(done, 100));
+    grown = statSync(database.dbFile).size - before;
+  }
+  assert.ok(grown >= 500_000, `the database file grew by ${grown} bytes: the log was not checkpointed`);
 });
 
 test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_POOL_SIZE connections', { skip: !onPostgres && 'PostgreSQL pool' }, async () => {

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
 import { openPostgresSql, openSqliteSql, type Sql } from './sql.js';
+import { startCheckpointer } from './sqlite-checkpointer.js';
 
 /** Both generated clients share one model API (one schema); the SQLite one names the type. */
 export type Db = SqliteClient;
@@ -21,6 +22,8 @@ export function sqliteFilePath(databaseUrl: string): string {
 export interface DatabaseOptions {
   databaseUrl: string;
   poolSize?: number;
+  /** Told when something degrades without failing (the SQLite checkpoint worker stopped). */
+  onWarning?: (message: string, error: unknown) => void;
 }
 
 /** Prisma for the general case, and prepared statements on the same database for the hot path. */
@@ -31,7 +34,7 @@ export interface Storage {
 }
 
 /** Loads only the dialect's generated client and driver: each brings its own query compiler. */
-export async function openStorage({ databaseUrl, poolSize = 10 }: DatabaseOptions): Promise<Storage> {
+export async function openStorage({ databaseUrl, poolSize = 10, onWarning }: DatabaseOptions): Promise<Storage> {
   if (dialectOf(databaseUrl) === 'sqlite') {
     const file = sqliteFilePath(databaseUrl);
     mkdirSync(dirname(file), { recursive: true });
@@ -40,8 +43,22 @@ export async function openStorage({ databaseUrl, poolSize = 10 }: DatabaseOption
     // WAL (set by the migration runner) with NORMAL sync: durable across crashes of the process, and no
     // fsync per commit; a power loss may drop the last transactions, never corrupt the file.
     await db.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
-    const sql = openSqliteSql(file);
-    return { db, sql, close: () => Promise.all([db.$disconnect(), sql.close()]).then(() => undefined) };
+    // Checkpoints run in a worker thread, not in whichever commit fills the log (sqlite-checkpointer.ts).
+    await db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 0');
+    const sql = openSqliteSql(file, { autoCheckpoint: false });
+    const checkpointer = startCheckpointer(file, (error) => {
+      onWarning?.('the SQLite checkpoint worker stopped; checkpoints run in commits again', error);
+      sql.setAutoCheckpoint(true);
+      void db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined);
+    });
+    return {
+      db,
+      sql,
+      async close() {
+        await checkpointer.stop();
+        await Promise.all([db.$disconnect(), sql.close()]);
+      },
+    };
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.js'), import('@prisma/adapter-pg')]);
   // One pool for both, so DATABASE_POOL_SIZE bounds the connections and /metrics can show their use.
@@ -56,14 +73,6 @@ export async function openStorage({ databaseUrl, poolSize = 10 }: DatabaseOption
       await sql.close();
     },
   };
-}
-
-/** Prisma alone, for tools that need no hot path. */
-export async function openDatabase(options: DatabaseOptions): Promise<Db> {
-  const { db, sql } = await openStorage(options);
-  // The prepared-statement side is not used: release it (Prisma's own connections stay).
-  if (sql.dialect === 'sqlite') await sql.close();
-  return db;
 }
 
 /** What a read or conditional write answers when its filter can match no row. */

@@ -59,10 +59,12 @@ interface PendingWrite {
  * and each answers once that transaction is committed. Under load, one commit then serves many
  * requests; a lone write waits for nothing but its own commit.
  */
-export function openSqliteSql(file: string): Sql {
+export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql & { setAutoCheckpoint(on: boolean): void } {
   const db = new Database(file, { timeout: 0 });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  const setAutoCheckpoint = (on: boolean) => db.pragma(`wal_autocheckpoint = ${on ? 1000 : 0}`);
+  setAutoCheckpoint(autoCheckpoint);
   const statements = new Map<string, Database.Statement>();
   const prepare = (text: string) => {
     let statement = statements.get(text);
@@ -141,6 +143,7 @@ export function openSqliteSql(file: string): Sql {
       });
     },
     poolStats: () => undefined,
+    setAutoCheckpoint,
     async close() {
       await flushing;
       db.close();
