@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * Statements prepared once, for the queries every protocol request makes (token, client, revocation
  * and session lookups). Prisma stays for everything else: through its adapters a query costs 20–40
- * times more CPU than a prepared statement here (bench/ANALYSIS.md), which is most of a token
- * request's cost. Write SQL with `?` placeholders and double-quoted identifiers: it runs on both.
+ * times more CPU than a prepared statement here, which made up about half of a token request's cost
+ * (bench/ANALYSIS.md). Write SQL with `?` placeholders and double-quoted identifiers: it runs on both.
  */
 export interface Sql {
   readonly dialect: 'sqlite' | 'postgresql';
