@@ -65,6 +65,35 @@ test('/metrics → cache hits and misses of the client and verified-secret cache
   }
 });
 
+test('/metrics → tokens issued counted per kind and mode, revocations per type', async () => {
+  const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
+  const issued = (text: string, mode: string) => sample(text, `tally_tokens_issued_total{kind="client_credentials",mode="${mode}"}`) ?? 0;
+  const revoked = (text: string) => sample(text, 'tally_revocations_total{type="token"}') ?? 0;
+  const before = await scrape();
+  const tokens: Record<string, { token: string; basic: string }> = {};
+  for (const mode of ['reference', 'jwt', 'stateless']) {
+    const client = createClient(server, { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode });
+    const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
+    const answer = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&scope=api%3Aread',
+    });
+    assert.equal(answer.status, 200);
+    tokens[mode] = { token: ((await answer.json()) as { access_token: string }).access_token, basic };
+  }
+  const { token, basic } = tokens.reference!;
+  const revocation = await fetch(`${server.url}/token/revocation`, {
+    method: 'POST',
+    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+    body: `token=${token}`,
+  });
+  assert.equal(revocation.status, 200);
+  const afterwards = await scrape();
+  for (const mode of ['reference', 'jwt', 'stateless']) assert.equal(issued(afterwards, mode) - issued(before, mode), 1, `one ${mode} token counted`);
+  assert.equal(revoked(afterwards) - revoked(before), 1, 'the revocation is counted');
+});
+
 // It stops the PostgreSQL server under the Tally server, so it starts one of its own; it runs in the
 // SQLite pass already and would only repeat itself in the PostgreSQL pass.
 test('/readyz → 503 within 15 s when PostgreSQL stops answering', { skip: onPostgres && 'run in the SQLite pass (it needs a PostgreSQL server of its own to stop)' }, async (t) => {
