@@ -9,10 +9,11 @@ export const DRAIN_LIMIT = 1024 * 1024;
 
 /**
  * The request body, or `undefined` when it is larger than `limit` bytes: then the rest is read and
- * discarded first (up to DRAIN_LIMIT more, else the connection is cut). Answer a refusal with
- * `Connection: close`.
+ * discarded first (up to DRAIN_LIMIT more, else the connection is cut; a declared length beyond that
+ * is refused at once). Answer a refusal with `Connection: close`.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > limit + DRAIN_LIMIT) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -27,9 +28,4 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
     req.once('end', () => resolve(size <= limit ? Buffer.concat(chunks) : undefined));
     req.once('error', reject);
   });
-}
-
-/** A declared Content-Length too large to drain: refuse at once. */
-export function tooLargeToDrain(req: IncomingMessage, limit: number): boolean {
-  return Number(req.headers['content-length'] ?? 0) > limit + DRAIN_LIMIT;
 }

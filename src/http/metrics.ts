@@ -30,7 +30,7 @@ export function routeOf(url: string): string {
   return ROUTES.find(([pattern]) => pattern.test(path))?.[1] ?? 'other';
 }
 
-export function createMetrics(sources?: MetricSources) {
+export function createMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tally_' });
   const requests = new Counter({ name: 'tally_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
@@ -43,36 +43,33 @@ export function createMetrics(sources?: MetricSources) {
   });
   const tokens = new Counter({ name: 'tally_tokens_issued_total', help: 'Tokens issued by kind and mode', labelNames: ['kind', 'mode'], registers: [registry] });
   const revocations = new Counter({ name: 'tally_revocations_total', help: 'Revocations published, by what they name (token or scope)', labelNames: ['type'], registers: [registry] });
-  if (sources) {
-    new Counter({
-      name: 'tally_cache_lookups_total',
-      help: 'In-process cache lookups by cache (client, client_secret) and result (hit, miss)',
-      labelNames: ['cache', 'result'],
+  new Counter({
+    name: 'tally_cache_lookups_total',
+    help: 'In-process cache lookups by cache (client, client_secret) and result (hit, miss)',
+    labelNames: ['cache', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cache, stats] of Object.entries(sources.caches)) {
+        this.inc({ cache, result: 'hit' }, stats.hits);
+        this.inc({ cache, result: 'miss' }, stats.misses);
+      }
+    },
+  });
+  // Only PostgreSQL has a pool; the embedded database has one connection and nothing to report.
+  if (sources.pool()) {
+    new Gauge({
+      name: 'tally_db_pool_connections',
+      help: 'Database pool connections by state (in_use, idle) and requests waiting for one (waiting)',
+      labelNames: ['state'],
       registers: [registry],
       collect() {
-        this.reset();
-        for (const [cache, stats] of Object.entries(sources.caches)) {
-          this.inc({ cache, result: 'hit' }, stats.hits);
-          this.inc({ cache, result: 'miss' }, stats.misses);
-        }
+        const pool = sources.pool()!;
+        this.set({ state: 'in_use' }, pool.total - pool.idle);
+        this.set({ state: 'idle' }, pool.idle);
+        this.set({ state: 'waiting' }, pool.waiting);
       },
     });
-    // Only PostgreSQL has a pool; the embedded database has one connection and nothing to report.
-    if (sources.pool()) {
-      new Gauge({
-        name: 'tally_db_pool_connections',
-        help: 'Database pool connections by state (in_use, idle) and requests waiting for one (waiting)',
-        labelNames: ['state'],
-        registers: [registry],
-        collect() {
-          const pool = sources.pool();
-          if (!pool) return;
-          this.set({ state: 'in_use' }, pool.total - pool.idle);
-          this.set({ state: 'idle' }, pool.idle);
-          this.set({ state: 'waiting' }, pool.waiting);
-        },
-      });
-    }
   }
 
   return {

@@ -9,7 +9,7 @@ import { exposedStatus, HttpError } from './errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
-import { readBody, tooLargeToDrain } from './body.js';
+import { readBody } from './body.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
@@ -133,8 +133,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     if (Number(req.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
       // Drained first (when small enough), so that a client still sending reads the 413.
-      if (tooLargeToDrain(req, PROVIDER_BODY_LIMIT)) rejectOversizedBody(res);
-      else void readBody(req, PROVIDER_BODY_LIMIT).then(() => rejectOversizedBody(res), () => undefined);
+      void readBody(req, PROVIDER_BODY_LIMIT).then(() => rejectOversizedBody(res), () => undefined);
       return;
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);

@@ -37,15 +37,20 @@ export interface ClientStoreOptions {
 export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChange, stats = createCacheStats() }: ClientStoreOptions = {}) {
   // oidc-provider looks its client up on every request; a short-lived copy saves a query each time.
   const cache = new Map<string, { client: StoredClient; until: number }>();
-  const changed = async (id: string) => {
+  // Bumped by every write and invalidation: a read that overlapped one may hold the old row, so it is
+  // answered but not cached.
+  let generation = 0;
+  const invalidate = (id: string) => {
+    generation++;
     cache.delete(id);
+  };
+  const changed = async (id: string) => {
+    invalidate(id);
     await onChange?.(id);
   };
   return {
     /** Drops the cached copy (a write elsewhere: the CLI or another replica). */
-    invalidate(id: string) {
-      cache.delete(id);
-    },
+    invalidate,
 
     /** Stores a new client; the plain secret is returned here and nowhere else. */
     async create(metadata: ClientMetadata): Promise<{ client: StoredClient; clientSecret?: string }> {
@@ -67,12 +72,14 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
         return hit.client;
       }
       stats.misses++;
+      const readAt = generation;
       const row = await sql.get<{ metadata: string; secretHash: string | null; createdAt: Date | string; updatedAt: Date | string }>(
         `SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`,
         [id],
       );
       if (!row) return undefined;
       const client = { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: toDate(row.createdAt), updatedAt: toDate(row.updatedAt) };
+      if (readAt !== generation) return client;
       if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
       cache.set(id, { client, until: Date.now() + cacheTtlMs });
       return client;

@@ -1,4 +1,4 @@
-import { isUniqueViolation, type Db } from './database.js';
+import type { Db } from './database.js';
 import { toDate, type Sql } from './sql.js';
 
 export type EntryType = 'access_token' | 'refresh_token' | 'authorization_code' | 'device_code';
@@ -29,22 +29,25 @@ export interface LedgerRow extends Omit<NewEntry, 'type' | 'format'> {
   redeemedAt: Date | null;
   revokedAt: Date | null;
 }
-type Row = LedgerRow;
 
 const COLUMNS = `"id", "lookup_hash" AS "lookupHash", "type", "format", "status", "subject", "client_id" AS "clientId",
   "grant_id" AS "grantId", "session_uid" AS "sessionUid", "scope", "audience", "payload", "user_code_hash" AS "userCodeHash",
   "created_at" AS "createdAt", "expires_at" AS "expiresAt", "redeemed_at" AS "redeemedAt", "revoked_at" AS "revokedAt"`;
 
-function fromSql(row: (Omit<Row, 'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt'> & Record<'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt', Date | string | null>) | undefined): Row | null {
+function fromSql(row: (Omit<LedgerRow, 'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt'> & Record<'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt', Date | string | null>) | undefined): LedgerRow | null {
   if (!row) return null;
   return { ...row, createdAt: toDate(row.createdAt)!, expiresAt: toDate(row.expiresAt)!, redeemedAt: toDate(row.redeemedAt), revokedAt: toDate(row.revokedAt) };
 }
 
 const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "format", "status", "subject", "client_id", "grant_id", "session_uid",
   "scope", "audience", "payload", "user_code_hash", "created_at", "expires_at") VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+// Saved again (a device code as the user acts on it): the payload and what it names change, not its identity.
+const UPSERT = `${INSERT} ON CONFLICT ("lookup_hash") DO UPDATE SET "subject" = excluded."subject", "grant_id" = excluded."grant_id",
+  "session_uid" = excluded."session_uid", "scope" = excluded."scope", "audience" = excluded."audience", "payload" = excluded."payload",
+  "user_code_hash" = excluded."user_code_hash", "expires_at" = excluded."expires_at"`;
 const insertParams = (e: NewEntry) => [e.id, e.lookupHash, e.type, e.format, e.subject, e.clientId, e.grantId, e.sessionUid, e.scope, e.audience, e.payload, e.userCodeHash, e.createdAt, e.expiresAt];
 
-export function toLedgerEntry(row: Row): LedgerEntry {
+export function toLedgerEntry(row: LedgerRow): LedgerEntry {
   return {
     id: row.id,
     type: row.type as EntryType,
@@ -63,6 +66,7 @@ export function toLedgerEntry(row: Row): LedgerEntry {
 
 /** Statuses in which a token still counts; redeemed entries stay findable for reuse detection. */
 export const LIVE_STATUSES: EntryStatus[] = ['valid', 'redeemed'];
+const LIVE_LIST = LIVE_STATUSES.map((status) => `'${status}'`).join(', ');
 
 export interface EntryFields {
   subject: string | null;
@@ -115,31 +119,22 @@ export function createLedgerStore(db: Db, sql: Sql) {
   return {
     /** Most tokens are saved once: insert, and update only when the token is saved again (device codes). */
     async upsert(entry: NewEntry): Promise<void> {
-      try {
-        await sql.run(INSERT, insertParams(entry));
-      } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
-        await sql.run(
-          `UPDATE "token_entries" SET "subject" = ?, "grant_id" = ?, "session_uid" = ?, "scope" = ?, "audience" = ?, "payload" = ?,
-            "user_code_hash" = ?, "expires_at" = ? WHERE "lookup_hash" = ?`,
-          [entry.subject, entry.grantId, entry.sessionUid, entry.scope, entry.audience, entry.payload, entry.userCodeHash, entry.expiresAt, entry.lookupHash],
-        );
-      }
+      await sql.run(UPSERT, insertParams(entry));
     },
 
     async create(entry: NewEntry): Promise<void> {
       await sql.run(INSERT, insertParams(entry));
     },
 
-    async findByLookupHash(lookupHash: string): Promise<Row | null> {
+    async findByLookupHash(lookupHash: string): Promise<LedgerRow | null> {
       return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "lookup_hash" = ?`, [lookupHash]));
     },
 
-    async findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<Row | null> {
+    async findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<LedgerRow | null> {
       return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "user_code_hash" = ? AND "type" = ? LIMIT 1`, [userCodeHash, type]));
     },
 
-    findById(id: string): Promise<Row | null> {
+    findById(id: string): Promise<LedgerRow | null> {
       return db.tokenEntry.findUnique({ where: { id } });
     },
 
@@ -150,10 +145,10 @@ export function createLedgerStore(db: Db, sql: Sql) {
     },
 
     revokeByLookupHash(lookupHash: string): Promise<number> {
-      return sql.run(`UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN ('valid', 'redeemed')`, [new Date(), lookupHash]);
+      return sql.run(`UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN (${LIVE_LIST})`, [new Date(), lookupHash]);
     },
 
-    async revokeById(id: string): Promise<Row | null> {
+    async revokeById(id: string): Promise<LedgerRow | null> {
       await db.tokenEntry.updateMany({ where: { id, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
       return db.tokenEntry.findUnique({ where: { id } });
     },
@@ -168,7 +163,7 @@ export function createLedgerStore(db: Db, sql: Sql) {
     },
 
     /** Newest first; the cursor is the last entry's (created_at, id), so pages stay stable under inserts. */
-    async list(filter: EntryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<Row[]> {
+    async list(filter: EntryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<LedgerRow[]> {
       return db.tokenEntry.findMany({
         where: {
           ...(filter.subject !== undefined ? { subject: filter.subject } : {}),

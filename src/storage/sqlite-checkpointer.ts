@@ -34,19 +34,21 @@ export interface Checkpointer {
 export function startCheckpointer(file: string, onFailure: (error: unknown) => void, intervalMs = 200): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs } });
-  let stopping = false;
+  // Set once stopped on purpose or failed: a crash emits 'error' and then 'exit', reported once.
+  let done = false;
+  const fail = (error: unknown) => {
+    if (done) return;
+    done = true;
+    onFailure(error);
+  };
   worker.unref();
-  worker.on('error', (error) => {
-    if (!stopping) onFailure(error);
-  });
-  worker.on('exit', (code) => {
-    if (!stopping) onFailure(new Error(`checkpoint worker exited with code ${code}`));
-  });
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`checkpoint worker exited with code ${code}`)));
   return {
     async stop() {
-      if (stopping) return;
-      stopping = true;
-      const exited = new Promise((done) => worker.once('exit', done));
+      if (done) return;
+      done = true;
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
       // Unreferenced, the worker would not keep the process alive long enough to be awaited.
       worker.ref();
       worker.postMessage('stop');

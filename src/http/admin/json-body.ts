@@ -1,4 +1,4 @@
-import { readBody, tooLargeToDrain } from '../body.js';
+import { readBody } from '../body.js';
 import type { NextFunction, Request, Response } from 'express';
 import { Problem } from './problem.js';
 
@@ -49,7 +49,6 @@ export async function parseJsonBody(req: Request, res: Response, next: NextFunct
     res.set('connection', 'close');
     return new Problem(413, 'body_too_large', 'Body too large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
   };
-  if (tooLargeToDrain(req, BODY_LIMIT)) throw tooLarge();
   const body = await readBody(req, BODY_LIMIT);
   if (!body) throw tooLarge();
   const text = body.toString('utf8');
