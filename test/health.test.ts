@@ -27,6 +27,17 @@ test('/metrics → Prometheus text with requests per route', async () => {
   assert.match(text, /^# TYPE tally_revocations_total counter/m);
 });
 
+const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
+
+/** A client-credentials token request with client_secret_basic. */
+function clientCredentials(client: { client_id: string; client_secret?: string }) {
+  return fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials&scope=api%3Aread',
+  });
+}
+
 /** The value of one sample line of /metrics, or undefined when the series is absent. */
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -35,19 +46,11 @@ function sample(text: string, series: string): number | undefined {
 
 test('/metrics → cache hits and misses of the client and verified-secret caches; pool use on PostgreSQL only', async () => {
   const client = createClient(server, { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
-  const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
   const before = await scrape();
   const secretHits = (text: string) => sample(text, 'tally_cache_lookups_total{cache="client_secret",result="hit"}') ?? 0;
   const secretMisses = (text: string) => sample(text, 'tally_cache_lookups_total{cache="client_secret",result="miss"}') ?? 0;
   const clientHits = (text: string) => sample(text, 'tally_cache_lookups_total{cache="client",result="hit"}') ?? 0;
-  for (let i = 0; i < 3; i++) {
-    const answer = await fetch(`${server.url}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=client_credentials&scope=api%3Aread',
-    });
-    assert.equal(answer.status, 200);
-  }
+  for (let i = 0; i < 3; i++) assert.equal((await clientCredentials(client)).status, 200);
   const afterwards = await scrape();
   // The first request verifies the secret with argon2 (a miss); the next two reuse that verification.
   assert.equal(secretMisses(afterwards) - secretMisses(before), 1);
@@ -66,7 +69,6 @@ test('/metrics → cache hits and misses of the client and verified-secret cache
 });
 
 test('/metrics → tokens issued counted per kind and mode, revocations per type', async () => {
-  const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
   const issued = (text: string, mode: string) => sample(text, `tally_tokens_issued_total{kind="client_credentials",mode="${mode}"}`) ?? 0;
   const revoked = (text: string) => sample(text, 'tally_revocations_total{type="token"}') ?? 0;
   const before = await scrape();
@@ -74,11 +76,7 @@ test('/metrics → tokens issued counted per kind and mode, revocations per type
   for (const mode of ['reference', 'jwt', 'stateless']) {
     const client = createClient(server, { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode });
     const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
-    const answer = await fetch(`${server.url}/token`, {
-      method: 'POST',
-      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=client_credentials&scope=api%3Aread',
-    });
+    const answer = await clientCredentials(client);
     assert.equal(answer.status, 200);
     tokens[mode] = { token: ((await answer.json()) as { access_token: string }).access_token, basic };
   }
@@ -99,17 +97,17 @@ test('/metrics → tokens issued counted per kind and mode, revocations per type
 test('/readyz → 503 within 15 s when PostgreSQL stops answering', { skip: onPostgres && 'run in the SQLite pass (it needs a PostgreSQL server of its own to stop)' }, async (t) => {
   const postgres = await startPostgres();
   if (!postgres) return t.skip('PostgreSQL binaries not installed (apt-get install postgresql)');
-  const onPostgres = await startServer({ env: { DATABASE_URL: await postgres.createDatabase() } });
+  const tally = await startServer({ env: { DATABASE_URL: await postgres.createDatabase() } });
   try {
-    assert.equal((await fetch(`${onPostgres.url}/readyz`)).status, 200);
+    assert.equal((await fetch(`${tally.url}/readyz`)).status, 200);
     await postgres.stop();
     const started = Date.now();
-    const answer = await fetch(`${onPostgres.url}/readyz`);
+    const answer = await fetch(`${tally.url}/readyz`);
     assert.equal(answer.status, 503);
     assert.ok(Date.now() - started < 15_000);
-    assert.equal((await fetch(`${onPostgres.url}/healthz`)).status, 200, 'the process itself is alive');
+    assert.equal((await fetch(`${tally.url}/healthz`)).status, 200, 'the process itself is alive');
   } finally {
-    await onPostgres.stop();
+    await tally.stop();
     await postgres.stop();
   }
 });

@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dialectOf, type Dialect } from '../../src/storage/database.ts';
 import { createDatabaseOn, postgresPassServer } from './postgres.ts';
 
-export const root = resolve(import.meta.dirname, '../..');
+export { dialectOf, type Dialect } from '../../src/storage/database.ts';
 
-export type Dialect = 'sqlite' | 'postgresql';
+export const root = resolve(import.meta.dirname, '../..');
 
 /**
  * The database the suite runs on. `npm test` runs it twice: on SQLite, then with
@@ -19,7 +20,6 @@ export const onPostgres = testDialect === 'postgresql';
 /** `{ skip: sqliteOnly('why') }`: a test about SQLite itself, skipped (with the reason) in the PostgreSQL pass. */
 export const sqliteOnly = (why: string): string | undefined => (onPostgres ? `SQLite-specific: ${why}` : undefined);
 
-export const dialectOf = (databaseUrl: string): Dialect => (databaseUrl.startsWith('file:') ? 'sqlite' : 'postgresql');
 
 export async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
