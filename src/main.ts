@@ -1,4 +1,5 @@
 import { createProvider } from './oidc/provider.js';
+import { createVerifiedSecrets } from './oidc/client-secrets.js';
 import { holdProvider } from './oidc/provider-holder.js';
 import { startKeyReload } from './oidc/key-reload.js';
 import { closeGracefully, createHttpServer } from './http/server.js';
@@ -11,12 +12,13 @@ const runtime = await openRuntime(config);
 const { logger } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
-const build = (keyring: Keyring) => createProvider({ ...runtime, keyring, renderPage });
+const verifiedSecrets = createVerifiedSecrets(runtime.cacheStats.clientSecret);
+const build = (keyring: Keyring) => createProvider({ ...runtime, keyring, renderPage, verifiedSecrets });
 const providers = holdProvider(build(runtime.keyring));
 providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error')));
 const stopKeyReload = startKeyReload(runtime, providers, build);
 
-const { server, closeStreams } = createHttpServer({ providers, runtime });
+const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
 server.listen(config.port, config.host, () => {
   const lines = [
     `Tally is serving the issuer ${config.issuer}`,

@@ -43,6 +43,12 @@ export function createMetrics(sources: MetricSources) {
   });
   const tokens = new Counter({ name: 'tally_tokens_issued_total', help: 'Tokens issued by kind and mode', labelNames: ['kind', 'mode'], registers: [registry] });
   const revocations = new Counter({ name: 'tally_revocations_total', help: 'Revocations published, by what they name (token or scope)', labelNames: ['type'], registers: [registry] });
+  const introspections = new Counter({
+    name: 'tally_introspections_total',
+    help: 'Introspection requests by who answered: Tally directly, or oidc-provider (everything the direct path does not cover)',
+    labelNames: ['path'],
+    registers: [registry],
+  });
   new Counter({
     name: 'tally_cache_lookups_total',
     help: 'In-process cache lookups by cache (client, client_secret) and result (hit, miss)',
@@ -76,6 +82,7 @@ export function createMetrics(sources: MetricSources) {
     registry,
     tokens,
     revocations,
+    introspections,
     /** Counts a request when its response is finished. */
     observe(req: IncomingMessage, res: ServerResponse) {
       const started = process.hrtime.bigint();

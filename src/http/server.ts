@@ -13,10 +13,14 @@ import { readBody } from './body.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
+import { createDirectIntrospection, INTROSPECTION_HEADERS, type DirectIntrospection } from '../oidc/direct-introspection.js';
+import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 
 export interface HttpDependencies {
   providers: ProviderHolder;
   runtime: Runtime;
+  /** The verified-client-secret cache the providers use; introspection answered directly needs it. */
+  verifiedSecrets: VerifiedSecrets;
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
@@ -123,8 +127,34 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       events.on(`${kind}.issued`, count);
     }
   });
+  let direct: DirectIntrospection;
+  deps.providers.onProvider((provider) => {
+    direct = createDirectIntrospection(provider, deps.verifiedSecrets);
+  });
   const app = createApp(deps, revocationStream, metrics);
   const providerHeaders = precompute(providerSecurityHeaders);
+
+  /** Introspection: answered here when the direct path covers the request, else by oidc-provider. */
+  async function introspect(req: IncomingMessage, res: ServerResponse) {
+    const body = await readBody(req, PROVIDER_BODY_LIMIT);
+    if (!body) {
+      rejectOversizedBody(res);
+      return;
+    }
+    // A failure here (the database, say) is met again, and reported, by oidc-provider.
+    const answer = await direct.answer({ headers: req.headers, body }).catch(() => undefined);
+    metrics.introspections.inc({ path: answer ? 'direct' : 'provider' });
+    if (!answer) {
+      // Read already: oidc-provider takes a body handed on this way.
+      (req as IncomingMessage & { body?: string }).body = body.toString('utf8');
+      deps.providers.handle(req, res);
+      return;
+    }
+    const json = JSON.stringify(answer);
+    res.writeHead(200, { ...INTROSPECTION_HEADERS, 'content-length': Buffer.byteLength(json) });
+    res.end(json);
+  }
+
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     metrics.observe(req, res);
     if (isAppPath(req.url ?? '/')) {
@@ -137,6 +167,10 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
+    if (req.method === 'POST' && req.url === '/token/introspection') {
+      introspect(req, res).catch(() => res.destroy());
+      return;
+    }
     deps.providers.handle(req, res);
   });
   server.keepAliveTimeout = 65_000;

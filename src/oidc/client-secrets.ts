@@ -7,29 +7,46 @@ const CACHE_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 10_000;
 
 /**
- * Client secrets are stored as argon2id hashes (in `client_secret`, as oidc-provider requires one
- * there). Verified credentials are remembered for a few minutes, keyed by client, stored hash and a
- * SHA-256 of the presented secret: the token endpoint then skips argon2, and a rotated secret (a new
- * stored hash) misses the cache at once, in every replica. Failures are never cached.
+ * Client secrets are stored as argon2id hashes. Verified credentials are remembered for a few minutes,
+ * keyed by client, stored hash and a SHA-256 of the presented secret: the token endpoint then skips
+ * argon2, and a rotated secret (a new stored hash) misses the cache at once, in every replica.
+ * Failures are never remembered. One cache serves every provider a server builds (key rotation).
  */
-export function installHashedClientSecrets(provider: Provider, stats: CacheStats = createCacheStats()): void {
+export function createVerifiedSecrets(stats: CacheStats = createCacheStats()) {
   const verified = new Map<string, number>();
+  const keyOf = (clientId: string, stored: string, actual: string) => `${clientId}\0${sha256(stored)}\0${sha256(actual)}`;
+
+  /** True (a hit) when this secret was verified against this stored hash within the last few minutes. */
+  function isKnown(clientId: string, stored: string, actual: string): boolean {
+    const until = verified.get(keyOf(clientId, stored, actual));
+    if (until === undefined || until <= Date.now()) return false;
+    stats.hits++;
+    return true;
+  }
+
+  return {
+    isKnown,
+    async verify(clientId: string, stored: string, actual: string): Promise<boolean> {
+      if (isKnown(clientId, stored, actual)) return true;
+      stats.misses++;
+      if (!(await verifySecret(stored, actual))) return false;
+      if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
+      verified.set(keyOf(clientId, stored, actual), Date.now() + CACHE_TTL_MS);
+      return true;
+    },
+  };
+}
+
+export type VerifiedSecrets = ReturnType<typeof createVerifiedSecrets>;
+
+/** oidc-provider compares `client_secret` as plain text; here it holds the argon2 hash (see above). */
+export function installHashedClientSecrets(provider: Provider, secrets: VerifiedSecrets): void {
   const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string): Promise<boolean> } };
   const original = ClientClass.prototype.compareClientSecret;
 
   ClientClass.prototype.compareClientSecret = async function compareClientSecret(actual: string) {
     const stored = this.clientSecret;
     if (!stored?.startsWith('$argon2')) return original.call(this, actual);
-    const key = `${this.clientId}\0${sha256(stored)}\0${sha256(actual)}`;
-    const until = verified.get(key);
-    if (until !== undefined && until > Date.now()) {
-      stats.hits++;
-      return true;
-    }
-    stats.misses++;
-    if (!(await verifySecret(stored, actual))) return false;
-    if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
-    verified.set(key, Date.now() + CACHE_TTL_MS);
-    return true;
+    return secrets.verify(this.clientId, stored, actual);
   };
 }

@@ -4,7 +4,6 @@ import type { Keyring } from '../storage/keys.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { UserStore } from '../storage/users.js';
 import type { Sql } from '../storage/sql.js';
-import type { CacheStats } from '../lib/cache-stats.js';
 import { createAdapterFactory } from '../tokens/adapter.js';
 import type { LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from '../tokens/revocation.js';
@@ -14,7 +13,7 @@ import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-
 // @ts-expect-error no type declarations for oidc-provider's internals
 import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 import { createFindAccount } from './account.js';
-import { installHashedClientSecrets } from './client-secrets.js';
+import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -23,8 +22,8 @@ export interface ProviderDependencies {
   config: Config;
   sql: Sql;
   keyring: Keyring;
-  /** Where the verified-secret cache counts its hits; absent in the CLI. */
-  cacheStats?: { clientSecret: CacheStats };
+  /** The verified-client-secret cache, shared by every provider a server builds; absent in the CLI. */
+  verifiedSecrets?: VerifiedSecrets;
   clients: ClientStore;
   users: UserStore;
   ledger: LedgerStore;
@@ -176,7 +175,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.proxy = true;
   // oidc-provider copies `scopes` into a plain Set; give that Set the open `has` (see RegisteredScopes).
   Object.setPrototypeOf(providerInternals(provider).configuration.scopes, RegisteredScopes.prototype);
-  installHashedClientSecrets(provider, deps.cacheStats?.clientSecret);
+  installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   return provider;

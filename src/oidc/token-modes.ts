@@ -131,17 +131,23 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
   // the lookup above sees it. The body is read (at most 56 KiB, as oidc-provider would) and handed on.
   provider.use(async (ctx, next) => {
     if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of ctx.req) {
-        size += (chunk as Buffer).length;
-        if (size > 56 * 1024) break;
-        chunks.push(chunk as Buffer);
+      const req = ctx.req as unknown as { body?: string };
+      // The server may have read the body already (see http/server.ts, introspection).
+      let raw = req.body;
+      if (raw === undefined) {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of ctx.req) {
+          size += (chunk as Buffer).length;
+          if (size > 56 * 1024) break;
+          chunks.push(chunk as Buffer);
+        }
+        raw = Buffer.concat(chunks).toString('utf8');
       }
-      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const form = new URLSearchParams(raw);
       const token = form.get('token');
       if (token && form.getAll('token').length === 1 && token.split('.').length === 3) form.set('token', `${JWT_MARK}${token}`);
-      (ctx.req as unknown as { body: string }).body = form.toString();
+      req.body = form.toString();
     }
     await next();
   });
