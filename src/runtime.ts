@@ -34,7 +34,7 @@ export interface Runtime {
   revocation: Revocation;
   revocationFeed: RevocationFeed;
   revocationFeedStore: RevocationFeedStore;
-  /** In-process notifications: `revocation` (a RevocationMessage) for metrics and the like. */
+  /** In-process notifications for metrics and the like: `revocation` (a RevocationMessage), `tokens-revoked` ({ mode, count }). */
   events: EventEmitter;
   /** Closes the database and Redis connections. */
   close(): Promise<void>;
@@ -85,6 +85,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
       events.emit('revocation', message);
       return revocationFeed.publish(message).catch((error: unknown) => logger.error({ err: error }, 'revocation not published'));
     },
+    counted: (mode, count) => events.emit('tokens-revoked', { mode, count }),
   });
   return {
     config,

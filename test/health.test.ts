@@ -68,7 +68,7 @@ test('/metrics → cache hits and misses of the client and verified-secret cache
   }
 });
 
-test('/metrics → tokens issued counted per kind and mode, revocations per type', async () => {
+test('/metrics → tokens issued and revoked counted per mode, revocations published per type', async () => {
   const issued = (text: string, mode: string) => sample(text, `tally_tokens_issued_total{kind="client_credentials",mode="${mode}"}`) ?? 0;
   const revoked = (text: string) => sample(text, 'tally_revocations_total{type="token"}') ?? 0;
   const before = await scrape();
@@ -80,16 +80,25 @@ test('/metrics → tokens issued counted per kind and mode, revocations per type
     assert.equal(answer.status, 200);
     tokens[mode] = { token: ((await answer.json()) as { access_token: string }).access_token, basic };
   }
+  for (const { token, basic } of Object.values(tokens)) {
+    const revocation = await fetch(`${server.url}/token/revocation`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${token}`,
+    });
+    assert.equal(revocation.status, 200);
+  }
+  // Revoking a token twice revokes nothing the second time (RFC 7009: still a 200).
   const { token, basic } = tokens.reference!;
-  const revocation = await fetch(`${server.url}/token/revocation`, {
-    method: 'POST',
-    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-    body: `token=${token}`,
-  });
-  assert.equal(revocation.status, 200);
+  const again = await fetch(`${server.url}/token/revocation`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
+  assert.equal(again.status, 200);
   const afterwards = await scrape();
-  for (const mode of ['reference', 'jwt', 'stateless']) assert.equal(issued(afterwards, mode) - issued(before, mode), 1, `one ${mode} token counted`);
-  assert.equal(revoked(afterwards) - revoked(before), 1, 'the revocation is counted');
+  const revokedInMode = (text: string, mode: string) => sample(text, `tally_tokens_revoked_total{mode="${mode}"}`) ?? 0;
+  for (const mode of ['reference', 'jwt', 'stateless']) {
+    assert.equal(issued(afterwards, mode) - issued(before, mode), 1, `one ${mode} token issued`);
+    assert.equal(revokedInMode(afterwards, mode) - revokedInMode(before, mode), 1, `one ${mode} token revoked`);
+  }
+  assert.equal(revoked(afterwards) - revoked(before), 3, 'one revocation published per token; the repeated request found nothing to revoke');
 });
 
 // It stops the PostgreSQL server under the Tally server, so it starts one of its own; it runs in the

@@ -56,7 +56,7 @@ test('an entry written by a prepared statement reads back the same through Prism
 
   // Prisma's range filters compare the prepared statements' timestamps correctly.
   const deactivated = await ledger.deactivate({ subject: 'alice' }, new Date('2026-03-04T05:06:07.891Z'));
-  assert.equal(deactivated, 2);
+  assert.deepEqual(deactivated, { reference: 2, jwt: 0 });
   assert.equal((await ledger.findByLookupHash(written.lookupHash))?.status, 'inactive');
 });
 
@@ -69,8 +69,8 @@ test('redeem: one of several racing redemptions wins; a redeemed entry keeps its
   const row = await ledger.findByLookupHash(written.lookupHash);
   assert.equal(row?.status, 'redeemed');
   assert.ok(row?.redeemedAt instanceof Date && Math.abs(row.redeemedAt.getTime() - Date.now()) < 60_000);
-  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 1);
-  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 0, 'a revoked entry is not revoked twice');
+  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 'reference', 'the revoked entry\'s format');
+  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), undefined, 'a revoked entry is not revoked twice');
 });
 
 test('a duplicate lookup hash is a unique violation: upsert updates the entry instead', async () => {
@@ -119,7 +119,7 @@ test('revocation events: the prepared lookup finds exactly the combinations of a
 test('a lookup by a value containing NUL matches nothing (PostgreSQL would refuse the parameter)', async () => {
   const ledger = createLedgerStore(storage.db, storage.sql);
   assert.equal(await ledger.findByLookupHash('abc\0def'), null);
-  assert.equal(await ledger.revokeByLookupHash('abc\0def'), 0);
+  assert.equal(await ledger.revokeByLookupHash('abc\0def'), undefined);
 });
 
 test('SQLite: a write waiting for another connection\'s lock waits without blocking the event loop, then lands', { skip: onPostgres && 'SQLite locking' }, async () => {

@@ -42,6 +42,12 @@ export function createMetrics(sources: MetricSources) {
     registers: [registry],
   });
   const tokens = new Counter({ name: 'tally_tokens_issued_total', help: 'Tokens issued by kind and mode', labelNames: ['kind', 'mode'], registers: [registry] });
+  const tokensRevoked = new Counter({
+    name: 'tally_tokens_revoked_total',
+    help: 'Tokens revoked, by mode: ledger entries (reference, jwt) made inactive, and stateless tokens revoked one by one (a revocation event covering stateless tokens counts in tally_revocations_total)',
+    labelNames: ['mode'],
+    registers: [registry],
+  });
   const revocations = new Counter({ name: 'tally_revocations_total', help: 'Revocations published, by what they name (token or scope)', labelNames: ['type'], registers: [registry] });
   const introspections = new Counter({
     name: 'tally_introspections_total',
@@ -81,6 +87,7 @@ export function createMetrics(sources: MetricSources) {
   return {
     registry,
     tokens,
+    tokensRevoked,
     revocations,
     introspections,
     /** Counts a request when its response is finished. */

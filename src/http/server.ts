@@ -119,6 +119,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   const { runtime } = deps;
   const metrics = createMetrics({ caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret }, pool: () => runtime.sql.poolStats() });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
+  deps.runtime.events.on('tokens-revoked', ({ mode, count }: { mode: string; count: number }) => metrics.tokensRevoked.inc({ mode }, count));
   deps.providers.onProvider((provider) => {
     const events = provider as unknown as NodeJS.EventEmitter;
     for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {

@@ -2,7 +2,8 @@ import type { Db } from './database.js';
 import { toDate, type Sql } from './sql.js';
 
 export type EntryType = 'access_token' | 'refresh_token' | 'authorization_code' | 'device_code';
-export type EntryFormat = 'reference' | 'jwt';
+export const ENTRY_FORMATS = ['reference', 'jwt'] as const;
+export type EntryFormat = (typeof ENTRY_FORMATS)[number];
 export type EntryStatus = 'valid' | 'redeemed' | 'revoked' | 'inactive';
 
 /** A ledger entry as the admin API and the CLI show it: metadata only, never a value or payload. */
@@ -144,22 +145,33 @@ export function createLedgerStore(db: Db, sql: Sql) {
       return changed === 1;
     },
 
-    revokeByLookupHash(lookupHash: string): Promise<number> {
-      return sql.run(`UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN (${LIVE_LIST})`, [new Date(), lookupHash]);
+    /** A live entry becomes revoked; returns its format, or undefined when no live entry had this hash. */
+    async revokeByLookupHash(lookupHash: string): Promise<EntryFormat | undefined> {
+      const row = await sql.get<{ format: EntryFormat }>(
+        `UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN (${LIVE_LIST}) RETURNING "format"`,
+        [new Date(), lookupHash],
+      );
+      return row?.format;
     },
 
-    async revokeById(id: string): Promise<LedgerRow | null> {
-      await db.tokenEntry.updateMany({ where: { id, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
-      return db.tokenEntry.findUnique({ where: { id } });
+    /** The entry, and whether this call revoked it (false: it was not live any more). */
+    async revokeById(id: string): Promise<{ row: LedgerRow; revoked: boolean } | null> {
+      const { count } = await db.tokenEntry.updateMany({ where: { id, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
+      const row = await db.tokenEntry.findUnique({ where: { id } });
+      return row && { row, revoked: count > 0 };
     },
 
-    /** Every live entry of the scope created at or before `at` becomes inactive. */
-    async deactivate(scope: RevocationScope, at: Date, type?: EntryType): Promise<number> {
-      const { count } = await db.tokenEntry.updateMany({
-        where: { ...scopeWhere(scope), ...(type ? { type } : {}), status: live, createdAt: { lte: at } },
-        data: { status: 'inactive', revokedAt: at },
-      });
-      return count;
+    /** Every live entry of the scope created at or before `at` becomes inactive; returns how many, per format. */
+    async deactivate(scope: RevocationScope, at: Date, type?: EntryType): Promise<Record<EntryFormat, number>> {
+      const counts: Record<EntryFormat, number> = { reference: 0, jwt: 0 };
+      for (const format of ENTRY_FORMATS) {
+        const { count } = await db.tokenEntry.updateMany({
+          where: { ...scopeWhere(scope), ...(type ? { type } : {}), format, status: live, createdAt: { lte: at } },
+          data: { status: 'inactive', revokedAt: at },
+        });
+        counts[format] = count;
+      }
+      return counts;
     },
 
     /** Newest first; the cursor is the last entry's (created_at, id), so pages stay stable under inserts. */

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
-import type { EntryType, LedgerStore, RevocationScope } from '../storage/ledger.js';
+import { ENTRY_FORMATS, type EntryFormat, type EntryType, type LedgerStore, type RevocationScope } from '../storage/ledger.js';
+import type { TokenMode } from '../config/index.js';
 import { eventKey, type RevocationStore } from '../storage/revocations.js';
 import { toLedgerEntry, type LedgerEntry } from '../storage/ledger.js';
 import type { RevocationMessage } from './revocation-feed.js';
@@ -23,13 +24,24 @@ export function createRevocation({
   revocations,
   config,
   publish,
+  counted = () => undefined,
 }: {
   ledger: LedgerStore;
   revocations: RevocationStore;
   config: Config;
   /** Announces a revocation to validators (the feed and Redis); never throws into the caller. */
   publish: (message: RevocationMessage) => Promise<void>;
+  /**
+   * Tokens this process revoked, by mode (for metrics): ledger entries by their format, stateless
+   * tokens revoked one by one. A revocation event's stateless tokens cannot be counted.
+   */
+  counted?: (mode: TokenMode, count: number) => void;
 }) {
+  const countEntries = (counts: Record<EntryFormat, number>) => {
+    for (const format of ENTRY_FORMATS) if (counts[format] > 0) counted(format, counts[format]);
+    return counts.reference + counts.jwt;
+  };
+
   const longestTtlMs = () => Math.max(config.accessTokenTtl, config.refreshTokenTtl) * 1000;
   const ttlMs = (type: EntryType) => (type === 'refresh_token' ? config.refreshTokenTtl : config.accessTokenTtl) * 1000;
 
@@ -45,11 +57,11 @@ export function createRevocation({
       if (types) {
         // Part of a revocation already recorded and announced (oidc-provider ends a grant model by model).
         let count = 0;
-        for (const type of types) count += await ledger.deactivate(scope, at, type);
+        for (const type of types) count += countEntries(await ledger.deactivate(scope, at, type));
         return count;
       }
       await revocations.recordEvent(kind, value, at, new Date(at.getTime() + longestTtlMs()));
-      const count = await ledger.deactivate(scope, at);
+      const count = countEntries(await ledger.deactivate(scope, at));
       await publish({
         type: 'scope',
         ...(scope.subject !== undefined ? { subject: scope.subject } : {}),
@@ -62,15 +74,22 @@ export function createRevocation({
 
     /** One token by the hash of its jti: its ledger entry, or (stateless) the revoked-token list. */
     async revokeToken(lookupHash: string, type: EntryType, stateless: boolean): Promise<void> {
-      if (stateless) await revocations.add(lookupHash, type, 'revoked', new Date(Date.now() + ttlMs(type)));
-      else await ledger.revokeByLookupHash(lookupHash);
+      if (stateless) {
+        await revocations.add(lookupHash, type, 'revoked', new Date(Date.now() + ttlMs(type)));
+        counted('stateless', 1);
+      } else {
+        const format = await ledger.revokeByLookupHash(lookupHash);
+        if (format) counted(format, 1);
+      }
       await publish({ type: 'token', jti_hash: lookupHash, revoked_at: new Date().toISOString() });
     },
 
     /** One ledger entry by its id (the admin API); undefined when there is no such entry. */
     async revokeEntry(id: string): Promise<LedgerEntry | undefined> {
-      const row = await ledger.revokeById(id);
-      if (!row) return undefined;
+      const revoked = await ledger.revokeById(id);
+      if (!revoked) return undefined;
+      const { row } = revoked;
+      if (revoked.revoked) counted(row.format as EntryFormat, 1);
       await publish({ type: 'token', jti_hash: row.lookupHash, revoked_at: new Date().toISOString() });
       return toLedgerEntry(row);
     },
