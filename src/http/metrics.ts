@@ -49,10 +49,10 @@ export function createMetrics(sources: MetricSources) {
     registers: [registry],
   });
   const revocations = new Counter({ name: 'tally_revocations_total', help: 'Revocations published, by what they name (token or scope)', labelNames: ['type'], registers: [registry] });
-  const introspections = new Counter({
-    name: 'tally_introspections_total',
-    help: 'Introspection requests by who answered: Tally directly, or oidc-provider (everything the direct path does not cover)',
-    labelNames: ['path'],
+  const protocolAnswers = new Counter({
+    name: 'tally_protocol_answers_total',
+    help: 'Introspection and token requests by who answered: Tally directly (the common cases), or oidc-provider (everything else)',
+    labelNames: ['endpoint', 'answered_by'],
     registers: [registry],
   });
   new Counter({
@@ -89,7 +89,7 @@ export function createMetrics(sources: MetricSources) {
     tokens,
     tokensRevoked,
     revocations,
-    introspections,
+    protocolAnswers,
     /** Counts a request when its response is finished. */
     observe(req: IncomingMessage, res: ServerResponse) {
       const started = process.hrtime.bigint();

@@ -15,6 +15,7 @@ import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
 import { createDirectIntrospection, INTROSPECTION_HEADERS, type DirectIntrospection } from '../oidc/direct-introspection.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
+import { createDirectClientCredentials, TOKEN_RESPONSE_HEADERS, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
 
 export interface HttpDependencies {
   providers: ProviderHolder;
@@ -128,23 +129,23 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       events.on(`${kind}.issued`, count);
     }
   });
-  let direct: DirectIntrospection;
+  let direct: { introspection: DirectIntrospection; token: DirectClientCredentials };
   deps.providers.onProvider((provider) => {
-    direct = createDirectIntrospection(provider, deps.verifiedSecrets);
+    direct = { introspection: createDirectIntrospection(provider, deps.verifiedSecrets), token: createDirectClientCredentials(provider, deps.verifiedSecrets) };
   });
   const app = createApp(deps, revocationStream, metrics);
   const providerHeaders = precompute(providerSecurityHeaders);
 
-  /** Introspection: answered here when the direct path covers the request, else by oidc-provider. */
-  async function introspect(req: IncomingMessage, res: ServerResponse) {
+  /** Introspection and the token endpoint: answered here when a direct path covers the request, else by oidc-provider. */
+  async function answerDirectly(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct, headers: Record<string, string>) {
     const body = await readBody(req, PROVIDER_BODY_LIMIT);
     if (!body) {
       rejectOversizedBody(res);
       return;
     }
     // A failure here (the database, say) is met again, and reported, by oidc-provider.
-    const answer = await direct.answer({ headers: req.headers, body }).catch(() => undefined);
-    metrics.introspections.inc({ path: answer ? 'direct' : 'provider' });
+    const answer = await direct[endpoint].answer({ headers: req.headers, body }).catch(() => undefined);
+    metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
     if (!answer) {
       // Read already: oidc-provider takes a body handed on this way.
       (req as IncomingMessage & { body?: string }).body = body.toString('utf8');
@@ -152,7 +153,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     const json = JSON.stringify(answer);
-    res.writeHead(200, { ...INTROSPECTION_HEADERS, 'content-length': Buffer.byteLength(json) });
+    res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(json) });
     res.end(json);
   }
 
@@ -169,7 +170,11 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
     if (req.method === 'POST' && req.url === '/token/introspection') {
-      introspect(req, res).catch(() => res.destroy());
+      answerDirectly(req, res, 'introspection', INTROSPECTION_HEADERS).catch(() => res.destroy());
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/token') {
+      answerDirectly(req, res, 'token', TOKEN_RESPONSE_HEADERS).catch(() => res.destroy());
       return;
     }
     deps.providers.handle(req, res);

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
-// Introspection is answered by Tally directly when the request is one it covers (a reference token,
-// a client secret sent with HTTP Basic and verified before), else by oidc-provider. The answers must
-// not differ: every case below is asked both ways and compared byte for byte.
+// Introspection and the client credentials grant are answered by Tally directly when the request is
+// one it covers (a client secret sent with HTTP Basic and verified before; a reference token to
+// introspect; no resource or authorization details), else by oidc-provider. The answers must not
+// differ: every case below is asked both ways and compared.
 
 let server: TestServer;
 let resourceServer: RegisteredClient;
@@ -61,10 +63,10 @@ async function introspect(params: Record<string, string | string[]>, how: 'basic
   return { status: response.status, text: await response.text(), headers: Object.fromEntries(response.headers) };
 }
 
-async function answeredBy(): Promise<{ direct: number; provider: number }> {
+async function answeredBy(endpoint = 'introspection'): Promise<{ direct: number; provider: number }> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
-  const value = (path: string) => Number(new RegExp(`^tally_introspections_total\\{path="${path}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-  return { direct: value('direct'), provider: value('provider') };
+  const value = (by: string) => Number(new RegExp(`^tally_protocol_answers_total\\{endpoint="${endpoint}",answered_by="${by}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { direct: value('tally'), provider: value('oidc-provider') };
 }
 
 /** Headers that describe the connection or the moment, not the answer. */
@@ -101,7 +103,7 @@ before(async () => {
 });
 after(() => server.stop());
 
-describe('the same answer whoever answers', () => {
+describe('introspection: the same answer whoever answers', () => {
   test("a client's own reference token (client credentials)", async () => {
     const client = await newClient('reference');
     const config = await discover(server, client);
@@ -154,7 +156,7 @@ describe('the same answer whoever answers', () => {
   });
 });
 
-describe('left to oidc-provider', () => {
+describe('introspection left to oidc-provider', () => {
   let token: string;
   before(async () => {
     const config = await discover(server, await newClient('reference'));
@@ -199,5 +201,137 @@ describe('left to oidc-provider', () => {
     assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
     assert.equal((await byProvider({ token }, {}, client)).status, 401);
     assert.equal((await byProvider({ token }, {}, { ...client, client_secret: rotated.body.client_secret })).status, 200);
+  });
+});
+
+/** POST /token with client_credentials; `post` sends the credentials in the body. */
+async function clientCredentials(client: RegisteredClient, how: 'basic' | 'post', params: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Answer> {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', ...params });
+  if (how === 'post') {
+    form.append('client_id', client.client_id);
+    form.append('client_secret', client.client_secret!);
+  }
+  const response = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(how === 'basic' ? { authorization: basic(client) } : {}), ...headers },
+    body: form,
+  });
+  return { status: response.status, text: await response.text(), headers: Object.fromEntries(response.headers) };
+}
+
+/** Claims that differ between any two tokens. */
+const PER_TOKEN = new Set(['jti', 'iat', 'exp']);
+const shared = (claims: Record<string, unknown>) => Object.fromEntries(Object.entries(claims).filter(([name]) => !PER_TOKEN.has(name)));
+
+/** One token from oidc-provider (client_secret_post) and one from Tally directly (Basic), compared. */
+async function issueBothWays(client: RegisteredClient, params: Record<string, string> = {}) {
+  const before = await answeredBy('token');
+  const byProvider = await clientCredentials(client, 'post', params);
+  const direct = await clientCredentials(client, 'basic', params);
+  const afterwards = await answeredBy('token');
+  assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 1, provider: 1 }, 'one answer each way');
+  assert.equal(byProvider.status, 200, byProvider.text);
+  assert.equal(direct.status, 200, direct.text);
+  assert.deepEqual(stable(direct.headers), stable(byProvider.headers));
+  const [a, b] = [JSON.parse(byProvider.text), JSON.parse(direct.text)];
+  assert.deepEqual(Object.keys(b), Object.keys(a), 'the same members in the same order');
+  assert.deepEqual({ ...b, access_token: undefined }, { ...a, access_token: undefined });
+  return { byProvider: a.access_token as string, direct: b.access_token as string, response: b };
+}
+
+describe('client credentials: the same token whoever issues it', () => {
+  for (const mode of ['reference', 'jwt', 'stateless']) {
+    test(`${mode} mode: the same response, the same claims, the same introspection and ledger entry`, async () => {
+      const client = await newClient(mode, { grant_types: ['client_credentials'], response_types: [] });
+      const { byProvider, direct, response } = await issueBothWays(client, { scope: 'api:read' });
+      assert.equal(response.token_type, 'Bearer');
+      assert.equal(response.scope, 'api:read');
+      if (mode === 'reference') {
+        assert.match(direct, /^[A-Za-z0-9_-]{43}$/);
+      } else {
+        assert.deepEqual(decodeProtectedHeader(direct), decodeProtectedHeader(byProvider));
+        assert.deepEqual(shared(decodeJwt(direct)), shared(decodeJwt(byProvider)));
+        assert.equal(decodeJwt(direct).sub, client.client_id);
+      }
+      // Introspected (by oidc-provider, so that only the issuing differs): active, and alike.
+      const [a, b] = await Promise.all([byProvider, direct].map(async (token) => JSON.parse((await introspect({ token }, 'post')).text)));
+      assert.equal(b.active, true);
+      assert.deepEqual(shared(b), shared(a));
+      const entries = await admin(server, 'GET', `/tokens?client_id=${client.client_id}`);
+      const fields = (entry: Record<string, unknown>) => ({ ...entry, id: undefined, created_at: undefined, expires_at: undefined });
+      if (mode === 'stateless') {
+        assert.equal(entries.body.items.length, 0, 'stateless tokens have no entry');
+      } else {
+        assert.equal(entries.body.items.length, 2);
+        assert.deepEqual(fields(entries.body.items[0]), fields(entries.body.items[1]));
+        assert.equal(entries.body.items[0].format, mode);
+      }
+      // Revocable like any other.
+      await clientCredentialsRevoke(client, direct);
+      assert.equal(JSON.parse((await introspect({ token: direct }, 'post')).text).active, false);
+    });
+  }
+
+  test('without a scope parameter, and with scopes outside what the resource server serves', async () => {
+    const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read api:write' });
+    const none = await issueBothWays(client);
+    assert.equal(none.response.scope, undefined);
+    const both = await issueBothWays(client, { scope: 'api:write api:read' });
+    assert.equal(both.response.scope, 'api:write api:read');
+  });
+});
+
+async function clientCredentialsRevoke(client: RegisteredClient, token: string) {
+  const response = await fetch(`${server.url}/token/revocation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+    body: new URLSearchParams({ token }),
+  });
+  assert.equal(response.status, 200);
+}
+
+describe('client credentials left to oidc-provider', () => {
+  let client: RegisteredClient;
+  before(async () => {
+    client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+    assert.equal((await clientCredentials(client, 'basic')).status, 200, 'the secret is verified once');
+  });
+
+  async function passedOn(answer: Promise<Answer>): Promise<Answer> {
+    const before = await answeredBy('token');
+    const result = await answer;
+    const afterwards = await answeredBy('token');
+    assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 0, provider: 1 });
+    return result;
+  }
+
+  test('a scope the client may not have: 400 invalid_scope', async () => {
+    const answer = await passedOn(clientCredentials(client, 'basic', { scope: 'api:admin' }));
+    assert.equal(answer.status, 400);
+    assert.equal(JSON.parse(answer.text).error, 'invalid_scope');
+  });
+
+  test('a malformed scope, a repeated grant_type: 400; an empty scope (oidc-provider reads it as absent): 200', async () => {
+    assert.equal((await passedOn(clientCredentials(client, 'basic', { scope: 'api:read  api:read' }))).status, 400);
+    assert.equal((await passedOn(clientCredentials(client, 'basic', { scope: '' }))).status, 200);
+    const repeated = await passedOn(
+      fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) }, body: 'grant_type=client_credentials&grant_type=client_credentials' }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
+    );
+    assert.equal(repeated.status, 400);
+  });
+
+  test('a client without the grant type: 400; a wrong secret: 401', async () => {
+    const web = await newClient('reference', { grant_types: ['authorization_code'] });
+    assert.equal((await clientCredentials(web, 'post')).status, 400, 'verifies the secret once');
+    const refused = await passedOn(clientCredentials(web, 'basic'));
+    assert.equal(refused.status, 400);
+    assert.deepEqual(JSON.parse(refused.text), { error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
+    const wrong = await passedOn(clientCredentials({ ...client, client_secret: 'wrong' }, 'basic'));
+    assert.equal(wrong.status, 401);
+  });
+
+  test('a resource indicator is resolved by oidc-provider', async () => {
+    const answer = await passedOn(clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }));
+    assert.equal(answer.status, 200, answer.text);
   });
 });

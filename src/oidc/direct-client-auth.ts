@@ -1,0 +1,94 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { parse as parseForm, type ParsedUrlQuery } from 'node:querystring';
+import type Provider from 'oidc-provider';
+import type { VerifiedSecrets } from './client-secrets.js';
+
+/** What a direct path reads of a request: its headers and its (already read) body. */
+export interface DirectRequest {
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** oidc-provider's Client, as far as the direct paths read it. */
+export interface ProviderClient {
+  clientId: string;
+  clientAuthMethod: string;
+  clientSecret?: string;
+  scope?: string;
+  subjectType?: string;
+  dpopBoundAccessTokens?: boolean;
+  tlsClientCertificateBoundAccessTokens?: boolean;
+  grantTypeAllowed(grantType: string): boolean;
+  checkClientSecretExpiration(message: string): void;
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+// Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
+const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
+const VSCHAR = /^[\x20-\x7E]*$/;
+const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
+
+function isValidBase64(input: string): boolean {
+  const match = BASE64.exec(input);
+  if (!match?.[1]) return false;
+  const remainder = match[1].length % 4;
+  if (!match[2]) return remainder !== 1;
+  return (match[1].length + match[2].length) % 4 === 0 && match[2].length === 4 - remainder;
+}
+
+/** RFC 6749 §2.3.1: client_id and client_secret are form-encoded inside the Basic credentials. */
+function basicCredentials(authorization: string | undefined): { clientId: string; secret: string } | undefined {
+  const parts = authorization?.split(' ');
+  if (parts?.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) return undefined;
+  const basic = Buffer.from(parts[1]!, 'base64').toString('utf8');
+  const colon = basic.indexOf(':');
+  if (colon === -1) return undefined;
+  try {
+    const decode = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
+    const clientId = decode(basic.slice(0, colon));
+    const secret = decode(basic.slice(colon + 1));
+    return clientId && secret && VSCHAR.test(clientId) && VSCHAR.test(secret) ? { clientId, secret } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The form of a request a direct path may take: a UTF-8 form post without CORS, DPoP or attestation
+ * headers, whose parameters are each given once. Undefined for anything else.
+ */
+export function directForm({ headers, body }: DirectRequest): Record<string, string> | undefined {
+  const [type, ...parameters] = (headers['content-type'] ?? '').split(';').map((part) => part.trim().toLowerCase());
+  if (type !== FORM || parameters.some((parameter) => parameter !== 'charset=utf-8')) return undefined;
+  if (HANDLED_ELSEWHERE.some((name) => headers[name] !== undefined)) return undefined;
+  // node:querystring, as oidc-provider parses forms.
+  const form: ParsedUrlQuery = parseForm(body.toString('utf8'));
+  return Object.values(form).every((value) => typeof value === 'string') ? (form as Record<string, string>) : undefined;
+}
+
+/**
+ * The client, when it authenticates with HTTP Basic and a secret verified within the last few
+ * minutes, and oidc-provider would accept that method for it; undefined otherwise (oidc-provider then
+ * authenticates it, with argon2, and produces any error).
+ */
+export async function knownBasicClient(provider: Provider, secrets: VerifiedSecrets, headers: IncomingHttpHeaders): Promise<ProviderClient | undefined> {
+  const credentials = basicCredentials(headers.authorization);
+  if (!credentials) return undefined;
+  const client = (await (provider.Client as unknown as { find(id: string): Promise<ProviderClient | undefined> }).find(credentials.clientId)) ?? undefined;
+  if (!client?.clientSecret?.startsWith('$argon2')) return undefined;
+  // With HTTP Basic, oidc-provider accepts either secret method as the registered one.
+  if (client.clientAuthMethod !== 'client_secret_basic' && client.clientAuthMethod !== 'client_secret_post') return undefined;
+  try {
+    client.checkClientSecretExpiration('expired');
+  } catch {
+    return undefined;
+  }
+  return secrets.isKnown(client.clientId, client.clientSecret, credentials.secret) ? client : undefined;
+}
+
+/** The CORS headers oidc-provider's client endpoints send to a request without an Origin. */
+export const NO_ORIGIN_CORS_HEADERS = {
+  vary: 'Origin',
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'WWW-Authenticate',
+} as const;
