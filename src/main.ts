@@ -6,6 +6,7 @@ import { closeGracefully, createHttpServer } from './http/server.js';
 import { renderPage } from './http/views.js';
 import { loadConfigOrExit, openRuntime } from './runtime.js';
 import type { Keyring } from './storage/keys.js';
+import { followRevocations } from './tokens/ledger-invalidation.js';
 
 const config = loadConfigOrExit();
 const runtime = await openRuntime(config);
@@ -17,6 +18,8 @@ const build = (keyring: Keyring) => createProvider({ ...runtime, keyring, render
 const providers = holdProvider(build(runtime.keyring));
 providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error')));
 const stopKeyReload = startKeyReload(runtime, providers, build);
+
+const stopFollowingRevocations = followRevocations({ ledger: runtime.ledger, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger });
 
 const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
 server.listen(config.port, config.host, () => {
@@ -36,6 +39,7 @@ async function shutdown(signal: string) {
   stopKeyReload();
   closeStreams();
   await closeGracefully(server);
+  await stopFollowingRevocations();
   await runtime.close();
   process.exit(0);
 }

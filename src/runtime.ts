@@ -10,7 +10,8 @@ import { createCacheStats, type CacheStats } from './lib/cache-stats.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
 import { runMigrations } from './storage/migrate.js';
 import { createUserStore, type UserStore } from './storage/users.js';
-import { createLedgerStore, type LedgerStore } from './storage/ledger.js';
+import { createLedgerStore } from './storage/ledger.js';
+import { withLedgerCache, type CachedLedgerStore } from './storage/ledger-cache.js';
 import { createRevocationStore, type RevocationStore } from './storage/revocations.js';
 import { createRevocation, type Revocation } from './tokens/revocation.js';
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
@@ -25,11 +26,12 @@ export interface Runtime {
   /** Prepared statements on the same database, for the queries of every protocol request. */
   sql: Sql;
   /** Hits and misses of the in-process caches, for /metrics. */
-  cacheStats: { client: CacheStats; clientSecret: CacheStats };
+  cacheStats: { client: CacheStats; clientSecret: CacheStats; ledger: CacheStats };
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
-  ledger: LedgerStore;
+  /** The ledger, with live access-token rows cached (see storage/ledger-cache.ts). */
+  ledger: CachedLedgerStore;
   revocations: RevocationStore;
   revocation: Revocation;
   revocationFeed: RevocationFeed;
@@ -69,10 +71,14 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).
   const clientBus = config.redisUrl ? createRedisBus(config.redisUrl, `tally:clients:${config.issuer}`, logger) : undefined;
-  const cacheStats = { client: createCacheStats(), clientSecret: createCacheStats() };
+  const cacheStats = { client: createCacheStats(), clientSecret: createCacheStats(), ledger: createCacheStats() };
   const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => clientBus?.publish(id) });
   clientBus?.subscribe((id) => clients.invalidate(id));
-  const ledger = createLedgerStore(db, sql);
+  // Other replicas' revocations reach the ledger cache through Redis (and, within the revocation feed's
+  // poll interval, through the database; see tokens/ledger-invalidation.ts). PostgreSQL replicas
+  // without Redis could not tell each other at once, so there the cache is off.
+  const ledgerCache = sql.dialect === 'sqlite' || config.redisUrl !== undefined;
+  const ledger = withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 });
   const revocations = createRevocationStore(db, sql);
   const events = new EventEmitter();
   const revocationFeedStore = createRevocationFeedStore(db, sql);

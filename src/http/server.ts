@@ -118,7 +118,7 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
   const { runtime } = deps;
-  const metrics = createMetrics({ caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret }, pool: () => runtime.sql.poolStats() });
+  const metrics = createMetrics({ caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret, ledger: runtime.cacheStats.ledger }, pool: () => runtime.sql.poolStats() });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
   deps.runtime.events.on('tokens-revoked', ({ mode, count }: { mode: string; count: number }) => metrics.tokensRevoked.inc({ mode }, count));
   deps.providers.onProvider((provider) => {

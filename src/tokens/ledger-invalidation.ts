@@ -1,0 +1,28 @@
+import type { Logger } from '../config/logger.js';
+import type { CachedLedgerStore } from '../storage/ledger-cache.js';
+import { createRedisBus } from '../storage/redis-bus.js';
+import { redisChannel, type FeedEvent, type RevocationFeed, type RevocationMessage } from './revocation-feed.js';
+
+/**
+ * Revocations made by other processes (replicas, or the same SQLite file's other servers) drop the
+ * rows this process cached: at once through Redis when it is configured, and in any case within the
+ * revocation feed's poll interval (200 ms) through the database, which also covers a Redis message
+ * lost to a reconnection. Returns the function that stops following.
+ */
+export function followRevocations({ ledger, feed, issuer, redisUrl, logger }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redisUrl: string | undefined; logger: Logger }): () => Promise<void> {
+  const forget = (event: RevocationMessage) => (event.type === 'token' ? ledger.forget(event.jti_hash) : ledger.forgetAll());
+  const unsubscribe = feed.subscribe(({ event }) => forget(event));
+  const bus = redisUrl ? createRedisBus(redisUrl, redisChannel(issuer), logger) : undefined;
+  bus?.subscribe((message) => {
+    try {
+      forget((JSON.parse(message) as FeedEvent).event);
+    } catch {
+      // Not a feed event: drop everything rather than keep what it may have meant to revoke.
+      ledger.forgetAll();
+    }
+  });
+  return async () => {
+    unsubscribe();
+    await bus?.close();
+  };
+}
