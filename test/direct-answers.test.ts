@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
-import { admin, ADMIN_KEY } from './helpers/admin.ts';
-import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
+import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
+import type { RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -16,27 +16,8 @@ let server: TestServer;
 let resourceServer: RegisteredClient;
 let counter = 0;
 
-async function newClient(mode: string, extra: Record<string, unknown> = {}): Promise<RegisteredClient> {
-  const answer = await admin(server, 'POST', '/clients', {
-    client_name: `${mode} app ${++counter}`,
-    redirect_uris: [REDIRECT_URI],
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-    response_types: ['code'],
-    scope: 'openid profile email offline_access api:read',
-    token_mode: mode,
-    ...extra,
-  });
-  assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return answer.body;
-}
-
-async function newUser() {
-  const username = `direct${process.pid}x${++counter}`;
-  const password = `password-${counter}-${Math.random()}`;
-  const answer = await admin(server, 'POST', '/users', { username, password });
-  assert.equal(answer.status, 201);
-  return { id: answer.body.id as string, username, password };
-}
+const newClient = (mode: string, extra: Record<string, unknown> = {}) => registerClient(server, mode, { client_name: `${mode} app ${++counter}`, ...extra });
+const newUser = () => registerUser(server);
 
 const basic = (client: RegisteredClient, secret = client.client_secret!) =>
   `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(secret)}`).toString('base64')}`;

@@ -1,54 +1,27 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
-import { openStorage, type Storage } from '../src/storage/database.ts';
-import { runMigrations } from '../src/storage/migrate.ts';
 import { createLedgerStore, type NewEntry } from '../src/storage/ledger.ts';
 import { withLedgerCache } from '../src/storage/ledger-cache.ts';
 import { createCacheStats } from '../src/lib/cache-stats.ts';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { discover } from './helpers/oauth.ts';
-import { onPostgres, startServer, testDatabase, type TestDatabase } from './helpers/server.ts';
+import { onPostgres, startServer } from './helpers/server.ts';
+import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
-let database: TestDatabase;
-let storage: Storage;
-before(async () => {
-  database = await testDatabase();
-  await runMigrations(database.databaseUrl);
-  storage = await openStorage({ databaseUrl: database.databaseUrl, poolSize: 3 });
-});
-after(async () => {
-  await storage.close();
-  database.cleanup();
-});
-
-const entry = (overrides: Partial<NewEntry> = {}): NewEntry => ({
-  id: randomUUID(),
-  lookupHash: randomUUID(),
-  type: 'access_token',
-  format: 'reference',
-  clientId: 'app',
-  subject: 'alice',
-  grantId: randomUUID(),
-  sessionUid: null,
-  scope: 'api:read',
-  audience: 'https://api.example',
-  payload: 'sealed',
-  userCodeHash: null,
-  createdAt: new Date(),
-  expiresAt: new Date(Date.now() + 3600_000),
-  ...overrides,
-});
+const opened = useTestStorage();
+/** A live access token's entry (the helper's dates are in the past). */
+const entry = (overrides: Partial<NewEntry> = {}): NewEntry => ledgerEntry({ grantId: randomUUID(), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), ...overrides });
 
 function cachedLedger() {
   const stats = createCacheStats();
-  return { stats, ledger: withLedgerCache(createLedgerStore(storage.db, storage.sql), { stats }) };
+  return { stats, ledger: withLedgerCache(createLedgerStore(opened.storage.db, opened.storage.sql), { stats }) };
 }
 
 /** Changes a row behind the cache's back, as another process would. */
-const changeBehind = (lookupHash: string, status: string) => storage.db.tokenEntry.update({ where: { lookupHash }, data: { status } });
+const changeBehind = (lookupHash: string, status: string) => opened.storage.db.tokenEntry.update({ where: { lookupHash }, data: { status } });
 
 test("a live access token's row is read once, then served from memory until it is forgotten", async () => {
   const { ledger, stats } = cachedLedger();
@@ -104,7 +77,7 @@ test('refresh tokens, codes and rows no longer live are never kept', async () =>
 test('a read that overlaps a revocation is answered but not kept', async () => {
   // The read fetches the row, then (held here) completes only after the revocation has: as a
   // PostgreSQL read can, its answer arriving after a write that another connection made.
-  const store = createLedgerStore(storage.db, storage.sql);
+  const store = createLedgerStore(opened.storage.db, opened.storage.sql);
   let release!: () => void;
   const held = new Promise<void>((done) => (release = done));
   const slowReads = { ...store, findByLookupHash: async (hash: string) => store.findByLookupHash(hash).then(async (row) => (await held, row)) };

@@ -11,7 +11,7 @@ import * as oidc from 'openid-client';
 import pg from 'pg';
 import { createValidator, type Validator } from '../src/kits/validator/index.ts';
 import { readMigrations, runMigrations } from '../src/storage/migrate.ts';
-import { admin, ADMIN_KEY } from './helpers/admin.ts';
+import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover, signInAndConsent } from './helpers/oauth.ts';
@@ -46,29 +46,9 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string, param
   }
 }
 
-let counter = 0;
 
-async function newClient(server: TestServer, mode: Mode, extra: Record<string, unknown> = {}): Promise<RegisteredClient> {
-  const answer = await admin(server, 'POST', '/clients', {
-    client_name: `${mode} app`,
-    redirect_uris: [REDIRECT_URI],
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-    response_types: ['code'],
-    scope: 'openid profile email offline_access api:read',
-    token_mode: mode,
-    ...extra,
-  });
-  assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return answer.body;
-}
-
-async function newUser(server: TestServer) {
-  const username = `pguser${process.pid}x${++counter}`;
-  const password = `password-${counter}-${Math.random()}`;
-  const answer = await admin(server, 'POST', '/users', { username, password, email: `${username}@example.com` });
-  assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return { id: answer.body.id as string, username, password };
-}
+const newClient = registerClient;
+const newUser = registerUser;
 
 const isActive = async (config: oidc.Configuration, token: string) => (await oidc.tokenIntrospection(config, token)).active === true;
 

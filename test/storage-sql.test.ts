@@ -1,58 +1,30 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { openStorage, type Storage } from '../src/storage/database.ts';
-import { runMigrations } from '../src/storage/migrate.ts';
-import { createLedgerStore, type NewEntry } from '../src/storage/ledger.ts';
+import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationStore, eventKey } from '../src/storage/revocations.ts';
-import { onPostgres, testDatabase, type TestDatabase } from './helpers/server.ts';
+import { onPostgres } from './helpers/server.ts';
+import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
 // The hot path's prepared statements and Prisma share the tables: what one writes, the other reads alike.
-let database: TestDatabase;
-let storage: Storage;
-before(async () => {
-  database = await testDatabase();
-  await runMigrations(database.databaseUrl);
-  storage = await openStorage({ databaseUrl: database.databaseUrl, poolSize: 3 });
-});
-after(async () => {
-  await storage.close();
-  database.cleanup();
-});
-
-const entry = (overrides: Partial<NewEntry> = {}): NewEntry => ({
-  id: randomUUID(),
-  lookupHash: randomUUID(),
-  type: 'access_token',
-  format: 'reference',
-  clientId: 'app',
-  subject: 'alice',
-  grantId: 'g1',
-  sessionUid: null,
-  scope: 'api:read',
-  audience: 'https://api.example',
-  payload: 'sealed',
-  userCodeHash: null,
-  createdAt: new Date('2026-03-04T05:06:07.891Z'),
-  expiresAt: new Date('2026-03-04T06:06:07.891Z'),
-  ...overrides,
-});
+const opened = useTestStorage();
+const entry = ledgerEntry;
 
 test('an entry written by a prepared statement reads back the same through Prisma, to the millisecond, and the other way round', async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const written = entry();
   await ledger.create(written);
-  const viaPrisma = await storage.db.tokenEntry.findUnique({ where: { lookupHash: written.lookupHash } });
+  const viaPrisma = await opened.storage.db.tokenEntry.findUnique({ where: { lookupHash: written.lookupHash } });
   assert.equal(viaPrisma?.createdAt.toISOString(), '2026-03-04T05:06:07.891Z');
   assert.equal(viaPrisma?.expiresAt.toISOString(), '2026-03-04T06:06:07.891Z');
   assert.equal(viaPrisma?.status, 'valid');
 
   const other = entry();
-  await storage.db.tokenEntry.create({ data: { ...other, status: 'valid' } });
+  await opened.storage.db.tokenEntry.create({ data: { ...other, status: 'valid' } });
   const viaSql = await ledger.findByLookupHash(other.lookupHash);
-  assert.deepEqual(viaSql, await storage.db.tokenEntry.findUnique({ where: { lookupHash: other.lookupHash } }));
+  assert.deepEqual(viaSql, await opened.storage.db.tokenEntry.findUnique({ where: { lookupHash: other.lookupHash } }));
 
   // Prisma's range filters compare the prepared statements' timestamps correctly.
   const deactivated = await ledger.deactivate({ subject: 'alice' }, new Date('2026-03-04T05:06:07.891Z'));
@@ -61,7 +33,7 @@ test('an entry written by a prepared statement reads back the same through Prism
 });
 
 test('redeem: one of several racing redemptions wins; a redeemed entry keeps its time', async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const written = entry({ type: 'refresh_token' });
   await ledger.create(written);
   const results = await Promise.all(Array.from({ length: 5 }, () => ledger.redeem(written.lookupHash)));
@@ -74,7 +46,7 @@ test('redeem: one of several racing redemptions wins; a redeemed entry keeps its
 });
 
 test('a duplicate lookup hash is a unique violation: upsert updates the entry instead', async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const written = entry({ type: 'device_code' });
   await ledger.upsert(written);
   await ledger.upsert({ ...written, id: randomUUID(), subject: 'bob', scope: 'openid' });
@@ -82,11 +54,11 @@ test('a duplicate lookup hash is a unique violation: upsert updates the entry in
   assert.equal(row?.id, written.id);
   assert.equal(row?.subject, 'bob');
   assert.equal(row?.scope, 'openid');
-  await assert.rejects(ledger.create(written), (error: unknown) => storage.sql.dialect === 'sqlite' || (error as { code?: string }).code === '23505');
+  await assert.rejects(ledger.create(written), (error: unknown) => opened.storage.sql.dialect === 'sqlite' || (error as { code?: string }).code === '23505');
 });
 
 test('writes issued together: a duplicate among them fails alone, the others land', async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const first = entry();
   await ledger.create(first);
   const others = Array.from({ length: 8 }, () => entry());
@@ -100,7 +72,7 @@ test('writes issued together: a duplicate among them fails alone, the others lan
 });
 
 test('revocation events: the prepared lookup finds exactly the combinations of a token', async () => {
-  const revocations = createRevocationStore(storage.db, storage.sql);
+  const revocations = createRevocationStore(opened.storage.db, opened.storage.sql);
   const at = new Date('2026-05-01T00:00:00.123Z');
   const later = new Date('2027-01-01T00:00:00.000Z');
   await revocations.recordEvent(eventKey({ subject: 'carol' }).kind, eventKey({ subject: 'carol' }).value, at, later);
@@ -117,14 +89,14 @@ test('revocation events: the prepared lookup finds exactly the combinations of a
 });
 
 test('a lookup by a value containing NUL matches nothing (PostgreSQL would refuse the parameter)', async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   assert.equal(await ledger.findByLookupHash('abc\0def'), null);
   assert.equal(await ledger.revokeByLookupHash('abc\0def'), undefined);
 });
 
 test('SQLite: a write waiting for another connection\'s lock waits without blocking the event loop, then lands', { skip: onPostgres && 'SQLite locking' }, async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
-  const other = new Database(database.dbFile);
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
+  const other = new Database(opened.database.dbFile);
   try {
     other.exec('BEGIN IMMEDIATE');
     const written = entry();
@@ -144,23 +116,23 @@ test('SQLite: a write waiting for another connection\'s lock waits without block
 });
 
 test('SQLite: the write-ahead log is copied into the database by the checkpoint worker, not in a commit', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
-  assert.deepEqual(await storage.sql.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 0 }, 'commits never checkpoint');
-  const before = statSync(database.dbFile).size;
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
+  assert.deepEqual(await opened.storage.sql.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 0 }, 'commits never checkpoint');
+  const before = statSync(opened.database.dbFile).size;
   // About 1 MB: far below the 1,000 pages at which a commit would checkpoint by itself.
   const payload = 'p'.repeat(1000);
   for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 100 }, () => ledger.create(entry({ lookupHash: randomUUID(), id: randomUUID(), payload }))));
   let grown = 0;
   for (const end = Date.now() + 5000; grown < 500_000 && Date.now() < end; ) {
     await new Promise((done) => setTimeout(done, 100));
-    grown = statSync(database.dbFile).size - before;
+    grown = statSync(opened.database.dbFile).size - before;
   }
   assert.ok(grown >= 500_000, `the database file grew by ${grown} bytes: the log was not checkpointed`);
 });
 
 test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_POOL_SIZE connections', { skip: !onPostgres && 'PostgreSQL pool' }, async () => {
-  const ledger = createLedgerStore(storage.db, storage.sql);
-  await Promise.all([...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())), ...Array.from({ length: 20 }, () => storage.db.tokenEntry.count())]);
-  const stats = storage.sql.poolStats();
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
+  await Promise.all([...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())), ...Array.from({ length: 20 }, () => opened.storage.db.tokenEntry.count())]);
+  const stats = opened.storage.sql.poolStats();
   assert.ok(stats && stats.total >= 1 && stats.total <= 3, `pool of at most 3 connections: ${JSON.stringify(stats)}`);
 });

@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
-import { admin, ADMIN_KEY } from './helpers/admin.ts';
+import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import { databaseContents, query } from './helpers/db.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
-import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
+import type { RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -14,34 +14,14 @@ type Mode = 'reference' | 'jwt' | 'stateless';
 const MODES: Mode[] = ['reference', 'jwt', 'stateless'];
 
 let server: TestServer;
-let counter = 0;
 
 before(async () => {
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
 });
 after(() => server.stop());
 
-async function newClient(mode: Mode, extra: Record<string, unknown> = {}): Promise<RegisteredClient> {
-  const answer = await admin(server, 'POST', '/clients', {
-    client_name: `${mode} app`,
-    redirect_uris: [REDIRECT_URI],
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-    response_types: ['code'],
-    scope: 'openid profile email offline_access api:read',
-    token_mode: mode,
-    ...extra,
-  });
-  assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return answer.body;
-}
-
-async function newUser() {
-  const username = `user${process.pid}x${++counter}`;
-  const password = `password-${counter}-${Math.random()}`;
-  const answer = await admin(server, 'POST', '/users', { username, password, email: `${username}@example.com` });
-  assert.equal(answer.status, 201);
-  return { id: answer.body.id as string, username, password };
-}
+const newClient = (mode: Mode, extra: Record<string, unknown> = {}) => registerClient(server, mode, extra);
+const newUser = () => registerUser(server);
 
 /** A client, a user and a fresh set of tokens from the code flow. */
 async function session(mode: Mode, client?: RegisteredClient) {

@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { REDIRECT_URI, type RegisteredClient } from './fixtures.ts';
 import type { TestServer } from './server.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789-abcdefghijklmnop';
@@ -17,4 +19,30 @@ export async function admin<T = any>(server: TestServer, method: string, path: s
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+}
+
+let registered = 0;
+
+/** A client registered through the admin API for every flow, in token `mode`; `extra` overrides any field. */
+export async function registerClient(server: TestServer, mode: string, extra: Record<string, unknown> = {}): Promise<RegisteredClient> {
+  const answer = await admin(server, 'POST', '/clients', {
+    client_name: `${mode} app`,
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    scope: 'openid profile email offline_access api:read',
+    token_mode: mode,
+    ...extra,
+  });
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  return answer.body;
+}
+
+/** A user created through the admin API, with the password to sign in with. */
+export async function registerUser(server: TestServer): Promise<{ id: string; username: string; password: string }> {
+  const username = `user${process.pid}x${++registered}`;
+  const password = `password-${registered}-${Math.random()}`;
+  const answer = await admin(server, 'POST', '/users', { username, password, email: `${username}@example.com` });
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  return { id: answer.body.id as string, username, password };
 }
