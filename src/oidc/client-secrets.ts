@@ -14,7 +14,8 @@ const CACHE_MAX = 10_000;
  */
 export function createVerifiedSecrets(stats: CacheStats = createCacheStats()) {
   const verified = new Map<string, number>();
-  const keyOf = (clientId: string, stored: string, actual: string) => `${clientId}\0${sha256(stored)}\0${sha256(actual)}`;
+  // The stored value is an argon2 hash already; the presented secret is kept only as its SHA-256.
+  const keyOf = (clientId: string, stored: string, actual: string) => `${clientId}\0${stored}\0${sha256(actual)}`;
 
   /** True (a hit) when this secret was verified against this stored hash within the last few minutes. */
   function isKnown(clientId: string, stored: string, actual: string): boolean {

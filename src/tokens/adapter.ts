@@ -49,12 +49,13 @@ class TokenLookups {
 
   constructor(private readonly deps: AdapterDependencies) {}
 
-  find(lookupHash: string): Promise<LedgerRow | null> {
-    let row = this.pending.get(lookupHash);
+  /** The row of a token value (hashed once per turn, however many models ask). */
+  find(value: string): Promise<LedgerRow | null> {
+    let row = this.pending.get(value);
     if (!row) {
       if (this.pending.size === 0) setImmediate(() => this.pending.clear());
-      row = this.deps.ledger.findByLookupHash(lookupHash);
-      this.pending.set(lookupHash, row);
+      row = this.deps.ledger.findByLookupHash(sha256(value));
+      this.pending.set(value, row);
     }
     return row;
   }
@@ -132,7 +133,7 @@ class TokenAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    if (looksLikeReference(id)) return this.open(await this.lookups.find(sha256(id)));
+    if (looksLikeReference(id)) return this.open(await this.lookups.find(id));
     // Anything else reaching the refresh-token model may be a stateless refresh token.
     return this.type === 'refresh_token' ? this.findStateless(id) : undefined;
   }
