@@ -143,8 +143,11 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       rejectOversizedBody(res);
       return;
     }
-    // A failure here (the database, say) is met again, and reported, by oidc-provider.
-    const answer = await direct[endpoint].answer({ headers: req.headers, body }).catch(() => undefined);
+    // After a failure here (the database, say), oidc-provider answers, and reports what it meets.
+    const answer = await direct[endpoint].answer({ headers: req.headers, body }).catch((error: unknown) => {
+      runtime.logger.warn({ err: error, endpoint }, 'direct answer failed; oidc-provider answers instead');
+      return undefined;
+    });
     metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
     if (!answer) {
       // Read already: oidc-provider takes a body handed on this way.
