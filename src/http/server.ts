@@ -20,7 +20,7 @@ import { createDirectClientCredentials, TOKEN_RESPONSE_HEADERS, type DirectClien
 export interface HttpDependencies {
   providers: ProviderHolder;
   runtime: Runtime;
-  /** The verified-client-secret cache the providers use; introspection answered directly needs it. */
+  /** The verified-client-secret cache the providers use; the direct answers read it too. */
   verifiedSecrets: VerifiedSecrets;
 }
 

@@ -1,8 +1,6 @@
-import type { Config } from '../config/index.js';
-import { ENTRY_FORMATS, type EntryFormat, type EntryType, type LedgerStore, type RevocationScope } from '../storage/ledger.js';
-import type { TokenMode } from '../config/index.js';
+import type { Config, TokenMode } from '../config/index.js';
+import { ENTRY_FORMATS, toLedgerEntry, type EntryFormat, type EntryType, type LedgerEntry, type LedgerStore, type RevocationScope } from '../storage/ledger.js';
 import { eventKey, type RevocationStore } from '../storage/revocations.js';
-import { toLedgerEntry, type LedgerEntry } from '../storage/ledger.js';
 import type { RevocationMessage } from './revocation-feed.js';
 
 export interface TokenClaims {
