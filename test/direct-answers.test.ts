@@ -174,6 +174,16 @@ describe('introspection left to oidc-provider', () => {
     assert.equal((await byProvider({ token }, { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' })).status, 200);
   });
 
+  test('a deleted client is refused at once, though its secret was verified a moment before', async () => {
+    const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [] });
+    assert.equal((await byProvider({ token }, {}, client)).status, 200);
+    assert.equal((await introspect({ token }, 'basic', {}, client)).status, 200);
+    assert.equal((await admin(server, 'DELETE', `/clients/${client.client_id}`)).status, 204);
+    const refused = await byProvider({ token }, {}, client);
+    assert.equal(refused.status, 401);
+    assert.equal(JSON.parse(refused.text).error, 'invalid_client');
+  });
+
   test('after the secret is rotated, the old one is refused and the new one is verified by oidc-provider first', async () => {
     const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [] });
     assert.equal((await byProvider({ token }, {}, client)).status, 200);
@@ -309,6 +319,15 @@ describe('client credentials left to oidc-provider', () => {
     assert.deepEqual(JSON.parse(refused.text), { error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
     const wrong = await passedOn(clientCredentials({ ...client, client_secret: 'wrong' }, 'basic'));
     assert.equal(wrong.status, 401);
+  });
+
+  test('a deleted client gets no more tokens, though its secret was verified a moment before', async () => {
+    const gone = await newClient('reference', { grant_types: ['client_credentials'], response_types: [] });
+    assert.equal((await clientCredentials(gone, 'post')).status, 200);
+    assert.equal((await clientCredentials(gone, 'basic')).status, 200);
+    assert.equal((await admin(server, 'DELETE', `/clients/${gone.client_id}`)).status, 204);
+    const refused = await passedOn(clientCredentials(gone, 'basic'));
+    assert.equal(refused.status, 401);
   });
 
   test('a resource indicator is resolved by oidc-provider', async () => {
