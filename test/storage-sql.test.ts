@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import pg from 'pg';
+import { openPostgresSql } from '../src/storage/sql.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationStore, eventKey } from '../src/storage/revocations.ts';
 import { onPostgres } from './helpers/server.ts';
@@ -135,4 +137,43 @@ test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_
   await Promise.all([...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())), ...Array.from({ length: 20 }, () => opened.storage.db.tokenEntry.count())]);
   const stats = opened.storage.sql.poolStats();
   assert.ok(stats && stats.total >= 1 && stats.total <= 3, `pool of at most 3 connections: ${JSON.stringify(stats)}`);
+});
+
+test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', { skip: !onPostgres && 'PostgreSQL batching' }, async () => {
+  const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
+  const statements: string[] = [];
+  const query = pool.query.bind(pool);
+  pool.query = ((config: { text: string }, ...rest: unknown[]) => {
+    statements.push(config.text);
+    return (query as (...args: unknown[]) => unknown)(config, ...rest);
+  }) as typeof pool.query;
+  const sql = openPostgresSql(pool);
+  try {
+    const ledger = createLedgerStore(opened.storage.db, sql);
+    const entries = Array.from({ length: 20 }, () => ledgerEntry());
+    await Promise.all(entries.map((e) => ledger.create(e)));
+    assert.equal(statements.length, 1, 'twenty inserts, one statement');
+    assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: entries.map((e) => e.lookupHash) } } }), 20);
+
+    statements.length = 0;
+    const more = Array.from({ length: 5 }, () => ledgerEntry());
+    const results = await Promise.allSettled([...more.map((e) => ledger.create(e)), ledger.create({ ...entries[0]!, id: randomUUID() })]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    assert.equal((results[5] as PromiseRejectedResult).reason.code, '23505', 'the duplicate gets its own unique violation');
+    assert.equal(statements.length, 1 + 6, 'the failed batch, then each row alone');
+    assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: more.map((e) => e.lookupHash) } } }), 5);
+
+    // Upserts too; two of one key in a batch cannot go in one statement, so they go one by one.
+    statements.length = 0;
+    const upserted = Array.from({ length: 10 }, () => ledgerEntry({ type: 'device_code' }));
+    await Promise.all(upserted.map((e) => ledger.upsert(e)));
+    assert.equal(statements.length, 1, 'ten upserts, one statement');
+    statements.length = 0;
+    await Promise.all([ledger.upsert({ ...upserted[0]!, subject: 'bob' }), ledger.upsert({ ...upserted[1]!, subject: 'carol' }), ledger.upsert({ ...upserted[0]!, subject: 'dave' })]);
+    assert.equal(statements.length, 1 + 3);
+    assert.ok(['bob', 'dave'].includes((await ledger.findByLookupHash(upserted[0]!.lookupHash))!.subject!));
+    assert.equal((await ledger.findByLookupHash(upserted[1]!.lookupHash))!.subject, 'carol');
+  } finally {
+    await pool.end();
+  }
 });

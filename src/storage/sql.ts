@@ -161,6 +161,14 @@ const types = {
     oid === TIMESTAMP_OID ? parseUtcTimestamp : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * `INSERT INTO "table" (columns) VALUES (one row)`, optionally `ON CONFLICT (key) DO UPDATE SET …`, and
+ * no RETURNING: [, everything up to the row, the row, the conflict clause]. Each row of such a statement
+ * changes exactly one row, so a batch that succeeds answers 1 to each.
+ */
+const SINGLE_ROW_INSERT = /^(\s*INSERT INTO "\w+" \([^()]*\)\s+VALUES\s+)(\((?:[^()']|'[^']*')*\))((?:\s+ON CONFLICT \([^()]*\) DO UPDATE SET (?:(?!RETURNING)[^;])*)?)\s*$/;
+const MAX_BATCH = 50;
+
 /** `?` placeholders → `$1, $2, …` (the SQL here has no `?` anywhere else). */
 function numbered(text: string): string {
   let n = 0;
@@ -188,6 +196,41 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     const { name, text: numberedText } = statement(text);
     return pool.query<T & pg.QueryResultRow>({ name, text: numberedText, values: bind(params), types });
   };
+  // One-row INSERTs (and upserts) issued in one event-loop turn go out as multi-row ones (up to
+  // MAX_BATCH rows): one round trip and one commit instead of one each, about a tenth of the driver's
+  // CPU per row. A batch that fails is retried row by row, so that only the failing row fails.
+  const batches = new Map<string, { tuple: RegExpExecArray; rows: { params: readonly SqlValue[]; resolve(n: number): void; reject(e: unknown): void }[] }>();
+  let scheduled = false;
+  function insertBatched(text: string, tuple: RegExpExecArray, params: readonly SqlValue[]): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let batch = batches.get(text);
+      if (!batch) batches.set(text, (batch = { tuple, rows: [] }));
+      batch.rows.push({ params, resolve, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flushInserts);
+      }
+    });
+  }
+  function flushInserts() {
+    scheduled = false;
+    for (const [text, { tuple, rows }] of batches) {
+      for (let start = 0; start < rows.length; start += MAX_BATCH) void insertRows(text, tuple, rows.slice(start, start + MAX_BATCH));
+    }
+    batches.clear();
+  }
+  async function insertRows(text: string, tuple: RegExpExecArray, rows: { params: readonly SqlValue[]; resolve(n: number): void; reject(e: unknown): void }[]) {
+    const one = async (row: (typeof rows)[number]) => query(text, row.params).then((result) => row.resolve(result.rowCount ?? 0), row.reject);
+    if (rows.length === 1) return one(rows[0]!);
+    const multi = `${tuple[1]}${Array.from({ length: rows.length }, () => tuple[2]).join(', ')}${tuple[3]}`;
+    try {
+      await query(multi, rows.flatMap((row) => row.params));
+      for (const row of rows) row.resolve(1);
+    } catch {
+      await Promise.all(rows.map(one));
+    }
+  }
+
   return {
     dialect: 'postgresql',
     async all<T>(text: string, params: readonly SqlValue[] = []) {
@@ -200,6 +243,8 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     },
     async run(text, params = []) {
       if (hasNul(params) && /^\s*(UPDATE|DELETE)/i.test(text)) return 0;
+      const tuple = SINGLE_ROW_INSERT.exec(text);
+      if (tuple) return insertBatched(text, tuple, params);
       return (await query(text, params)).rowCount ?? 0;
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
