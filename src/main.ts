@@ -19,7 +19,10 @@ const providers = holdProvider(build(runtime.keyring));
 providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error')));
 const stopKeyReload = startKeyReload(runtime, providers, build);
 
-const stopFollowingRevocations = followRevocations({ ledger: runtime.ledger, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger });
+// Only a cache has anything for other processes' revocations to drop.
+const stopFollowingRevocations = runtime.ledger.enabled
+  ? followRevocations({ ledger: runtime.ledger, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger })
+  : async () => undefined;
 
 const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
 server.listen(config.port, config.host, () => {

@@ -57,7 +57,7 @@ export function createMetrics(sources: MetricSources) {
   });
   new Counter({
     name: 'tally_cache_lookups_total',
-    help: 'In-process cache lookups by cache (client, client_secret) and result (hit, miss)',
+    help: 'In-process cache lookups by cache (client, client_secret, ledger) and result (hit, miss)',
     labelNames: ['cache', 'result'],
     registers: [registry],
     collect() {

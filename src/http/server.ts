@@ -13,9 +13,10 @@ import { readBody } from './body.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
-import { createDirectIntrospection, INTROSPECTION_HEADERS, type DirectIntrospection } from '../oidc/direct-introspection.js';
+import { createDirectIntrospection, type DirectIntrospection } from '../oidc/direct-introspection.js';
+import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-client-auth.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
-import { createDirectClientCredentials, TOKEN_RESPONSE_HEADERS, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
+import { createDirectClientCredentials, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
 
 export interface HttpDependencies {
   providers: ProviderHolder;
@@ -98,6 +99,12 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   return app;
 }
 
+/** The endpoints a direct path may answer (see oidc/direct-*.ts), by exact path. */
+const DIRECT_ENDPOINTS = new Map<string, 'introspection' | 'token'>([
+  ['/token/introspection', 'introspection'],
+  ['/token', 'token'],
+]);
+
 // oidc-provider reads at most 56 KiB of a form body and answers a larger one with a vague 400.
 const PROVIDER_BODY_LIMIT = 56 * 1024;
 
@@ -137,7 +144,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   const providerHeaders = precompute(providerSecurityHeaders);
 
   /** Introspection and the token endpoint: answered here when a direct path covers the request, else by oidc-provider. */
-  async function answerDirectly(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct, headers: Record<string, string>) {
+  async function answerDirectly(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct) {
     const body = await readBody(req, PROVIDER_BODY_LIMIT);
     if (!body) {
       rejectOversizedBody(res);
@@ -156,7 +163,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     const json = JSON.stringify(answer);
-    res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(json) });
+    res.writeHead(200, { ...DIRECT_ANSWER_HEADERS, 'content-length': Buffer.byteLength(json) });
     res.end(json);
   }
 
@@ -172,12 +179,9 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
-    if (req.method === 'POST' && req.url === '/token/introspection') {
-      answerDirectly(req, res, 'introspection', INTROSPECTION_HEADERS).catch(() => res.destroy());
-      return;
-    }
-    if (req.method === 'POST' && req.url === '/token') {
-      answerDirectly(req, res, 'token', TOKEN_RESPONSE_HEADERS).catch(() => res.destroy());
+    const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(req.url ?? '') : undefined;
+    if (endpoint) {
+      answerDirectly(req, res, endpoint).catch(() => res.destroy());
       return;
     }
     deps.providers.handle(req, res);

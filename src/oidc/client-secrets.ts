@@ -17,22 +17,24 @@ export function createVerifiedSecrets(stats: CacheStats = createCacheStats()) {
   // The stored value is an argon2 hash already; the presented secret is kept only as its SHA-256.
   const keyOf = (clientId: string, stored: string, actual: string) => `${clientId}\0${stored}\0${sha256(actual)}`;
 
-  /** True (a hit) when this secret was verified against this stored hash within the last few minutes. */
-  function isKnown(clientId: string, stored: string, actual: string): boolean {
-    const until = verified.get(keyOf(clientId, stored, actual));
+  /** True (a hit) when the key was verified within the last few minutes. */
+  function known(key: string): boolean {
+    const until = verified.get(key);
     if (until === undefined || until <= Date.now()) return false;
     stats.hits++;
     return true;
   }
 
   return {
-    isKnown,
+    /** True (a hit) when this secret was verified against this stored hash within the last few minutes. */
+    isKnown: (clientId: string, stored: string, actual: string) => known(keyOf(clientId, stored, actual)),
     async verify(clientId: string, stored: string, actual: string): Promise<boolean> {
-      if (isKnown(clientId, stored, actual)) return true;
+      const key = keyOf(clientId, stored, actual);
+      if (known(key)) return true;
       stats.misses++;
       if (!(await verifySecret(stored, actual))) return false;
       if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!);
-      verified.set(keyOf(clientId, stored, actual), Date.now() + CACHE_TTL_MS);
+      verified.set(key, Date.now() + CACHE_TTL_MS);
       return true;
     },
   };

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseForm, type ParsedUrlQuery } from 'node:querystring';
 import type Provider from 'oidc-provider';
+// @ts-expect-error no type declarations for oidc-provider's internals
+import { noVSCHAR } from 'oidc-provider/lib/consts/client_attributes.js';
 import type { VerifiedSecrets } from './client-secrets.js';
 
 /** What a direct path reads of a request: its headers and its (already read) body. */
@@ -15,7 +17,6 @@ export interface ProviderClient {
   clientAuthMethod: string;
   clientSecret?: string;
   scope?: string;
-  subjectType?: string;
   dpopBoundAccessTokens?: boolean;
   tlsClientCertificateBoundAccessTokens?: boolean;
   grantTypeAllowed(grantType: string): boolean;
@@ -25,7 +26,6 @@ export interface ProviderClient {
 const FORM = 'application/x-www-form-urlencoded';
 // Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
 const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
-const VSCHAR = /^[\x20-\x7E]*$/;
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
 
 function isValidBase64(input: string): boolean {
@@ -47,7 +47,8 @@ function basicCredentials(authorization: string | undefined): { clientId: string
     const decode = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
     const clientId = decode(basic.slice(0, colon));
     const secret = decode(basic.slice(colon + 1));
-    return clientId && secret && VSCHAR.test(clientId) && VSCHAR.test(secret) ? { clientId, secret } : undefined;
+    const invalid = noVSCHAR as RegExp;
+    return clientId && secret && !invalid.test(clientId) && !invalid.test(secret) ? { clientId, secret } : undefined;
   } catch {
     return undefined;
   }
@@ -86,8 +87,13 @@ export async function knownBasicClient(provider: Provider, secrets: VerifiedSecr
   return secrets.isKnown(client.clientId, client.clientSecret, credentials.secret) ? client : undefined;
 }
 
-/** The CORS headers oidc-provider's client endpoints send to a request without an Origin. */
-export const NO_ORIGIN_CORS_HEADERS = {
+/**
+ * What oidc-provider sends with a JSON answer of its client endpoints (token, introspection) to a
+ * request without an Origin: no caching, and its CORS headers.
+ */
+export const DIRECT_ANSWER_HEADERS = {
+  'cache-control': 'no-store',
+  'content-type': 'application/json; charset=utf-8',
   vary: 'Origin',
   'access-control-allow-origin': '*',
   'access-control-expose-headers': 'WWW-Authenticate',

@@ -1,21 +1,13 @@
 import type Provider from 'oidc-provider';
-// Internals: the configuration oidc-provider uses, and its check of a resource server's description.
+// Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
 // @ts-expect-error no type declarations for oidc-provider's internals
 import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 // @ts-expect-error no type declarations for oidc-provider's internals
 import { resourceServer as validResourceServer } from 'oidc-provider/lib/helpers/configuration_result.js';
+// @ts-expect-error no type declarations for oidc-provider's internals
+import isValidScope from 'oidc-provider/lib/helpers/is_valid_scope.js';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, NO_ORIGIN_CORS_HEADERS, type DirectRequest, type ProviderClient } from './direct-client-auth.js';
-
-/** What oidc-provider sends with a token response to a request without an Origin. */
-export const TOKEN_RESPONSE_HEADERS = {
-  'cache-control': 'no-store',
-  'content-type': 'application/json; charset=utf-8',
-  ...NO_ORIGIN_CORS_HEADERS,
-} as const;
-
-// oidc-provider's scope syntax check (RFC 6749 §3.3).
-const SCOPE_SYNTAX = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/u;
+import { directForm, knownBasicClient, type DirectRequest, type ProviderClient } from './direct-client-auth.js';
 const PARAMETERS = new Set(['grant_type', 'scope']);
 
 type ResourceServerInfo = { scope: string };
@@ -68,16 +60,17 @@ export function createDirectClientCredentials(provider: Provider, secrets: Verif
   function allowed(client: ProviderClient, requested: Set<string>): boolean {
     if (!client.scope) return true;
     const allowList = new Set(client.scope.split(' '));
-    return [...requested].every((scope) => !configuration.scopes.has(scope) || allowList.has(scope));
+    for (const scope of requested) if (configuration.scopes.has(scope) && !allowList.has(scope)) return false;
+    return true;
   }
 
   return {
-    /** The JSON body of a 200 (sent with TOKEN_RESPONSE_HEADERS), or undefined when oidc-provider must answer. */
+    /** The JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or undefined when oidc-provider must answer. */
     async answer(request: DirectRequest): Promise<Record<string, unknown> | undefined> {
       if (!reproducible) return undefined;
       const form = directForm(request);
       if (!form || form.grant_type !== 'client_credentials' || !Object.keys(form).every((name) => PARAMETERS.has(name))) return undefined;
-      if (form.scope !== undefined && !SCOPE_SYNTAX.test(form.scope)) return undefined;
+      if (!(isValidScope(form.scope) as boolean)) return undefined;
 
       const client = await knownBasicClient(provider, secrets, request.headers);
       if (!client || !client.grantTypeAllowed('client_credentials')) return undefined;
@@ -88,7 +81,9 @@ export function createDirectClientCredentials(provider: Provider, secrets: Verif
       // Without a `resource` parameter, the default resource (one absolute URI without a fragment).
       const { resourceIndicators } = features;
       const resource = await resourceIndicators.defaultResource(undefined, client);
-      if (typeof resource !== 'string' || !URL.canParse(resource) || URL.parse(resource)!.href.includes('#')) return undefined;
+      if (typeof resource !== 'string') return undefined;
+      const href = URL.parse(resource)?.href;
+      if (!href || href.includes('#')) return undefined;
       const info = validResourceServer(await resourceIndicators.getResourceServerInfo(undefined, resource, client)) as ResourceServerInfo;
       const resourceServer = new models.ResourceServer(resource, info);
 

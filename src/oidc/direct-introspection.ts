@@ -6,14 +6,7 @@ import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 import { findToken } from 'oidc-provider/lib/helpers/token_find.js';
 import { looksLikeReference } from '../tokens/token-ids.js';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, NO_ORIGIN_CORS_HEADERS, type DirectRequest } from './direct-client-auth.js';
-
-/** What oidc-provider sends with an introspection answer to a request without an Origin. */
-export const INTROSPECTION_HEADERS = {
-  'cache-control': 'no-store',
-  'content-type': 'application/json; charset=utf-8',
-  ...NO_ORIGIN_CORS_HEADERS,
-} as const;
+import { directForm, knownBasicClient, type DirectRequest } from './direct-client-auth.js';
 
 type Token = {
   kind: string;
@@ -79,7 +72,7 @@ export function createDirectIntrospection(provider: Provider, secrets: VerifiedS
   }
 
   return {
-    /** The JSON body of a 200 (sent with INTROSPECTION_HEADERS), or undefined when oidc-provider must answer. */
+    /** The JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or undefined when oidc-provider must answer. */
     async answer(request: DirectRequest): Promise<Record<string, unknown> | undefined> {
       if (!reproducible) return undefined;
       const form = directForm(request);

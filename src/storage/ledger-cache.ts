@@ -10,6 +10,8 @@ export interface LedgerCacheOptions {
 }
 
 export type CachedLedgerStore = LedgerStore & {
+  /** False when the cache is off (then there is nothing for other processes' revocations to drop). */
+  enabled: boolean;
   /** Drops one entry's row (a revocation seen elsewhere: another replica, the revocation feed). */
   forget(lookupHash: string): void;
   /** Drops every row (a bulk revocation seen elsewhere). */
@@ -19,28 +21,30 @@ export type CachedLedgerStore = LedgerStore & {
 /**
  * Live access-token rows kept in memory, so that a token introspected or validated over and over
  * reads the database once. Access tokens change only by revocation (and expire by the clock), and
- * every change reaches the cache: this process's own writes through this store, which drop what they
+ * every change reaches the cache: this process's writes through this store, which drop what they
  * touch once they complete, and other processes' revocations through `forget`/`forgetAll` (fed by
- * Redis and by the revocation feed). A read that overlapped any write or invalidation is answered but
+ * Redis and by the revocation feed). A read of a row that was dropped while it ran is answered but
  * not kept, since it may hold the row as it was before. Refresh tokens, codes and anything not live
- * are never kept: their reads decide single use.
+ * are never kept: their reads decide single use. New entries (`create`) and pruned ones (expired,
+ * which the cache never serves) need no dropping.
  */
 export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max = 10_000 }: LedgerCacheOptions): CachedLedgerStore {
-  if (max <= 0) return { ...store, forget: () => undefined, forgetAll: () => undefined };
+  if (max <= 0) return { ...store, enabled: false, forget: () => undefined, forgetAll: () => undefined };
   const rows = new Map<string, { row: LedgerRow; until: number }>();
-  let generation = 0;
+  // The reads in flight, one mark each: dropping a key removes its mark, and a read whose mark is
+  // gone when it completes is not kept.
+  const reading = new Map<string, object>();
 
   const forget = (lookupHash: string) => {
-    generation++;
     rows.delete(lookupHash);
+    reading.delete(lookupHash);
   };
   const forgetAll = () => {
-    generation++;
     rows.clear();
+    reading.clear();
   };
-  /** Runs a write; what it touches is dropped before and after it (the read it races is then not kept). */
+  /** Runs a write, then drops what it touched (and so any read of it that overlapped the write). */
   async function writing<T>(drop: () => void, write: () => Promise<T>): Promise<T> {
-    drop();
     try {
       return await write();
     } finally {
@@ -50,6 +54,7 @@ export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max
 
   return {
     ...store,
+    enabled: true,
     forget,
     forgetAll,
 
@@ -61,9 +66,12 @@ export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max
       }
       if (cached) rows.delete(lookupHash);
       stats.misses++;
-      const readAt = generation;
+      const mark = {};
+      reading.set(lookupHash, mark);
       const row = await store.findByLookupHash(lookupHash);
-      if (row?.type === 'access_token' && row.status === 'valid' && readAt === generation) {
+      if (reading.get(lookupHash) !== mark) return row;
+      reading.delete(lookupHash);
+      if (row?.type === 'access_token' && row.status === 'valid') {
         if (rows.size >= max) rows.delete(rows.keys().next().value!);
         rows.set(lookupHash, { row, until: Math.min(Date.now() + ttlMs, row.expiresAt.getTime()) });
       }
@@ -71,12 +79,13 @@ export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max
     },
 
     upsert: (entry) => writing(() => forget(entry.lookupHash), () => store.upsert(entry)),
-    create: (entry) => writing(() => forget(entry.lookupHash), () => store.create(entry)),
     redeem: (lookupHash) => writing(() => forget(lookupHash), () => store.redeem(lookupHash)),
     revokeByLookupHash: (lookupHash) => writing(() => forget(lookupHash), () => store.revokeByLookupHash(lookupHash)),
-    // By id: which row that is shows only afterwards; dropping everything is simpler and as cheap.
-    revokeById: (id) => writing(forgetAll, () => store.revokeById(id)),
+    async revokeById(id) {
+      const result = await store.revokeById(id);
+      if (result) forget(result.row.lookupHash);
+      return result;
+    },
     deactivate: (scope, at, type) => writing(forgetAll, () => store.deactivate(scope, at, type)),
-    pruneBatch: (before, batchSize) => writing(forgetAll, () => store.pruneBatch(before, batchSize)),
   };
 }

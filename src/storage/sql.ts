@@ -199,7 +199,15 @@ export function openPostgresSql(pool: pg.Pool): Sql {
   // One-row INSERTs (and upserts) issued in one event-loop turn go out as multi-row ones (up to
   // MAX_BATCH rows): one round trip and one commit instead of one each, about a tenth of the driver's
   // CPU per row. A batch that fails is retried row by row, so that only the failing row fails.
-  const batches = new Map<string, { tuple: RegExpExecArray; rows: { params: readonly SqlValue[]; resolve(n: number): void; reject(e: unknown): void }[] }>();
+  type QueuedRow = { params: readonly SqlValue[]; resolve(n: number): void; reject(e: unknown): void };
+  const batches = new Map<string, { tuple: RegExpExecArray; rows: QueuedRow[] }>();
+  // The statements are a fixed set: whether each is a one-row insert is worked out once.
+  const insertShapes = new Map<string, RegExpExecArray | null>();
+  const insertShape = (text: string) => {
+    let shape = insertShapes.get(text);
+    if (shape === undefined) insertShapes.set(text, (shape = SINGLE_ROW_INSERT.exec(text)));
+    return shape;
+  };
   let scheduled = false;
   function insertBatched(text: string, tuple: RegExpExecArray, params: readonly SqlValue[]): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -219,8 +227,8 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     }
     batches.clear();
   }
-  async function insertRows(text: string, tuple: RegExpExecArray, rows: { params: readonly SqlValue[]; resolve(n: number): void; reject(e: unknown): void }[]) {
-    const one = async (row: (typeof rows)[number]) => query(text, row.params).then((result) => row.resolve(result.rowCount ?? 0), row.reject);
+  async function insertRows(text: string, tuple: RegExpExecArray, rows: QueuedRow[]) {
+    const one = async (row: QueuedRow) => query(text, row.params).then((result) => row.resolve(result.rowCount ?? 0), row.reject);
     if (rows.length === 1) return one(rows[0]!);
     const multi = `${tuple[1]}${Array.from({ length: rows.length }, () => tuple[2]).join(', ')}${tuple[3]}`;
     try {
@@ -243,7 +251,7 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     },
     async run(text, params = []) {
       if (hasNul(params) && /^\s*(UPDATE|DELETE)/i.test(text)) return 0;
-      const tuple = SINGLE_ROW_INSERT.exec(text);
+      const tuple = insertShape(text);
       if (tuple) return insertBatched(text, tuple, params);
       return (await query(text, params)).rowCount ?? 0;
     },
