@@ -1,13 +1,31 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /** SHA-256 of a value, base64url: how every token identifier is stored and looked up. */
 export function sha256(value: string | Buffer): string {
   return createHash('sha256').update(value).digest('base64url');
 }
 
+// Every token needs fresh random bytes; one call into OpenSSL per 4 KiB instead of one per token
+// (about 6 µs a call here against well under 1 µs for a slice), as nanoid and randomUUID do.
+const randomPool = Buffer.alloc(4096);
+let randomPoolOffset = randomPool.length;
+
+/** `size` fresh random bytes (a copy, so later refills of the pool cannot change them). */
+export function randomBytesPooled(size: number): Buffer {
+  if (size > randomPool.length) throw new RangeError('randomBytesPooled: size over the pool');
+  if (randomPoolOffset + size > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const bytes = Buffer.from(randomPool.subarray(randomPoolOffset, randomPoolOffset + size));
+  randomPool.fill(0, randomPoolOffset, randomPoolOffset + size);
+  randomPoolOffset += size;
+  return bytes;
+}
+
 /** 256 random bits as a 43-character base64url string. */
 export function randomToken(): string {
-  return randomBytes(32).toString('base64url');
+  return randomBytesPooled(32).toString('base64url');
 }
 
 export function constantTimeEqual(a: string, b: string): boolean {
@@ -26,7 +44,7 @@ export interface SealingKey {
  * `context` is bound as additional data, so a sealed value cannot be moved to another row or use.
  */
 export function seal(plaintext: string, key: SealingKey, context = ''): string {
-  const iv = randomBytes(12);
+  const iv = randomBytesPooled(12);
   const cipher = createCipheriv('aes-256-gcm', key.key, iv);
   cipher.setAAD(Buffer.from(context));
   const body = Buffer.concat([iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { randomToken } from '../lib/crypto.js';
+import { randomBytesPooled, randomToken } from '../lib/crypto.js';
 
 /**
  * Every token carries the mode it was issued in, so it is checked by that mode's rules whatever its
@@ -13,7 +12,7 @@ export function newReferenceId(): string {
 }
 
 export function newStatelessJti(): string {
-  return `${STATELESS_PREFIX}${randomBytes(16).toString('base64url')}`;
+  return `${STATELESS_PREFIX}${randomBytesPooled(16).toString('base64url')}`;
 }
 
 export function isStatelessJti(id: string): boolean {
