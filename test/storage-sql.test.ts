@@ -132,6 +132,27 @@ test('SQLite: the write-ahead log is copied into the database by the checkpoint 
   assert.ok(grown >= 500_000, `the database file grew by ${grown} bytes: the log was not checkpointed`);
 });
 
+test('SQLite: under a steady stream of commits the write-ahead log starts over instead of growing without end', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
+  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
+  const walFile = `${opened.database.dbFile}-wal`;
+  const walSize = () => statSync(walFile, { throwIfNoEntry: false })?.size ?? 0;
+  const dbSize = () => statSync(opened.database.dbFile).size;
+  const payload = 'p'.repeat(1000);
+  const before = dbSize();
+  // Commits every few milliseconds, never a pause in which PASSIVE copies all of the log before the next
+  // one begins. The database grows by 20 MB and some 90 MB of log are written, all of it kept in the
+  // file when the log never starts over; the worker starts it over once it passes 1,000 pages (4 MB),
+  // so the file holds at most that plus one 200 ms round of writes (about 12 MB at this test's rate).
+  let largestWal = 0;
+  for (let written = 0; dbSize() - before < 20_000_000; written += 100) {
+    await Promise.all(Array.from({ length: 100 }, () => ledger.create(entry({ lookupHash: randomUUID(), id: randomUUID(), payload }))));
+    await new Promise((done) => setTimeout(done, 2));
+    largestWal = Math.max(largestWal, walSize());
+    assert.ok(written < 100_000, 'the database file did not grow: the log was not copied into it');
+  }
+  assert.ok(largestWal < 32_000_000, `the log reached ${largestWal} bytes while the database grew by ${dbSize() - before}`);
+});
+
 test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_POOL_SIZE connections', { skip: !onPostgres && 'PostgreSQL pool' }, async () => {
   const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   await Promise.all([...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())), ...Array.from({ length: 20 }, () => opened.storage.db.tokenEntry.count())]);

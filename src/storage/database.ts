@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
-import { openPostgresSql, openSqliteSql, type Sql } from './sql.js';
+import { openPostgresSql, openSqliteSql, WAL_SIZE_LIMIT, type Sql } from './sql.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
 
 /** Both generated clients share one model API (one schema); the SQLite one names the type. */
@@ -45,8 +45,9 @@ export async function openStorage({ databaseUrl, poolSize = 10, onWarning }: Dat
     await db.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
     // Checkpoints run in a worker thread, not in whichever commit fills the log (sqlite-checkpointer.ts).
     await db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 0');
+    await db.$queryRawUnsafe(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     const sql = openSqliteSql(file, { autoCheckpoint: false });
-    const checkpointer = startCheckpointer(file, (error) => {
+    const checkpointer = startCheckpointer(file, sql, (error) => {
       onWarning?.('the SQLite checkpoint worker stopped; checkpoints run in commits again', error);
       sql.setAutoCheckpoint(true);
       void db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined);

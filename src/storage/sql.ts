@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommitGate } from './sqlite-checkpointer.js';
 
 /**
  * Statements prepared once, for the queries every protocol request makes (token, client, revocation
@@ -40,6 +41,7 @@ export function isDuplicateKey(error: unknown): boolean {
 // The format Prisma's SQLite adapter writes DateTime columns in; text comparisons depend on it.
 const sqliteDate = (date: Date) => date.toISOString().replace('Z', '+00:00');
 const BUSY_GIVE_UP_MS = 10_000;
+export const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 const isBusy = (error: unknown) => ((error as { code?: string }).code ?? '').startsWith('SQLITE_BUSY');
 
@@ -59,10 +61,12 @@ interface PendingWrite {
  * and each answers once that transaction is committed. Under load, one commit then serves many
  * requests; a lone write waits for nothing but its own commit.
  */
-export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql & { setAutoCheckpoint(on: boolean): void } {
+export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql & CommitGate & { setAutoCheckpoint(on: boolean): void } {
   const db = new Database(file, { timeout: 0 });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // When the log starts over, a file that a burst made larger is cut back to this size.
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
   const setAutoCheckpoint = (on: boolean) => db.pragma(`wal_autocheckpoint = ${on ? 1000 : 0}`);
   setAutoCheckpoint(autoCheckpoint);
   const statements = new Map<string, Database.Statement>();
@@ -91,6 +95,8 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
   const commit = db.prepare('COMMIT');
   let queue: PendingWrite[] = [];
   let flushing: Promise<void> | undefined;
+  // Set while the checkpoint worker starts the log over (sqlite-checkpointer.ts): commits wait for it.
+  let held: Promise<void> | undefined;
 
   /** Runs every queued write in one transaction; a failed statement fails alone (SQLite undoes just it). */
   function commitGroup(group: PendingWrite[]): void {
@@ -121,6 +127,7 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
   async function flush(): Promise<void> {
     await new Promise<void>((done) => setImmediate(done));
     while (queue.length > 0) {
+      while (held) await held;
       const group = queue;
       queue = [];
       try {
@@ -144,6 +151,15 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     },
     poolStats: () => undefined,
     setAutoCheckpoint,
+    hold() {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      held = released;
+      void released.then(() => {
+        if (held === released) held = undefined;
+      });
+      return release;
+    },
     async close() {
       await flushing;
       db.close();

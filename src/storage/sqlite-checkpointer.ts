@@ -3,23 +3,52 @@ import { Worker } from 'node:worker_threads';
 
 // Run in a worker thread (CommonJS, no TypeScript): its own connection copies the write-ahead log
 // into the database file, fsync included, while the main thread goes on answering requests.
+//
+// PASSIVE copies without holding anyone up, but under a steady stream of commits the log is never
+// wholly copied when the next commit begins, and SQLite starts the log over from its beginning only
+// then: the file grows without end (about 12 KB per token issued). So once the log passes
+// restartPages, the worker asks the main thread to hold its commits ('hold'), and when they are held
+// ('held') runs RESTART, which copies the few frames PASSIVE left and makes the next commit write
+// from the start of the file; then the commits go on ('released').
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { timeout: 0 });
+const db = new Database(workerData.file, { timeout: workerData.restartWaitMs });
+let holding = false;
 const timer = setInterval(() => {
+  if (holding) return;
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)');
+    if (log >= workerData.restartPages) {
+      holding = true;
+      parentPort.postMessage('hold');
+    }
   } catch (error) {
     // Busy or locked: the next round tries again.
   }
 }, workerData.intervalMs);
-parentPort.on('message', () => {
+parentPort.on('message', (message) => {
+  if (message === 'held') {
+    try {
+      db.pragma('wal_checkpoint(RESTART)');
+    } catch (error) {
+      // Busy (a Prisma write) or locked: the log starts over at a later round.
+    }
+    holding = false;
+    parentPort.postMessage('released');
+    return;
+  }
   clearInterval(timer);
   db.close();
   parentPort.close();
 });
 `;
+
+/** The commits the checkpoint worker may hold while it starts the log over (sql.ts). */
+export interface CommitGate {
+  /** Holds commits not yet begun until the returned function is called. */
+  hold(): () => void;
+}
 
 export interface Checkpointer {
   stop(): Promise<void>;
@@ -29,14 +58,46 @@ export interface Checkpointer {
  * SQLite checkpoints the write-ahead log when a commit makes it pass 1,000 pages, inside that commit:
  * on the event loop, with an fsync, a 15–20 ms stall for whichever request made it. The server's
  * connections turn that off (`wal_autocheckpoint = 0`) and this worker checkpoints every
- * `intervalMs` instead. If the worker stops, `onFailure` lets the connections take the job back.
+ * `intervalMs` instead, and starts the log over once it passes `restartPages` (1,000, as SQLite's own
+ * automatic checkpoint), holding this process's commits through `commits` meanwhile (and waiting at
+ * most `restartWaitMs` for another process's).
+ * If the worker stops, `onFailure` lets the connections take the job back.
  */
-export function startCheckpointer(file: string, onFailure: (error: unknown) => void, intervalMs = 200): Checkpointer {
+export function startCheckpointer(
+  file: string,
+  commits: CommitGate,
+  onFailure: (error: unknown) => void,
+  { intervalMs = 200, restartPages = 1000, restartWaitMs = 100, holdAtMostMs = 1000 } = {},
+): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs } });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs, restartPages, restartWaitMs } });
   // Set once stopped on purpose or failed: a crash emits 'error' and then 'exit', reported once.
   let done = false;
+  // Commits are held for one RESTART at a time, and never longer than holdAtMostMs.
+  let release: (() => void) | undefined;
+  let releaseTimer: NodeJS.Timeout | undefined;
+  const releaseCommits = () => {
+    clearTimeout(releaseTimer);
+    if (!release) return;
+    release();
+    release = undefined;
+    if (!done) worker.unref();
+  };
+  worker.on('message', (message) => {
+    if (message === 'hold') {
+      releaseCommits();
+      // The main thread commits synchronously, so none is under way while this runs.
+      release = commits.hold();
+      // Held commits are awaited: the process must stay up until the worker lets them go.
+      worker.ref();
+      releaseTimer = setTimeout(releaseCommits, holdAtMostMs).unref();
+      worker.postMessage('held');
+    } else if (message === 'released') {
+      releaseCommits();
+    }
+  });
   const fail = (error: unknown) => {
+    releaseCommits();
     if (done) return;
     done = true;
     onFailure(error);
@@ -53,6 +114,7 @@ export function startCheckpointer(file: string, onFailure: (error: unknown) => v
       worker.ref();
       worker.postMessage('stop');
       await exited;
+      releaseCommits();
     },
   };
 }
