@@ -18,26 +18,31 @@ async function privateJwk(alg: 'ES256' | 'RS256'): Promise<JWK> {
 const b64 = (value: object | Uint8Array) => Buffer.from(value instanceof Uint8Array ? value : JSON.stringify(value)).toString('base64url');
 
 describe('signing keys handed to oidc-provider', () => {
-  test('an ES256 key signs inline and publishes exactly its public JWK; an RSA key stays a JWK', async () => {
+  test('ES256 and RS256 keys sign with node:crypto and publish exactly their public JWK', async () => {
+    for (const alg of ['ES256', 'RS256'] as const) {
+      const jwk = await privateJwk(alg);
+      const [key] = providerSigningKeys([jwk]);
+      assert.ok(key instanceof ExternalSigningKey);
+      const published = { kty: key.kty, crv: key.crv, x: key.x, y: key.y, n: key.n, e: key.e, kid: key.kid, alg: key.alg, use: key.use };
+      const { kty, crv, x, y, n, e } = jwk;
+      assert.deepEqual(JSON.parse(JSON.stringify(published)), JSON.parse(JSON.stringify({ kty, crv, x, y, n, e, kid: jwk.kid, alg, use: 'sig' })));
+
+      // A JWS made with the key's signature verifies against the public JWK alone (ES256: P1363 r||s).
+      const header = b64({ alg, kid: jwk.kid });
+      const payload = b64({ sub: 'someone' });
+      const signature = await key.sign(Buffer.from(`${header}.${payload}`));
+      assert.equal(signature.length, alg === 'ES256' ? 64 : 256);
+      const { payload: verified } = await compactVerify(`${header}.${payload}.${b64(signature)}`, { kty, crv, x, y, n, e });
+      assert.deepEqual(JSON.parse(Buffer.from(verified).toString()), { sub: 'someone' });
+    }
+  });
+
+  test('keys of other algorithms stay JWKs, and a key refuses to be switched to another algorithm', async () => {
     const es256 = await privateJwk('ES256');
-    const rs256 = await privateJwk('RS256');
-    const [inline, rsa] = providerSigningKeys([es256, rs256]);
-
-    assert.ok(inline instanceof ExternalSigningKey);
-    assert.deepEqual(
-      { kty: inline.kty, crv: inline.crv, x: inline.x, y: inline.y, kid: inline.kid, alg: inline.alg, use: inline.use },
-      { kty: 'EC', crv: 'P-256', x: es256.x, y: es256.y, kid: es256.kid, alg: 'ES256', use: 'sig' },
-    );
-    assert.equal(rsa, rs256, 'RSA keys are left to WebCrypto as they are');
-
-    // A JWS made with the inline signature verifies against the public JWK alone (P1363 r||s, 64 bytes).
-    const header = b64({ alg: 'ES256', kid: es256.kid });
-    const payload = b64({ sub: 'someone' });
-    const signature = await inline.sign(Buffer.from(`${header}.${payload}`));
-    assert.equal(signature.length, 64);
-    const { x, y, crv, kty } = es256;
-    const { payload: verified } = await compactVerify(`${header}.${payload}.${b64(signature)}`, { kty, crv, x, y });
-    assert.deepEqual(JSON.parse(Buffer.from(verified).toString()), { sub: 'someone' });
+    const unnamed = { ...es256, alg: undefined };
+    assert.equal(providerSigningKeys([unnamed])[0], unnamed);
+    const [key] = providerSigningKeys([es256]) as ExternalSigningKey[];
+    assert.throws(() => Object.assign(key!, { alg: 'ES384' }), TypeError);
   });
 });
 

@@ -14,7 +14,7 @@ import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-
 import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 import { createFindAccount } from './account.js';
 import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
-import { INLINE_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
+import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -118,7 +118,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
-      externalSigningSupport: INLINE_SIGNING_FEATURE,
+      externalSigningSupport: EXTERNAL_SIGNING_FEATURE,
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
