@@ -92,6 +92,10 @@ test("the runtime stage's files, environment and CMD start a server that migrate
   env.NODE_NO_WARNINGS = '1';
 
   const [command, ...args] = JSON.parse(one(runtime, 'CMD')) as string[];
+  const [, checkJson] = /CMD (\[.*\])$/.exec(one(runtime, 'HEALTHCHECK'))!;
+  const [checkCommand, ...checkArgs] = JSON.parse(checkJson!) as string[];
+  assert.equal(checkCommand, 'node');
+  const health = () => spawnSync(process.execPath, checkArgs, { cwd: app, env, encoding: 'utf8' }).status;
   assert.equal(command, 'node');
   const server = spawn(process.execPath, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -100,10 +104,6 @@ test("the runtime stage's files, environment and CMD start a server that migrate
   const exited = new Promise<number | null>((done) => server.once('exit', (code) => done(code)));
   try {
     // HEALTHCHECK: its own command, within its start period (30 s), passes once the server is ready.
-    const [, checkJson] = /CMD (\[.*\])$/.exec(one(runtime, 'HEALTHCHECK'))!;
-    const [checkCommand, ...checkArgs] = JSON.parse(checkJson!) as string[];
-    assert.equal(checkCommand, 'node');
-    const health = () => spawnSync(process.execPath, checkArgs, { cwd: app, env, encoding: 'utf8' }).status;
     let status = health();
     for (const deadline = Date.now() + 30_000; status !== 0 && Date.now() < deadline && server.exitCode === null; ) {
       await new Promise((done) => setTimeout(done, 250));
@@ -126,7 +126,5 @@ test("the runtime stage's files, environment and CMD start a server that migrate
   }
   assert.equal(await exited, 0, `SIGTERM ends the server cleanly:\n${output}`);
   // The health check fails once the server is gone (the orchestrator then restarts it).
-  const [, checkJson] = /CMD (\[.*\])$/.exec(one(runtime, 'HEALTHCHECK'))!;
-  const check = spawnSync(process.execPath, (JSON.parse(checkJson!) as string[]).slice(1), { env, encoding: 'utf8' });
-  assert.equal(check.status, 1);
+  assert.equal(health(), 1);
 });

@@ -27,6 +27,8 @@ const FORM = 'application/x-www-form-urlencoded';
 // Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
 const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
+// oidc-provider's test for a character outside VSCHAR (RFC 6749 Appendix A).
+const NO_VSCHAR = noVSCHAR as RegExp;
 
 function isValidBase64(input: string): boolean {
   const match = BASE64.exec(input);
@@ -47,8 +49,7 @@ function basicCredentials(authorization: string | undefined): { clientId: string
     const decode = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
     const clientId = decode(basic.slice(0, colon));
     const secret = decode(basic.slice(colon + 1));
-    const invalid = noVSCHAR as RegExp;
-    return clientId && secret && !invalid.test(clientId) && !invalid.test(secret) ? { clientId, secret } : undefined;
+    return clientId && secret && !NO_VSCHAR.test(clientId) && !NO_VSCHAR.test(secret) ? { clientId, secret } : undefined;
   } catch {
     return undefined;
   }

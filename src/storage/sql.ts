@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CommitGate } from './sqlite-checkpointer.js';
 
 /**
  * Statements prepared once, for the queries every protocol request makes (token, client, revocation
@@ -61,7 +60,7 @@ interface PendingWrite {
  * and each answers once that transaction is committed. Under load, one commit then serves many
  * requests; a lone write waits for nothing but its own commit.
  */
-export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql & CommitGate & { setAutoCheckpoint(on: boolean): void } {
+export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql & { setAutoCheckpoint(on: boolean): void; hold(): () => void } {
   const db = new Database(file, { timeout: 0 });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -151,12 +150,14 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     },
     poolStats: () => undefined,
     setAutoCheckpoint,
+    /** Holds commits not yet begun until the returned function is called (the checkpoint worker's CommitGate). */
     hold() {
       let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      held = released;
-      void released.then(() => {
-        if (held === released) held = undefined;
+      held = new Promise<void>((resolve) => {
+        release = () => {
+          held = undefined;
+          resolve();
+        };
       });
       return release;
     },
