@@ -37,6 +37,9 @@ const schema = z.object({
   KEY_RELOAD_INTERVAL: positiveInt.default(30),
 });
 
+/** The names of every environment variable Tally reads. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type TokenMode = 'reference' | 'jwt' | 'stateless';
 
 export interface Config {
