@@ -334,4 +334,25 @@ describe('client credentials left to oidc-provider', () => {
     const answer = await passedOn(clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }));
     assert.equal(answer.status, 200, answer.text);
   });
+
+  test('a body passed on is read by oidc-provider as it would read it first-hand: empty, JSON-typed, large; no warning of a parser in front of it', async () => {
+    const post = async (body: string, type = 'application/x-www-form-urlencoded') => {
+      const before = await answeredBy('token');
+      const response = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': type, authorization: basic(client) }, body });
+      const answer = { status: response.status, text: await response.text() };
+      const afterwards = await answeredBy('token');
+      assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 0, provider: 1 }, 'passed on');
+      return answer;
+    };
+    const empty = await post('');
+    assert.equal(empty.status, 400);
+    assert.equal(JSON.parse(empty.text).error, 'invalid_request');
+    const json = await post(JSON.stringify({ grant_type: 'client_credentials' }), 'application/json');
+    assert.equal(json.status, 400, 'the token endpoint takes forms only');
+    // Past a stream's default high-water mark (16 KiB), read back in several chunks.
+    const large = await post(`grant_type=client_credentials&scope=api:read&${'x'.repeat(40_000)}=1`);
+    assert.equal(large.status, 200, large.text);
+    assert.ok(JSON.parse(large.text).access_token);
+    assert.doesNotMatch(server.output(), /already parsed request body/);
+  });
 });

@@ -29,3 +29,4 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
     req.once('error', reject);
   });
 }
+

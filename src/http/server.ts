@@ -10,6 +10,7 @@ import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
 import { readBody } from './body.js';
+import { replayRequest } from '../lib/replay-request.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
@@ -157,9 +158,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     });
     metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
     if (!answer) {
-      // Read already: oidc-provider takes a body handed on this way.
-      (req as IncomingMessage & { body?: string }).body = body.toString('utf8');
-      deps.providers.handle(req, res);
+      deps.providers.handle(replayRequest(req, body), res);
       return;
     }
     const json = JSON.stringify(answer);

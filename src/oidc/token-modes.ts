@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
 import { sha256 } from '../lib/crypto.js';
+import { replayRequest } from '../lib/replay-request.js';
 import type { LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from '../tokens/revocation.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
@@ -131,23 +132,21 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
   // the lookup above sees it. The body is read (at most 56 KiB, as oidc-provider would) and handed on.
   provider.use(async (ctx, next) => {
     if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
-      const req = ctx.req as unknown as { body?: string };
-      // The server may have read the body already (see http/server.ts, introspection).
-      let raw = req.body;
-      if (raw === undefined) {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of ctx.req) {
-          size += (chunk as Buffer).length;
-          if (size > 56 * 1024) break;
-          chunks.push(chunk as Buffer);
-        }
-        raw = Buffer.concat(chunks).toString('utf8');
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of ctx.req) {
+        size += (chunk as Buffer).length;
+        if (size > 56 * 1024) break;
+        chunks.push(chunk as Buffer);
       }
-      const form = new URLSearchParams(raw);
+      let body = Buffer.concat(chunks);
+      const form = new URLSearchParams(body.toString('utf8'));
       const token = form.get('token');
-      if (token && form.getAll('token').length === 1 && token.split('.').length === 3) form.set('token', `${JWT_MARK}${token}`);
-      req.body = form.toString();
+      if (token && form.getAll('token').length === 1 && token.split('.').length === 3) {
+        form.set('token', `${JWT_MARK}${token}`);
+        body = Buffer.from(form.toString());
+      }
+      ctx.req = ctx.request.req = ctx.response.req = replayRequest(ctx.req, body);
     }
     await next();
   });
