@@ -3,6 +3,24 @@ import type Provider from 'oidc-provider';
 import type { FeedEvent, RevocationFeed } from '../tokens/revocation-feed.js';
 
 const HEARTBEAT_MS = 5_000;
+/** Backlog events read from the database at a time while a resuming client catches up. */
+export const BACKLOG_PAGE = 1_000;
+/** Ids remembered per stream to send each event once (live events arrive a little out of order at most). */
+const RECENT_IDS = 2_000;
+
+/** Resolves once the response can take more, or is gone. */
+function drained(res: Response): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 type ClientWithSecret = { clientAuthMethod?: string; compareClientSecret(secret: string): Promise<boolean> };
 
@@ -47,20 +65,39 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
     res.flushHeaders();
     res.write('retry: 1000\n\n');
 
-    let lastSent = 0;
-    const send = ({ id, event }: FeedEvent) => {
-      if (id <= lastSent) return;
-      lastSent = id;
-      res.write(`id: ${id}\nevent: revocation\ndata: ${JSON.stringify(event)}\n\n`);
+    // Sent once each. On PostgreSQL ids can commit, and so arrive, a little out of order: below the
+    // highest id sent, the recent ids sent decide.
+    let floor = 0;
+    let highest = 0;
+    const sent = new Set<number>();
+    /** False when the socket's buffer is full: the replay then waits for it to drain. */
+    const send = ({ id, event }: FeedEvent): boolean => {
+      if (id <= Math.max(floor, highest - RECENT_IDS) || sent.has(id)) return true;
+      sent.add(id);
+      highest = Math.max(highest, id);
+      if (sent.size > RECENT_IDS) sent.delete(sent.values().next().value!);
+      return res.write(`id: ${id}\nevent: revocation\ndata: ${JSON.stringify(event)}\n\n`);
     };
     // Subscribe first, then replay, so nothing falls between the two; `send` drops repeats.
     const queued: FeedEvent[] = [];
     let replaying = true;
     const unsubscribe = feed.subscribe((event) => (replaying ? queued.push(event) : send(event)));
-    if (resumeFrom) for (const event of await feed.backlog(Number(resumeFrom))) send(event);
-    else lastSent = Math.min(await feed.latestId(), ...queued.map((e) => e.id - 1));
+    res.on('close', unsubscribe);
+    if (resumeFrom) {
+      // The whole backlog, a page at a time, at the pace the client reads it.
+      floor = Number(resumeFrom);
+      for (let after = floor; !res.destroyed; ) {
+        const page = await feed.backlog(after, BACKLOG_PAGE);
+        for (const event of page) if (!send(event)) await drained(res);
+        if (res.destroyed) break;
+        if (page.length < BACKLOG_PAGE) break;
+        after = page.at(-1)!.id;
+      }
+    } else floor = Math.min(await feed.latestId(), ...queued.map((e) => e.id - 1));
     replaying = false;
+    if (res.destroyed) return;
     for (const event of queued.sort((a, b) => a.id - b.id)) send(event);
+    // Everything before this line was the replay: a client catching up may stop reading here.
     res.write(`: connected ${new Date().toISOString()}\n\n`);
 
     const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), HEARTBEAT_MS);
