@@ -22,6 +22,11 @@ async function tokensFor(server: TestServer) {
   return { rs, tokens };
 }
 
+async function introspectionCount(server: TestServer): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return [...text.matchAll(/^tally_http_requests_total\{route="introspection",status="\d+"\} (\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
+}
+
 /** Polls until `check` holds, failing after `ms`. */
 async function eventually(what: string, ms: number, check: () => Promise<boolean>) {
   const deadline = Date.now() + ms;
@@ -51,8 +56,15 @@ test('Redis briefly down → the validator keeps answering, still drops revoked 
   await admin(server, 'POST', '/revocations', { client_id: decodeClient(tokens.jwt!) });
   await eventually('revoked jwt token refused while Redis is down', 3000, async () => !(await validator.validate(tokens.jwt!)).active);
 
+  const refusedAt = Date.now();
   await redis.restart();
   await sleep(1500); // ioredis reconnects and subscribes again by itself
+  // Redis kept nothing of the revocation made while it was down; back on it, the validator read what it
+  // missed from the server. Past the refusal's own cache life, the token is refused locally, not asked about.
+  await sleep(Math.max(0, refusedAt + 5_500 - Date.now()));
+  const introspections = await introspectionCount(server);
+  assert.equal((await validator.validate(tokens.jwt!)).active, false, 'the token revoked while Redis was down stays refused');
+  assert.equal(await introspectionCount(server), introspections, 'decided locally');
   await admin(server, 'POST', '/revocations', { client_id: decodeClient(tokens.reference!) });
   await eventually('after recovery a revocation arrives through Redis', 2000, async () => !(await validator.validate(tokens.reference!)).active);
   assert.equal((await validator.validate(tokens.stateless!)).active, true, 'unrevoked tokens are still good');

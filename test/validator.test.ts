@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
+import { Redis } from 'ioredis';
 import { SignJWT, UnsecuredJWT, decodeJwt, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 import { createValidator, requireToken, type Validator } from '../src/kits/validator/index.ts';
@@ -210,4 +211,34 @@ describe('revocation reaches validators within 2 seconds, whatever their cache T
       });
     }
   }
+});
+
+describe('a validator started after a revocation knows it (it reads the backlog before trusting local checks)', () => {
+  test('on the feed, and with Redis on an emptied Redis: the revoked JWT refused, another accepted, both without introspection', async () => {
+    const revoked = await session('jwt');
+    const kept = await session('jwt');
+    await admin(server, 'POST', '/revocations', { subject: revoked.user.id });
+    for (const validator of validators()) {
+      while ((await validator.validate(revoked.tokens.access_token)).active) await sleep(25);
+    }
+    if (redis) {
+      // What the running Redis validator recorded there is gone: a new one has only the server to learn from.
+      const flusher = new Redis(redis.url);
+      await flusher.flushall();
+      flusher.disconnect();
+    }
+    const options = { issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 };
+    const fresh = [createValidator(options), ...(redis ? [createValidator({ ...options, redisUrl: redis.url })] : [])];
+    try {
+      await sleep(1000); // connected, and the backlog read
+      for (const [index, validator] of fresh.entries()) {
+        const introspections = await introspectionCount();
+        assert.equal((await validator.validate(revoked.tokens.access_token)).active, false, `${index === 0 ? 'feed' : 'redis'} validator refuses the token revoked before it started`);
+        assert.equal((await validator.validate(kept.tokens.access_token)).active, true);
+        assert.equal(await introspectionCount(), introspections, 'decided locally, from the revocations it read');
+      }
+    } finally {
+      for (const validator of fresh) await validator.close();
+    }
+  });
 });

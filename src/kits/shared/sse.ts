@@ -5,10 +5,16 @@ export interface ServerSentEvent {
 }
 
 /**
- * Reads a text/event-stream body: calls `onEvent` per event and `onActivity` for anything received
- * (comments included, which is how the server's heartbeats show the stream is alive).
+ * Reads a text/event-stream body: calls `onEvent` per event, `onComment` per comment line (its text
+ * after the colon) and `onActivity` for anything received (comments included, which is how the
+ * server's heartbeats show the stream is alive).
  */
-export async function readEventStream(body: ReadableStream<Uint8Array>, onEvent: (event: ServerSentEvent) => void, onActivity: () => void): Promise<void> {
+export async function readEventStream(
+  body: ReadableStream<Uint8Array>,
+  onEvent: (event: ServerSentEvent) => void,
+  onActivity: () => void,
+  onComment: (text: string) => void = () => undefined,
+): Promise<void> {
   const decoder = new TextDecoder();
   let buffer = '';
   let current: { id?: string; event?: string; data: string[] } = { data: [] };
@@ -24,7 +30,10 @@ export async function readEventStream(body: ReadableStream<Uint8Array>, onEvent:
         current = { data: [] };
         continue;
       }
-      if (line.startsWith(':')) continue;
+      if (line.startsWith(':')) {
+        onComment(line.slice(1).trim());
+        continue;
+      }
       const colon = line.indexOf(':');
       const field = colon < 0 ? line : line.slice(0, colon);
       const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');

@@ -8,6 +8,7 @@ import {
   createRedisRevocationState,
   listenToRedis,
   listenToStream,
+  readBacklog,
   tagsOf,
   type RevocationListener,
   type RevocationMessage,
@@ -95,9 +96,12 @@ export function createValidator(options: ValidatorOptions): Validator {
     await Promise.all([sharedState?.record(message), shared?.evict(tags)]).catch(() => undefined);
   }
 
+  const credentials = { issuer, clientId: options.clientId, clientSecret: options.clientSecret };
   const listener: RevocationListener = redis
-    ? listenToRedis(new Redis(options.redisUrl!, { connectTimeout: 2000 }), `tally:revocations:${issuer}`, onRevocation)
-    : listenToStream({ issuer, clientId: options.clientId, clientSecret: options.clientSecret, onMessage: onRevocation });
+    ? listenToRedis(new Redis(options.redisUrl!, { connectTimeout: 2000 }), `tally:revocations:${issuer}`, onRevocation, (afterId) =>
+        readBacklog({ ...credentials, afterId, onMessage: onRevocation }),
+      )
+    : listenToStream({ ...credentials, onMessage: onRevocation });
 
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   async function keySet() {

@@ -127,7 +127,6 @@ export function listenToStream(options: { issuer: string; clientId: string; clie
           signal: controller.signal,
         });
         if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
-        connected = true;
         lastActivity = Date.now();
         backoff = 250;
         await readEventStream(
@@ -137,6 +136,8 @@ export function listenToStream(options: { issuer: string; clientId: string; clie
             if (event.event === 'revocation') void options.onMessage(JSON.parse(event.data) as RevocationMessage).catch(() => undefined);
           },
           () => (lastActivity = Date.now()),
+          // Healthy once the replay of what was missed is over.
+          (comment) => (connected ||= comment.startsWith('connected')),
         );
       } catch {
         // dropped or refused: retry below
@@ -156,23 +157,102 @@ export function listenToStream(options: { issuer: string; clientId: string; clie
   };
 }
 
-/** Follows the server's Redis channel. */
-export function listenToRedis(subscriber: Redis, channel: string, onMessage: (m: RevocationMessage) => Promise<void>): RevocationListener {
+/**
+ * Reads what the stream holds after `afterId` (its replay, which ends with a `: connected` comment),
+ * records each event, and returns the highest id read (`afterId` when there was nothing).
+ */
+export async function readBacklog(options: { issuer: string; clientId: string; clientSecret: string; afterId: number; onMessage: (m: RevocationMessage) => Promise<void> }): Promise<number> {
+  const controller = new AbortController();
+  const timeout = setTimeout(() => controller.abort(new Error('the backlog took longer than 60 s')), 60_000);
+  let highest = options.afterId;
+  let complete = false;
+  const recording: Promise<void>[] = [];
+  try {
+    const response = await fetch(`${options.issuer.replace(/\/$/, '')}/revocations/stream`, {
+      headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), accept: 'text/event-stream', 'last-event-id': String(options.afterId) },
+      signal: controller.signal,
+    });
+    if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
+    await readEventStream(
+      response.body,
+      (event) => {
+        if (event.event !== 'revocation') return;
+        highest = Math.max(highest, Number(event.id ?? 0));
+        recording.push(options.onMessage(JSON.parse(event.data) as RevocationMessage));
+      },
+      () => undefined,
+      (comment) => {
+        if (!comment.startsWith('connected')) return;
+        complete = true;
+        controller.abort();
+      },
+    ).catch((error: unknown) => {
+      if (!complete) throw error;
+    });
+    if (!complete) throw new Error('the stream ended before its backlog did');
+    await Promise.all(recording);
+    return highest;
+  } finally {
+    clearTimeout(timeout);
+    controller.abort();
+  }
+}
+
+/** How far before the last id seen a catch-up starts: on PostgreSQL ids can commit out of order. */
+const CATCH_UP_MARGIN = 100;
+
+/**
+ * Follows the server's Redis channel. Redis keeps nothing for a subscriber that was away, so each
+ * time the subscription is (re)established, what the server recorded meanwhile (everything, the first
+ * time) is read from its stream by `catchUp`; the listener is healthy only once that is done.
+ */
+export function listenToRedis(
+  subscriber: Redis,
+  channel: string,
+  onMessage: (m: RevocationMessage) => Promise<void>,
+  catchUp: (afterId: number) => Promise<number>,
+): RevocationListener {
+  let highest = 0;
+  let caughtUp = false;
+  let attempt = 0;
+  let closed = false;
   subscriber.on('message', (received: string, raw: string) => {
     if (received !== channel) return;
     try {
-      const { event } = JSON.parse(raw) as { event: RevocationMessage };
+      const { id, event } = JSON.parse(raw) as { id?: number; event: RevocationMessage };
+      if (typeof id === 'number') highest = Math.max(highest, id);
       void onMessage(event).catch(() => undefined);
     } catch {
       // not ours
     }
   });
   subscriber.on('error', () => undefined);
-  // ioredis re-subscribes by itself after a reconnect.
-  void subscriber.subscribe(channel).catch(() => undefined);
+  subscriber.on('close', () => {
+    caughtUp = false;
+    attempt++;
+  });
+  subscriber.on('ready', () => {
+    const mine = ++attempt;
+    caughtUp = false;
+    void (async () => {
+      for (let backoff = 250; !closed && mine === attempt; backoff = Math.min(backoff * 2, 5000)) {
+        try {
+          // Subscribed before reading the backlog, so that nothing falls between the two.
+          await subscriber.subscribe(channel);
+          const last = await catchUp(Math.max(0, highest - CATCH_UP_MARGIN));
+          highest = Math.max(highest, last);
+          if (mine === attempt) caughtUp = true;
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, backoff));
+        }
+      }
+    })();
+  });
   return {
-    healthy: () => subscriber.status === 'ready',
+    healthy: () => caughtUp && subscriber.status === 'ready',
     async close() {
+      closed = true;
       subscriber.disconnect();
     },
   };
