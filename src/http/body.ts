@@ -29,4 +29,3 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
     req.once('error', reject);
   });
 }
-
