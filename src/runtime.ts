@@ -59,12 +59,14 @@ export function loadConfigOrExit(): Config {
   }
 }
 
-export async function openRuntime(config: Config): Promise<Runtime> {
+/** `shortLived`: a CLI command, not the server (no background checkpoint worker for SQLite). */
+export async function openRuntime(config: Config, { shortLived = false } = {}): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
   const appliedMigrations = await runMigrations(config.databaseUrl);
   const storage = await openStorage({
     databaseUrl: config.databaseUrl,
     poolSize: config.databasePoolSize,
+    checkpointWorker: !shortLived,
     onWarning: (message, error) => logger.warn({ err: error }, message),
   });
   const { db, sql } = storage;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { openStorage } from '../src/storage/database.ts';
 import { openPostgresSql } from '../src/storage/sql.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationStore, eventKey } from '../src/storage/revocations.ts';
@@ -130,6 +131,28 @@ test('SQLite: the write-ahead log is copied into the database by the checkpoint 
     grown = statSync(opened.database.dbFile).size - before;
   }
   assert.ok(grown >= 500_000, `the database file grew by ${grown} bytes: the log was not checkpointed`);
+});
+
+test('SQLite, short-lived (a CLI command): no checkpoint worker; both connections checkpoint in the commit that fills the log', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
+  const threads = () => readdirSync('/proc/self/task').length; // a worker is an OS thread of its own
+  const before = threads();
+  const storage = await openStorage({ databaseUrl: opened.database.databaseUrl, checkpointWorker: false });
+  try {
+    assert.equal(threads(), before, 'no worker started');
+    assert.deepEqual(await storage.sql.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 1000 });
+    const [prisma] = (await storage.db.$queryRawUnsafe('PRAGMA wal_autocheckpoint')) as { wal_autocheckpoint: bigint }[];
+    assert.equal(Number(prisma!.wal_autocheckpoint), 1000);
+  } finally {
+    await storage.close();
+  }
+  // The server's storage does start one (and stops it on close).
+  const server = await openStorage({ databaseUrl: opened.database.databaseUrl });
+  try {
+    assert.equal(threads(), before + 1, 'the checkpoint worker');
+  } finally {
+    await server.close();
+  }
+  assert.equal(threads(), before);
 });
 
 test('SQLite: under a steady stream of commits the write-ahead log starts over instead of growing without end', { skip: onPostgres && 'SQLite checkpoints' }, async () => {

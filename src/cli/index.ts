@@ -36,7 +36,7 @@ function readStdin(): string {
 }
 
 async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T> {
-  const runtime = await openRuntime(loadConfigOrExit());
+  const runtime = await openRuntime(loadConfigOrExit(), { shortLived: true });
   try {
     return await run(runtime);
   } finally {

@@ -24,6 +24,11 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** Told when something degrades without failing (the SQLite checkpoint worker stopped). */
   onWarning?: (message: string, error: unknown) => void;
+  /**
+   * SQLite: checkpoint the write-ahead log in a worker thread (default), or, for a short-lived process
+   * such as a CLI command, inside the commit that fills it, as SQLite does by default.
+   */
+  checkpointWorker?: boolean;
 }
 
 /** Prisma for the general case, and prepared statements on the same database for the hot path. */
@@ -34,7 +39,7 @@ export interface Storage {
 }
 
 /** Loads only the dialect's generated client and driver: each brings its own query compiler. */
-export async function openStorage({ databaseUrl, poolSize = 10, onWarning }: DatabaseOptions): Promise<Storage> {
+export async function openStorage({ databaseUrl, poolSize = 10, onWarning, checkpointWorker = true }: DatabaseOptions): Promise<Storage> {
   if (dialectOf(databaseUrl) === 'sqlite') {
     const file = sqliteFilePath(databaseUrl);
     mkdirSync(dirname(file), { recursive: true });
@@ -43,20 +48,22 @@ export async function openStorage({ databaseUrl, poolSize = 10, onWarning }: Dat
     // WAL (set by the migration runner) with NORMAL sync: durable across crashes of the process, and no
     // fsync per commit; a power loss may drop the last transactions, never corrupt the file.
     await db.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
-    // Checkpoints run in a worker thread, not in whichever commit fills the log (sqlite-checkpointer.ts).
-    await db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 0');
     await db.$queryRawUnsafe(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
-    const sql = openSqliteSql(file, { autoCheckpoint: false });
-    const checkpointer = startCheckpointer(file, sql, (error) => {
-      onWarning?.('the SQLite checkpoint worker stopped; checkpoints run in commits again', error);
-      sql.setAutoCheckpoint(true);
-      void db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined);
-    });
+    const sql = openSqliteSql(file, { autoCheckpoint: !checkpointWorker });
+    // Checkpoints run in a worker thread, not in whichever commit fills the log (sqlite-checkpointer.ts).
+    if (checkpointWorker) await db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 0');
+    const checkpointer = checkpointWorker
+      ? startCheckpointer(file, sql, (error) => {
+          onWarning?.('the SQLite checkpoint worker stopped; checkpoints run in commits again', error);
+          sql.setAutoCheckpoint(true);
+          void db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined);
+        })
+      : undefined;
     return {
       db,
       sql,
       async close() {
-        await checkpointer.stop();
+        await checkpointer?.stop();
         await Promise.all([db.$disconnect(), sql.close()]);
       },
     };
