@@ -3,6 +3,7 @@ import { randomToken } from '../lib/crypto.js';
 import type { Db } from './database.js';
 import { toDate, type Sql } from './sql.js';
 import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
+import { createReadCache } from '../lib/read-cache.js';
 import { hashSecret } from './passwords.js';
 
 export type ClientMetadata = Record<string, unknown> & { client_id?: string; token_endpoint_auth_method?: string };
@@ -36,14 +37,8 @@ export interface ClientStoreOptions {
 
 export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChange, stats = createCacheStats() }: ClientStoreOptions = {}) {
   // oidc-provider looks its client up on every request; a short-lived copy saves a query each time.
-  const cache = new Map<string, { client: StoredClient; until: number }>();
-  // Bumped by every write and invalidation: a read that overlapped one may hold the old row, so it is
-  // answered but not cached.
-  let generation = 0;
-  const invalidate = (id: string) => {
-    generation++;
-    cache.delete(id);
-  };
+  const cache = createReadCache<StoredClient | undefined>({ max: 10_000, stats });
+  const invalidate = (id: string) => cache.forget(id);
   const changed = async (id: string) => {
     invalidate(id);
     await onChange?.(id);
@@ -65,24 +60,18 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       return { client: { metadata: clean, secretHash: row.secretHash, createdAt: now, updatedAt: now }, ...(clientSecret ? { clientSecret } : {}) };
     },
 
-    async find(id: string): Promise<StoredClient | undefined> {
-      const hit = cache.get(id);
-      if (hit && hit.until > Date.now()) {
-        stats.hits++;
-        return hit.client;
-      }
-      stats.misses++;
-      const readAt = generation;
-      const row = await sql.get<{ metadata: string; secretHash: string | null; createdAt: Date | string; updatedAt: Date | string }>(
-        `SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`,
-        [id],
+    find(id: string): Promise<StoredClient | undefined> {
+      return cache.get(
+        id,
+        async () => {
+          const row = await sql.get<{ metadata: string; secretHash: string | null; createdAt: Date | string; updatedAt: Date | string }>(
+            `SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`,
+            [id],
+          );
+          return row && { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: toDate(row.createdAt), updatedAt: toDate(row.updatedAt) };
+        },
+        (client) => (client ? Date.now() + cacheTtlMs : undefined),
       );
-      if (!row) return undefined;
-      const client = { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: toDate(row.createdAt), updatedAt: toDate(row.updatedAt) };
-      if (readAt !== generation) return client;
-      if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
-      cache.set(id, { client, until: Date.now() + cacheTtlMs });
-      return client;
     },
 
     /** Replaces the metadata (a secret is kept, added or dropped as the auth method now needs). */

@@ -1,4 +1,5 @@
 import type { CacheStats } from '../lib/cache-stats.js';
+import { createReadCache } from '../lib/read-cache.js';
 import type { LedgerRow, LedgerStore } from './ledger.js';
 
 export interface LedgerCacheOptions {
@@ -30,19 +31,9 @@ export type CachedLedgerStore = LedgerStore & {
  */
 export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max = 10_000 }: LedgerCacheOptions): CachedLedgerStore {
   if (max <= 0) return { ...store, enabled: false, forget: () => undefined, forgetAll: () => undefined };
-  const rows = new Map<string, { row: LedgerRow; until: number }>();
-  // The reads in flight, one mark each: dropping a key removes its mark, and a read whose mark is
-  // gone when it completes is not kept.
-  const reading = new Map<string, object>();
-
-  const forget = (lookupHash: string) => {
-    rows.delete(lookupHash);
-    reading.delete(lookupHash);
-  };
-  const forgetAll = () => {
-    rows.clear();
-    reading.clear();
-  };
+  const rows = createReadCache<LedgerRow | null>({ max, stats });
+  const forget = (lookupHash: string) => rows.forget(lookupHash);
+  const forgetAll = () => rows.forgetAll();
   /** Runs a write, then drops what it touched (and so any read of it that overlapped the write). */
   async function writing<T>(drop: () => void, write: () => Promise<T>): Promise<T> {
     try {
@@ -58,26 +49,12 @@ export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max
     forget,
     forgetAll,
 
-    async findByLookupHash(lookupHash) {
-      const cached = rows.get(lookupHash);
-      if (cached && cached.until > Date.now()) {
-        stats.hits++;
-        return cached.row;
-      }
-      if (cached) rows.delete(lookupHash);
-      stats.misses++;
-      const mark = {};
-      reading.set(lookupHash, mark);
-      const row = await store.findByLookupHash(lookupHash);
-      if (reading.get(lookupHash) !== mark) return row;
-      reading.delete(lookupHash);
-      if (row?.type === 'access_token' && row.status === 'valid') {
-        if (rows.size >= max) rows.delete(rows.keys().next().value!);
-        rows.set(lookupHash, { row, until: Math.min(Date.now() + ttlMs, row.expiresAt.getTime()) });
-      }
-      return row;
-    },
-
+    findByLookupHash: (lookupHash) =>
+      rows.get(
+        lookupHash,
+        () => store.findByLookupHash(lookupHash),
+        (row) => (row?.type === 'access_token' && row.status === 'valid' ? Math.min(Date.now() + ttlMs, row.expiresAt.getTime()) : undefined),
+      ),
     upsert: (entry) => writing(() => forget(entry.lookupHash), () => store.upsert(entry)),
     redeem: (lookupHash) => writing(() => forget(lookupHash), () => store.redeem(lookupHash)),
     revokeByLookupHash: (lookupHash) => writing(() => forget(lookupHash), () => store.revokeByLookupHash(lookupHash)),
