@@ -171,7 +171,10 @@ function evaluateTargets(report: Report): Target[] {
         targets.push({
           what: `refresh rotation, ${mode} mode (SQLite)`,
           goal: '≥ 1,000/s',
-          measured: best ? `${Math.round(best.rps).toLocaleString('en-US')}/s (best level, ${best.connections} workers)` : 'not run',
+          // The goal is absolute; the issue set it beside an Express hello of about 8,600/s (0.116×).
+          measured: best
+            ? `${Math.round(best.rps).toLocaleString('en-US')}/s (best level, ${best.connections} workers) = ${ratio(best.rps, report.express, best.connections)!.toFixed(3)}× Express hello at ${best.connections} connections (1,000/s was 0.116× of the 8,600/s Express hello the goal was set beside)`
+            : 'not run',
           met: best ? best.rps >= 1000 : undefined,
         });
       }
@@ -180,7 +183,9 @@ function evaluateTargets(report: Report): Target[] {
     if (tokenScenarios.length) {
       const worst = tokenScenarios.reduce((a, b) => (level(b, top)!.p99 > level(a, top)!.p99 ? b : a));
       const list = tokenScenarios.map((s) => `${s.id} ${level(s, top)!.p99.toFixed(1)}`).join(', ');
-      targets.push({ what: `p99 latency of every token-endpoint scenario at ${top} connections (${db.name})`, goal: '< 25 ms', measured: `worst ${worst.id}: ${level(worst, top)!.p99.toFixed(1)} ms (${list})`, met: level(worst, top)!.p99 < 25 });
+      const expressP99 = level(report.baselines.find((b) => b.id === 'baseline-express'), top)?.p99;
+      const floor = expressP99 !== undefined ? `; Express hello's own p99 in this run: ${expressP99.toFixed(1)} ms` : '';
+      targets.push({ what: `p99 latency of every token-endpoint scenario at ${top} connections (${db.name})`, goal: '< 25 ms', measured: `worst ${worst.id}: ${level(worst, top)!.p99.toFixed(1)} ms (${list})${floor}`, met: level(worst, top)!.p99 < 25 });
     }
     if (db.peakRss) targets.push({ what: `peak server RSS over the whole run (${db.name})`, goal: '< 300 MB', measured: `${Math.round(db.peakRss)} MiB (${Math.round(db.peakRss * 1.048576)} MB)`, met: db.peakRss * 1.048576 < 300 });
   }
