@@ -20,8 +20,10 @@ export function readPage(query: Record<string, unknown>): Page {
   try {
     if (typeof cursor !== 'string') throw new Error();
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [number, string];
-    if (typeof at !== 'number' || typeof id !== 'string') throw new Error();
-    return { limit, after: { createdAt: new Date(at), id } };
+    const createdAt = new Date(at);
+    // A number past what a date can hold (1e300, -1e20) makes an Invalid Date, which no query takes.
+    if (typeof at !== 'number' || Number.isNaN(createdAt.getTime()) || typeof id !== 'string') throw new Error();
+    return { limit, after: { createdAt, id } };
   } catch {
     throw new Problem(400, 'invalid_request', 'Invalid request', 'cursor: not a cursor returned by this API', 'cursor');
   }
