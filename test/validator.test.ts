@@ -108,6 +108,24 @@ describe('validating tokens', () => {
     } finally {
       await otherAudience.close();
     }
+    if (!redis) return;
+    // Validators sharing one Redis share results only when they check alike.
+    const fresh = await session('jwt');
+    const audience = String(decodeJwt(fresh.tokens.access_token).aud);
+    const shared = (extra: Record<string, unknown>) => createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, redisUrl: redis!.url, ...extra });
+    const [elsewhere, here] = [shared({ audience: 'https://other.example.com' }), shared({ audience })];
+    try {
+      await sleep(500);
+      assert.equal((await elsewhere.validate(fresh.tokens.access_token)).active, false, 'refused for another audience');
+      assert.equal((await here.validate(fresh.tokens.access_token)).active, true, "not the other validator's refusal");
+      assert.equal((await onRedis!.validate(fresh.tokens.access_token)).active, true);
+      const later = await session('jwt');
+      assert.equal((await here.validate(later.tokens.access_token)).active, true);
+      assert.equal((await elsewhere.validate(later.tokens.access_token)).active, false, "not the other validator's acceptance");
+    } finally {
+      await elsewhere.close();
+      await here.close();
+    }
   });
 
   test('expired tokens and tokens of another issuer → inactive', async () => {
@@ -239,6 +257,38 @@ describe('a validator started after a revocation knows it (it reads the backlog 
       }
     } finally {
       for (const validator of fresh) await validator.close();
+    }
+  });
+});
+
+describe('a revocation heard while a result is being worked out is not lost', () => {
+  test('an introspection answered "active" just before the revocation, arriving after it: refused within 2 s (feed and Redis)', async () => {
+    const realFetch = globalThis.fetch;
+    let delayIntrospection = false;
+    // The answer of introspection travels slowly: the server says "active", then the token is revoked
+    // while that answer is still on its way.
+    globalThis.fetch = (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      const response = await realFetch(input, init);
+      if (delayIntrospection && String(input).endsWith('/token/introspection')) await sleep(500);
+      return response;
+    }) as typeof fetch;
+    try {
+      for (const [index, validator] of validators().entries()) {
+        const s = await session('reference');
+        delayIntrospection = true;
+        const inFlight = validator.validate(s.tokens.access_token);
+        await sleep(150);
+        await oidc.tokenRevocation(s.config, s.tokens.access_token);
+        const revokedAt = Date.now();
+        await inFlight;
+        delayIntrospection = false;
+        while ((await validator.validate(s.tokens.access_token)).active) {
+          assert.ok(Date.now() - revokedAt < 2000, `${index === 0 ? 'feed' : 'redis'} validator still accepts the token 2 s after its revocation`);
+          await sleep(25);
+        }
+      }
+    } finally {
+      globalThis.fetch = realFetch;
     }
   });
 });

@@ -13,6 +13,7 @@ import {
   type RevocationListener,
   type RevocationMessage,
   type RevocationState,
+  type TokenFacts,
 } from './revocations.js';
 
 export { IssuerUnavailableError };
@@ -76,20 +77,38 @@ function tagsFor(result: ValidationResult, jtiHash: string | undefined): string[
   ];
 }
 
+/** What a revocation may name of a token, from its validation result. */
+function factsOf(result: ValidationResult, jtiHash: string | undefined): TokenFacts {
+  return {
+    jtiHash,
+    subject: typeof result.sub === 'string' ? result.sub : undefined,
+    clientId: typeof result.client_id === 'string' ? result.client_id : undefined,
+    grantId: typeof result.grant_id === 'string' ? result.grant_id : undefined,
+    iat: typeof result.iat === 'number' ? result.iat : undefined,
+  };
+}
+
 export function createValidator(options: ValidatorOptions): Validator {
   const issuer = options.issuer.replace(/\/$/, '');
   const cacheTtlMs = (options.cacheTtlSeconds ?? 60) * 1000;
   const discover = createDiscovery(issuer);
+  // Revocations are facts about the issuer, shared by all its validators; a result depends on who
+  // asks and what it checks too (audience, entry validation), so results are shared only among equals.
   const prefix = `tally:validator:${sha256(issuer)}:`;
+  const resultPrefix = `${prefix}${sha256(JSON.stringify([options.clientId, options.audience ?? null, options.entryValidation === true]))}:`;
 
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false }) : undefined;
   redis?.on('error', () => undefined);
   const memory = createMemoryCache();
-  const shared: ValidationCache | undefined = redis && createRedisCache(redis, prefix);
+  const shared: ValidationCache | undefined = redis && createRedisCache(redis, resultPrefix);
   const memoryState = createMemoryRevocationState();
   const sharedState: RevocationState | undefined = redis && createRedisRevocationState(redis, prefix);
 
+  // Counts revocations heard: one heard while a result was being worked out evicted nothing of it.
+  let revocationsHeard = 0;
+
   async function onRevocation(message: RevocationMessage) {
+    revocationsHeard++;
     const tags = tagsOf(message);
     await memoryState.record(message);
     await memory.evict(tags);
@@ -180,6 +199,7 @@ export function createValidator(options: ValidatorOptions): Validator {
     if (hit) return hit.result;
 
     let computed: { result: ValidationResult; jtiHash?: string | undefined };
+    const heardBefore = revocationsHeard;
     try {
       let isJwt = false;
       if (token.split('.').length === 3) {
@@ -197,6 +217,9 @@ export function createValidator(options: ValidatorOptions): Validator {
     }
 
     const { result, jtiHash } = computed;
+    // A revocation heard meanwhile may name this token (an introspection answered just before it, a
+    // JWT checked just before it was recorded): the result is judged again by what was heard.
+    if (result.active && revocationsHeard !== heardBefore && (await memoryState.isRevoked(factsOf(result, jtiHash)))) return INACTIVE;
     const ttl = result.active ? Math.min(cacheTtlMs, typeof result.exp === 'number' ? result.exp * 1000 - Date.now() : cacheTtlMs) : NEGATIVE_TTL_MS;
     if (ttl > 0) {
       const entry: CachedValidation = { result, storedAt: Date.now(), tags: tagsFor(result, jtiHash) };
