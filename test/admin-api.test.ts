@@ -775,7 +775,29 @@ describe('the token ledger', () => {
     assert.equal(older.status, 200);
     assertProblem(await api('POST', '/prune', { body: { older_than_seconds: -1 } }), 400, { field: 'older_than_seconds' });
     assertProblem(await api('POST', '/prune', { body: { older_than_seconds: 'soon' } }), 400, { field: 'older_than_seconds' });
+    // Past what a date can hold, and merely absurd: refused, not a 500.
+    for (const seconds of [Number.MAX_SAFE_INTEGER, 1e15, 200 * 366 * 86_400]) assertProblem(await api('POST', '/prune', { body: { older_than_seconds: seconds } }), 400, { field: 'older_than_seconds' });
     assertProblem(await api('POST', '/prune', { body: { everything: true } }), 400, { field: 'everything' });
+  });
+
+  test('a client that goes away in the middle of its body: nothing recorded as an error', async () => {
+    const url = new URL(server.url);
+    await new Promise<void>((done) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(`POST /admin/revocations HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"subject":`);
+        setTimeout(() => socket.destroy(), 100);
+      });
+      socket.on('close', () => done());
+    });
+    await sleep(300);
+    assert.doesNotMatch(server.output(), /"level":50[^\n]*admin request failed/);
+  });
+
+  test('an id in the path that does not percent-decode → 400 problem, not a 500', async () => {
+    for (const [method, path] of [['GET', '/clients/%E0%A4%A'], ['PATCH', '/clients/%E0%A4%A'], ['DELETE', '/users/%'], ['GET', '/tokens/%'], ['POST', '/tokens/%ZZ/revoke'], ['POST', '/clients/%E0/secret']] as const) {
+      const answer = await api(method, path, method === 'PATCH' ? { body: { client_name: 'x' } } : {});
+      assertProblem(answer, 400, { code: 'invalid_request' });
+    }
   });
 });
 

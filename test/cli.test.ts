@@ -90,6 +90,32 @@ describe('the tally CLI, as written in the contract', () => {
     });
   }
 
+  test('bad input is refused as the admin API refuses it: exit 2 and a message naming what, nothing stored', async () => {
+    const count = async (table: string) => (await query<{ n: number }>(db, `SELECT COUNT(*) AS n FROM ${table}`))[0]!.n;
+    const [users, clients, keys] = [await count('users'), await count('clients'), await count('keys')];
+    const refused = (args: string[], message: RegExp, input?: string) => {
+      const result = runCli(env, args, input);
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'a message, not a stack trace');
+    };
+    const user = (...extra: string[]) => ['users', 'create', '--password-stdin', ...extra];
+    refused(user('--username', 'two words'), /^tally: username: may contain/, 'a long password\n');
+    refused(user('--username', 'u'.repeat(300)), /username/, 'a long password\n');
+    refused(user('--username', 'erin', '--email', 'not-an-email'), /email/, 'a long password\n');
+    refused(user('--username', 'erin', '--name', ''), /name/, 'a long password\n');
+    refused(['clients', 'create', '--json', '{"client_name":"a","client_name":"b","grant_types":["client_credentials"],"response_types":[]}'], /client_name twice/);
+    const taken = runCli(env, ['clients', 'create', '--json', JSON.stringify({ client_id: 'cli-fixed', grant_types: ['client_credentials'], response_types: [] })]);
+    assert.equal(taken.status, 0, taken.stderr);
+    refused(['clients', 'create', '--json', JSON.stringify({ client_id: 'cli-fixed', grant_types: ['client_credentials'], response_types: [] })], /cli-fixed/);
+    for (const [option, value] of [['--older-than', '9007199254740991'], ['--older-than', ''], ['--older-than', '-1'], ['--batch-size', '99999999999999999999'], ['--limit', '1.5']]) {
+      refused(['prune', option!, value!], new RegExp(`${option}`));
+    }
+    refused(['keys', 'rotate', '--force'], /--force/);
+    refused(['migrate', '--dry-run'], /--dry-run/);
+    assert.deepEqual([await count('users'), await count('clients'), await count('keys')], [users, clients + 1, keys]);
+  });
+
   test('keys rotate → new ES256 and RS256 keys; the older ones are kept', async () => {
     const signingKeys = async () => (await query<{ n: number }>(db, `SELECT COUNT(*) AS n FROM keys WHERE "use" = 'sig'`))[0]!.n;
     const before = await signingKeys();

@@ -6,6 +6,9 @@ import { runMigrations } from '../storage/migrate.js';
 import { addSigningKeys } from '../storage/keys.js';
 import { prune } from '../tokens/prune.js';
 import { DuplicateUsernameError } from '../storage/users.js';
+import { findDuplicateKey } from '../http/admin/json-body.js';
+import { Problem } from '../http/admin/problem.js';
+import { createUserBody, MAX_PRUNE_AGE_SECONDS, parseInput } from '../http/admin/schemas.js';
 
 const HELP: Record<string, string> = {
   '': `Usage: tally <command> [options]
@@ -45,7 +48,8 @@ async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T>
 }
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
-  async migrate() {
+  async migrate(args) {
+    parseArgs({ args, options: {} });
     const config = loadConfigOrExit();
     print({ applied: await runMigrations(config.databaseUrl) });
   },
@@ -55,8 +59,9 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
     if (!values.username) throw new UsageError('--username is required');
     if (!values['password-stdin']) throw new UsageError('--password-stdin is required: the password is read from standard input');
     const password = readStdin();
-    if (password.length < 8) throw new UsageError('the password must be at least 8 characters');
-    await withRuntime(async ({ users }) => print(await users.create({ username: values.username!, password, email: values.email, name: values.name })));
+    // The same rules as POST /admin/users.
+    const user = parseInput(createUserBody, { username: values.username, password, ...(values.email !== undefined ? { email: values.email } : {}), ...(values.name !== undefined ? { name: values.name } : {}) });
+    await withRuntime(async ({ users }) => print(await users.create(user)));
   },
 
   async 'clients create'(args) {
@@ -68,6 +73,9 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
     } catch {
       throw new UsageError('--json is not valid JSON');
     }
+    // As POST /admin/clients: a key given twice is refused, not silently the last one kept.
+    const duplicate = findDuplicateKey(values.json);
+    if (duplicate) throw new UsageError(`--json names ${duplicate} twice`);
     // Loaded here only: oidc-provider is needed to validate metadata, not by the other commands.
     const { registerClient } = await import('../oidc/clients.js');
     await withRuntime(async (runtime) => print(await registerClient(runtime, metadata)));
@@ -75,21 +83,22 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
 
   async prune(args) {
     const { values } = parseArgs({ args, options: { 'older-than': { type: 'string' }, 'batch-size': { type: 'string' }, limit: { type: 'string' } } });
-    const number = (name: string, value: string | undefined, min: number) => {
+    const number = (name: string, value: string | undefined, min: number, max: number) => {
       if (value === undefined) return undefined;
       const n = Number(value);
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer of at least ${min}`);
+      if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
       return n;
     };
     const options = {
-      olderThanSeconds: number('older-than', values['older-than'], 0),
-      batchSize: number('batch-size', values['batch-size'], 1),
-      limit: number('limit', values.limit, 1),
+      olderThanSeconds: number('older-than', values['older-than'], 0, MAX_PRUNE_AGE_SECONDS),
+      batchSize: number('batch-size', values['batch-size'], 1, 100_000),
+      limit: number('limit', values.limit, 1, Number.MAX_SAFE_INTEGER),
     };
     await withRuntime(async (runtime) => print(await prune(runtime, options)));
   },
 
-  async 'keys rotate'() {
+  async 'keys rotate'(args) {
+    parseArgs({ args, options: {} }); // no options: refuses any
     const config = loadConfigOrExit();
     // Old keys stay published while a token they signed may live: ID tokens and access tokens.
     const retireAfterMs = (config.keyActivationDelay + Math.max(config.accessTokenTtl, 3600)) * 1000;
@@ -112,7 +121,8 @@ async function main(argv: string[]) {
 try {
   await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError || (error as Error).name === 'ClientValidationError' || error instanceof DuplicateUsernameError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  const refused = ['ClientValidationError', 'DuplicateClientError'].includes((error as Error).name) || error instanceof Problem || error instanceof DuplicateUsernameError;
+  if (error instanceof UsageError || refused || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     const field = (error as { field?: string }).field;
     const message = (error as Error).message;
     process.stderr.write(`tally: ${field && !message.startsWith(field) ? `${field}: ` : ''}${message}\n`);

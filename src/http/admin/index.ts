@@ -6,6 +6,7 @@ import { toLedgerEntry } from '../../storage/ledger.js';
 import { DuplicateUsernameError } from '../../storage/users.js';
 import { prune } from '../../tokens/prune.js';
 import { toAuditEntry } from '../../storage/audit.js';
+import { exposedStatus } from '../errors.js';
 import { recordAdminWrites } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { parseJsonBody } from './json-body.js';
@@ -136,6 +137,14 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   });
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof Problem) return sendProblem(res, error);
+    // The client went away mid-body: nobody to answer, nothing wrong here.
+    if ((error as { code?: string }).code === 'ECONNRESET' || !res.socket || res.socket.destroyed) {
+      runtime.logger.debug({ method: req.method, path: req.originalUrl.split('?')[0] }, 'admin request aborted by the client');
+      return;
+    }
+    // Express's own 4xx (a path parameter that does not percent-decode, say) is the caller's error.
+    const status = exposedStatus(error);
+    if (status) return sendProblem(res, new Problem(status, 'invalid_request', 'Invalid request', (error as Error).message));
     runtime.logger.error({ err: error, method: req.method, path: req.originalUrl.split('?')[0] }, 'admin request failed');
     sendProblem(res, new Problem(500, 'internal_error', 'Internal error', 'the server could not complete the request; nothing was changed that it did not finish'));
   });

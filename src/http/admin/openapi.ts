@@ -5,6 +5,8 @@
  * router serves is documented here. The audit trail names each write by its `operationId`.
  */
 
+import { MAX_PRUNE_AGE_SECONDS } from './schemas.js';
+
 // The slice of OpenAPI 3.1 this document uses.
 export interface SchemaObject {
   $ref?: string;
@@ -430,7 +432,7 @@ export const adminOpenApi: OpenApiDocument = {
         additionalProperties: false,
       },
       RevocationResult: { type: 'object', properties: { revoked: { type: 'integer', minimum: 0 } }, required: ['revoked'] },
-      PruneRequest: { type: 'object', properties: { older_than_seconds: { type: 'integer', minimum: 0, default: 0 } }, additionalProperties: false },
+      PruneRequest: { type: 'object', properties: { older_than_seconds: { type: 'integer', minimum: 0, maximum: MAX_PRUNE_AGE_SECONDS, default: 0 } }, additionalProperties: false },
       PruneResult: { type: 'object', properties: { deleted: { type: 'integer', minimum: 0 } }, required: ['deleted'] },
       AuditEvent: {
         type: 'object',

@@ -21,7 +21,9 @@ export const revocationBody = z
   })
   .refine((v) => v.subject !== undefined || v.client_id !== undefined || v.grant_id !== undefined, 'give at least one of subject, client_id, grant_id');
 
-export const pruneBody = z.strictObject({ older_than_seconds: z.number().int().min(0).optional() });
+/** A century: a bound any real retention fits in, far below what a date can hold. */
+export const MAX_PRUNE_AGE_SECONDS = 100 * 366 * 24 * 3600;
+export const pruneBody = z.strictObject({ older_than_seconds: z.number().int().min(0).max(MAX_PRUNE_AGE_SECONDS).optional() });
 
 export const tokenQuery = z.object({
   subject: z.string().min(1).max(200).optional(),
