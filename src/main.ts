@@ -21,7 +21,18 @@ const { logger } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
 const verifiedSecrets = createVerifiedSecrets(runtime.cacheStats.clientSecret);
-const build = (keyring: Keyring) => createProvider({ ...runtime, keyring, renderPage, verifiedSecrets });
+const build = (keyring: Keyring) => {
+  const provider = createProvider({ ...runtime, keyring, renderPage, verifiedSecrets });
+  // What escapes oidc-provider reaches Koa, which prints it to stderr unless the app has an error
+  // listener when its request handler is made: mostly clients that went away mid-request (nothing to
+  // answer) or sent malformed HTTP.
+  provider.app.on('error', (error: Error & { code?: string }) => {
+    const clientSide = error.code === 'ECONNRESET' || error.code === 'ECONNABORTED' || error.message === 'aborted' || String(error.code).startsWith('HPE_');
+    if (clientSide) logger.debug({ err: error }, 'request aborted or malformed');
+    else logger.warn({ err: error }, 'oidc-provider request failed');
+  });
+  return provider;
+};
 const providers = holdProvider(build(runtime.keyring));
 providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error')));
 const stopKeyReload = startKeyReload(runtime, providers, build);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { Browser, parseForms } from './helpers/browser.ts';
@@ -133,5 +135,74 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     const noChallenge = await fetch(`${server.url}/auth?client_id=${spa.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, { redirect: 'manual' });
     assert.equal(noChallenge.status, 303);
     assert.match(noChallenge.headers.get('location')!, /error=invalid_request&error_description=[^&]*PKCE/);
+  });
+  /** One request through node:http (fetch will not send a forged Host, or a chunked body in chunks). */
+  function raw(method: string, path: string, headers: Record<string, string>, chunks: string[] = []): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(`${server.url}${path}`, { method, headers }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, text }));
+      });
+      request.on('error', reject);
+      const next = (i: number) => (i < chunks.length ? request.write(chunks[i], () => next(i + 1)) : request.end());
+      next(0);
+    });
+  }
+
+  test('a Host or X-Forwarded-* header that makes no URL → 400 invalid_request, not a 500', async () => {
+    for (const path of ['/.well-known/openid-configuration', '/session/end', '/device', '/token']) {
+      for (const headers of [{ host: '[::' }, { 'x-forwarded-host': 'a b' }, { 'x-forwarded-proto': 'ht tp' }]) {
+        const answer = await raw('GET', path, headers);
+        assert.equal(answer.status, 400, `${path} ${JSON.stringify(headers)}: ${answer.text}`);
+        assert.equal(JSON.parse(answer.text).error, 'invalid_request');
+      }
+    }
+    const proxied = await raw('GET', '/.well-known/openid-configuration', { 'x-forwarded-host': 'id.example.com, inner', 'x-forwarded-proto': 'https' });
+    assert.equal(proxied.status, 200, 'well-formed forwarded headers still work');
+    assert.doesNotMatch(server.output(), /Invalid URL/);
+  });
+
+  test('a chunked body past 56 KiB at the revocation endpoint → 413, and the token it names stays active', async () => {
+    const worker = createClient(server, { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+    const workerConfig = await discover(server, worker);
+    const { access_token } = await oidc.clientCredentialsGrant(workerConfig, { scope: 'api:read' });
+    const body = `token=${access_token}&pad=${'A'.repeat(70 * 1024)}`;
+    const chunks = body.match(/[\s\S]{1,4096}/g)!;
+    const authorization = `Basic ${Buffer.from(`${encodeURIComponent(worker.client_id)}:${encodeURIComponent(worker.client_secret!)}`).toString('base64')}`;
+    const headers = { authorization, 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' };
+    const answer = await raw('POST', '/token/revocation', headers, chunks);
+    assert.equal(answer.status, 413, answer.text);
+    assert.equal(JSON.parse(answer.text).error, 'invalid_request');
+    assert.equal((await oidc.tokenIntrospection(workerConfig, access_token)).active, true, 'nothing done on a part of the body');
+    // Within the limit, chunked is fine.
+    const small = await raw('POST', '/token/revocation', headers, [`token=${access_token.slice(0, 10)}`, access_token.slice(10)]);
+    assert.equal(small.status, 200, small.text);
+    assert.equal((await oidc.tokenIntrospection(workerConfig, access_token)).active, false);
+  });
+
+  test('a client gone in the middle of its body at a protocol endpoint: no stack trace printed', async () => {
+    const url = new URL(server.url);
+    for (const path of ['/token/revocation', '/me']) {
+      await new Promise<void>((done) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basic()}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=abc`);
+          setTimeout(() => socket.destroy(), 100);
+        });
+        socket.on('close', () => done());
+      });
+    }
+    await new Promise((done) => setTimeout(done, 300));
+    assert.doesNotMatch(server.output(), /Error: aborted|^\s+at /m);
+  });
+
+  test('a path or method the protocol does not serve → 404 in the OAuth error shape', async () => {
+    for (const [method, path] of [['GET', '/token'], ['PUT', '/me'], ['POST', '/jwks'], ['GET', '/nowhere']] as const) {
+      const answer = await raw(method, path, {});
+      assert.equal(answer.status, 404, `${method} ${path}`);
+      assert.match(String(answer.headers['content-type']), /^application\/json/);
+      assert.match(JSON.parse(answer.text).error_description, new RegExp(`${method} ${path}`));
+    }
   });
 });

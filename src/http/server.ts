@@ -109,6 +109,18 @@ const DIRECT_ENDPOINTS = new Map<string, 'introspection' | 'token'>([
 // oidc-provider reads at most 56 KiB of a form body and answers a larger one with a vague 400.
 const PROVIDER_BODY_LIMIT = 56 * 1024;
 
+/**
+ * Whether the URL oidc-provider builds from a request parses. It trusts X-Forwarded-Host and
+ * -Proto (proxy mode) and builds its links from them; a malformed one would fail deep inside it as a 500.
+ * The first value of each, as Koa reads them.
+ */
+function providerCanBuildUrls(req: IncomingMessage): boolean {
+  const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(/\s*,\s*/, 1)[0];
+  const host = first(req.headers['x-forwarded-host']) || first(req.headers.host) || '';
+  const protocol = first(req.headers['x-forwarded-proto']) || 'http';
+  return URL.canParse(`${protocol}://${host}${req.url ?? '/'}`);
+}
+
 function rejectOversizedBody(res: ServerResponse) {
   res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
   res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' }));
@@ -178,9 +190,22 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
+    if (!providerCanBuildUrls(req)) {
+      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the Host and X-Forwarded-Host / X-Forwarded-Proto headers do not form a URL' }));
+      return;
+    }
     const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(req.url ?? '') : undefined;
     if (endpoint) {
       answerDirectly(req, res, endpoint).catch(() => res.destroy());
+      return;
+    }
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined) {
+      // A chunked body declares no length: read it here, under the same limit, and hand it on.
+      readBody(req, PROVIDER_BODY_LIMIT).then(
+        (body) => (body ? deps.providers.handle(replayRequest(req, body), res) : rejectOversizedBody(res)),
+        () => res.destroy(),
+      );
       return;
     }
     deps.providers.handle(req, res);

@@ -180,7 +180,19 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
+  installJsonNotFound(provider);
   return provider;
+}
+
+/** A path or method oidc-provider does not serve answers in the OAuth error shape, not Koa's text "Not Found". */
+function installJsonNotFound(provider: Provider): void {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body == null) {
+      ctx.body = { error: 'invalid_request', error_description: `unrecognized route or unsupported method: ${ctx.method} ${ctx.path}` };
+      ctx.status = 404;
+    }
+  });
 }
 
 /**

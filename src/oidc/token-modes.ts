@@ -136,7 +136,13 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
       let size = 0;
       for await (const chunk of ctx.req) {
         size += (chunk as Buffer).length;
-        if (size > 56 * 1024) break;
+        if (size > 56 * 1024) {
+          // Never act on part of a body (the server in front refuses these first: http/server.ts).
+          ctx.status = 413;
+          ctx.set('connection', 'close');
+          ctx.body = { error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' };
+          return;
+        }
         chunks.push(chunk as Buffer);
       }
       let body = Buffer.concat(chunks);
