@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -247,6 +248,45 @@ describe('fetch()', () => {
     assert.equal(api.calls[0]!.body, 'streamed');
     assert.equal((await client.fetch(api.url)).status, 200);
     assert.notEqual(api.calls[1]!.authorization, api.calls[0]!.authorization, 'the token that got a 401 was dropped');
+  });
+
+  test('bodies from an async iterator or a Node stream are not replayed (nor replayed empty): the 401 is returned', async () => {
+    const worker = await newWorker(server);
+    const client = tokenClient(server, worker);
+    const api = await startApi(() => 401);
+    const bodies = [
+      async function* () {
+        yield new TextEncoder().encode('generated');
+      },
+      () => Readable.from([Buffer.from('streamed')]),
+    ];
+    for (const [index, body] of bodies.entries()) {
+      const response = await client.fetch(api.url, { method: 'POST', body: body() as unknown as BodyInit, duplex: 'half' } as RequestInit);
+      assert.equal(response.status, 401);
+      assert.equal(api.calls.length, index + 1, 'sent once');
+    }
+  });
+
+  test('with Redis, two calls refused together both retry with a new token, not the refused one', async (t) => {
+    if (!redis) return t.skip(REDIS_SKIP);
+    const worker = await newWorker(server);
+    for (let round = 0; round < 3; round++) {
+      const client = tokenClient(server, worker, { redisUrl: redis.url });
+      await client.invalidate();
+      const refused = await client.getToken();
+      // Both refusals go out together, once both calls have arrived.
+      let arrived = 0;
+      let bothHere: () => void = () => undefined;
+      const together = new Promise<void>((done) => (bothHere = done));
+      const api = await startApi(async (call) => {
+        if (call.authorization !== `Bearer ${refused}`) return 200;
+        if (++arrived === 2) bothHere();
+        await together;
+        return 401;
+      });
+      const statuses = (await Promise.all([client.fetch(api.url), client.fetch(api.url)])).map((r) => r.status);
+      assert.deepEqual(statuses, [200, 200], `round ${round}: ${api.calls.map((c) => (c.authorization === `Bearer ${refused}` ? 'refused' : 'new')).join(', ')}`);
+    }
   });
 
   test('an API that introspects the token: after a revocation, one 401 then a new token and 200', async () => {

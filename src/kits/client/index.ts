@@ -48,6 +48,11 @@ interface CachedToken {
 
 const LOCK_MS = 10_000;
 
+/** Whether a fetch body can be sent a second time: a stream or an iterator is used up by the first. */
+function replayable(body: RequestInit['body']): boolean {
+  return body == null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof FormData || body instanceof Blob || body instanceof ArrayBuffer || ArrayBuffer.isView(body);
+}
+
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const issuer = options.issuer.replace(/\/$/, '');
   const skewMs = (options.skewSeconds ?? 60) * 1000;
@@ -110,7 +115,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   }
 
   /** With Redis: one process renews (under a lock) while the others wait for its result. */
-  async function sharedToken(): Promise<CachedToken> {
+  async function sharedToken(rejected?: string): Promise<CachedToken> {
+    const usable = (token: CachedToken | undefined): token is CachedToken => fresh(token) && token.accessToken !== rejected;
     const deadline = Date.now() + LOCK_MS;
     const lock = `${cacheKey}:lock`;
     const owner = randomUUID();
@@ -121,11 +127,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       } catch {
         return fresh(current) ? current : requestToken(); // Redis lost: on our own
       }
-      if (fresh(shared)) return shared;
+      if (usable(shared)) return shared;
       if ((await redis!.set(lock, owner, 'PX', LOCK_MS, 'NX').catch(() => 'OK')) === 'OK') {
         try {
           const again = unseal(await redis!.get(cacheKey).catch(() => null));
-          if (fresh(again)) return again;
+          if (usable(again)) return again;
           const token = await requestToken();
           await redis!.set(cacheKey, seal(token), 'PX', Math.max(1, token.expiresAt - Date.now())).catch(() => undefined);
           return token;
@@ -139,44 +145,52 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return requestToken();
   }
 
-  async function getToken(): Promise<string> {
-    // With Redis, the shared entry is the truth (another process may have invalidated or renewed it),
-    // so it is read on every call (one read for concurrent callers); the memory copy serves without it.
-    const shared = redisUsable();
-    if (!shared && fresh(current)) return current.accessToken;
-    inFlight ??= (shared ? sharedToken() : requestToken())
-      .then((token) => (current = token))
-      .finally(() => {
-        inFlight = undefined;
-      });
-    return (await inFlight).accessToken;
+  /** A token; `rejected` names one an API has just refused, which is not handed out again. */
+  async function tokenFor(rejected?: string): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      // With Redis, the shared entry is the truth (another process may have invalidated or renewed it),
+      // so it is read on every call (one read for concurrent callers); the memory copy serves without it.
+      const shared = redisUsable();
+      if (!shared && fresh(current) && current.accessToken !== rejected) return current.accessToken;
+      inFlight ??= (shared ? sharedToken(rejected) : requestToken())
+        .then((token) => (current = token))
+        .finally(() => {
+          inFlight = undefined;
+        });
+      const token = (await inFlight).accessToken;
+      // A renewal already under way when the refusal came may have brought back the refused token.
+      if (token !== rejected || attempt > 0) return token;
+    }
   }
 
   async function invalidate(usedToken?: string) {
-    if (usedToken !== undefined && current?.accessToken !== usedToken) return; // someone renewed already
+    if (usedToken !== undefined && current !== undefined && current.accessToken !== usedToken) return; // renewed already
     current = undefined;
     if (redis && redisUsable()) {
-      const shared = unseal(await redis.get(cacheKey).catch(() => null));
-      if (!usedToken || shared?.accessToken === usedToken) await redis.del(cacheKey).catch(() => undefined);
+      // Dropped only if it still holds the token that was refused (compare and delete, in one step).
+      const sealed = await redis.get(cacheKey).catch(() => null);
+      if (sealed && (!usedToken || unseal(sealed)?.accessToken === usedToken)) {
+        await redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, cacheKey, sealed).catch(() => undefined);
+      }
     }
   }
 
   return {
-    getToken,
+    getToken: () => tokenFor(),
     async fetch(url, init = {}) {
       const send = async (token: string) => {
         const headers = new Headers(init.headers);
         headers.set('authorization', `Bearer ${token}`);
         return fetch(url, { ...init, headers });
       };
-      const token = await getToken();
+      const token = await tokenFor();
       const response = await send(token);
       if (response.status !== 401) return response;
       await invalidate(token);
-      // A stream body has been consumed and cannot be sent again: the caller gets the 401.
-      if (init.body instanceof ReadableStream) return response;
+      // A body read from a stream or an iterator was consumed by the first send: the caller gets the 401.
+      if (!replayable(init.body)) return response;
       await response.body?.cancel().catch(() => undefined); // free the connection
-      return send(await getToken());
+      return send(await tokenFor(token));
     },
     invalidate: () => invalidate(),
     async close() {
