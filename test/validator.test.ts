@@ -176,6 +176,11 @@ describe('validating tokens', () => {
         assert.equal(ok.status, 200, mode);
         assert.deepEqual(await ok.json(), { sub: good.user.id });
       }
+      // RFC 6750 2.1: one or more spaces after the scheme, which is case-insensitive.
+      const spaced = await session('reference');
+      for (const header of [`Bearer  ${spaced.tokens.access_token}`, `bearer ${spaced.tokens.access_token}`]) {
+        assert.equal((await fetch(url, { headers: { authorization: header } })).status, 200, JSON.stringify(header.slice(0, 8)));
+      }
     } finally {
       api.close();
     }

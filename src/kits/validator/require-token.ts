@@ -23,7 +23,7 @@ export function requireToken(validator: Validator, options: RequireTokenOptions 
   return async (req: Req, res: Res, next: Next) => {
     try {
       const header = req.headers.authorization;
-      const match = typeof header === 'string' ? /^Bearer ([\x21-\x7E]+)$/i.exec(header.trim()) : null;
+      const match = typeof header === 'string' ? /^Bearer +([\x21-\x7E]+)$/i.exec(header.trim()) : null;
       const result = match ? await validator.validate(match[1]!) : { active: false };
       if (!result.active) {
         const description = match ? 'the access token is not valid' : 'a bearer access token is required';
