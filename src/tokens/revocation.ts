@@ -23,6 +23,7 @@ export function createRevocation({
   config,
   publish,
   counted = () => undefined,
+  settleMs = 1000,
 }: {
   ledger: LedgerStore;
   revocations: RevocationStore;
@@ -34,6 +35,8 @@ export function createRevocation({
    * tokens revoked one by one. A revocation event's stateless tokens cannot be counted.
    */
   counted?: (mode: TokenMode, count: number) => void;
+  /** How long after a bulk revocation its second pass runs (entries written late). */
+  settleMs?: number;
 }) {
   const countEntries = (counts: Record<EntryFormat, number>) => {
     for (const format of ENTRY_FORMATS) if (counts[format] > 0) counted(format, counts[format]);
@@ -45,8 +48,9 @@ export function createRevocation({
 
   return {
     /**
-     * Every token of a subject, client or grant (or of all of those given) issued at or before now (to the second) becomes
-     * inactive: entries at once, stateless tokens through an event. Returns the entries changed.
+     * Every token of a subject, client or grant (or of all of those given) issued at or before now becomes
+     * inactive: entries at once (by their creation time), stateless tokens through an event (by their
+     * `iat`, in whole seconds). Returns the entries changed.
      */
     async revokeScope(scope: RevocationScope, types?: EntryType[]): Promise<number> {
       const at = new Date();
@@ -60,13 +64,23 @@ export function createRevocation({
       }
       await revocations.recordEvent(kind, value, at, new Date(at.getTime() + longestTtlMs()));
       const count = countEntries(await ledger.deactivate(scope, at));
-      await publish({
+      const message: RevocationMessage = {
         type: 'scope',
         ...(scope.subject !== undefined ? { subject: scope.subject } : {}),
         ...(scope.clientId !== undefined ? { client_id: scope.clientId } : {}),
         ...(scope.grantId !== undefined ? { grant_id: scope.grantId } : {}),
         revoked_at: at.toISOString(),
-      });
+      };
+      await publish(message);
+      // A token issued just before `at` whose entry was still being written (another connection, a
+      // queued commit) escaped that update: a second pass once such writes have landed catches it,
+      // and announces the revocation again if it changed anything, so that caches drop those too.
+      setTimeout(() => {
+        ledger
+          .deactivate(scope, at)
+          .then((late) => (countEntries(late) > 0 ? publish(message) : undefined))
+          .catch(() => undefined); // storage closed meanwhile (shutdown)
+      }, settleMs).unref();
       return count;
     },
 
