@@ -5,6 +5,7 @@ import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
+import { withinReuseLeeway } from '../src/tokens/adapter.ts';
 
 let server: TestServer;
 before(async () => {
@@ -27,3 +28,12 @@ for (const mode of ['reference', 'jwt', 'stateless']) {
     }
   });
 }
+
+test('the leeway rule: 0 means never, even within the same millisecond; otherwise up to the leeway, inclusive', () => {
+  const used = new Date('2026-05-01T12:00:00.000Z');
+  const at = (ms: number) => used.getTime() + ms;
+  assert.equal(withinReuseLeeway(used, 0, at(0)), false, 'a second use in the very millisecond of the first is a reuse');
+  assert.equal(withinReuseLeeway(used, 30, at(0)), true);
+  assert.equal(withinReuseLeeway(used, 30, at(30_000)), true);
+  assert.equal(withinReuseLeeway(used, 30, at(30_001)), false);
+});

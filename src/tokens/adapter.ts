@@ -67,6 +67,14 @@ class TokenLookups {
 }
 
 /**
+ * Whether a refresh token used at `consumedAt` may be used again now. A leeway of 0 means never, even
+ * within the same millisecond (a racing second use must fail).
+ */
+export function withinReuseLeeway(consumedAt: Date, leewaySeconds: number, now = Date.now()): boolean {
+  return leewaySeconds > 0 && now - consumedAt.getTime() <= leewaySeconds * 1000;
+}
+
+/**
  * Tokens. Reference tokens: one ledger entry each, the payload sealed and bound to its row by the
  * lookup hash. Stateless refresh tokens: no entry; the value is the sealed payload, and its state
  * (used, revoked) is in the revoked-token list and the revocation events.
@@ -84,7 +92,7 @@ class TokenAdapter implements Adapter {
 
   /** Within the reuse leeway, a just-rotated refresh token still counts as unused. */
   private withinLeeway(consumedAt: Date): boolean {
-    return this.type === 'refresh_token' && Date.now() - consumedAt.getTime() <= this.deps.config.refreshTokenReuseLeeway * 1000;
+    return this.type === 'refresh_token' && withinReuseLeeway(consumedAt, this.deps.config.refreshTokenReuseLeeway);
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
