@@ -12,6 +12,8 @@ import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startRedis } from './helpers/redis.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
+import { insertRows } from './helpers/db.ts';
+import { sha256 } from '../src/lib/crypto.ts';
 
 type Mode = 'reference' | 'jwt' | 'stateless';
 const MODES: Mode[] = ['reference', 'jwt', 'stateless'];
@@ -294,6 +296,22 @@ describe('a revocation heard while a result is being worked out is not lost', ()
       }
     } finally {
       globalThis.fetch = realFetch;
+    }
+  });
+});
+
+describe('a revocation Redis did not carry', () => {
+  test('in the server feed only (its publication on Redis failed): the Redis validator learns it within seconds', async (t) => {
+    if (!onRedis) return t.skip('redis-server not installed (apt-get install redis-server)');
+    const s = await session('jwt');
+    assert.equal((await onRedis.validate(s.tokens.access_token)).active, true);
+    const jti = String(decodeJwt(s.tokens.access_token).jti);
+    // What the server records before publishing; here it is never published.
+    await insertRows(server, 'revocation_feed', ['event', 'created_at'], [[JSON.stringify({ type: 'token', jti_hash: sha256(jti), revoked_at: new Date().toISOString() }), new Date()]]);
+    const started = Date.now();
+    while ((await onRedis.validate(s.tokens.access_token)).active) {
+      assert.ok(Date.now() - started < 8000, 'the Redis validator still accepts the token 8 s later');
+      await sleep(100);
     }
   });
 });

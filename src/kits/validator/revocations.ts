@@ -200,11 +200,14 @@ export async function readBacklog(options: { issuer: string; clientId: string; c
 
 /** How far before the last id seen a catch-up starts: on PostgreSQL ids can commit out of order. */
 const CATCH_UP_MARGIN = 100;
+/** How often a Redis listener reads the backlog again, for anything Redis did not carry. */
+const REREAD_MS = 5_000;
 
 /**
  * Follows the server's Redis channel. Redis keeps nothing for a subscriber that was away, so each
  * time the subscription is (re)established, what the server recorded meanwhile (everything, the first
- * time) is read from its stream by `catchUp`; the listener is healthy only once that is done.
+ * time) is read from its stream by `catchUp`; the listener is healthy only once that is done. It is
+ * read again every few seconds too, for a revocation whose publication on Redis failed.
  */
 export function listenToRedis(
   subscriber: Redis,
@@ -249,10 +252,23 @@ export function listenToRedis(
       }
     })();
   });
+  // A revocation the server could not publish on Redis (a failed publish while this subscriber stayed
+  // connected) would never arrive: the backlog is read again now and then to pick such ones up.
+  let rereading = false;
+  const reread = setInterval(() => {
+    if (!caughtUp || rereading || subscriber.status !== 'ready') return;
+    rereading = true;
+    catchUp(Math.max(0, highest - CATCH_UP_MARGIN))
+      .then((last) => (highest = Math.max(highest, last)))
+      .catch(() => undefined)
+      .finally(() => (rereading = false));
+  }, REREAD_MS);
+  reread.unref();
   return {
     healthy: () => caughtUp && subscriber.status === 'ready',
     async close() {
       closed = true;
+      clearInterval(reread);
       subscriber.disconnect();
     },
   };
