@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
@@ -91,4 +94,24 @@ test('issuer briefly unreachable → cached results within bounds, then fail clo
     const results = await Promise.all(Object.values(tokens).map((token) => validator.validate(token)));
     return results.every((r) => r.active);
   });
+});
+
+test('close() while the revocation feed is retrying (a wrong secret): the process can exit at once', async () => {
+  const server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
+  after(() => server.stop());
+  // In a process of its own: nothing else keeps it alive once the validator is closed.
+  const script = `
+    import { createValidator } from ${JSON.stringify(new URL('../src/kits/validator/index.ts', import.meta.url).href)};
+    const validator = createValidator({ issuer: ${JSON.stringify(server.url)}, clientId: 'nobody', clientSecret: 'wrong' });
+    await new Promise((done) => setTimeout(done, 4500)); // the feed refuses; by now the retry waits 5 s
+    await validator.close();
+    console.log(Date.now());
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  let closedAt = 0;
+  child.stdout.on('data', (chunk: Buffer) => (closedAt = Number(String(chunk).trim())));
+  const [code] = (await once(child, 'exit')) as [number];
+  const lingered = Date.now() - closedAt;
+  assert.equal(code, 0);
+  assert.ok(closedAt > 0 && lingered < 1000, `exited ${lingered} ms after close()`);
 });

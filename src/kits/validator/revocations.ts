@@ -144,7 +144,7 @@ export function listenToStream(options: { issuer: string; clientId: string; clie
       }
       connected = false;
       if (controller.signal.aborted) break;
-      await new Promise((r) => setTimeout(r, backoff));
+      await new Promise((r) => setTimeout(r, backoff).unref()); // close() ends the loop; the wait keeps nothing alive
       backoff = Math.min(backoff * 2, 5000);
     }
   })();
@@ -247,7 +247,7 @@ export function listenToRedis(
           if (mine === attempt) caughtUp = true;
           return;
         } catch {
-          await new Promise((resolve) => setTimeout(resolve, backoff));
+          await new Promise((resolve) => setTimeout(resolve, backoff).unref());
         }
       }
     })();
