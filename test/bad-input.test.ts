@@ -14,7 +14,7 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
   let web: RegisteredClient;
   let user: ReturnType<typeof createUser>;
   let config: oidc.Configuration;
-  const basic = () => `Basic ${Buffer.from(`${encodeURIComponent(web.client_id)}:${encodeURIComponent(web.client_secret!)}`).toString('base64')}`;
+  const basic = (client: RegisteredClient = web) => `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret!)}`).toString('base64')}`;
 
   before(async () => {
     server = await startServer();
@@ -170,8 +170,7 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     const { access_token } = await oidc.clientCredentialsGrant(workerConfig, { scope: 'api:read' });
     const body = `token=${access_token}&pad=${'A'.repeat(70 * 1024)}`;
     const chunks = body.match(/[\s\S]{1,4096}/g)!;
-    const authorization = `Basic ${Buffer.from(`${encodeURIComponent(worker.client_id)}:${encodeURIComponent(worker.client_secret!)}`).toString('base64')}`;
-    const headers = { authorization, 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' };
+    const headers = { authorization: basic(worker), 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' };
     const answer = await raw('POST', '/token/revocation', headers, chunks);
     assert.equal(answer.status, 413, answer.text);
     assert.equal(JSON.parse(answer.text).error, 'invalid_request');

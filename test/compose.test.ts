@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config/index.ts';
+import { dockerfile, environmentOf, stagesOf } from './helpers/dockerfile.ts';
 import { root } from './helpers/server.ts';
 
 // No container runtime here: compose.yaml is read as Compose reads it (YAML with merge keys, then
@@ -27,7 +28,6 @@ interface Compose {
 
 const text = readFileSync(join(root, 'compose.yaml'), 'utf8');
 const compose = parse(text, { merge: true }) as Compose;
-const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 
 /** Compose's interpolation of `${NAME}`, `${NAME:-default}`, `${NAME:?error}` and `$$`. */
 function interpolate(value: string, shell: Record<string, string | undefined>): string {
@@ -41,14 +41,7 @@ function interpolate(value: string, shell: Record<string, string | undefined>): 
 }
 
 /** The runtime stage's ENV (the last stage), as the image gives it to every container. */
-function imageEnvironment(): Record<string, string> {
-  const runtime = dockerfile.replace(/\\\n/g, ' ').split(/^FROM /m).at(-1)!;
-  const env: Record<string, string> = {};
-  for (const line of runtime.split('\n').filter((l) => l.startsWith('ENV '))) {
-    for (const [, key, value] of line.matchAll(/(\w+)=(\S+)/g)) env[key!] = value!;
-  }
-  return env;
-}
+const imageEnvironment = () => environmentOf(stagesOf(dockerfile).at(-1)!);
 
 /** The values the file's own header tells the operator to export (its `export NAME=$(node -e "...")` lines). */
 function documentedSecrets(): Record<string, string> {

@@ -1,38 +1,20 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { argumentsOf, dockerfile, environmentOf, stagesOf, type Stage } from './helpers/dockerfile.ts';
 import { freePort, root, sqliteOnly } from './helpers/server.ts';
 
 // No container runtime here: the Dockerfile's runtime stage is laid out in a temporary directory
 // (its COPY lines, its ENV, its WORKDIR as that directory) and its CMD and HEALTHCHECK are run there.
 
-interface Stage {
-  name: string;
-  instructions: { op: string; args: string }[];
-}
-
-function stagesOf(dockerfile: string): Stage[] {
-  const lines = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const stages: Stage[] = [];
-  for (const line of lines) {
-    const [, op, args] = /^(\w+)\s+(.*)$/.exec(line) ?? [];
-    if (!op) continue;
-    if (op === 'FROM') stages.push({ name: /\bAS\s+(\S+)/i.exec(args!)?.[1] ?? '', instructions: [] });
-    else stages.at(-1)!.instructions.push({ op, args: args! });
-  }
-  return stages;
-}
-
-const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 const stages = stagesOf(dockerfile);
 const build = stages.find((s) => s.name === 'build')!;
 const runtime = stages.at(-1)!;
-const all = (stage: Stage, op: string) => stage.instructions.filter((i) => i.op === op).map((i) => i.args);
 const one = (stage: Stage, op: string) => {
-  const found = all(stage, op);
+  const found = argumentsOf(stage, op);
   assert.equal(found.length, 1, `one ${op} in the ${stage.name} stage`);
   return found[0]!;
 };
@@ -47,11 +29,11 @@ test('the Dockerfile: two stages on Node 22 slim, a non-root runtime, a health c
   assert.equal(one(runtime, 'USER'), 'node');
   assert.match(one(runtime, 'HEALTHCHECK'), /CMD \[.*\/readyz/);
   // Everything the build stage copies from the context exists, and is all `npm ci` + `npm run build` read.
-  for (const copy of all(build, 'COPY')) {
+  for (const copy of argumentsOf(build, 'COPY')) {
     const sources = copy.split(/\s+/).slice(0, -1);
     for (const source of sources) assert.ok(existsSync(join(root, source)), `the build stage copies ${source}, which exists`);
   }
-  const copied = all(build, 'COPY').flatMap((c) => c.split(/\s+/).slice(0, -1));
+  const copied = argumentsOf(build, 'COPY').flatMap((c) => c.split(/\s+/).slice(0, -1));
   for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts', 'prisma', 'src']) assert.ok(copied.includes(needed), `the build stage copies ${needed}`);
 });
 
@@ -61,7 +43,7 @@ test("the runtime stage's files, environment and CMD start a server that migrate
   const inApp = (path: string) => path.replace(/^\/app(\/|$)/, `${app}$1`);
 
   // COPY: from the build stage (what `npm run build` makes: the compiled server) or from the context.
-  for (const copy of all(runtime, 'COPY')) {
+  for (const copy of argumentsOf(runtime, 'COPY')) {
     const from = /--from=(\S+)/.exec(copy)?.[1];
     const [source, target] = copy.replace(/--\S+\s+/g, '').split(/\s+/) as [string, string];
     const destination = join(app, target);
@@ -80,11 +62,11 @@ test("the runtime stage's files, environment and CMD start a server that migrate
     }
   }
   // RUN mkdir -p /app/data (the volume).
-  for (const run of all(runtime, 'RUN')) for (const [, dir] of run.matchAll(/mkdir -p (\S+)/g)) mkdirSync(inApp(dir!), { recursive: true });
+  for (const run of argumentsOf(runtime, 'RUN')) for (const [, dir] of run.matchAll(/mkdir -p (\S+)/g)) mkdirSync(inApp(dir!), { recursive: true });
 
   // ENV, with /app as the temporary directory, on a free loopback port.
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  for (const line of all(runtime, 'ENV')) for (const [, key, value] of line.matchAll(/(\w+)=(\S+)/g)) env[key!] = value!.replace(/(file:)?\/app\//, (_m, file = '') => `${file}${app}/`);
+  for (const [key, value] of Object.entries(environmentOf(runtime))) env[key] = value.replace(/(file:)?\/app\//, (_m, file = '') => `${file}${app}/`);
   assert.equal(env.NODE_ENV, 'production');
   assert.equal(env.DATABASE_URL, `file:${app}/data/tally.db`);
   env.PORT = String(await freePort());

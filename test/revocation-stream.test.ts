@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { basicAuthorization } from '../src/kits/shared/discovery.ts';
 import { readEventStream, type ServerSentEvent } from '../src/kits/shared/sse.ts';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { insertRows, query } from './helpers/db.ts';
@@ -17,8 +18,6 @@ before(async () => {
 });
 after(() => server.stop());
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-
 interface Opened {
   /** Events received so far, and whether the `: connected` mark came. */
   events: ServerSentEvent[];
@@ -31,7 +30,7 @@ interface Opened {
 async function open(lastEventId?: string): Promise<Opened> {
   const controller = new AbortController();
   const response = await fetch(`${server.url}/revocations/stream`, {
-    headers: { authorization: basic(reader.client_id, reader.client_secret), ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) },
+    headers: { authorization: basicAuthorization(reader.client_id, reader.client_secret), ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) },
     signal: controller.signal,
   });
   assert.equal(response.status, 200);
@@ -59,9 +58,9 @@ test('without credentials: 401 invalid_client; a Last-Event-ID that is not an id
   const anonymous = await fetch(`${server.url}/revocations/stream`);
   assert.equal(anonymous.status, 401);
   assert.equal((await anonymous.json()).error, 'invalid_client');
-  const wrong = await fetch(`${server.url}/revocations/stream`, { headers: { authorization: basic(reader.client_id, 'wrong') } });
+  const wrong = await fetch(`${server.url}/revocations/stream`, { headers: { authorization: basicAuthorization(reader.client_id, 'wrong') } });
   assert.equal(wrong.status, 401);
-  const bad = await fetch(`${server.url}/revocations/stream`, { headers: { authorization: basic(reader.client_id, reader.client_secret), 'last-event-id': 'yesterday' } });
+  const bad = await fetch(`${server.url}/revocations/stream`, { headers: { authorization: basicAuthorization(reader.client_id, reader.client_secret), 'last-event-id': 'yesterday' } });
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error, 'invalid_request');
 });

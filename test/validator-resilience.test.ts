@@ -8,7 +8,7 @@ import * as oidc from 'openid-client';
 import { createValidator, type Validator } from '../src/kits/validator/index.ts';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { startRedis } from './helpers/redis.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { introspectionRequests, startServer, type TestServer } from './helpers/server.ts';
 import { discover } from './helpers/oauth.ts';
 
 const clientOf = new Map<string, string>();
@@ -23,11 +23,6 @@ async function tokensFor(server: TestServer) {
     clientOf.set(tokens[mode]!, client.client_id);
   }
   return { rs, tokens };
-}
-
-async function introspectionCount(server: TestServer): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  return [...text.matchAll(/^tally_http_requests_total\{route="introspection",status="\d+"\} (\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
 }
 
 /** Polls until `check` holds, failing after `ms`. */
@@ -65,9 +60,9 @@ test('Redis briefly down → the validator keeps answering, still drops revoked 
   // Redis kept nothing of the revocation made while it was down; back on it, the validator read what it
   // missed from the server. Past the refusal's own cache life, the token is refused locally, not asked about.
   await sleep(Math.max(0, refusedAt + 5_500 - Date.now()));
-  const introspections = await introspectionCount(server);
+  const introspections = await introspectionRequests(server);
   assert.equal((await validator.validate(tokens.jwt!)).active, false, 'the token revoked while Redis was down stays refused');
-  assert.equal(await introspectionCount(server), introspections, 'decided locally');
+  assert.equal(await introspectionRequests(server), introspections, 'decided locally');
   await admin(server, 'POST', '/revocations', { client_id: decodeClient(tokens.reference!) });
   await eventually('after recovery a revocation arrives through Redis', 2000, async () => !(await validator.validate(tokens.reference!)).active);
   assert.equal((await validator.validate(tokens.stateless!)).active, true, 'unrevoked tokens are still good');

@@ -11,7 +11,7 @@ import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startRedis } from './helpers/redis.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { introspectionRequests, startServer, type TestServer } from './helpers/server.ts';
 import { insertRows } from './helpers/db.ts';
 import { sha256 } from '../src/lib/crypto.ts';
 
@@ -63,11 +63,6 @@ async function session(mode: Mode, scope = 'openid offline_access api:read') {
 }
 
 const validators = () => [onFeed, ...(onRedis ? [onRedis] : [])];
-
-async function introspectionCount(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  return [...text.matchAll(/^tally_http_requests_total\{route="introspection",status="\d+"\} (\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
-}
 
 describe('validating tokens', () => {
   test('valid tokens of all three modes → active, with sub, client_id, scope, exp', async () => {
@@ -190,10 +185,10 @@ describe('validating tokens', () => {
 
   test('the cache: 1,000 validations of one reference token → one introspection request', async () => {
     const { tokens } = await session('reference');
-    const before = await introspectionCount();
+    const before = await introspectionRequests(server);
     await Promise.all(Array.from({ length: 500 }, () => onFeed.validate(tokens.access_token)));
     for (let i = 0; i < 500; i++) assert.equal((await onFeed.validate(tokens.access_token)).active, true);
-    assert.equal((await introspectionCount()) - before, 1);
+    assert.equal((await introspectionRequests(server)) - before, 1);
   });
 });
 
@@ -257,10 +252,10 @@ describe('a validator started after a revocation knows it (it reads the backlog 
     try {
       await sleep(1000); // connected, and the backlog read
       for (const [index, validator] of fresh.entries()) {
-        const introspections = await introspectionCount();
+        const introspections = await introspectionRequests(server);
         assert.equal((await validator.validate(revoked.tokens.access_token)).active, false, `${index === 0 ? 'feed' : 'redis'} validator refuses the token revoked before it started`);
         assert.equal((await validator.validate(kept.tokens.access_token)).active, true);
-        assert.equal(await introspectionCount(), introspections, 'decided locally, from the revocations it read');
+        assert.equal(await introspectionRequests(server), introspections, 'decided locally, from the revocations it read');
       }
     } finally {
       for (const validator of fresh) await validator.close();

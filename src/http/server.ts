@@ -156,19 +156,25 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   const app = createApp(deps, revocationStream, metrics);
   const providerHeaders = precompute(providerSecurityHeaders);
 
-  /** Introspection and the token endpoint: answered here when a direct path covers the request, else by oidc-provider. */
-  async function answerDirectly(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct) {
+  /**
+   * Reads the body under the limit, then answers: here, for introspection and the token endpoint when a
+   * direct path covers the request; else oidc-provider, handed the body read.
+   */
+  async function readThenAnswer(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct | undefined) {
     const body = await readBody(req, PROVIDER_BODY_LIMIT);
     if (!body) {
       rejectOversizedBody(res);
       return;
     }
-    // After a failure here (the database, say), oidc-provider answers, and reports what it meets.
-    const answer = await direct[endpoint].answer({ headers: req.headers, body }).catch((error: unknown) => {
-      runtime.logger.warn({ err: error, endpoint }, 'direct answer failed; oidc-provider answers instead');
-      return undefined;
-    });
-    metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
+    let answer: object | undefined;
+    if (endpoint) {
+      // After a failure here (the database, say), oidc-provider answers, and reports what it meets.
+      answer = await direct[endpoint].answer({ headers: req.headers, body }).catch((error: unknown) => {
+        runtime.logger.warn({ err: error, endpoint }, 'direct answer failed; oidc-provider answers instead');
+        return undefined;
+      });
+      metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
+    }
     if (!answer) {
       deps.providers.handle(replayRequest(req, body), res);
       return;
@@ -196,16 +202,10 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(req.url ?? '') : undefined;
-    if (endpoint) {
-      answerDirectly(req, res, endpoint).catch(() => res.destroy());
-      return;
-    }
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined) {
-      // A chunked body declares no length: read it here, under the same limit, and hand it on.
-      readBody(req, PROVIDER_BODY_LIMIT).then(
-        (body) => (body ? deps.providers.handle(replayRequest(req, body), res) : rejectOversizedBody(res)),
-        () => res.destroy(),
-      );
+    // A chunked body declares no length to refuse it by: it is read here too, under the same limit.
+    const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
+    if (endpoint || chunked) {
+      readThenAnswer(req, res, endpoint).catch(() => res.destroy());
       return;
     }
     deps.providers.handle(req, res);

@@ -133,3 +133,9 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     },
   };
 }
+
+/** Introspection requests the server has answered so far, whatever their status (from /metrics). */
+export async function introspectionRequests(server: { url: string }): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return [...text.matchAll(/^tally_http_requests_total\{route="introspection",status="\d+"\} (\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
+}

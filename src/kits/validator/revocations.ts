@@ -111,8 +111,20 @@ export interface RevocationListener {
 
 const SILENCE_MS = 12_000;
 
+type StreamCredentials = { issuer: string; clientId: string; clientSecret: string };
+
+/** Opens GET /revocations/stream from after `lastEventId`; its body, or a throw when it is refused. */
+async function openStream(options: StreamCredentials, lastEventId: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  const response = await fetch(`${options.issuer.replace(/\/$/, '')}/revocations/stream`, {
+    headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), accept: 'text/event-stream', 'last-event-id': lastEventId },
+    signal,
+  });
+  if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
+  return response.body;
+}
+
 /** Follows GET /revocations/stream, reconnecting with Last-Event-ID after any drop. */
-export function listenToStream(options: { issuer: string; clientId: string; clientSecret: string; onMessage: (m: RevocationMessage) => Promise<void> }): RevocationListener {
+export function listenToStream(options: StreamCredentials & { onMessage: (m: RevocationMessage) => Promise<void> }): RevocationListener {
   const controller = new AbortController();
   let lastEventId = '0';
   let connected = false;
@@ -122,15 +134,11 @@ export function listenToStream(options: { issuer: string; clientId: string; clie
     let backoff = 250;
     while (!controller.signal.aborted) {
       try {
-        const response = await fetch(`${options.issuer.replace(/\/$/, '')}/revocations/stream`, {
-          headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), accept: 'text/event-stream', 'last-event-id': lastEventId },
-          signal: controller.signal,
-        });
-        if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
+        const body = await openStream(options, lastEventId, controller.signal);
         lastActivity = Date.now();
         backoff = 250;
         await readEventStream(
-          response.body,
+          body,
           (event) => {
             if (event.id) lastEventId = event.id;
             if (event.event === 'revocation') void options.onMessage(JSON.parse(event.data) as RevocationMessage).catch(() => undefined);
@@ -161,20 +169,15 @@ export function listenToStream(options: { issuer: string; clientId: string; clie
  * Reads what the stream holds after `afterId` (its replay, which ends with a `: connected` comment),
  * records each event, and returns the highest id read (`afterId` when there was nothing).
  */
-export async function readBacklog(options: { issuer: string; clientId: string; clientSecret: string; afterId: number; onMessage: (m: RevocationMessage) => Promise<void> }): Promise<number> {
+export async function readBacklog(options: StreamCredentials & { afterId: number; onMessage: (m: RevocationMessage) => Promise<void> }): Promise<number> {
   const controller = new AbortController();
   const timeout = setTimeout(() => controller.abort(new Error('the backlog took longer than 60 s')), 60_000);
   let highest = options.afterId;
   let complete = false;
   const recording: Promise<void>[] = [];
   try {
-    const response = await fetch(`${options.issuer.replace(/\/$/, '')}/revocations/stream`, {
-      headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), accept: 'text/event-stream', 'last-event-id': String(options.afterId) },
-      signal: controller.signal,
-    });
-    if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
     await readEventStream(
-      response.body,
+      await openStream(options, String(options.afterId), controller.signal),
       (event) => {
         if (event.event !== 'revocation') return;
         highest = Math.max(highest, Number(event.id ?? 0));
