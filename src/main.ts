@@ -29,7 +29,7 @@ const build = (keyring: Keyring) => {
   provider.app.on('error', (error: Error & { code?: string }) => {
     const clientSide = error.code === 'ECONNRESET' || error.code === 'ECONNABORTED' || error.message === 'aborted' || String(error.code).startsWith('HPE_');
     if (clientSide) logger.debug({ err: error }, 'request aborted or malformed');
-    else logger.warn({ err: error }, 'oidc-provider request failed');
+    else logger.error({ err: error, event: 'server_error' }, 'oidc-provider request failed');
   });
   return provider;
 };

@@ -36,7 +36,10 @@ export interface Runtime {
   revocation: Revocation;
   revocationFeed: RevocationFeed;
   revocationFeedStore: RevocationFeedStore;
-  /** In-process notifications for metrics and the like: `revocation` (a RevocationMessage), `tokens-revoked` ({ mode, count }). */
+  /**
+   * In-process notifications for metrics and the like: `revocation` (a RevocationMessage), `tokens-revoked`
+   * ({ mode, count }), `database-unavailable` (an UnavailableNotice: a request refused because the database is unavailable).
+   */
   events: EventEmitter;
   /** Closes the database and Redis connections. */
   close(): Promise<void>;

@@ -55,6 +55,12 @@ export function createMetrics(sources: MetricSources) {
     labelNames: ['endpoint', 'answered_by'],
     registers: [registry],
   });
+  const databaseUnavailable = new Counter({
+    name: 'tally_database_unavailable_total',
+    help: 'Requests refused because the database was unavailable (503 with Retry-After, or temporarily_unavailable sent to the client), by route',
+    labelNames: ['route'],
+    registers: [registry],
+  });
   new Counter({
     name: 'tally_cache_lookups_total',
     help: 'In-process cache lookups by cache (client, client_secret, ledger) and result (hit, miss)',
@@ -90,6 +96,7 @@ export function createMetrics(sources: MetricSources) {
     tokensRevoked,
     revocations,
     protocolAnswers,
+    databaseUnavailable,
     /** Counts a request when its response is finished. */
     observe(req: IncomingMessage, res: ServerResponse) {
       const started = process.hrtime.bigint();

@@ -1,6 +1,8 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { FeedEvent, RevocationFeed } from '../tokens/revocation-feed.js';
+import { MAX_FEED_ID } from '../storage/revocation-feed.js';
+import { isDatabaseUnavailable } from '../storage/unavailable.js';
 
 const HEARTBEAT_MS = 5_000;
 /** Backlog events read from the database at a time while a resuming client catches up. */
@@ -37,7 +39,9 @@ async function authenticateClient(provider: () => Provider, header: string | und
     const client = (await provider().Client.find(id)) as unknown as ClientWithSecret | undefined;
     if (!client || !['client_secret_basic', 'client_secret_post'].includes(client.clientAuthMethod ?? '')) return undefined;
     return (await client.compareClientSecret(secret)) ? id : undefined;
-  } catch {
+  } catch (error) {
+    // A database that does not answer says nothing about the credentials: a 503 (the error handler's).
+    if (isDatabaseUnavailable(error)) throw error;
     return undefined;
   }
 }
@@ -57,14 +61,10 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
       return;
     }
     const resumeFrom = String(req.headers['last-event-id'] ?? req.query.last_event_id ?? '');
-    if (resumeFrom && !/^\d+$/.test(resumeFrom)) {
+    if (resumeFrom && !(/^\d{1,10}$/.test(resumeFrom) && Number(resumeFrom) <= MAX_FEED_ID)) {
       res.status(400).json({ error: 'invalid_request', error_description: 'Last-Event-ID must be an event id from this stream' });
       return;
     }
-    res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.flushHeaders();
-    res.write('retry: 1000\n\n');
-
     // Sent once each. On PostgreSQL ids can commit, and so arrive, a little out of order: below the
     // highest id sent, the recent ids sent decide.
     let floor = 0;
@@ -83,17 +83,21 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
     let replaying = true;
     const unsubscribe = feed.subscribe((event) => (replaying ? queued.push(event) : send(event)));
     res.on('close', unsubscribe);
+    // The first read comes before the 200, so that a database that does not answer is a 503 (the error
+    // handler's); a later read that fails ends the stream, and the client resumes with Last-Event-ID.
+    floor = resumeFrom ? Number(resumeFrom) : await feed.latestId();
+    let page = resumeFrom ? await feed.backlog(floor, BACKLOG_PAGE) : [];
+    res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    res.write('retry: 1000\n\n');
     if (resumeFrom) {
       // The whole backlog, a page at a time, at the pace the client reads it.
-      floor = Number(resumeFrom);
-      for (let after = floor; !res.destroyed; ) {
-        const page = await feed.backlog(after, BACKLOG_PAGE);
+      for (;;) {
         for (const event of page) if (!send(event)) await drained(res);
-        if (res.destroyed) break;
-        if (page.length < BACKLOG_PAGE) break;
-        after = page.at(-1)!.id;
+        if (res.destroyed || page.length < BACKLOG_PAGE) break;
+        page = await feed.backlog(page.at(-1)!.id, BACKLOG_PAGE);
       }
-    } else floor = Math.min(await feed.latestId(), ...queued.map((e) => e.id - 1));
+    } else floor = Math.min(floor, ...queued.map((e) => e.id - 1));
     replaying = false;
     if (res.destroyed) return;
     for (const event of queued.sort((a, b) => a.id - b.id)) send(event);

@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import type { ProviderHolder } from '../oidc/provider-holder.js';
 import type { Runtime } from '../runtime.js';
 import { createAdminRouter } from './admin/index.js';
+import { Problem, problemBody } from './admin/problem.js';
 import { createCsrf } from './csrf.js';
 import { exposedStatus, HttpError } from './errors.js';
 import { createHealthRouter } from './health.js';
@@ -11,13 +12,15 @@ import { createInteractionRouter } from './interactions.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
 import { readBody } from './body.js';
 import { replayRequest } from '../lib/replay-request.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, routeOf, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
 import { renderPage } from './views.js';
 import { createDirectIntrospection, type DirectIntrospection } from '../oidc/direct-introspection.js';
 import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-client-auth.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 import { createDirectClientCredentials, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
+import { TemporarilyUnavailable, UNAVAILABLE_BODY, UNAVAILABLE_PAGE } from '../oidc/unavailable.js';
+import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
 export interface HttpDependencies {
   providers: ProviderHolder;
@@ -84,14 +87,25 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   });
 
   app.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // Only the interaction pages are for people; the feed, health and metrics paths answer in the OAuth shape.
+    const forPeople = req.path.startsWith('/interaction/') && req.accepts(['html', 'json']) === 'html';
+    if (isDatabaseUnavailable(error)) {
+      runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.path, error } satisfies UnavailableNotice);
+      if (res.headersSent) return void res.end();
+      res.status(503).set({ 'cache-control': 'no-store', 'retry-after': String(RETRY_AFTER_SECONDS) });
+      if (forPeople) res.send(await renderPage('error', UNAVAILABLE_PAGE));
+      else res.json(UNAVAILABLE_BODY);
+      return;
+    }
     const status = exposedStatus(error) ?? 500;
     if (status >= 500) runtime.logger.error({ err: error, path: req.path }, 'request failed');
     const e = error as { code?: string; error?: string; message?: string; error_description?: string; type?: string };
     // body-parser reports an oversized form with type 'entity.too.large' and status 413.
     const description = status >= 500 ? 'The server could not complete the request.' : (e.error_description ?? e.message ?? 'Bad request');
-    if (res.headersSent) return;
+    // A stream already under way cannot take an error document: end it, so the client does not wait on.
+    if (res.headersSent) return void res.end();
     res.status(status).set('cache-control', 'no-store');
-    if (req.accepts(['html', 'json']) === 'json') {
+    if (!forPeople) {
       res.json({ error: e.code ?? e.error ?? (status >= 500 ? 'server_error' : 'invalid_request'), error_description: description });
       return;
     }
@@ -112,13 +126,36 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
 /**
  * Whether the URL oidc-provider builds from a request parses. It trusts X-Forwarded-Host and
  * -Proto (proxy mode) and builds its links from them; a malformed one would fail deep inside it as a 500.
- * The first value of each, as Koa reads them.
+ * Host and protocol are worked out exactly as Koa's request getters do (koa/lib/request.js): the
+ * first comma-separated value, even an empty one.
  */
 function providerCanBuildUrls(req: IncomingMessage): boolean {
-  const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(/\s*,\s*/, 1)[0];
-  const host = first(req.headers['x-forwarded-host']) || first(req.headers.host) || '';
-  const protocol = first(req.headers['x-forwarded-proto']) || 'http';
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const first = (value: string) => value.split(',', 1)[0]!.trim();
+  let host = header('x-forwarded-host') || header('host') || '';
+  host = host && first(host);
+  if (host.includes('@')) host = URL.canParse(`http://${host}`) ? new URL(`http://${host}`).host : '';
+  const proto = header('x-forwarded-proto');
+  const protocol = proto ? first(proto).toLowerCase() : 'http';
   return URL.canParse(`${protocol}://${host}${req.url ?? '/'}`);
+}
+
+/** RFC 9112 §3.2: a request with more than one Host line is refused, whoever would serve it. */
+function hasRepeatedHost(req: IncomingMessage): boolean {
+  let seen = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host' && ++seen > 1) return true;
+  return false;
+}
+
+/** A refusal written before any router sees the request: a problem under /admin, the OAuth shape elsewhere. */
+function refuseRequest(req: IncomingMessage, res: ServerResponse, status: number, description: string) {
+  const admin = /^\/admin(?:[/?]|$)/.test(req.url ?? '');
+  const body = admin ? problemBody(new Problem(status, 'invalid_request', 'Invalid request', description)) : { error: 'invalid_request', error_description: description };
+  res.writeHead(status, { 'content-type': admin ? 'application/problem+json' : 'application/json; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+  res.end(JSON.stringify(body));
 }
 
 function rejectOversizedBody(res: ServerResponse) {
@@ -141,6 +178,13 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   const metrics = createMetrics({ caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret, ledger: runtime.cacheStats.ledger }, pool: () => runtime.sql.poolStats() });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
   deps.runtime.events.on('tokens-revoked', ({ mode, count }: { mode: string; count: number }) => metrics.tokensRevoked.inc({ mode }, count));
+  // Every surface reports a request refused for a database outage here, once: one log line, one count.
+  deps.runtime.events.on(DATABASE_UNAVAILABLE, ({ path, error }: UnavailableNotice) => {
+    const route = routeOf(path);
+    metrics.databaseUnavailable.inc({ route });
+    const err = error instanceof TemporarilyUnavailable ? error.cause : error;
+    runtime.logger.warn({ event: 'database_unavailable', route, path, err }, 'database unavailable: request refused as temporarily unavailable');
+  });
   deps.providers.onProvider((provider) => {
     const events = provider as unknown as NodeJS.EventEmitter;
     for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {
@@ -167,9 +211,16 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     let answer: object | undefined;
+    let unavailable = false;
     if (endpoint) {
-      // After a failure here (the database, say), oidc-provider answers, and reports what it meets.
+      // After a failure here, oidc-provider answers, and reports what it meets; a database outage is
+      // answered here at once, as oidc-provider would (asking it again would only wait for it again).
       answer = await direct[endpoint].answer({ headers: req.headers, body }).catch((error: unknown) => {
+        if (isDatabaseUnavailable(error)) {
+          runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.url ?? '', error } satisfies UnavailableNotice);
+          unavailable = true;
+          return UNAVAILABLE_BODY;
+        }
         runtime.logger.warn({ err: error, endpoint }, 'direct answer failed; oidc-provider answers instead');
         return undefined;
       });
@@ -180,12 +231,17 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     const json = JSON.stringify(answer);
-    res.writeHead(200, { ...DIRECT_ANSWER_HEADERS, 'content-length': Buffer.byteLength(json) });
+    const headers = { ...DIRECT_ANSWER_HEADERS, 'content-length': Buffer.byteLength(json) };
+    res.writeHead(unavailable ? 503 : 200, unavailable ? { ...headers, 'retry-after': String(RETRY_AFTER_SECONDS) } : headers);
     res.end(json);
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     metrics.observe(req, res);
+    if (hasRepeatedHost(req)) {
+      refuseRequest(req, res, 400, 'the request has more than one Host header');
+      return;
+    }
     if (isAppPath(req.url ?? '/')) {
       app(req, res);
       return;
@@ -197,8 +253,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
     if (!providerCanBuildUrls(req)) {
-      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the Host and X-Forwarded-Host / X-Forwarded-Proto headers do not form a URL' }));
+      refuseRequest(req, res, 400, 'the Host and X-Forwarded-Host / X-Forwarded-Proto headers do not form a URL');
       return;
     }
     const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(req.url ?? '') : undefined;

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { plainText } from '../lib/text.js';
 
 // RFC 7591 client metadata as Tally accepts it, checked before oidc-provider's own validation.
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
-const absoluteUri = z.string().min(1).max(2000).refine((v) => URL.canParse(v), 'must be an absolute URI');
+const absoluteUri = plainText(2000).refine((v) => URL.canParse(v), 'must be an absolute URI');
 
 /** RFC 6749 §3.1.2 and RFC 8252: absolute, no fragment; https, or http on loopback, or a native app's own scheme. */
 const redirectUri = absoluteUri.refine((v) => !v.includes('#'), 'must not contain a fragment');
@@ -16,12 +17,13 @@ const scopeString = z
 
 const clientFields = {
   client_id: z.string().regex(/^[\w.:-]{1,128}$/, 'must be 1 to 128 letters, digits, or . _ : -'),
-  client_name: z.string().min(1).max(200),
-  redirect_uris: z.array(redirectUri).min(1).max(50),
-  post_logout_redirect_uris: z.array(redirectUri).min(1).max(50),
+  client_name: plainText(200),
+  // RFC 7591 tools send an empty list for what does not apply: an empty list means none. Whether a
+  // client needs members (redirect URIs for the code flow, say) is oidc-provider's check.
+  redirect_uris: z.array(redirectUri).max(50),
+  post_logout_redirect_uris: z.array(redirectUri).max(50),
   grant_types: z
     .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']))
-    .min(1)
     .max(4),
   response_types: z.array(z.enum(['code', 'none'])).max(2),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'client_secret_jwt']),
@@ -33,10 +35,10 @@ const clientFields = {
   policy_uri: absoluteUri,
   tos_uri: absoluteUri,
   jwks_uri: absoluteUri,
-  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) }),
-  contacts: z.array(z.string().min(1).max(200)).max(20),
-  software_id: z.string().min(1).max(200),
-  software_version: z.string().min(1).max(200),
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).max(20) }),
+  contacts: z.array(plainText(200)).max(20),
+  software_id: plainText(200),
+  software_version: plainText(200),
   default_max_age: z.number().int().positive(),
   require_auth_time: z.boolean(),
   id_token_signed_response_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
@@ -57,8 +59,22 @@ function checkRedirectSchemes(value: RedirectFields, ctx: z.RefinementCtx) {
   }
 }
 
+/**
+ * RFC 7591 §2.1: the code response type goes with the authorization_code grant (response_types
+ * defaults to code). oidc-provider would add the grant silently; an empty or other list is refused instead.
+ */
+function checkCodeGrant(value: { grant_types?: string[] | undefined; response_types?: string[] | undefined }, ctx: z.RefinementCtx) {
+  const code = (value.response_types ?? ['code']).includes('code');
+  if (code && value.grant_types && !value.grant_types.includes('authorization_code')) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'must include authorization_code when response_types includes code (its default)' });
+  }
+}
+
 /** The whole metadata of a client: what POST /admin/clients and `tally clients create` take. */
-export const createClientBody = z.strictObject(Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.optional()])) as { [K in keyof ClientFields]: z.ZodOptional<ClientFields[K]> }).superRefine(checkRedirectSchemes);
+export const createClientBody = z
+  .strictObject(Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.optional()])) as { [K in keyof ClientFields]: z.ZodOptional<ClientFields[K]> })
+  .superRefine(checkRedirectSchemes)
+  .superRefine(checkCodeGrant);
 
 /** PATCH: every field optional; null removes it. Schemes are checked on the merged result. */
 export const patchClientBody = z.strictObject(Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.nullable().optional()])) as { [K in keyof ClientFields]: z.ZodOptional<z.ZodNullable<ClientFields[K]>> });

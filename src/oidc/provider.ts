@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/index.js';
 import type { Keyring } from '../storage/keys.js';
@@ -15,6 +16,9 @@ import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 import { createFindAccount } from './account.js';
 import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
+import { installFirstSessionSave } from './first-session-save.js';
+import { isDatabaseUnavailable } from '../storage/unavailable.js';
+import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -32,6 +36,8 @@ export interface ProviderDependencies {
   statelessRefreshTokens: StatelessRefreshTokens;
   /** Absent where no page is ever served (the CLI validating client metadata). */
   renderPage?: RenderPage;
+  /** Told of requests refused because the database is unavailable (storage/unavailable.ts). */
+  events?: EventEmitter;
 }
 
 const noPages: RenderPage = () => Promise.reject(new Error('this provider serves no pages'));
@@ -60,6 +66,12 @@ function scopesOf(client: ClientLike): string {
 // Symmetric algorithms would key on the stored client secret, which is an argon2 hash here.
 const ASYMMETRIC_SIGNING = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
+/** oidc-provider's routes that people reach in a browser; every other one answers machines, in JSON. */
+const PAGE_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume']);
+
+const SESSION_TTL = 14 * 24 * 3600;
+const LONG_COOKIE = { signed: true, sameSite: 'lax' } as const;
+
 function buildConfiguration(deps: ProviderDependencies): Configuration {
   const { config, keyring } = deps;
   const renderPage = deps.renderPage ?? noPages;
@@ -70,13 +82,13 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
     });
 
   return {
-    adapter: createAdapterFactory({ ...deps, payloadKey: keyring.payloadKey, payloadKeys: keyring.payloadKeys }),
+    adapter: translatingAdapters(createAdapterFactory({ ...deps, payloadKey: keyring.payloadKey, payloadKeys: keyring.payloadKeys })),
     ...tokenModeConfiguration(tokenModeDependencies(deps)),
     findAccount: createFindAccount(deps.users),
     jwks: { keys: providerSigningKeys(keyring.signingKeys) },
     cookies: {
       keys: keyring.cookieKeys,
-      long: { signed: true, sameSite: 'lax' },
+      long: LONG_COOKIE,
       short: { signed: true, sameSite: 'lax' },
     },
     claims: {
@@ -113,7 +125,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       DeviceCode: 600,
       IdToken: 3600,
       Interaction: 3600,
-      Session: 14 * 24 * 3600,
+      Session: SESSION_TTL,
       Grant: config.refreshTokenTtl,
     },
     features: {
@@ -131,7 +143,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       deviceFlow: {
         enabled: true,
         userCodeInputSource: (ctx, form, _out, err) =>
-          page(ctx, 'device', {
+          isDatabaseUnavailable(err) ? page(ctx, 'error', UNAVAILABLE_PAGE) : page(ctx, 'device', {
             form: form.replace('</form>', '<button type="submit">Continue</button></form>'),
             error: err ? 'That code is not valid or has expired. Try again.' : undefined,
           }),
@@ -162,8 +174,14 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
     clientBasedCORS(_ctx, origin, client) {
       return (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin);
     },
-    renderError: async (ctx, out) => {
-      await page(ctx, 'error', { title: 'Something went wrong', error: out.error, description: out.error_description });
+    renderError: async (ctx, out, error) => {
+      // oidc-provider renders an error as a page for whoever prefers HTML; only people's pages should.
+      if (!PAGE_ROUTES.has(ctx.oidc?.route ?? '')) {
+        ctx.type = 'json';
+        ctx.body = out;
+        return;
+      }
+      await page(ctx, 'error', isDatabaseUnavailable(error) ? UNAVAILABLE_PAGE : { title: 'Something went wrong', error: out.error, description: out.error_description });
     },
   };
 }
@@ -173,15 +191,24 @@ function tokenModeDependencies(deps: ProviderDependencies) {
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
+  deps = translatingStores(deps);
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.proxy = true;
   // oidc-provider copies `scopes` into a plain Set; give that Set the open `has` (see RegisteredScopes).
   Object.setPrototypeOf(providerInternals(provider).configuration.scopes, RegisteredScopes.prototype);
+  installUnavailableAnswers(provider, deps.events);
   installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);
+  installFirstSessionSave(provider, { sessionTtl: SESSION_TTL, cookie: LONG_COOKIE });
   return provider;
+}
+
+/** The stores as the provider uses them: a database outage is a 503 temporarily_unavailable there, not a 500. */
+function translatingStores(deps: ProviderDependencies): ProviderDependencies {
+  const { sql, clients, users, ledger, revocation } = deps;
+  return { ...deps, sql: translatingUnavailable(sql), clients: translatingUnavailable(clients), users: translatingUnavailable(users), ledger: translatingUnavailable(ledger), revocation: translatingUnavailable(revocation) };
 }
 
 /** A path or method oidc-provider does not serve answers in the OAuth error shape, not Koa's text "Not Found". */

@@ -38,6 +38,9 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/** How long a PostgreSQL connection, or a free one in the pool, is waited for. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 /** Loads only the dialect's generated client and driver: each brings its own query compiler. */
 export async function openStorage({ databaseUrl, poolSize = 10, onWarning, checkpointWorker = true }: DatabaseOptions): Promise<Storage> {
   if (dialectOf(databaseUrl) === 'sqlite') {
@@ -70,7 +73,11 @@ export async function openStorage({ databaseUrl, poolSize = 10, onWarning, check
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.js'), import('@prisma/adapter-pg')]);
   // One pool for both, so DATABASE_POOL_SIZE bounds the connections and /metrics can show their use.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
+  // A database that does not answer fails a request after CONNECT_TIMEOUT_MS (a 503), never hangs it.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An idle connection the database dropped (a restart, a network cut) is discarded by the pool and the
+  // next query reports the outage; unheard, the pool's 'error' event would end the process.
+  pool.on('error', () => undefined);
   const db = new PrismaClient({ adapter: new PrismaPg(pool) }).$extends({ query: { $allModels: { $allOperations: matchNothingOnNul } } }) as unknown as Db;
   const sql = openPostgresSql(pool);
   return {

@@ -7,6 +7,9 @@ export interface FeedRow {
   createdAt: Date;
 }
 
+/** The largest id the feed can hold (PostgreSQL SERIAL); a larger Last-Event-ID names no event. */
+export const MAX_FEED_ID = 2_147_483_647;
+
 /** The ordered log of revocations behind `GET /revocations/stream`. */
 export function createRevocationFeedStore(db: Db, sql: Sql) {
   return {

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDatabaseUnavailable } from './unavailable.js';
 
 /**
  * Statements prepared once, for the queries every protocol request makes (token, client, revocation
@@ -251,8 +252,10 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     try {
       await query(multi, rows.flatMap((row) => row.params));
       for (const row of rows) row.resolve(1);
-    } catch {
-      await Promise.all(rows.map(one));
+    } catch (error) {
+      // Row by row would fail each row again, waiting for the database once more per row.
+      if (isDatabaseUnavailable(error)) for (const row of rows) row.reject(error);
+      else await Promise.all(rows.map(one));
     }
   }
 

@@ -32,6 +32,8 @@ export function createRevocationFeed({ store, issuer, redisUrl, logger }: { stor
   let floor = -1;
   let highest = -1;
   const delivered = new Set<number>();
+  // Told once when polling starts to fail (the database is away, say) and once when it works again.
+  let failing = false;
 
   async function poll() {
     try {
@@ -45,8 +47,11 @@ export function createRevocationFeed({ store, issuer, redisUrl, logger }: { stor
         highest = Math.max(highest, row.id);
         local.emit('event', { id: row.id, event: JSON.parse(row.event) } satisfies FeedEvent);
       }
+      if (failing) logger.info('revocation feed poll works again');
+      failing = false;
     } catch (error) {
-      logger.warn({ err: error }, 'revocation feed poll failed');
+      if (!failing) logger.warn({ err: error }, `revocation feed poll failed; retrying every ${POLL_MS} ms`);
+      failing = true;
     }
     if (local.listenerCount('event') > 0) {
       timer = setTimeout(poll, POLL_MS);

@@ -19,6 +19,8 @@ export const onPostgres = testDialect === 'postgresql';
 
 /** `{ skip: sqliteOnly('why') }`: a test about SQLite itself, skipped (with the reason) in the PostgreSQL pass. */
 export const sqliteOnly = (why: string): string | undefined => (onPostgres ? `SQLite-specific: ${why}` : undefined);
+/** `{ skip: postgresOnly('why') }`: a test about PostgreSQL itself, skipped (with the reason) in the SQLite pass. */
+export const postgresOnly = (why: string): string | undefined => (onPostgres ? undefined : `PostgreSQL-specific: ${why}`);
 
 
 export async function freePort(): Promise<number> {
@@ -42,6 +44,8 @@ export interface TestServer {
   databaseUrl: string;
   dialect: Dialect;
   env: NodeJS.ProcessEnv;
+  /** The server process's id. */
+  pid: number;
   output: () => string;
   stop(): Promise<number | null>;
   /** Runs the CLI on the same database; throws with its output on a non-zero exit. */
@@ -121,6 +125,7 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     databaseUrl,
     dialect: dialectOf(databaseUrl),
     env,
+    pid: child.pid!,
     output: () => log,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');

@@ -6,6 +6,14 @@ import { documentedRoutes } from './openapi.js';
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * The `:id` of a request as the trail keeps it: whatever the caller sent, control characters written
+ * as \uXXXX escapes (PostgreSQL cannot store U+0000: the whole event was lost), at most 200 characters.
+ */
+export function printableId(id: string): string {
+  return id.replace(/[\x00-\x1F\x7F-\x9F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).slice(0, 200);
+}
+
 /** Status recorded when the caller closed the connection before the answer was sent (nginx's 499). */
 export const CLIENT_CLOSED = 499;
 
@@ -27,7 +35,7 @@ export function recordAdminWrites(audit: AuditStore, logger: Logger) {
     for (const candidate of routes) {
       const params = candidate.method === method ? candidate.match(path) : undefined;
       if (params) {
-        matched = { route: candidate.route, action: candidate.operationId, targetId: params.id?.slice(0, 200) ?? null };
+        matched = { route: candidate.route, action: candidate.operationId, targetId: params.id === undefined ? null : printableId(params.id) };
         break;
       }
     }

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type Provider from 'oidc-provider';
 import { constantTimeEqual } from '../../lib/crypto.js';
 import { Problem } from './problem.js';
+import { isDatabaseUnavailable } from '../../storage/unavailable.js';
 
 export interface AdminActor {
   kind: 'api_key' | 'token';
@@ -30,7 +31,11 @@ export function requireAdmin(provider: () => Provider, adminApiKey: string | und
     }
     let token: FoundToken;
     for (const model of models) {
-      token = await model.find(credential).catch(() => undefined);
+      // A database outage is not a wrong credential: it fails the request (a 503), not the caller.
+      token = await model.find(credential).catch((error: unknown) => {
+        if (isDatabaseUnavailable(error)) throw error;
+        return undefined;
+      });
       if (token) break;
     }
     if (!token?.isValid) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');

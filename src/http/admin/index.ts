@@ -7,6 +7,7 @@ import { DuplicateUsernameError } from '../../storage/users.js';
 import { prune } from '../../tokens/prune.js';
 import { toAuditEntry } from '../../storage/audit.js';
 import { exposedStatus } from '../errors.js';
+import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../../storage/unavailable.js';
 import { recordAdminWrites } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { parseJsonBody } from './json-body.js';
@@ -120,7 +121,8 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
     res.json({ revoked: await revocation.revokeScope({ subject: body.subject, clientId: body.client_id, grantId: body.grant_id }) });
   });
   router.post('/prune', async (req, res) => {
-    const body = parseInput(pruneBody, req.body ?? {});
+    // No body means the defaults; a body must be an object (`null` is not one).
+    const body = parseInput(pruneBody, req.body === undefined ? {} : req.body);
     const result = await prune(runtime, { olderThanSeconds: body.older_than_seconds });
     res.json({ deleted: result.deleted });
   });
@@ -137,6 +139,12 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   });
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof Problem) return sendProblem(res, error);
+    // Before the check below: a database connection that was reset says ECONNRESET too.
+    if (isDatabaseUnavailable(error) && res.socket && !res.socket.destroyed) {
+      runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.originalUrl.split('?')[0]!, error } satisfies UnavailableNotice);
+      res.set('retry-after', String(RETRY_AFTER_SECONDS));
+      return sendProblem(res, new Problem(503, 'database_unavailable', 'Database unavailable', 'the database does not answer; try again in a few seconds'));
+    }
     // The client went away mid-body: nobody to answer, nothing wrong here.
     if ((error as { code?: string }).code === 'ECONNRESET' || !res.socket || res.socket.destroyed) {
       runtime.logger.debug({ method: req.method, path: req.originalUrl.split('?')[0] }, 'admin request aborted by the client');

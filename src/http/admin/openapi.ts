@@ -95,7 +95,7 @@ const json = (schema: SchemaObject) => ({ 'application/json': { schema } });
 const problemContent = { 'application/problem+json': { schema: ref('schemas', 'Problem') } };
 const problem = (description: string): ResponseObject => ({ description, content: problemContent });
 
-const redirectUris: SchemaObject = { type: 'array', items: { type: 'string', format: 'uri', maxLength: 2000, description: 'absolute, no fragment; https, http on a loopback address, or a custom scheme for native apps' }, minItems: 1, maxItems: 50 };
+const redirectUris: SchemaObject = { type: 'array', items: { type: 'string', format: 'uri', maxLength: 2000, description: 'absolute, no fragment; https, http on a loopback address, or a custom scheme for native apps' }, maxItems: 50, description: 'an empty list means none' };
 const uri: SchemaObject = { type: 'string', format: 'uri', maxLength: 2000 };
 
 /** RFC 7591 metadata the admin API accepts (each optional on create, nullable on PATCH), plus `token_mode`. */
@@ -104,7 +104,7 @@ const clientMetadata: Record<string, SchemaObject> = {
   client_name: { type: 'string', minLength: 1, maxLength: 200 },
   redirect_uris: redirectUris,
   post_logout_redirect_uris: redirectUris,
-  grant_types: { type: 'array', items: { type: 'string', enum: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] }, minItems: 1, maxItems: 4 },
+  grant_types: { type: 'array', items: { type: 'string', enum: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] }, maxItems: 4 },
   response_types: { type: 'array', items: { type: 'string', enum: ['code', 'none'] }, maxItems: 2 },
   token_endpoint_auth_method: {
     type: 'string',
@@ -120,7 +120,7 @@ const clientMetadata: Record<string, SchemaObject> = {
   policy_uri: uri,
   tos_uri: uri,
   jwks_uri: uri,
-  jwks: { type: 'object', properties: { keys: { type: 'array', items: { type: 'object' }, minItems: 1, maxItems: 20 } }, required: ['keys'], additionalProperties: false },
+  jwks: { type: 'object', properties: { keys: { type: 'array', items: { type: 'object' }, maxItems: 20 } }, required: ['keys'], additionalProperties: false },
   contacts: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 20 },
   software_id: { type: 'string', minLength: 1, maxLength: 200 },
   software_version: { type: 'string', minLength: 1, maxLength: 200 },
@@ -357,7 +357,7 @@ export const adminOpenApi: OpenApiDocument = {
           title: { type: 'string' },
           status: { type: 'integer' },
           detail: { type: 'string' },
-          code: { type: 'string', description: 'stable: `invalid_request`, `unknown_field`, `invalid_json`, `duplicate_key`, `invalid_client_metadata`, `unauthenticated`, `invalid_token`, `insufficient_scope`, `not_found`, `no_secret`, `duplicate_username`, `body_too_large`, `unsupported_media_type`, `internal_error`' },
+          code: { type: 'string', description: 'stable: `invalid_request`, `unknown_field`, `invalid_json`, `duplicate_key`, `invalid_client_metadata`, `unauthenticated`, `invalid_token`, `insufficient_scope`, `not_found`, `no_secret`, `duplicate_username`, `body_too_large`, `unsupported_media_type`, `internal_error`, `database_unavailable` (503, with Retry-After)' },
           field: { type: 'string', description: 'the offending input, when there is one' },
         },
         required: ['type', 'title', 'status', 'detail', 'code'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { plainText } from '../../lib/text.js';
 import { Problem } from './problem.js';
 
 export { createClientBody, patchClientBody } from '../../oidc/client-metadata.js';
@@ -7,11 +8,11 @@ export const createUserBody = z.strictObject({
   username: z.string().min(1).max(100).regex(/^[\w.@+-]+$/, 'may contain letters, digits and . _ @ + -'),
   password: z.string().min(8, 'must be at least 8 characters').max(1024),
   email: z.email().max(254).optional(),
-  name: z.string().min(1).max(200).optional(),
+  name: plainText(200).optional(),
 });
 
 // No control characters: no identifier holds one, and PostgreSQL cannot store a NUL (the event would fail).
-const identifier = z.string().min(1).max(200).regex(/^[^\x00-\x1F\x7F]+$/, 'must not contain control characters');
+const identifier = plainText(200);
 
 export const revocationBody = z
   .strictObject({
