@@ -1,10 +1,10 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
 /** JSON logs; anything that could carry a credential is redacted at the source. */
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     redact: {
       paths: [
@@ -16,9 +16,19 @@ export function createLogger(level: string): Logger {
         '*.token',
         '*.access_token',
         '*.refresh_token',
-        '*.code',
+        // An authorization or device code where parameters are logged; an error's `code` (ECONNREFUSED,
+        // 57P01, …) is what says why it failed, and stays.
+        'params.code',
+        'body.code',
+        'query.code',
+        '*.params.code',
+        '*.body.code',
+        '*.query.code',
+        '*.device_code',
+        '*.user_code',
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
