@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { TOKEN_MODES, type TokenMode } from '../lib/enums.js';
+
+export type { TokenMode };
 
 /** Thrown for a bad environment value; the message names the variable. */
 export class ConfigError extends Error {
@@ -18,7 +21,7 @@ const schema = z.object({
     .default('file:./data/tally.db'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
-  TOKEN_MODE: z.enum(['reference', 'jwt', 'stateless']).default('reference'),
+  TOKEN_MODE: z.enum(TOKEN_MODES).default('reference'),
   ACCESS_TOKEN_TTL: positiveInt.default(3600),
   REFRESH_TOKEN_TTL: positiveInt.default(1209600),
   DEFAULT_AUDIENCE: z.string().min(1).optional(),
@@ -39,8 +42,6 @@ const schema = z.object({
 
 /** The names of every environment variable Tally reads. */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
-
-export type TokenMode = 'reference' | 'jwt' | 'stateless';
 
 export interface Config {
   port: number;

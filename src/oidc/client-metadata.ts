@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { plainText } from '../lib/text.js';
+import { APPLICATION_TYPES, ASYMMETRIC_SIGNING_ALGS, CLIENT_AUTH_METHODS, GRANT_TYPES, RESPONSE_TYPES, TOKEN_MODES } from '../lib/enums.js';
 
 // RFC 7591 client metadata as Tally accepts it, checked before oidc-provider's own validation.
 
@@ -22,14 +23,13 @@ const clientFields = {
   // client needs members (redirect URIs for the code flow, say) is oidc-provider's check.
   redirect_uris: z.array(redirectUri).max(50),
   post_logout_redirect_uris: z.array(redirectUri).max(50),
-  grant_types: z
-    .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']))
-    .max(4),
-  response_types: z.array(z.enum(['code', 'none'])).max(2),
-  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'client_secret_jwt']),
+  grant_types: z.array(z.enum(GRANT_TYPES)).max(GRANT_TYPES.length),
+  response_types: z.array(z.enum(RESPONSE_TYPES)).max(RESPONSE_TYPES.length),
+  // client_secret_jwt passes here to be refused later with the reason (validateClientMetadata).
+  token_endpoint_auth_method: z.enum([...CLIENT_AUTH_METHODS, 'client_secret_jwt']),
   scope: scopeString,
-  token_mode: z.enum(['reference', 'jwt', 'stateless']),
-  application_type: z.enum(['web', 'native']),
+  token_mode: z.enum(TOKEN_MODES),
+  application_type: z.enum(APPLICATION_TYPES),
   client_uri: absoluteUri,
   logo_uri: absoluteUri,
   policy_uri: absoluteUri,
@@ -41,7 +41,7 @@ const clientFields = {
   software_version: plainText(200),
   default_max_age: z.number().int().positive(),
   require_auth_time: z.boolean(),
-  id_token_signed_response_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  id_token_signed_response_alg: z.enum(ASYMMETRIC_SIGNING_ALGS),
 };
 
 type ClientFields = typeof clientFields;

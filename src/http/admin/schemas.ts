@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { plainText } from '../../lib/text.js';
+import { TOKEN_STATUSES, TOKEN_TYPES } from '../../lib/enums.js';
 import { Problem } from './problem.js';
 
 export { createClientBody, patchClientBody } from '../../oidc/client-metadata.js';
@@ -29,8 +30,8 @@ export const pruneBody = z.strictObject({ older_than_seconds: z.number().int().m
 export const tokenQuery = z.object({
   subject: z.string().min(1).max(200).optional(),
   client_id: z.string().min(1).max(200).optional(),
-  status: z.enum(['valid', 'redeemed', 'revoked', 'inactive']).optional(),
-  type: z.enum(['access_token', 'refresh_token', 'authorization_code', 'device_code']).optional(),
+  status: z.enum(TOKEN_STATUSES).optional(),
+  type: z.enum(TOKEN_TYPES).optional(),
   limit: z.string().optional(),
   cursor: z.string().optional(),
 });
