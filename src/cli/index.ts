@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfigOrExit, openRuntime, type Runtime } from '../runtime.js';
+import { loadConfig } from '../config/index.js';
+import { TallyError } from '../lib/errors.js';
+import { openRuntime, type Runtime } from '../runtime.js';
 import { runMigrations } from '../storage/migrate.js';
 import { addSigningKeys } from '../storage/keys.js';
 import { prune } from '../tokens/prune.js';
-import { DuplicateUsernameError } from '../storage/users.js';
 import { findDuplicateKey } from '../http/admin/json-body.js';
-import { Problem } from '../http/admin/problem.js';
 import { createUserBody, MAX_PRUNE_AGE_SECONDS, parseInput } from '../http/admin/schemas.js';
 
 const HELP: Record<string, string> = {
@@ -28,7 +28,12 @@ Every command reads the same environment as the server (DATABASE_URL, ...). Use 
   prune: 'Usage: tally prune [--older-than SECONDS] [--batch-size N] [--limit N]\n\nDeletes ledger entries whose token expired more than SECONDS ago, in batches. Prints what it deleted as JSON.',
 };
 
-class UsageError extends Error {}
+/** A command line that cannot run: a missing or malformed option. */
+class UsageError extends TallyError {
+  constructor(message: string) {
+    super(400, 'usage', message);
+  }
+}
 
 function print(value: unknown) {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -39,7 +44,7 @@ function readStdin(): string {
 }
 
 async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T> {
-  const runtime = await openRuntime(loadConfigOrExit(), { shortLived: true });
+  const runtime = await openRuntime(loadConfig(), { shortLived: true });
   try {
     return await run(runtime);
   } finally {
@@ -50,7 +55,7 @@ async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T>
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   async migrate(args) {
     parseArgs({ args, options: {} });
-    const config = loadConfigOrExit();
+    const config = loadConfig();
     print({ applied: await runMigrations(config.databaseUrl) });
   },
 
@@ -99,7 +104,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
 
   async 'keys rotate'(args) {
     parseArgs({ args, options: {} }); // no options: refuses any
-    const config = loadConfigOrExit();
+    const config = loadConfig();
     // Old keys stay published while a token they signed may live: ID tokens and access tokens.
     const retireAfterMs = (config.keyActivationDelay + Math.max(config.accessTokenTtl, 3600)) * 1000;
     await withRuntime(async ({ db, config }) => print({ added: await addSigningKeys(db, config.secretKey, retireAfterMs), previous_keys_retire_at: new Date(Date.now() + retireAfterMs).toISOString() }));
@@ -118,15 +123,16 @@ async function main(argv: string[]) {
   await commands[name]!(name ? rest : argv);
 }
 
-try {
-  await main(process.argv.slice(2));
-} catch (error) {
-  const refused = ['ClientValidationError', 'DuplicateClientError'].includes((error as Error).name) || error instanceof Problem || error instanceof DuplicateUsernameError;
-  if (error instanceof UsageError || refused || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    const field = (error as { field?: string }).field;
-    const message = (error as Error).message;
-    process.stderr.write(`tally: ${field && !message.startsWith(field) ? `${field}: ` : ''}${message}\n`);
-    process.exit(2);
-  }
-  throw error;
+/**
+ * The CLI's one error renderer: an error whose message may be shown (bad input, a taken name, a bad
+ * environment variable, an option parseArgs refuses) is printed as `tally: <message>` with exit code
+ * 2; anything else is a failure of the tool, thrown with its stack (exit code 1).
+ */
+function exitFor(error: unknown): never {
+  const shown = error instanceof TallyError ? error.expose : Boolean((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'));
+  if (!shown) throw error;
+  process.stderr.write(`tally: ${(error as Error).message}\n`);
+  process.exit(2);
 }
+
+await main(process.argv.slice(2)).catch(exitFor);

@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { TOKEN_MODES, type TokenMode } from '../lib/enums.js';
+import { TallyError } from '../lib/errors.js';
 
 export type { TokenMode };
 
-/** Thrown for a bad environment value; the message names the variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+/** Thrown for a bad environment value; the message names the variable, for the operator to see. */
+export class ConfigError extends TallyError {
+  constructor(message: string) {
+    super(500, 'invalid_configuration', message, { expose: true });
+  }
 }
 
 const positiveInt = z.coerce.number().int().positive();

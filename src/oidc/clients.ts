@@ -1,21 +1,20 @@
 import type { Runtime } from '../runtime.js';
+import { TallyError } from '../lib/errors.js';
 import { createClientBody } from './client-metadata.js';
 import { needsSecret, type ClientMetadata, type StoredClient } from '../storage/clients.js';
 import { createProvider } from './provider.js';
 
 /** Metadata that cannot be registered, with the field at fault. */
-export class ClientValidationError extends Error {
-  override name = 'ClientValidationError';
-  constructor(
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
+export class ClientValidationError extends TallyError {
+  constructor(message: string, field?: string) {
+    super(400, 'invalid_client_metadata', message, { field });
   }
 }
 
-export class DuplicateClientError extends Error {
-  override name = 'DuplicateClientError';
+export class DuplicateClientError extends TallyError {
+  constructor(message: string) {
+    super(409, 'duplicate_client_id', message, { field: 'client_id' });
+  }
 }
 
 type ValidatorProvider = { Client: { validate(metadata: object): Promise<void> } };

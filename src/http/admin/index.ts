@@ -1,18 +1,16 @@
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { Runtime } from '../../runtime.js';
-import { registerClient, updateClient, ClientValidationError, DuplicateClientError, presentClient } from '../../oidc/clients.js';
+import { TallyError } from '../../lib/errors.js';
+import { registerClient, updateClient, presentClient } from '../../oidc/clients.js';
 import { toLedgerEntry } from '../../storage/ledger.js';
-import { DuplicateUsernameError } from '../../storage/users.js';
 import { prune } from '../../tokens/prune.js';
 import { toAuditEntry } from '../../storage/audit.js';
-import { exposedStatus } from '../errors.js';
-import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../../storage/unavailable.js';
 import { recordAdminWrites } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { parseJsonBody } from './json-body.js';
 import { pageOf, readPage } from './pagination.js';
-import { notFound, Problem, sendProblem } from './problem.js';
+import { renderProblems } from './problem.js';
 import { openApiFor } from './openapi.js';
 import { createClientBody, createUserBody, parseInput, patchClientBody, pruneBody, revocationBody, tokenQuery } from './schemas.js';
 
@@ -21,13 +19,7 @@ export interface AdminDependencies {
   runtime: Runtime;
 }
 
-function clientProblem(error: unknown): never {
-  if (error instanceof DuplicateClientError) throw new Problem(409, 'duplicate_client_id', 'Client id taken', error.message, 'client_id');
-  if (error instanceof ClientValidationError) {
-    throw new Problem(400, 'invalid_client_metadata', 'Invalid client metadata', error.field ? `${error.field}: ${error.message}` : error.message, error.field);
-  }
-  throw error;
-}
+const notFound = (what: string, id: string) => new TallyError(404, 'not_found', `no ${what} with id ${id}`);
 
 /** The admin API: JSON in, JSON or RFC 9457 problems out. */
 export function createAdminRouter({ provider, runtime }: AdminDependencies): Router {
@@ -46,7 +38,7 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   // Clients
   router.post('/clients', async (req, res) => {
     const body = parseInput(createClientBody, req.body);
-    res.status(201).json(await registerClient(runtime, body).catch(clientProblem));
+    res.status(201).json(await registerClient(runtime, body));
   });
   router.get('/clients', async (req, res) => {
     const page = readPage(req.query);
@@ -60,7 +52,7 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   });
   router.patch('/clients/:id', async (req, res) => {
     const patch = parseInput(patchClientBody, req.body);
-    const client = await updateClient(runtime, req.params.id!, patch).catch(clientProblem);
+    const client = await updateClient(runtime, req.params.id!, patch);
     if (!client) throw notFound('client', req.params.id!);
     res.json(client);
   });
@@ -73,19 +65,14 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   router.post('/clients/:id/secret', async (req, res) => {
     const client = await clients.find(req.params.id!);
     if (!client) throw notFound('client', req.params.id!);
-    if (!client.secretHash) throw new Problem(409, 'no_secret', 'Client has no secret', `client ${req.params.id} authenticates without a secret (token_endpoint_auth_method ${client.metadata.token_endpoint_auth_method})`);
+    if (!client.secretHash) throw new TallyError(409, 'no_secret', `client ${req.params.id} authenticates without a secret (token_endpoint_auth_method ${client.metadata.token_endpoint_auth_method})`);
     res.json({ client_secret: await clients.rotateSecret(req.params.id!) });
   });
 
   // Users
   router.post('/users', async (req, res) => {
     const body = parseInput(createUserBody, req.body);
-    try {
-      res.status(201).json(await users.create(body));
-    } catch (error) {
-      if (error instanceof DuplicateUsernameError) throw new Problem(409, 'duplicate_username', 'Username taken', error.message, 'username');
-      throw error;
-    }
+    res.status(201).json(await users.create(body));
   });
   router.get('/users/:id', async (req, res) => {
     const user = await users.find(req.params.id!);
@@ -135,26 +122,8 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   });
 
   router.use((_req: Request, _res: Response) => {
-    throw new Problem(404, 'not_found', 'Not found', 'no such admin route');
+    throw new TallyError(404, 'not_found', 'no such admin route');
   });
-  router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (error instanceof Problem) return sendProblem(res, error);
-    // Before the check below: a database connection that was reset says ECONNRESET too.
-    if (isDatabaseUnavailable(error) && res.socket && !res.socket.destroyed) {
-      runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.originalUrl.split('?')[0]!, error } satisfies UnavailableNotice);
-      res.set('retry-after', String(RETRY_AFTER_SECONDS));
-      return sendProblem(res, new Problem(503, 'database_unavailable', 'Database unavailable', 'the database does not answer; try again in a few seconds'));
-    }
-    // The client went away mid-body: nobody to answer, nothing wrong here.
-    if ((error as { code?: string }).code === 'ECONNRESET' || !res.socket || res.socket.destroyed) {
-      runtime.logger.debug({ method: req.method, path: req.originalUrl.split('?')[0] }, 'admin request aborted by the client');
-      return;
-    }
-    // Express's own 4xx (a path parameter that does not percent-decode, say) is the caller's error.
-    const status = exposedStatus(error);
-    if (status) return sendProblem(res, new Problem(status, 'invalid_request', 'Invalid request', (error as Error).message));
-    runtime.logger.error({ err: error, method: req.method, path: req.originalUrl.split('?')[0] }, 'admin request failed');
-    sendProblem(res, new Problem(500, 'internal_error', 'Internal error', 'the server could not complete the request; nothing was changed that it did not finish'));
-  });
+  router.use(renderProblems(runtime));
   return router;
 }

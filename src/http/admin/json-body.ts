@@ -1,6 +1,6 @@
 import { readBody } from '../body.js';
 import type { NextFunction, Request, Response } from 'express';
-import { Problem } from './problem.js';
+import { TallyError } from '../../lib/errors.js';
 
 export const BODY_LIMIT = 100 * 1024;
 
@@ -47,7 +47,7 @@ export async function parseJsonBody(req: Request, res: Response, next: NextFunct
   // A refused body ends the connection: it cannot carry another request.
   const tooLarge = () => {
     res.set('connection', 'close');
-    return new Problem(413, 'body_too_large', 'Body too large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
+    return new TallyError(413, 'body_too_large', `the body is larger than ${BODY_LIMIT / 1024} kB`);
   };
   const body = await readBody(req, BODY_LIMIT);
   if (!body) throw tooLarge();
@@ -56,13 +56,13 @@ export async function parseJsonBody(req: Request, res: Response, next: NextFunct
     req.body = undefined;
     return next();
   }
-  if (!req.is('application/json')) throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', 'send the body as application/json');
+  if (!req.is('application/json')) throw new TallyError(415, 'unsupported_media_type', 'send the body as application/json');
   try {
     req.body = JSON.parse(text);
   } catch (error) {
-    throw new Problem(400, 'invalid_json', 'Invalid JSON', `the body is not valid JSON: ${(error as Error).message}`);
+    throw new TallyError(400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
   }
   const duplicate = findDuplicateKey(text);
-  if (duplicate) throw new Problem(400, 'duplicate_key', 'Duplicate key', `${duplicate}: appears more than once`, duplicate);
+  if (duplicate) throw new TallyError(400, 'duplicate_key', 'appears more than once', { field: duplicate });
   next();
 }

@@ -1,4 +1,4 @@
-import { Problem } from './problem.js';
+import { TallyError } from '../../lib/errors.js';
 
 export interface Page {
   limit: number;
@@ -12,7 +12,7 @@ export function readPage(query: Record<string, unknown>): Page {
   if (rawLimit !== undefined) {
     limit = Number(rawLimit);
     if (typeof rawLimit !== 'string' || !/^\d+$/.test(rawLimit) || limit < 1 || limit > 200) {
-      throw new Problem(400, 'invalid_request', 'Invalid request', 'limit: must be an integer from 1 to 200', 'limit');
+      throw new TallyError(400, 'invalid_request', 'must be an integer from 1 to 200', { field: 'limit' });
     }
   }
   const cursor = query.cursor;
@@ -25,7 +25,7 @@ export function readPage(query: Record<string, unknown>): Page {
     if (typeof at !== 'number' || Number.isNaN(createdAt.getTime()) || typeof id !== 'string') throw new Error();
     return { limit, after: { createdAt, id } };
   } catch {
-    throw new Problem(400, 'invalid_request', 'Invalid request', 'cursor: not a cursor returned by this API', 'cursor');
+    throw new TallyError(400, 'invalid_request', 'not a cursor returned by this API', { field: 'cursor' });
   }
 }
 

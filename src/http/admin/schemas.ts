@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { plainText } from '../../lib/text.js';
 import { TOKEN_STATUSES, TOKEN_TYPES } from '../../lib/enums.js';
-import { Problem } from './problem.js';
+import { TallyError } from '../../lib/errors.js';
 
 export { createClientBody, patchClientBody } from '../../oidc/client-metadata.js';
 
@@ -39,12 +39,12 @@ export const tokenQuery = z.object({
 /** Parses input with a schema, or throws a 400 problem naming the first offending field. */
 export function parseInput<T extends z.ZodType>(schema: T, input: unknown, where = 'body'): z.infer<T> {
   if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
-    if (where === 'body') throw new Problem(400, 'invalid_request', 'Invalid request', 'the body must be a JSON object');
+    if (where === 'body') throw new TallyError(400, 'invalid_request', 'the body must be a JSON object');
   }
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.join('.') || undefined;
-  const detail = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
-  throw new Problem(400, issue.code === 'unrecognized_keys' ? 'unknown_field' : 'invalid_request', 'Invalid request', field ? `${field}: ${detail}` : detail, field);
+  if (issue.code === 'unrecognized_keys') throw new TallyError(400, 'unknown_field', 'unknown field', { field });
+  throw new TallyError(400, 'invalid_request', issue.message, { field });
 }
