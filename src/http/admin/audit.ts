@@ -2,9 +2,10 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../../config/logger.js';
 import type { AuditStore } from '../../storage/audit.js';
 import type { AdminActor } from './auth.js';
+import { AUDITED_METHODS } from '../../admin/schemas.js';
 import { documentedRoutes } from './openapi.js';
 
-const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const WRITES = new Set<string>(AUDITED_METHODS);
 
 /**
  * The `:id` of a request as the trail keeps it: whatever the caller sent, control characters written

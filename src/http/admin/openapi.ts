@@ -5,7 +5,7 @@
  * router serves is documented here. The audit trail names each write by its `operationId`.
  */
 
-import { MAX_PRUNE_AGE_SECONDS } from './schemas.js';
+import { MAX_PRUNE_AGE_SECONDS } from '../../admin/schemas.js';
 
 // The slice of OpenAPI 3.1 this document uses.
 export interface SchemaObject {
