@@ -35,8 +35,10 @@ const clientFields = {
   post_logout_redirect_uris: redirectUris,
   grant_types: z.array(z.enum(GRANT_TYPES)).max(GRANT_TYPES.length),
   response_types: z.array(z.enum(RESPONSE_TYPES)).max(RESPONSE_TYPES.length),
-  // client_secret_jwt passes here, to be refused with the reason once parsed (admin/clients.ts).
+  // client_secret_jwt passes here, to be refused with the reason once parsed (admin/clients.ts); the
+  // document lists what is accepted in the end.
   token_endpoint_auth_method: z.enum([...CLIENT_AUTH_METHODS, 'client_secret_jwt']).meta({
+    enum: [...CLIENT_AUTH_METHODS],
     default: 'client_secret_basic',
     description: 'client_secret_basic and client_secret_post make a confidential client with a generated secret; client_secret_jwt is refused (secrets are stored hashed)',
   }),
