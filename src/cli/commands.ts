@@ -90,7 +90,7 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
     } catch {
       throw new UsageError('--json is not valid JSON');
     }
-    if (!isJsonObject(input)) throw new UsageError('--json must be a JSON object: the client metadata');
+    if (!isJsonObject(input)) throw new UsageError('the client metadata must be a JSON object');
     // As POST /admin/clients: a key given twice is refused, not silently the last one kept.
     const duplicate = findDuplicateKey(values.json);
     if (duplicate) throw new UsageError(`--json names ${duplicate} twice`);
