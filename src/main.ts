@@ -5,7 +5,9 @@ import { holdProvider } from './oidc/provider-holder.js';
 import { startKeyReload } from './oidc/key-reload.js';
 import { closeGracefully, createHttpServer } from './http/server.js';
 import { renderPage } from './http/views.js';
-import { loadConfigOrExit, openRuntime } from './runtime.js';
+import { openRuntime } from './runtime.js';
+import { loadConfig, type Config } from './config/index.js';
+import { exitFor } from './cli/exit.js';
 import type { Keyring } from './storage/keys.js';
 import { followRevocations } from './tokens/ledger-invalidation.js';
 
@@ -15,7 +17,12 @@ import { followRevocations } from './tokens/ledger-invalidation.js';
 // measurable cost in CPU (bench/ANALYSIS.md). Set here so that every way of starting the server has it.
 setFlagsFromString('--heap-growing-percent=100');
 
-const config = loadConfigOrExit();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  exitFor(error); // a bad variable: its message, exit 2
+}
 const runtime = await openRuntime(config);
 const { logger } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');

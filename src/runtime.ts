@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError, loadConfig, type Config } from './config/index.js';
+import type { Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
@@ -47,19 +47,6 @@ export interface Runtime {
   /** Admin API writes: who did what, when, with what outcome. */
   audit: AuditStore;
   appliedMigrations: string[];
-}
-
-/** Reads the environment or exits with a message naming the bad variable. */
-export function loadConfigOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`tally: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
 }
 
 /** `shortLived`: a CLI command, not the server (no background checkpoint worker for SQLite). */

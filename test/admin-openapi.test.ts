@@ -18,7 +18,8 @@ const unique = (prefix: string) => `${prefix}${process.pid}x${++counter}x${Date.
 
 // ---------------------------------------------------------------------------------------------
 // A tiny JSON Schema checker: $ref, anyOf, type (incl. integer and null), enum, const, required,
-// properties and items. Enough to hold the answers to what the document promises.
+// properties, additionalProperties: false, minProperties and items. Enough to hold the answers (and
+// the requests) to what the document, generated from the zod schemas, promises.
 
 function resolveRef<T>(node: T | { $ref: string }): T {
   let current: unknown = node;
@@ -61,6 +62,8 @@ function schemaErrors(schemaOrRef: SchemaObject, value: unknown, at = '$'): stri
     const object = value as Record<string, unknown>;
     for (const name of schema.required ?? []) if (!(name in object)) errors.push(`${at}.${name}: required`);
     for (const [name, sub] of Object.entries(schema.properties ?? {})) if (name in object) errors.push(...schemaErrors(sub, object[name], `${at}.${name}`));
+    if (schema.additionalProperties === false) for (const name of Object.keys(object)) if (!(name in (schema.properties ?? {}))) errors.push(`${at}.${name}: not a documented field`);
+    if (typeof schema.minProperties === 'number' && Object.keys(object).length < schema.minProperties) errors.push(`${at}: fewer than ${schema.minProperties} fields`);
   }
   if (Array.isArray(value) && schema.items) value.forEach((item, i) => errors.push(...schemaErrors(schema.items!, item, `${at}[${i}]`)));
   return errors;
@@ -76,6 +79,10 @@ test('the schema checker itself: required, types, null, $ref and nesting', () =>
   assert.equal(schemaErrors(schema, { a: 1, b: 2 }).length, 1);
   assert.equal(schemaErrors(schema, { a: 1, b: 'x', c: [{}] }).length, 1);
   assert.equal(schemaErrors(schema, []).length, 1);
+  const closed: SchemaObject = { type: 'object', properties: { a: {} }, additionalProperties: false, minProperties: 1 };
+  assert.deepEqual(schemaErrors(closed, { a: 1 }), []);
+  assert.equal(schemaErrors(closed, { a: 1, b: 2 }).length, 1);
+  assert.equal(schemaErrors(closed, {}).length, 1);
   doc = served;
 });
 
@@ -128,6 +135,13 @@ async function send(op: Operation, call: Call = {}): Promise<Answer> {
   const text = await response.text();
   const contentType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
   return { status: response.status, contentType, text, body: text && /json/.test(contentType) ? JSON.parse(text) : undefined };
+}
+
+/** The JSON schema of an operation's request body. */
+function requestSchema(op: Operation): SchemaObject {
+  const schema = op.operation.requestBody?.content['application/json']?.schema;
+  assert.ok(schema, `${op.operation.operationId} documents a JSON body`);
+  return schema;
 }
 
 /** Sends the call and asserts the answer is one the document gives for this operation, in the documented shape. */
@@ -212,7 +226,10 @@ describe('the OpenAPI document of the admin API', () => {
     const done = new Set<string>();
     const run = async (operationId: string, call: Call = {}) => {
       done.add(operationId);
-      return conforms(operation(operationId), call);
+      const op = operation(operationId);
+      // What the server accepts, the document accepts too.
+      if (call.body !== undefined) assert.deepEqual(schemaErrors(requestSchema(op), call.body), [], `${operationId}'s request body`);
+      return conforms(op, call);
     };
     const expectOk = (answer: Answer) => assert.ok(answer.status < 300, `${answer.status} ${answer.text}`);
 
@@ -287,9 +304,12 @@ describe('the OpenAPI document of the admin API', () => {
         probes += 2;
       }
     }
-    await conforms(operation('createClient'), { body: { client_name: 'x', colour: 'blue' } }, 400);
+    // What the server refuses, the document refuses too.
+    for (const [operationId, body] of [['createClient', { client_name: 'x', colour: 'blue' }], ['revokeTokens', {}], ['updateClient', { client_secret: 'chosen' }]] as const) {
+      assert.notDeepEqual(schemaErrors(requestSchema(operation(operationId)), body), [], `${operationId} documents ${JSON.stringify(body)} as refused`);
+      await conforms(operation(operationId), { id: publicClient.body.client_id, body }, 400);
+    }
     await conforms(operation('listTokens'), { query: { status: 'shiny' } }, 400);
-    await conforms(operation('revokeTokens'), { body: {} }, 400);
     await conforms(operation('createUser'), { body: { username, password: 'another long password' } }, 409);
     await conforms(operation('rotateClientSecret'), { id: publicClient.body.client_id }, 409);
     assert.ok(probes > 40);

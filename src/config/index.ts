@@ -1,8 +1,14 @@
 import { z } from 'zod';
+import { TOKEN_MODES, type TokenMode } from '../lib/enums.js';
+import { TallyError } from '../lib/errors.js';
 
-/** Thrown for a bad environment value; the message names the variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+export type { TokenMode };
+
+/** Thrown for a bad environment value; the message names the variable, for the operator to see. */
+export class ConfigError extends TallyError {
+  constructor(message: string) {
+    super(500, 'invalid_configuration', message, { expose: true });
+  }
 }
 
 const positiveInt = z.coerce.number().int().positive();
@@ -18,7 +24,7 @@ const schema = z.object({
     .default('file:./data/tally.db'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
-  TOKEN_MODE: z.enum(['reference', 'jwt', 'stateless']).default('reference'),
+  TOKEN_MODE: z.enum(TOKEN_MODES).default('reference'),
   ACCESS_TOKEN_TTL: positiveInt.default(3600),
   REFRESH_TOKEN_TTL: positiveInt.default(1209600),
   DEFAULT_AUDIENCE: z.string().min(1).optional(),
@@ -39,8 +45,6 @@ const schema = z.object({
 
 /** The names of every environment variable Tally reads. */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
-
-export type TokenMode = 'reference' | 'jwt' | 'stateless';
 
 export interface Config {
   port: number;

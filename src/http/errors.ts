@@ -1,18 +1,49 @@
-/** An error whose status and message may be shown to the caller; anything else is a 500, logged. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
+import type { ServerResponse } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import type { Runtime } from '../runtime.js';
+import { exposedError, TallyError } from '../lib/errors.js';
+import { UNAVAILABLE_BODY, UNAVAILABLE_PAGE } from '../oidc/unavailable.js';
+import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
+import { renderPage } from './views.js';
+
+// The OAuth transport of Tally's own routes (interaction pages, the revocation feed, health, metrics,
+// and refusals made before any router): RFC 6749's JSON error, or an error page for people. The
+// admin API has its own (admin/problem.ts); oidc-provider renders its own errors (oidc/provider.ts).
+
+/** RFC 6749 §5.2's body: the code and the message of an error that may be shown. */
+export function oauthErrorBody(error: TallyError): { error: string; error_description: string } {
+  return { error: error.code, error_description: error.message };
 }
 
-/** oidc-provider's errors carry `statusCode`, `expose` and an OAuth `error` code. */
-export function exposedStatus(error: unknown): number | undefined {
-  if (error instanceof HttpError) return error.status;
-  const e = error as { statusCode?: number; status?: number; expose?: boolean } | undefined;
-  const status = e?.statusCode ?? e?.status;
-  return status && status >= 400 && status < 500 ? status : undefined;
+/** Writes an OAuth error on a response no router has touched (see server.ts's refusals). */
+export function writeOAuthError(res: ServerResponse, error: TallyError, headers: Record<string, string> = {}) {
+  res.writeHead(error.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify(oauthErrorBody(error)));
+}
+
+/** What a 500 says: nothing about why (that is logged). */
+const SERVER_ERROR = new TallyError(500, 'server_error', 'The server could not complete the request.', { expose: true });
+
+/** The Express error handler of the app: the one place its errors become answers. */
+export function renderAppErrors({ events, logger }: Pick<Runtime, 'events' | 'logger'>) {
+  return async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // Only the interaction pages are for people; the feed, health and metrics paths answer in the OAuth shape.
+    const forPeople = req.path.startsWith('/interaction/') && req.accepts(['html', 'json']) === 'html';
+    if (isDatabaseUnavailable(error)) {
+      events.emit(DATABASE_UNAVAILABLE, { path: req.path, error } satisfies UnavailableNotice);
+      if (res.headersSent) return void res.end();
+      res.status(503).set({ 'cache-control': 'no-store', 'retry-after': String(RETRY_AFTER_SECONDS) });
+      if (forPeople) res.send(await renderPage('error', UNAVAILABLE_PAGE));
+      else res.json(UNAVAILABLE_BODY);
+      return;
+    }
+    const shown = exposedError(error);
+    if (!shown) logger.error({ err: error, path: req.path }, 'request failed');
+    // A stream already under way cannot take an error document: end it, so the client does not wait on.
+    if (res.headersSent) return void res.end();
+    const answer = shown ?? SERVER_ERROR;
+    res.status(answer.status).set('cache-control', 'no-store');
+    if (forPeople) res.send(await renderPage('error', { title: 'Something went wrong', error: answer.code, description: answer.message }));
+    else res.json(oauthErrorBody(answer));
+  };
 }

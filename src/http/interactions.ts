@@ -2,7 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { UserStore } from '../storage/users.js';
 import type { Csrf } from './csrf.js';
-import { HttpError } from './errors.js';
+import { TallyError } from '../lib/errors.js';
 import { renderPage } from './views.js';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -44,7 +44,7 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: (
     const grant = grantId
       ? await provider().Grant.find(grantId)
       : new (provider().Grant)({ accountId: session!.accountId, clientId: String(params.client_id) });
-    if (!grant) throw new HttpError(400, 'grant_not_found', 'This sign-in request is no longer valid.');
+    if (!grant) throw new TallyError(400, 'grant_not_found', 'This sign-in request is no longer valid.');
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -54,15 +54,15 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: (
 
   router.get('/interaction/:uid', async (req: Request, res: Response) => {
     const details = await provider().interactionDetails(req, res);
-    if (details.uid !== req.params.uid) throw new HttpError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
+    if (details.uid !== req.params.uid) throw new TallyError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
     await show(res, details);
   });
 
   router.post('/interaction/:uid', parseForm, async (req: Request, res: Response) => {
     const details = await provider().interactionDetails(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (details.uid !== req.params.uid) throw new HttpError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
-    if (!csrf.verify(details.uid, body._csrf)) throw new HttpError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
+    if (details.uid !== req.params.uid) throw new TallyError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
+    if (!csrf.verify(details.uid, body._csrf)) throw new TallyError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
 
     if (details.prompt.name === 'login') {
       const { username, password } = body;

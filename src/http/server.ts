@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { ProviderHolder } from '../oidc/provider-holder.js';
 import type { Runtime } from '../runtime.js';
 import { createAdminRouter } from './admin/index.js';
-import { Problem, problemBody } from './admin/problem.js';
+import { writeProblem } from './admin/problem.js';
 import { createCsrf } from './csrf.js';
-import { exposedStatus, HttpError } from './errors.js';
+import { renderAppErrors, writeOAuthError } from './errors.js';
+import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
@@ -14,12 +15,11 @@ import { readBody } from './body.js';
 import { replayRequest } from '../lib/replay-request.js';
 import { createMetrics, routeOf, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
-import { renderPage } from './views.js';
 import { createDirectIntrospection, type DirectIntrospection } from '../oidc/direct-introspection.js';
 import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-client-auth.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 import { createDirectClientCredentials, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
-import { TemporarilyUnavailable, UNAVAILABLE_BODY, UNAVAILABLE_PAGE } from '../oidc/unavailable.js';
+import { TemporarilyUnavailable, UNAVAILABLE_BODY } from '../oidc/unavailable.js';
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
 export interface HttpDependencies {
@@ -83,34 +83,9 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.use(createInteractionRouter({ provider, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
 
   app.use((_req: Request, _res: Response) => {
-    throw new HttpError(404, 'not_found', 'There is nothing here.');
+    throw new TallyError(404, 'not_found', 'There is nothing here.');
   });
-
-  app.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    // Only the interaction pages are for people; the feed, health and metrics paths answer in the OAuth shape.
-    const forPeople = req.path.startsWith('/interaction/') && req.accepts(['html', 'json']) === 'html';
-    if (isDatabaseUnavailable(error)) {
-      runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.path, error } satisfies UnavailableNotice);
-      if (res.headersSent) return void res.end();
-      res.status(503).set({ 'cache-control': 'no-store', 'retry-after': String(RETRY_AFTER_SECONDS) });
-      if (forPeople) res.send(await renderPage('error', UNAVAILABLE_PAGE));
-      else res.json(UNAVAILABLE_BODY);
-      return;
-    }
-    const status = exposedStatus(error) ?? 500;
-    if (status >= 500) runtime.logger.error({ err: error, path: req.path }, 'request failed');
-    const e = error as { code?: string; error?: string; message?: string; error_description?: string; type?: string };
-    // body-parser reports an oversized form with type 'entity.too.large' and status 413.
-    const description = status >= 500 ? 'The server could not complete the request.' : (e.error_description ?? e.message ?? 'Bad request');
-    // A stream already under way cannot take an error document: end it, so the client does not wait on.
-    if (res.headersSent) return void res.end();
-    res.status(status).set('cache-control', 'no-store');
-    if (!forPeople) {
-      res.json({ error: e.code ?? e.error ?? (status >= 500 ? 'server_error' : 'invalid_request'), error_description: description });
-      return;
-    }
-    res.send(await renderPage('error', { title: 'Something went wrong', error: e.error ?? e.code ?? 'error', description }));
-  });
+  app.use(renderAppErrors(runtime));
   return app;
 }
 
@@ -152,15 +127,12 @@ function hasRepeatedHost(req: IncomingMessage): boolean {
 
 /** A refusal written before any router sees the request: a problem under /admin, the OAuth shape elsewhere. */
 function refuseRequest(req: IncomingMessage, res: ServerResponse, status: number, description: string) {
-  const admin = /^\/admin(?:[/?]|$)/.test(req.url ?? '');
-  const body = admin ? problemBody(new Problem(status, 'invalid_request', 'Invalid request', description)) : { error: 'invalid_request', error_description: description };
-  res.writeHead(status, { 'content-type': admin ? 'application/problem+json' : 'application/json; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
-  res.end(JSON.stringify(body));
+  const write = /^\/admin(?:[/?]|$)/.test(req.url ?? '') ? writeProblem : writeOAuthError;
+  write(res, new TallyError(status, 'invalid_request', description), { connection: 'close' });
 }
 
 function rejectOversizedBody(res: ServerResponse) {
-  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
-  res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' }));
+  writeOAuthError(res, new TallyError(413, 'invalid_request', 'the request body is larger than 56 KiB'), { connection: 'close' });
 }
 
 /** helmet's headers are the same on every response here: work them out once, not per request. */

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/index.js';
+import { ASYMMETRIC_SIGNING_ALGS, CLIENT_AUTH_METHODS, isTokenMode, RESPONSE_TYPES, TOKEN_MODES } from '../lib/enums.js';
 import type { Keyring } from '../storage/keys.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { UserStore } from '../storage/users.js';
@@ -63,9 +64,6 @@ function scopesOf(client: ClientLike): string {
   return client.scope ?? STANDARD_SCOPES.join(' ');
 }
 
-// Symmetric algorithms would key on the stored client secret, which is an argon2 hash here.
-const ASYMMETRIC_SIGNING = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
-
 /** oidc-provider's routes that people reach in a browser; every other one answers machines, in JSON. */
 const PAGE_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume']);
 
@@ -97,25 +95,25 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       email: ['email', 'email_verified'],
     },
     scopes: STANDARD_SCOPES,
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: [...CLIENT_AUTH_METHODS],
     enabledJWA: {
-      clientAuthSigningAlgValues: [...ASYMMETRIC_SIGNING],
-      requestObjectSigningAlgValues: [...ASYMMETRIC_SIGNING],
-      idTokenSigningAlgValues: [...ASYMMETRIC_SIGNING],
-      userinfoSigningAlgValues: [...ASYMMETRIC_SIGNING],
-      introspectionSigningAlgValues: [...ASYMMETRIC_SIGNING],
-      authorizationSigningAlgValues: [...ASYMMETRIC_SIGNING],
+      clientAuthSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
+      requestObjectSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
+      idTokenSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
+      userinfoSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
+      introspectionSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
+      authorizationSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
     },
     extraClientMetadata: {
       properties: ['token_mode'],
       validator(_ctx, key, value) {
-        if (key === 'token_mode' && value !== undefined && !['reference', 'jwt', 'stateless'].includes(value as string)) {
-          throw new errors.InvalidClientMetadata('token_mode must be one of reference, jwt, stateless');
+        if (key === 'token_mode' && value !== undefined && !isTokenMode(value)) {
+          throw new errors.InvalidClientMetadata(`token_mode must be one of ${TOKEN_MODES.join(', ')}`);
         }
       },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    responseTypes: ['code', 'none'],
+    responseTypes: [...RESPONSE_TYPES],
     rotateRefreshToken: true,
     ttl: {
       AccessToken: config.accessTokenTtl,

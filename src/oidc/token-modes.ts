@@ -3,6 +3,7 @@ import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
+import { isTokenMode } from '../lib/enums.js';
 import { sha256 } from '../lib/crypto.js';
 import { replayRequest } from '../lib/replay-request.js';
 import type { LedgerStore } from '../storage/ledger.js';
@@ -22,7 +23,7 @@ type ClientLike = { clientId: string; token_mode?: unknown } | undefined;
 
 export function tokenModeOf(client: ClientLike, fallback: TokenMode): TokenMode {
   const mode = client?.token_mode;
-  return mode === 'reference' || mode === 'jwt' || mode === 'stateless' ? mode : fallback;
+  return isTokenMode(mode) ? mode : fallback;
 }
 
 type TokenInstance = {

@@ -5,6 +5,7 @@ import { toDate, type Sql } from './sql.js';
 import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
 import { createReadCache } from '../lib/read-cache.js';
 import { hashSecret } from './passwords.js';
+import { SECRET_AUTH_METHODS } from '../lib/enums.js';
 
 export type ClientMetadata = Record<string, unknown> & { client_id?: string; token_endpoint_auth_method?: string };
 
@@ -17,8 +18,7 @@ export interface StoredClient {
 
 /** Clients that authenticate with nothing have no secret; every other method here needs one. */
 export function needsSecret(metadata: ClientMetadata): boolean {
-  const method = metadata.token_endpoint_auth_method ?? 'client_secret_basic';
-  return method === 'client_secret_basic' || method === 'client_secret_post';
+  return (SECRET_AUTH_METHODS as readonly string[]).includes(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
 }
 
 // Keys in a fixed order: oidc-provider caches client instances by a hash of their JSON.

@@ -1,10 +1,11 @@
 import type { Db } from './database.js';
 import { toDate, type Sql } from './sql.js';
+import { TOKEN_FORMATS, type TokenFormat, type TokenStatus, type TokenType } from '../lib/enums.js';
 
-export type EntryType = 'access_token' | 'refresh_token' | 'authorization_code' | 'device_code';
-export const ENTRY_FORMATS = ['reference', 'jwt'] as const;
-export type EntryFormat = (typeof ENTRY_FORMATS)[number];
-export type EntryStatus = 'valid' | 'redeemed' | 'revoked' | 'inactive';
+export type EntryType = TokenType;
+export const ENTRY_FORMATS = TOKEN_FORMATS;
+export type EntryFormat = TokenFormat;
+export type EntryStatus = TokenStatus;
 
 /** A ledger entry as the admin API and the CLI show it: metadata only, never a value or payload. */
 export interface LedgerEntry {

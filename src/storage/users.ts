@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db } from './database.js';
 import { toDate, type Sql } from './sql.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
+import { TallyError } from '../lib/errors.js';
 
 export interface User {
   id: string;
@@ -11,8 +12,11 @@ export interface User {
   created_at: string;
 }
 
-export class DuplicateUsernameError extends Error {
-  override name = 'DuplicateUsernameError';
+/** A conflict the caller can resolve by choosing another name. */
+export class DuplicateUsernameError extends TallyError {
+  constructor(message: string) {
+    super(409, 'duplicate_username', message, { field: 'username' });
+  }
 }
 
 type Row = { id: string; username: string; email: string | null; name: string | null; createdAt: Date };

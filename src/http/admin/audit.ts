@@ -2,9 +2,11 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../../config/logger.js';
 import type { AuditStore } from '../../storage/audit.js';
 import type { AdminActor } from './auth.js';
-import { documentedRoutes } from './openapi.js';
+import { AUDITED_METHODS } from '../../admin/schemas.js';
+import { documentedRoutes } from './documented-routes.js';
+import { adminOpenApi } from './openapi.js';
 
-const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const WRITES = new Set<string>(AUDITED_METHODS);
 
 /**
  * The `:id` of a request as the trail keeps it: whatever the caller sent, control characters written
@@ -25,7 +27,7 @@ export const CLIENT_CLOSED = 499;
  * request. Mount it before authentication so that refused attempts are recorded too.
  */
 export function recordAdminWrites(audit: AuditStore, logger: Logger) {
-  const routes = documentedRoutes();
+  const routes = documentedRoutes(adminOpenApi);
   return (req: Request, res: Response, next: NextFunction) => {
     if (!WRITES.has(req.method)) return next();
     // Matched now: req.path is relative to the router only while the request is inside it.

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { plainText } from '../lib/text.js';
+import { TOKEN_FORMATS, TOKEN_STATUSES, TOKEN_TYPES } from '../lib/enums.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js';
+
+// What the admin operations take and give, besides clients (client-schemas.ts): the inputs are
+// parsed with these, and the OpenAPI document is generated from all of them (json-schemas.ts).
+
+const timestamp = z.string().meta({ format: 'date-time' });
+
+// Users
+
+export const createUserBody = z.strictObject({
+  username: z.string().min(1).max(100).regex(/^[\w.@+-]+$/, 'may contain letters, digits and . _ @ + -'),
+  password: z.string().min(8, 'must be at least 8 characters').max(1024).meta({ writeOnly: true }),
+  email: z.email().max(254).optional(),
+  name: plainText(200).optional(),
+});
+
+export const userView = z.object({
+  id: z.string().meta({ description: 'the `sub` of the user’s tokens' }),
+  username: z.string(),
+  email: z.string().nullable(),
+  name: z.string().nullable(),
+  created_at: timestamp,
+});
+
+// The ledger
+
+export const tokenType = z.enum(TOKEN_TYPES);
+export const tokenStatus = z.enum(TOKEN_STATUSES);
+
+export const tokenQuery = z.object({
+  subject: z.string().min(1).max(200).optional().meta({ description: 'the `sub` (a user id, or a client id for client-credentials tokens)' }),
+  client_id: z.string().min(1).max(200).optional(),
+  status: tokenStatus.optional(),
+  type: tokenType.optional(),
+  // Read by parsePage.
+  limit: z.string().optional(),
+  cursor: z.string().optional(),
+});
+
+export const ledgerEntryView = z.object({
+  id: z.string(),
+  type: tokenType,
+  format: z.enum(TOKEN_FORMATS),
+  status: tokenStatus,
+  subject: z.string().nullable(),
+  client_id: z.string(),
+  grant_id: z.string().nullable(),
+  scope: z.string().nullable(),
+  audience: z.string().nullable(),
+  created_at: timestamp,
+  expires_at: timestamp,
+  redeemed_at: timestamp.nullable(),
+});
+
+// No control characters: no identifier holds one, and PostgreSQL cannot store a NUL (the event would fail).
+const identifier = plainText(200);
+
+export const revocationBody = z
+  .strictObject({
+    subject: identifier.optional(),
+    client_id: identifier.optional(),
+    grant_id: identifier.optional(),
+  })
+  .refine((v) => v.subject !== undefined || v.client_id !== undefined || v.grant_id !== undefined, 'give at least one of subject, client_id, grant_id')
+  // What the refinement checks, said in JSON Schema.
+  .meta({ description: 'at least one field; a token matches when it matches every field given', minProperties: 1 });
+
+export const revocationResult = z.object({ revoked: z.int().min(0) });
+
+/** A century: a bound any real retention fits in, far below what a date can hold. */
+export const MAX_PRUNE_AGE_SECONDS = 100 * 366 * 24 * 3600;
+
+export const pruneBody = z.strictObject({ older_than_seconds: z.number().int().min(0).max(MAX_PRUNE_AGE_SECONDS).optional().meta({ default: 0 }) });
+
+export const pruneResult = z.object({ deleted: z.int().min(0) });
+
+// The audit trail
+
+/** Who made an admin request: the bootstrap key, or an access token with scope admin. */
+export const ADMIN_ACTOR_KINDS = ['api_key', 'token'] as const;
+/** The methods the audit trail records. */
+export const AUDITED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+export const auditEventView = z.object({
+  id: z.string().meta({ description: 'UUIDv7' }),
+  created_at: timestamp.meta({ description: 'when the answer was sent' }),
+  actor: z
+    .object({
+      kind: z.enum(ADMIN_ACTOR_KINDS),
+      id: z.string().meta({ description: '`api-key`, or the client (`client_id/sub` for a user’s token)' }),
+    })
+    .nullable()
+    .meta({ description: 'who; null for an attempt that did not authenticate' }),
+  method: z.enum(AUDITED_METHODS),
+  route: z.string().nullable().meta({ description: 'the route pattern, e.g. `/clients/:id`; null when no admin route matched' }),
+  action: z.string().nullable().meta({ description: 'the operationId in the OpenAPI document, e.g. `updateClient`; null when no admin route matched' }),
+  target_id: z.string().nullable().meta({ description: 'the `:id` of the route' }),
+  status: z.int().meta({ description: 'the HTTP status answered (499: the caller went away before the answer)' }),
+});
+
+// Lists
+
+/** `limit` and `cursor` as documented; parsePage reads them (a query string holds only text). */
+export const pageQuery = z.object({
+  limit: z.int().min(1).max(MAX_PAGE_SIZE).optional().meta({ description: 'page size', default: DEFAULT_PAGE_SIZE }),
+  cursor: z.string().optional().meta({ description: 'the `next_cursor` of the previous page' }),
+});
+
+export function pageView<T extends z.ZodType>(item: T) {
+  return z.object({
+    items: z.array(item),
+    next_cursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }),
+  });
+}
