@@ -19,6 +19,7 @@ import { createDirectIntrospection, type DirectIntrospection } from '../oidc/dir
 import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-client-auth.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 import { createDirectClientCredentials, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
+import { PROVIDER_BODY_LIMIT } from '../oidc/internals/index.js';
 import { TemporarilyUnavailable, UNAVAILABLE_BODY, UNAVAILABLE_PAGE } from '../oidc/unavailable.js';
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
@@ -119,9 +120,6 @@ const DIRECT_ENDPOINTS = new Map<string, 'introspection' | 'token'>([
   ['/token/introspection', 'introspection'],
   ['/token', 'token'],
 ]);
-
-// oidc-provider reads at most 56 KiB of a form body and answers a larger one with a vague 400.
-const PROVIDER_BODY_LIMIT = 56 * 1024;
 
 /**
  * Whether the URL oidc-provider builds from a request parses. It trusts X-Forwarded-Host and

@@ -1,9 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseForm, type ParsedUrlQuery } from 'node:querystring';
 import type Provider from 'oidc-provider';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { noVSCHAR } from 'oidc-provider/lib/consts/client_attributes.js';
 import type { VerifiedSecrets } from './client-secrets.js';
+import { NO_VSCHAR, type ProviderClient } from './internals/index.js';
 
 /** What a direct path reads of a request: its headers and its (already read) body. */
 export interface DirectRequest {
@@ -11,24 +10,10 @@ export interface DirectRequest {
   body: Buffer;
 }
 
-/** oidc-provider's Client, as far as the direct paths read it. */
-export interface ProviderClient {
-  clientId: string;
-  clientAuthMethod: string;
-  clientSecret?: string;
-  scope?: string;
-  dpopBoundAccessTokens?: boolean;
-  tlsClientCertificateBoundAccessTokens?: boolean;
-  grantTypeAllowed(grantType: string): boolean;
-  checkClientSecretExpiration(message: string): void;
-}
-
 const FORM = 'application/x-www-form-urlencoded';
 // Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
 const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
-// oidc-provider's test for a character outside VSCHAR (RFC 6749 Appendix A).
-const NO_VSCHAR = noVSCHAR as RegExp;
 
 function isValidBase64(input: string): boolean {
   const match = BASE64.exec(input);

@@ -1,33 +1,12 @@
 import type Provider from 'oidc-provider';
-// Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
-// @ts-expect-error no type declarations for oidc-provider's internals
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { resourceServer as validResourceServer } from 'oidc-provider/lib/helpers/configuration_result.js';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import isValidScope from 'oidc-provider/lib/helpers/is_valid_scope.js';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, type DirectRequest, type ProviderClient } from './direct-client-auth.js';
+import { directForm, knownBasicClient, type DirectRequest } from './direct-client-auth.js';
+// Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
+import { isValidScope, providerConfiguration, validResourceServer, type ProviderClient } from './internals/index.js';
 const PARAMETERS = new Set(['grant_type', 'scope']);
 
 type ResourceServerInfo = { scope: string };
 type ClientCredentialsToken = { resourceServer: object; scope?: string; expiration: number; tokenType: string; save(): Promise<string> };
-interface Internals {
-  configuration: {
-    scopes: Set<string>;
-    grantTypes: Set<string>;
-    features: {
-      clientCredentials: { enabled: boolean };
-      attestClientAuth: { enabled: boolean };
-      richAuthorizationRequests: { enabled: boolean };
-      resourceIndicators: {
-        enabled: boolean;
-        defaultResource(ctx: undefined, client: ProviderClient): Promise<unknown> | unknown;
-        getResourceServerInfo(ctx: undefined, resource: string, client: ProviderClient): Promise<ResourceServerInfo> | ResourceServerInfo;
-      };
-    };
-  };
-}
 
 /**
  * The client credentials grant for a client authenticating with a client secret it used before,
@@ -43,7 +22,7 @@ interface Internals {
  * resource, resource server info, token TTLs and claims) are Tally's, which read no request context.
  */
 export function createDirectClientCredentials(provider: Provider, secrets: VerifiedSecrets) {
-  const { configuration } = providerInternals(provider) as Internals;
+  const configuration = providerConfiguration(provider);
   const { features } = configuration;
   const reproducible =
     features.clientCredentials.enabled &&
@@ -70,7 +49,7 @@ export function createDirectClientCredentials(provider: Provider, secrets: Verif
       if (!reproducible) return undefined;
       const form = directForm(request);
       if (!form || form.grant_type !== 'client_credentials' || !Object.keys(form).every((name) => PARAMETERS.has(name))) return undefined;
-      if (!(isValidScope(form.scope) as boolean)) return undefined;
+      if (!isValidScope(form.scope)) return undefined;
 
       const client = await knownBasicClient(provider, secrets, request.headers);
       if (!client || !client.grantTypeAllowed('client_credentials')) return undefined;

@@ -1,9 +1,6 @@
 import type Provider from 'oidc-provider';
 // Internals, used so that the token is found exactly as oidc-provider's own introspection finds it.
-// @ts-expect-error no type declarations for oidc-provider's internals
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { findToken } from 'oidc-provider/lib/helpers/token_find.js';
+import { findToken, providerConfiguration } from './internals/index.js';
 import { looksLikeReference } from '../tokens/token-ids.js';
 import type { VerifiedSecrets } from './client-secrets.js';
 import { directForm, knownBasicClient, type DirectRequest } from './direct-client-auth.js';
@@ -45,12 +42,7 @@ const PARAMETERS = new Set(['token', 'token_type_hint']);
  * a custom allowedPolicy).
  */
 export function createDirectIntrospection(provider: Provider, secrets: VerifiedSecrets) {
-  const { configuration } = providerInternals(provider) as {
-    configuration: {
-      subjectTypes: Iterable<string>;
-      features: { jwtIntrospection: { enabled: boolean }; attestClientAuth: { enabled: boolean }; introspection: { enabled: boolean; allowedPolicy: { name: string } } };
-    };
-  };
+  const configuration = providerConfiguration(provider);
   const { features } = configuration;
   // The default policy lets every authenticated confidential client introspect any token.
   const reproducible =
