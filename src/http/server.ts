@@ -20,6 +20,7 @@ import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-client-auth.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 import { createDirectClientCredentials, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
 import { PROVIDER_BODY_LIMIT } from '../oidc/internals/index.js';
+import { parseProtocolRequest, pathOf, readsForm } from '../oidc/protocol-request.js';
 import { TemporarilyUnavailable, UNAVAILABLE_BODY, UNAVAILABLE_PAGE } from '../oidc/unavailable.js';
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
@@ -199,21 +200,27 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   const providerHeaders = precompute(providerSecurityHeaders);
 
   /**
-   * Reads the body under the limit, then answers: here, for introspection and the token endpoint when a
-   * direct path covers the request; else oidc-provider, handed the body read.
+   * Reads the body (once, under oidc-provider's own limit) and, at the token, introspection and
+   * revocation endpoints, parses its form (once: oidc/protocol-request.ts, the JWT mark included).
+   * Then answers: here, when a direct path covers the request; else oidc-provider, handed the body.
    */
-  async function readThenAnswer(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct | undefined) {
+  async function readThenAnswer(req: IncomingMessage, res: ServerResponse, path: string, endpoint: keyof typeof direct | undefined) {
     const body = await readBody(req, PROVIDER_BODY_LIMIT);
     if (!body) {
       rejectOversizedBody(res);
       return;
     }
+    if (!readsForm(req.method, path)) {
+      deps.providers.handle(replayRequest(req, body), res);
+      return;
+    }
+    const request = parseProtocolRequest(path, req.headers, body);
     let answer: object | undefined;
     let unavailable = false;
     if (endpoint) {
       // After a failure here, oidc-provider answers, and reports what it meets; a database outage is
       // answered here at once, as oidc-provider would (asking it again would only wait for it again).
-      answer = await direct[endpoint].answer({ headers: req.headers, body }).catch((error: unknown) => {
+      answer = await direct[endpoint].answer(request).catch((error: unknown) => {
         if (isDatabaseUnavailable(error)) {
           runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.url ?? '', error } satisfies UnavailableNotice);
           unavailable = true;
@@ -225,7 +232,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
     }
     if (!answer) {
-      deps.providers.handle(replayRequest(req, body), res);
+      deps.providers.handle(replayRequest(req, request.body), res);
       return;
     }
     const json = JSON.stringify(answer);
@@ -254,11 +261,13 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       refuseRequest(req, res, 400, 'the Host and X-Forwarded-Host / X-Forwarded-Proto headers do not form a URL');
       return;
     }
-    const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(req.url ?? '') : undefined;
+    const url = req.url ?? '/';
+    const path = pathOf(url);
+    const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(url) : undefined;
     // A chunked body declares no length to refuse it by: it is read here too, under the same limit.
     const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
-    if (endpoint || chunked) {
-      readThenAnswer(req, res, endpoint).catch(() => res.destroy());
+    if (chunked || readsForm(req.method, path)) {
+      readThenAnswer(req, res, path, endpoint).catch(() => res.destroy());
       return;
     }
     deps.providers.handle(req, res);

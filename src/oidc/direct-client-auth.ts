@@ -1,16 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { parse as parseForm, type ParsedUrlQuery } from 'node:querystring';
 import type Provider from 'oidc-provider';
 import type { VerifiedSecrets } from './client-secrets.js';
 import { NO_VSCHAR, type ProviderClient } from './internals/index.js';
+import type { ProtocolRequest } from './protocol-request.js';
 
-/** What a direct path reads of a request: its headers and its (already read) body. */
-export interface DirectRequest {
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-const FORM = 'application/x-www-form-urlencoded';
 // Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
 const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
@@ -41,15 +34,12 @@ function basicCredentials(authorization: string | undefined): { clientId: string
 }
 
 /**
- * The form of a request a direct path may take: a UTF-8 form post without CORS, DPoP or attestation
- * headers, whose parameters are each given once. Undefined for anything else.
+ * The form of a request a direct path may take (parsed already: protocol-request.ts): a UTF-8 form
+ * post without CORS, DPoP or attestation headers, whose parameters are each given once. Undefined for anything else.
  */
-export function directForm({ headers, body }: DirectRequest): Record<string, string> | undefined {
-  const [type, ...parameters] = (headers['content-type'] ?? '').split(';').map((part) => part.trim().toLowerCase());
-  if (type !== FORM || parameters.some((parameter) => parameter !== 'charset=utf-8')) return undefined;
+export function directForm({ headers, form, utf8Form }: ProtocolRequest): Record<string, string> | undefined {
+  if (!utf8Form || !form) return undefined;
   if (HANDLED_ELSEWHERE.some((name) => headers[name] !== undefined)) return undefined;
-  // node:querystring, as oidc-provider parses forms.
-  const form: ParsedUrlQuery = parseForm(body.toString('utf8'));
   return Object.values(form).every((value) => typeof value === 'string') ? (form as Record<string, string>) : undefined;
 }
 

@@ -1,8 +1,9 @@
 import type Provider from 'oidc-provider';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, type DirectRequest } from './direct-client-auth.js';
+import { directForm, knownBasicClient } from './direct-client-auth.js';
 // Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
 import { isValidScope, providerConfiguration, validResourceServer, type ProviderClient } from './internals/index.js';
+import type { ProtocolRequest } from './protocol-request.js';
 const PARAMETERS = new Set(['grant_type', 'scope']);
 
 type ResourceServerInfo = { scope: string };
@@ -45,7 +46,7 @@ export function createDirectClientCredentials(provider: Provider, secrets: Verif
 
   return {
     /** The JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or undefined when oidc-provider must answer. */
-    async answer(request: DirectRequest): Promise<Record<string, unknown> | undefined> {
+    async answer(request: ProtocolRequest): Promise<Record<string, unknown> | undefined> {
       if (!reproducible) return undefined;
       const form = directForm(request);
       if (!form || form.grant_type !== 'client_credentials' || !Object.keys(form).every((name) => PARAMETERS.has(name))) return undefined;

@@ -1,9 +1,10 @@
 import type Provider from 'oidc-provider';
 // Internals, used so that the token is found exactly as oidc-provider's own introspection finds it.
 import { findToken, providerConfiguration } from './internals/index.js';
+import type { ProtocolRequest } from './protocol-request.js';
 import { looksLikeReference } from '../tokens/token-ids.js';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, type DirectRequest } from './direct-client-auth.js';
+import { directForm, knownBasicClient } from './direct-client-auth.js';
 
 type Token = {
   kind: string;
@@ -65,7 +66,7 @@ export function createDirectIntrospection(provider: Provider, secrets: VerifiedS
 
   return {
     /** The JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or undefined when oidc-provider must answer. */
-    async answer(request: DirectRequest): Promise<Record<string, unknown> | undefined> {
+    async answer(request: ProtocolRequest): Promise<Record<string, unknown> | undefined> {
       if (!reproducible) return undefined;
       const form = directForm(request);
       if (!form || !Object.keys(form).every((name) => PARAMETERS.has(name))) return undefined;

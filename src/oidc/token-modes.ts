@@ -4,12 +4,12 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
 import { sha256 } from '../lib/crypto.js';
-import { replayRequest } from '../lib/replay-request.js';
 import type { LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from '../tokens/revocation.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token-ids.js';
-import { interceptAccessTokenFind, PROVIDER_BODY_LIMIT, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './internals/index.js';
+import { interceptAccessTokenFind, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './internals/index.js';
+import { looksLikeJwt, unmarkJwt } from './jwt-mark.js';
 
 export interface TokenModeDependencies {
   config: Config;
@@ -42,9 +42,6 @@ function installTokenIds(provider: Provider, config: Config) {
 function installStatelessRefreshTokens(provider: Provider, sealer: StatelessRefreshTokens) {
   sealRefreshTokenValues(provider, (token, payload) => (isStatelessJti(token.jti) ? sealer.seal(payload as never) : undefined));
 }
-
-/** How introspection and revocation get past oidc-provider's refusal of JWTs: a marked value. */
-const JWT_MARK = 'jwt~';
 
 /** JWT access tokens (jwt and stateless modes): verified here, then checked against ledger or lists. */
 function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependencies) {
@@ -96,41 +93,12 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
     return payload?.kind === model ? payload : undefined;
   }
 
-  // A JWT, bare (userinfo) or marked (introspection and revocation, below), is ours to look up; a
-  // marked value that is no JWT is no token; anything else goes to the adapter.
+  // A JWT, bare (userinfo) or marked (introspection and revocation, see jwt-mark.ts), is ours to look
+  // up; a marked value that is no JWT is no token; anything else goes to the adapter.
   interceptAccessTokenFind(provider, (value, model) => {
-    const jwt = typeof value === 'string' && value.startsWith(JWT_MARK) ? value.slice(JWT_MARK.length) : value;
-    if (typeof jwt !== 'string' || jwt.split('.').length !== 3) return jwt === value ? undefined : Promise.resolve(undefined);
+    const jwt = unmarkJwt(value);
+    if (typeof jwt !== 'string' || !looksLikeJwt(jwt)) return jwt === value ? undefined : Promise.resolve(undefined);
     return jwtPayload(jwt, model);
-  });
-
-  // oidc-provider refuses any JWT at introspection and revocation before looking it up; mark ours so
-  // the lookup above sees it. The body is read (under oidc-provider's own limit) and handed on.
-  provider.use(async (ctx, next) => {
-    if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of ctx.req) {
-        size += (chunk as Buffer).length;
-        if (size > PROVIDER_BODY_LIMIT) {
-          // Never act on part of a body (the server in front refuses these first: http/server.ts).
-          ctx.status = 413;
-          ctx.set('connection', 'close');
-          ctx.body = { error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' };
-          return;
-        }
-        chunks.push(chunk as Buffer);
-      }
-      let body = Buffer.concat(chunks);
-      const form = new URLSearchParams(body.toString('utf8'));
-      const token = form.get('token');
-      if (token && form.getAll('token').length === 1 && token.split('.').length === 3) {
-        form.set('token', `${JWT_MARK}${token}`);
-        body = Buffer.from(form.toString());
-      }
-      ctx.req = ctx.request.req = ctx.response.req = replayRequest(ctx.req, body);
-    }
-    await next();
   });
 }
 
