@@ -4,13 +4,19 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
+import { countsOf, directProvider, SECRET, type Counts } from './helpers/direct-provider.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
+import { DECLINE_REASONS, type DeclineReason } from '../src/oidc/direct-guards.ts';
+import { hashSecret } from '../src/storage/passwords.ts';
 
 // Introspection and the client credentials grant are answered by Tally directly when the request is
 // one it covers (a client secret sent with HTTP Basic and verified before; a reference token to
 // introspect; no resource or authorization details), else by oidc-provider. The answers must not
-// differ: every case below is asked both ways and compared.
+// differ: every case below is asked both ways and compared. A request left to oidc-provider was
+// declined by a named guard, counted on /metrics by reason: every reason is met below, most of them
+// here, those only another configuration produces against an in-process provider
+// (test/helpers/direct-provider.ts).
 
 let server: TestServer;
 let resourceServer: RegisteredClient;
@@ -44,10 +50,21 @@ async function introspect(params: Record<string, string | string[]>, how: 'basic
   return { status: response.status, text: await response.text(), headers: Object.fromEntries(response.headers) };
 }
 
-async function answeredBy(endpoint = 'introspection'): Promise<{ direct: number; provider: number }> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const value = (by: string) => Number(new RegExp(`^tally_protocol_answers_total\\{endpoint="${endpoint}",answered_by="${by}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-  return { direct: value('tally'), provider: value('oidc-provider') };
+type Endpoint = 'introspection' | 'token';
+
+/** `endpoint:reason` of every decline seen counted below. */
+const declined = new Set<string>();
+
+async function answeredBy(endpoint: Endpoint = 'introspection'): Promise<Counts> {
+  return countsOf(await (await fetch(`${server.url}/metrics`)).text(), endpoint);
+}
+
+/** What happened between two counts: answers each way, and the reasons of the declines (counted in `declined`). */
+function since(before: Counts, afterwards: Counts, endpoint: Endpoint) {
+  const reasons: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(afterwards.declines)) if (n !== (before.declines[reason] ?? 0)) reasons[reason] = n - (before.declines[reason] ?? 0);
+  for (const reason of Object.keys(reasons)) declined.add(`${endpoint}:${reason}`);
+  return { direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider, reasons };
 }
 
 /** Headers that describe the connection or the moment, not the answer. */
@@ -60,19 +77,20 @@ async function bothWays(params: Record<string, string>): Promise<Record<string, 
   const byProvider = await introspect(params, 'post');
   const direct = await introspect(params, 'basic');
   const afterwards = await answeredBy();
-  assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 1, provider: 1 }, 'one answer each way');
+  // client_secret_post: client_id and client_secret are parameters a direct answer does not take.
+  assert.deepEqual(since(before, afterwards, 'introspection'), { direct: 1, provider: 1, reasons: { unexpected_parameter: 1 } }, 'one answer each way');
   assert.equal(direct.status, 200);
   assert.equal(direct.text, byProvider.text, 'the same JSON, field for field and in the same order');
   assert.deepEqual(stable(direct.headers), stable(byProvider.headers));
   return JSON.parse(direct.text);
 }
 
-/** The request goes to oidc-provider; its answer is returned. */
-async function byProvider(params: Record<string, string | string[]>, headers: Record<string, string> = {}, client = resourceServer): Promise<Answer> {
+/** The request goes to oidc-provider, declined for `reason`; its answer is returned. */
+async function byProvider(reason: DeclineReason, params: Record<string, string | string[]>, headers: Record<string, string> = {}, client = resourceServer): Promise<Answer> {
   const before = await answeredBy();
   const answer = await introspect(params, 'basic', headers, client);
   const afterwards = await answeredBy();
-  assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 0, provider: 1 });
+  assert.deepEqual(since(before, afterwards, 'introspection'), { direct: 0, provider: 1, reasons: { [reason]: 1 } });
   return answer;
 }
 
@@ -80,7 +98,7 @@ before(async () => {
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
   resourceServer = await newClient('reference', { client_name: 'resource server', grant_types: ['client_credentials'], response_types: [] });
   // The first use of the secret is verified by oidc-provider (argon2); later ones may be answered directly.
-  assert.equal((await byProvider({ token: 'x'.repeat(43) })).status, 200);
+  assert.equal((await byProvider('secret_not_verified', { token: 'x'.repeat(43) })).status, 200);
 });
 after(() => server.stop());
 
@@ -147,51 +165,77 @@ describe('introspection left to oidc-provider', () => {
   test('a JWT access token (jwt mode)', async () => {
     const config = await discover(server, await newClient('jwt'));
     const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'api:read' });
-    const answer = await byProvider({ token: access_token });
+    const answer = await byProvider('not_reference_token', { token: access_token });
     assert.equal(JSON.parse(answer.text).active, true);
   });
 
+  test('a DPoP-bound reference token: active, token_type DPoP, with its cnf', async () => {
+    const config = await discover(server, await newClient('reference'));
+    const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
+    const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'api:read' }, { DPoP });
+    const body = JSON.parse((await byProvider('sender_constrained', { token: access_token })).text);
+    assert.equal(body.active, true);
+    assert.equal(body.token_type, 'DPoP');
+    assert.equal(typeof body.cnf?.jkt, 'string');
+  });
+
   test('a wrong secret: 401 invalid_client, with nothing answered directly', async () => {
-    const answer = await byProvider({ token }, {}, { ...resourceServer, client_secret: 'not-the-secret' });
+    const answer = await byProvider('secret_not_verified', { token }, {}, { ...resourceServer, client_secret: 'not-the-secret' });
     assert.equal(answer.status, 401);
     assert.equal(JSON.parse(answer.text).error, 'invalid_client');
   });
 
   test('a missing or repeated token parameter: 400 invalid_request', async () => {
-    assert.equal((await byProvider({})).status, 400);
-    assert.equal((await byProvider({ token: '' })).status, 400);
-    const repeated = await byProvider({ token: [token, token] });
+    assert.equal((await byProvider('missing_token', {})).status, 400);
+    assert.equal((await byProvider('missing_token', { token: '' })).status, 400);
+    const repeated = await byProvider('repeated_parameter', { token: [token, token] });
     assert.equal(repeated.status, 400);
     assert.equal(JSON.parse(repeated.text).error, 'invalid_request');
   });
 
-  test('client_id in the body besides Basic, a CORS request, a charset other than UTF-8', async () => {
-    assert.equal(JSON.parse((await byProvider({ token, client_id: resourceServer.client_id })).text).active, true);
+  test('client_id in the body besides Basic, a CORS request, a charset other than UTF-8, DPoP and attestation headers', async () => {
+    assert.equal(JSON.parse((await byProvider('unexpected_parameter', { token, client_id: resourceServer.client_id })).text).active, true);
     // oidc-provider checks the origin against the client's redirect URIs (clientBasedCORS).
-    const cors = await byProvider({ token }, { origin: 'https://elsewhere.example' });
+    const cors = await byProvider('cors', { token }, { origin: 'https://elsewhere.example' });
     assert.equal(cors.status, 400);
     assert.match(JSON.parse(cors.text).error_description, /origin .* not allowed/);
-    assert.equal((await byProvider({ token }, { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' })).status, 200);
+    assert.equal((await byProvider('content_type', { token }, { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' })).status, 200);
+    assert.equal((await byProvider('content_type', { token }, { 'content-type': 'text/plain' })).status, 400);
+    const dpop = await byProvider('dpop', { token }, { dpop: 'not-a-proof' });
+    assert.equal(JSON.parse(dpop.text).active, true);
+    const attestation = await byProvider('attestation', { token }, { 'oauth-client-attestation': 'not-an-attestation' });
+    assert.deepEqual(JSON.parse(attestation.text), { error: 'invalid_request', error_description: 'client authentication must only be provided using one mechanism' });
+  });
+
+  test('HTTP Basic from a public client, or none at all: 401 or 400 from oidc-provider', async () => {
+    const spa = await newClient('reference', { token_endpoint_auth_method: 'none' });
+    const refused = await byProvider('client_auth_method', { token }, {}, { ...spa, client_secret: 'anything' });
+    assert.equal(refused.status, 401);
+    assert.equal(JSON.parse(refused.text).error, 'invalid_client');
+    const before = await answeredBy();
+    const anonymous = await fetch(`${server.url}/token/introspection`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+    assert.equal(anonymous.status, 400);
+    assert.deepEqual(since(before, await answeredBy(), 'introspection'), { direct: 0, provider: 1, reasons: { no_basic_credentials: 1 } });
   });
 
   test('a deleted client is refused at once, though its secret was verified a moment before', async () => {
     const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [] });
-    assert.equal((await byProvider({ token }, {}, client)).status, 200);
+    assert.equal((await byProvider('secret_not_verified', { token }, {}, client)).status, 200);
     assert.equal((await introspect({ token }, 'basic', {}, client)).status, 200);
     assert.equal((await admin(server, 'DELETE', `/clients/${client.client_id}`)).status, 204);
-    const refused = await byProvider({ token }, {}, client);
+    const refused = await byProvider('unknown_client', { token }, {}, client);
     assert.equal(refused.status, 401);
     assert.equal(JSON.parse(refused.text).error, 'invalid_client');
   });
 
   test('after the secret is rotated, the old one is refused and the new one is verified by oidc-provider first', async () => {
     const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [] });
-    assert.equal((await byProvider({ token }, {}, client)).status, 200);
+    assert.equal((await byProvider('secret_not_verified', { token }, {}, client)).status, 200);
     assert.equal((await introspect({ token }, 'basic', {}, client)).status, 200);
     const rotated = await admin(server, 'POST', `/clients/${client.client_id}/secret`);
     assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
-    assert.equal((await byProvider({ token }, {}, client)).status, 401);
-    assert.equal((await byProvider({ token }, {}, { ...client, client_secret: rotated.body.client_secret })).status, 200);
+    assert.equal((await byProvider('secret_not_verified', { token }, {}, client)).status, 401);
+    assert.equal((await byProvider('secret_not_verified', { token }, {}, { ...client, client_secret: rotated.body.client_secret })).status, 200);
   });
 });
 
@@ -220,7 +264,7 @@ async function issueBothWays(client: RegisteredClient, params: Record<string, st
   const byProvider = await clientCredentials(client, 'post', params);
   const direct = await clientCredentials(client, 'basic', params);
   const afterwards = await answeredBy('token');
-  assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 1, provider: 1 }, 'one answer each way');
+  assert.deepEqual(since(before, afterwards, 'token'), { direct: 1, provider: 1, reasons: { unexpected_parameter: 1 } }, 'one answer each way');
   assert.equal(byProvider.status, 200, byProvider.text);
   assert.equal(direct.status, 200, direct.text);
   assert.deepEqual(stable(direct.headers), stable(byProvider.headers));
@@ -288,24 +332,24 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal((await clientCredentials(client, 'basic')).status, 200, 'the secret is verified once');
   });
 
-  async function passedOn(answer: Promise<Answer>): Promise<Answer> {
+  async function passedOn(reason: DeclineReason, answer: () => Promise<Answer>): Promise<Answer> {
     const before = await answeredBy('token');
-    const result = await answer;
+    const result = await answer();
     const afterwards = await answeredBy('token');
-    assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 0, provider: 1 });
+    assert.deepEqual(since(before, afterwards, 'token'), { direct: 0, provider: 1, reasons: { [reason]: 1 } });
     return result;
   }
 
   test('a scope the client may not have: 400 invalid_scope', async () => {
-    const answer = await passedOn(clientCredentials(client, 'basic', { scope: 'api:admin' }));
+    const answer = await passedOn('scope_not_allowed', () => clientCredentials(client, 'basic', { scope: 'api:admin' }));
     assert.equal(answer.status, 400);
     assert.equal(JSON.parse(answer.text).error, 'invalid_scope');
   });
 
   test('a malformed scope, a repeated grant_type: 400; an empty scope (oidc-provider reads it as absent): 200', async () => {
-    assert.equal((await passedOn(clientCredentials(client, 'basic', { scope: 'api:read  api:read' }))).status, 400);
-    assert.equal((await passedOn(clientCredentials(client, 'basic', { scope: '' }))).status, 200);
-    const repeated = await passedOn(
+    assert.equal((await passedOn('scope_syntax', () => clientCredentials(client, 'basic', { scope: 'api:read  api:read' }))).status, 400);
+    assert.equal((await passedOn('scope_syntax', () => clientCredentials(client, 'basic', { scope: '' }))).status, 200);
+    const repeated = await passedOn('repeated_parameter', () =>
       fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) }, body: 'grant_type=client_credentials&grant_type=client_credentials' }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
     );
     assert.equal(repeated.status, 400);
@@ -314,11 +358,18 @@ describe('client credentials left to oidc-provider', () => {
   test('a client without the grant type: 400; a wrong secret: 401', async () => {
     const web = await newClient('reference', { grant_types: ['authorization_code'] });
     assert.equal((await clientCredentials(web, 'post')).status, 400, 'verifies the secret once');
-    const refused = await passedOn(clientCredentials(web, 'basic'));
+    const refused = await passedOn('grant_type_not_allowed', () => clientCredentials(web, 'basic'));
     assert.equal(refused.status, 400);
     assert.deepEqual(JSON.parse(refused.text), { error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
-    const wrong = await passedOn(clientCredentials({ ...client, client_secret: 'wrong' }, 'basic'));
+    const wrong = await passedOn('secret_not_verified', () => clientCredentials({ ...client, client_secret: 'wrong' }, 'basic'));
     assert.equal(wrong.status, 401);
+  });
+
+  test('another grant type (refresh_token, which this client may not use): 400 from oidc-provider', async () => {
+    const answer = await passedOn('other_grant_type', () =>
+      fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) }, body: 'grant_type=refresh_token&refresh_token=unknown' }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
+    );
+    assert.deepEqual(JSON.parse(answer.text), { error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
   });
 
   test('a deleted client gets no more tokens, though its secret was verified a moment before', async () => {
@@ -326,33 +377,106 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal((await clientCredentials(gone, 'post')).status, 200);
     assert.equal((await clientCredentials(gone, 'basic')).status, 200);
     assert.equal((await admin(server, 'DELETE', `/clients/${gone.client_id}`)).status, 204);
-    const refused = await passedOn(clientCredentials(gone, 'basic'));
+    const refused = await passedOn('unknown_client', () => clientCredentials(gone, 'basic'));
     assert.equal(refused.status, 401);
   });
 
   test('a resource indicator is resolved by oidc-provider', async () => {
-    const answer = await passedOn(clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }));
+    const answer = await passedOn('unexpected_parameter', () => clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }));
     assert.equal(answer.status, 200, answer.text);
   });
 
   test('a body passed on is read by oidc-provider as it would read it first-hand: empty, JSON-typed, large; no warning of a parser in front of it', async () => {
-    const post = async (body: string, type = 'application/x-www-form-urlencoded') => {
-      const before = await answeredBy('token');
-      const response = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': type, authorization: basic(client) }, body });
-      const answer = { status: response.status, text: await response.text() };
-      const afterwards = await answeredBy('token');
-      assert.deepEqual({ direct: afterwards.direct - before.direct, provider: afterwards.provider - before.provider }, { direct: 0, provider: 1 }, 'passed on');
-      return answer;
-    };
-    const empty = await post('');
+    const post = (reason: DeclineReason, body: string, type = 'application/x-www-form-urlencoded') =>
+      passedOn(reason, async () => {
+        const response = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': type, authorization: basic(client) }, body });
+        return { status: response.status, text: await response.text(), headers: {} };
+      });
+    const empty = await post('other_grant_type', '');
     assert.equal(empty.status, 400);
     assert.equal(JSON.parse(empty.text).error, 'invalid_request');
-    const json = await post(JSON.stringify({ grant_type: 'client_credentials' }), 'application/json');
+    const json = await post('content_type', JSON.stringify({ grant_type: 'client_credentials' }), 'application/json');
     assert.equal(json.status, 400, 'the token endpoint takes forms only');
     // Past a stream's default high-water mark (16 KiB), read back in several chunks.
-    const large = await post(`grant_type=client_credentials&scope=api:read&${'x'.repeat(40_000)}=1`);
+    const large = await post('unexpected_parameter', `grant_type=client_credentials&scope=api:read&${'x'.repeat(40_000)}=1`);
     assert.equal(large.status, 200, large.text);
     assert.ok(JSON.parse(large.text).access_token);
     assert.doesNotMatch(server.output(), /already parsed request body/);
   });
+});
+
+describe('declines that only another configuration produces (an in-process oidc-provider, Tally in front)', () => {
+  const hashed = hashSecret(SECRET);
+  const clients = async () => {
+    const client = async (client_id: string, extra: Record<string, unknown> = {}) => ({ client_id, client_secret: await hashed, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...extra });
+    return Promise.all([
+      client('plain'),
+      client('plaintext', { client_secret: SECRET }),
+      client('expired', { client_secret_expires_at: 1 }),
+      client('bound', { dpop_bound_access_tokens: true }),
+      client('fragment'),
+      client('failing'),
+    ]);
+  };
+
+  /** Asks directly: declined for `reason`, counted once on the in-process metrics. */
+  async function declines(direct: ReturnType<typeof directProvider>, endpoint: Endpoint, reason: DeclineReason, form: Record<string, string>, clientId: string) {
+    const before = await direct.counts(endpoint);
+    assert.equal(await direct.ask(endpoint, form, clientId), undefined, `${reason}: left to oidc-provider`);
+    assert.deepEqual(since(before, await direct.counts(endpoint), endpoint), { direct: 0, provider: 1, reasons: { [reason]: 1 } });
+  }
+
+  test('another client secret, an expired one, a client bound to DPoP, an odd default resource, a failing resource server, tokens with details or a key', async () => {
+    const direct = directProvider({
+      clients: await clients(),
+      scopes: ['api:read'],
+      features: {
+        clientCredentials: { enabled: true },
+        introspection: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: (_ctx, client) => (client?.clientId === 'fragment' ? 'https://api.example.com/#part' : 'https://api.example.com/'),
+          getResourceServerInfo: (_ctx, resource, client) => (client.clientId === 'failing' ? ({} as never) : { scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' }),
+          useGrantedResource: () => true,
+        },
+      },
+    });
+    for (const id of ['plain', 'expired', 'bound', 'fragment', 'failing']) assert.ok(await direct.verified(id, await hashed));
+    const grant = { grant_type: 'client_credentials', scope: 'api:read' };
+
+    // The harness answers directly what Tally would: a token, then its introspection.
+    const before = await direct.counts('token');
+    const issued = await direct.ask('token', grant, 'plain');
+    assert.equal(issued?.status, 200);
+    const { access_token } = issued!.body as { access_token: string };
+    assert.deepEqual(since(before, await direct.counts('token'), 'token'), { direct: 1, provider: 0, reasons: {} });
+    assert.equal(((await direct.ask('introspection', { token: access_token }, 'plain'))?.body as { active: boolean }).active, true);
+
+    await declines(direct, 'token', 'secret_not_hashed', grant, 'plaintext');
+    await declines(direct, 'introspection', 'secret_expired', { token: access_token }, 'expired');
+    await declines(direct, 'token', 'sender_constrained', grant, 'bound');
+    await declines(direct, 'token', 'default_resource', grant, 'fragment');
+    await declines(direct, 'token', 'failed', grant, 'failing');
+    assert.equal(direct.warnings.length, 1, 'a failed direct answer is logged');
+
+    const Client = direct.provider.Client as unknown as { find(id: string): Promise<object> };
+    const ClientCredentials = direct.provider.ClientCredentials as unknown as new (fields: object) => { save(): Promise<string> };
+    const client = await Client.find('plain');
+    const detailed = await new ClientCredentials({ client, scope: 'api:read', rar: [{ type: 'payment_initiation' }] }).save();
+    await declines(direct, 'introspection', 'authorization_details', { token: detailed }, 'plain');
+    const bound = await new ClientCredentials({ client, scope: 'api:read', jkt: 'x'.repeat(43) }).save();
+    await declines(direct, 'introspection', 'sender_constrained', { token: bound }, 'plain');
+  });
+
+  test('a configuration the direct answers do not reproduce: every request declined', async () => {
+    const direct = directProvider({ clients: await clients(), features: { introspection: { enabled: false }, clientCredentials: { enabled: false } } });
+    assert.ok(await direct.verified('plain', await hashed));
+    await declines(direct, 'token', 'configuration', { grant_type: 'client_credentials' }, 'plain');
+    await declines(direct, 'introspection', 'configuration', { token: 'x'.repeat(43) }, 'plain');
+  });
+});
+
+test('every decline reason was met above, and counted', () => {
+  const met = new Set([...declined].map((key) => key.split(':')[1]));
+  assert.deepEqual(DECLINE_REASONS.filter((reason) => !met.has(reason)), [], 'reasons never met');
 });

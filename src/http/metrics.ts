@@ -55,6 +55,12 @@ export function createMetrics(sources: MetricSources) {
     labelNames: ['endpoint', 'answered_by'],
     registers: [registry],
   });
+  const directDeclines = new Counter({
+    name: 'tally_direct_answer_declines_total',
+    help: 'Introspection and token requests a direct answer left to oidc-provider, by endpoint and the reason it gave (the guard that declined)',
+    labelNames: ['endpoint', 'reason'],
+    registers: [registry],
+  });
   const databaseUnavailable = new Counter({
     name: 'tally_database_unavailable_total',
     help: 'Requests refused because the database was unavailable (503 with Retry-After, or temporarily_unavailable sent to the client), by route',
@@ -96,6 +102,7 @@ export function createMetrics(sources: MetricSources) {
     tokensRevoked,
     revocations,
     protocolAnswers,
+    directDeclines,
     databaseUnavailable,
     /** Counts a request when its response is finished. */
     observe(req: IncomingMessage, res: ServerResponse) {

@@ -15,12 +15,13 @@ import { readBody } from './body.js';
 import { replayRequest } from '../lib/replay-request.js';
 import { createMetrics, routeOf, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
-import { createDirectIntrospection, type DirectIntrospection } from '../oidc/direct-introspection.js';
-import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-client-auth.js';
+import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-guards.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
-import { createDirectClientCredentials, type DirectClientCredentials } from '../oidc/direct-client-credentials.js';
-import { TemporarilyUnavailable, UNAVAILABLE_BODY } from '../oidc/unavailable.js';
-import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
+import { PROVIDER_BODY_LIMIT } from '../oidc/internals/index.js';
+import { parseProtocolRequest, pathOf, readsForm } from '../oidc/protocol-request.js';
+import { TemporarilyUnavailable, } from '../oidc/unavailable.js';
+import { createDirectAnswers, directEndpointOf, type DirectEndpoint } from './direct-answers.js';
+import { DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
 export interface HttpDependencies {
   providers: ProviderHolder;
@@ -89,15 +90,6 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   return app;
 }
 
-/** The endpoints a direct path may answer (see oidc/direct-*.ts), by exact path. */
-const DIRECT_ENDPOINTS = new Map<string, 'introspection' | 'token'>([
-  ['/token/introspection', 'introspection'],
-  ['/token', 'token'],
-]);
-
-// oidc-provider reads at most 56 KiB of a form body and answers a larger one with a vague 400.
-const PROVIDER_BODY_LIMIT = 56 * 1024;
-
 /**
  * Whether the URL oidc-provider builds from a request parses. It trusts X-Forwarded-Host and
  * -Proto (proxy mode) and builds its links from them; a malformed one would fail deep inside it as a 500.
@@ -165,46 +157,34 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       events.on(`${kind}.issued`, count);
     }
   });
-  let direct: { introspection: DirectIntrospection; token: DirectClientCredentials };
-  deps.providers.onProvider((provider) => {
-    direct = { introspection: createDirectIntrospection(provider, deps.verifiedSecrets), token: createDirectClientCredentials(provider, deps.verifiedSecrets) };
-  });
+  const answerDirectly = createDirectAnswers({ providers: deps.providers, verifiedSecrets: deps.verifiedSecrets, metrics, events: runtime.events, logger: runtime.logger });
   const app = createApp(deps, revocationStream, metrics);
   const providerHeaders = precompute(providerSecurityHeaders);
 
   /**
-   * Reads the body under the limit, then answers: here, for introspection and the token endpoint when a
-   * direct path covers the request; else oidc-provider, handed the body read.
+   * Reads the body (once, under oidc-provider's own limit) and, at the token, introspection and
+   * revocation endpoints, parses its form (once: oidc/protocol-request.ts, the JWT mark included).
+   * Then answers: here, when a direct answer covers the request; else oidc-provider, handed the body.
    */
-  async function readThenAnswer(req: IncomingMessage, res: ServerResponse, endpoint: keyof typeof direct | undefined) {
+  async function readThenAnswer(req: IncomingMessage, res: ServerResponse, path: string, endpoint: DirectEndpoint | undefined) {
     const body = await readBody(req, PROVIDER_BODY_LIMIT);
     if (!body) {
       rejectOversizedBody(res);
       return;
     }
-    let answer: object | undefined;
-    let unavailable = false;
-    if (endpoint) {
-      // After a failure here, oidc-provider answers, and reports what it meets; a database outage is
-      // answered here at once, as oidc-provider would (asking it again would only wait for it again).
-      answer = await direct[endpoint].answer({ headers: req.headers, body }).catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) {
-          runtime.events.emit(DATABASE_UNAVAILABLE, { path: req.url ?? '', error } satisfies UnavailableNotice);
-          unavailable = true;
-          return UNAVAILABLE_BODY;
-        }
-        runtime.logger.warn({ err: error, endpoint }, 'direct answer failed; oidc-provider answers instead');
-        return undefined;
-      });
-      metrics.protocolAnswers.inc({ endpoint, answered_by: answer ? 'tally' : 'oidc-provider' });
-    }
-    if (!answer) {
+    if (!readsForm(req.method, path)) {
       deps.providers.handle(replayRequest(req, body), res);
       return;
     }
-    const json = JSON.stringify(answer);
+    const request = parseProtocolRequest(path, req.headers, body);
+    const reply = endpoint && (await answerDirectly(endpoint, request, req.url ?? ''));
+    if (!reply) {
+      deps.providers.handle(replayRequest(req, request.body), res);
+      return;
+    }
+    const json = JSON.stringify(reply.body);
     const headers = { ...DIRECT_ANSWER_HEADERS, 'content-length': Buffer.byteLength(json) };
-    res.writeHead(unavailable ? 503 : 200, unavailable ? { ...headers, 'retry-after': String(RETRY_AFTER_SECONDS) } : headers);
+    res.writeHead(reply.status, reply.status === 503 ? { ...headers, 'retry-after': String(RETRY_AFTER_SECONDS) } : headers);
     res.end(json);
   }
 
@@ -228,11 +208,12 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       refuseRequest(req, res, 400, 'the Host and X-Forwarded-Host / X-Forwarded-Proto headers do not form a URL');
       return;
     }
-    const endpoint = req.method === 'POST' ? DIRECT_ENDPOINTS.get(req.url ?? '') : undefined;
+    const url = req.url ?? '/';
+    const path = pathOf(url);
     // A chunked body declares no length to refuse it by: it is read here too, under the same limit.
     const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
-    if (endpoint || chunked) {
-      readThenAnswer(req, res, endpoint).catch(() => res.destroy());
+    if (chunked || readsForm(req.method, path)) {
+      readThenAnswer(req, res, path, directEndpointOf(req.method, url)).catch(() => res.destroy());
       return;
     }
     deps.providers.handle(req, res);

@@ -2,6 +2,7 @@ import type { Provider } from 'oidc-provider';
 import { sha256 } from '../lib/crypto.js';
 import { verifySecret } from '../storage/passwords.js';
 import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
+import { replaceClientSecretComparison } from './internals/index.js';
 
 const CACHE_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 10_000;
@@ -44,12 +45,6 @@ export type VerifiedSecrets = ReturnType<typeof createVerifiedSecrets>;
 
 /** oidc-provider compares `client_secret` as plain text; here it holds the argon2 hash (see above). */
 export function installHashedClientSecrets(provider: Provider, secrets: VerifiedSecrets): void {
-  const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string): Promise<boolean> } };
-  const original = ClientClass.prototype.compareClientSecret;
-
-  ClientClass.prototype.compareClientSecret = async function compareClientSecret(actual: string) {
-    const stored = this.clientSecret;
-    if (!stored?.startsWith('$argon2')) return original.call(this, actual);
-    return secrets.verify(this.clientId, stored, actual);
-  };
+  // A stored value that is no argon2 hash is left to oidc-provider's own comparison.
+  replaceClientSecretComparison(provider, (clientId, stored, actual) => (stored?.startsWith('$argon2') ? secrets.verify(clientId, stored, actual) : undefined));
 }

@@ -1,34 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { parse as parseForm, type ParsedUrlQuery } from 'node:querystring';
-import type Provider from 'oidc-provider';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { noVSCHAR } from 'oidc-provider/lib/consts/client_attributes.js';
-import type { VerifiedSecrets } from './client-secrets.js';
+import { NO_VSCHAR, type ProviderClient } from './internals/index.js';
+import type { DeclineReason, DirectState } from './direct-guards.js';
 
-/** What a direct path reads of a request: its headers and its (already read) body. */
-export interface DirectRequest {
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** oidc-provider's Client, as far as the direct paths read it. */
-export interface ProviderClient {
-  clientId: string;
-  clientAuthMethod: string;
-  clientSecret?: string;
-  scope?: string;
-  dpopBoundAccessTokens?: boolean;
-  tlsClientCertificateBoundAccessTokens?: boolean;
-  grantTypeAllowed(grantType: string): boolean;
-  checkClientSecretExpiration(message: string): void;
-}
-
-const FORM = 'application/x-www-form-urlencoded';
-// Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
-const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
-// oidc-provider's test for a character outside VSCHAR (RFC 6749 Appendix A).
-const NO_VSCHAR = noVSCHAR as RegExp;
 
 function isValidBase64(input: string): boolean {
   const match = BASE64.exec(input);
@@ -38,6 +11,8 @@ function isValidBase64(input: string): boolean {
   return (match[1].length + match[2].length) % 4 === 0 && match[2].length === 4 - remainder;
 }
 
+const decodeCredential = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
+
 /** RFC 6749 §2.3.1: client_id and client_secret are form-encoded inside the Basic credentials. */
 function basicCredentials(authorization: string | undefined): { clientId: string; secret: string } | undefined {
   const parts = authorization?.split(' ');
@@ -46,56 +21,36 @@ function basicCredentials(authorization: string | undefined): { clientId: string
   const colon = basic.indexOf(':');
   if (colon === -1) return undefined;
   try {
-    const decode = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
-    const clientId = decode(basic.slice(0, colon));
-    const secret = decode(basic.slice(colon + 1));
+    const clientId = decodeCredential(basic.slice(0, colon));
+    const secret = decodeCredential(basic.slice(colon + 1));
     return clientId && secret && !NO_VSCHAR.test(clientId) && !NO_VSCHAR.test(secret) ? { clientId, secret } : undefined;
   } catch {
     return undefined;
   }
 }
 
-/**
- * The form of a request a direct path may take: a UTF-8 form post without CORS, DPoP or attestation
- * headers, whose parameters are each given once. Undefined for anything else.
- */
-export function directForm({ headers, body }: DirectRequest): Record<string, string> | undefined {
-  const [type, ...parameters] = (headers['content-type'] ?? '').split(';').map((part) => part.trim().toLowerCase());
-  if (type !== FORM || parameters.some((parameter) => parameter !== 'charset=utf-8')) return undefined;
-  if (HANDLED_ELSEWHERE.some((name) => headers[name] !== undefined)) return undefined;
-  // node:querystring, as oidc-provider parses forms.
-  const form: ParsedUrlQuery = parseForm(body.toString('utf8'));
-  return Object.values(form).every((value) => typeof value === 'string') ? (form as Record<string, string>) : undefined;
-}
+type ClientModel = { find(id: string): Promise<ProviderClient | undefined> };
 
 /**
- * The client, when it authenticates with HTTP Basic and a secret verified within the last few
- * minutes, and oidc-provider would accept that method for it; undefined otherwise (oidc-provider then
- * authenticates it, with argon2, and produces any error).
+ * The client authenticates with HTTP Basic and a secret verified within the last few minutes, and
+ * oidc-provider would accept that method for it (sets `state.client`). Otherwise oidc-provider
+ * authenticates it, with argon2, and produces any error.
  */
-export async function knownBasicClient(provider: Provider, secrets: VerifiedSecrets, headers: IncomingHttpHeaders): Promise<ProviderClient | undefined> {
-  const credentials = basicCredentials(headers.authorization);
-  if (!credentials) return undefined;
-  const client = (await (provider.Client as unknown as { find(id: string): Promise<ProviderClient | undefined> }).find(credentials.clientId)) ?? undefined;
-  if (!client?.clientSecret?.startsWith('$argon2')) return undefined;
+export async function knownBasicClient(state: DirectState): Promise<DeclineReason | undefined> {
+  const credentials = basicCredentials(state.request.headers.authorization);
+  if (!credentials) return 'no_basic_credentials';
+  const { provider, secrets } = state.context;
+  const client = (await (provider.Client as unknown as ClientModel).find(credentials.clientId)) ?? undefined;
+  if (!client) return 'unknown_client';
   // With HTTP Basic, oidc-provider accepts either secret method as the registered one.
-  if (client.clientAuthMethod !== 'client_secret_basic' && client.clientAuthMethod !== 'client_secret_post') return undefined;
+  if (client.clientAuthMethod !== 'client_secret_basic' && client.clientAuthMethod !== 'client_secret_post') return 'client_auth_method';
+  if (!client.clientSecret?.startsWith('$argon2')) return 'secret_not_hashed';
   try {
     client.checkClientSecretExpiration('expired');
   } catch {
-    return undefined;
+    return 'secret_expired';
   }
-  return secrets.isKnown(client.clientId, client.clientSecret, credentials.secret) ? client : undefined;
+  if (!secrets.isKnown(client.clientId, client.clientSecret, credentials.secret)) return 'secret_not_verified';
+  state.client = client;
+  return undefined;
 }
-
-/**
- * What oidc-provider sends with a JSON answer of its client endpoints (token, introspection) to a
- * request without an Origin: no caching, and its CORS headers.
- */
-export const DIRECT_ANSWER_HEADERS = {
-  'cache-control': 'no-store',
-  'content-type': 'application/json; charset=utf-8',
-  vary: 'Origin',
-  'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'WWW-Authenticate',
-} as const;

@@ -1,32 +1,103 @@
 import type Provider from 'oidc-provider';
-// Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
-// @ts-expect-error no type declarations for oidc-provider's internals
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { resourceServer as validResourceServer } from 'oidc-provider/lib/helpers/configuration_result.js';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import isValidScope from 'oidc-provider/lib/helpers/is_valid_scope.js';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, type DirectRequest, type ProviderClient } from './direct-client-auth.js';
+import { knownBasicClient } from './direct-client-auth.js';
+import { formPost, NO_FORM, onlyKnownParameters, reproducibleConfiguration, runGuards, type DeclineReason, type DirectContext, type DirectOutcome, type DirectState, type Guard } from './direct-guards.js';
+// Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
+import { isValidScope, providerConfiguration, validResourceServer, type ProviderClient, type ProviderConfiguration } from './internals/index.js';
+import type { ProtocolRequest } from './protocol-request.js';
+
 const PARAMETERS = new Set(['grant_type', 'scope']);
+const NO_SCOPES: ReadonlySet<string> = new Set();
 
 type ResourceServerInfo = { scope: string };
 type ClientCredentialsToken = { resourceServer: object; scope?: string; expiration: number; tokenType: string; save(): Promise<string> };
-interface Internals {
-  configuration: {
-    scopes: Set<string>;
-    grantTypes: Set<string>;
-    features: {
-      clientCredentials: { enabled: boolean };
-      attestClientAuth: { enabled: boolean };
-      richAuthorizationRequests: { enabled: boolean };
-      resourceIndicators: {
-        enabled: boolean;
-        defaultResource(ctx: undefined, client: ProviderClient): Promise<unknown> | unknown;
-        getResourceServerInfo(ctx: undefined, resource: string, client: ProviderClient): Promise<ResourceServerInfo> | ResourceServerInfo;
-      };
-    };
-  };
+type Models = {
+  ClientCredentials: new (fields: { client: ProviderClient; scope?: string | undefined }) => ClientCredentialsToken;
+  ResourceServer: new (identifier: string, info: ResourceServerInfo) => { scope: string };
+};
+
+interface ClientCredentialsContext extends DirectContext {
+  configuration: ProviderConfiguration;
+}
+
+interface ClientCredentialsState extends DirectState {
+  readonly context: ClientCredentialsContext;
+  /** The scopes asked for (set by validScope). */
+  requested: ReadonlySet<string>;
+  /** The default resource, an absolute URI without a fragment (set by defaultResource). */
+  resource: string;
+}
+
+function clientCredentialsGrant({ form }: ClientCredentialsState): DeclineReason | undefined {
+  return form.grant_type === 'client_credentials' ? undefined : 'other_grant_type';
+}
+
+function validScope(state: ClientCredentialsState): DeclineReason | undefined {
+  if (!isValidScope(state.form.scope)) return 'scope_syntax';
+  state.requested = new Set(state.form.scope?.split(' '));
+  return undefined;
+}
+
+function grantTypeAllowed({ client }: ClientCredentialsState): DeclineReason | undefined {
+  return client!.grantTypeAllowed('client_credentials') ? undefined : 'grant_type_not_allowed';
+}
+
+/** A client whose tokens must be bound (DPoP, mTLS) is oidc-provider's to serve. */
+function unboundTokens({ client }: ClientCredentialsState): DeclineReason | undefined {
+  return client!.dpopBoundAccessTokens || client!.tlsClientCertificateBoundAccessTokens ? 'sender_constrained' : undefined;
+}
+
+/** oidc-provider's validateClientScope: a known scope outside the client's `scope` is refused. */
+function allowedScopes({ client, requested, context }: ClientCredentialsState): DeclineReason | undefined {
+  if (!client!.scope) return undefined;
+  const allowList = new Set(client!.scope.split(' '));
+  for (const scope of requested) if (context.configuration.scopes.has(scope) && !allowList.has(scope)) return 'scope_not_allowed';
+  return undefined;
+}
+
+/** Without a `resource` parameter, the default resource: one absolute URI without a fragment. */
+async function defaultResource(state: ClientCredentialsState): Promise<DeclineReason | undefined> {
+  const resource = await state.context.configuration.features.resourceIndicators.defaultResource(undefined, state.client!);
+  if (typeof resource !== 'string') return 'default_resource';
+  const href = URL.parse(resource)?.href;
+  if (!href || href.includes('#')) return 'default_resource';
+  state.resource = resource;
+  return undefined;
+}
+
+/** In order, as oidc-provider's token action and client credentials grant handler run their checks. */
+const GUARDS: readonly Guard<ClientCredentialsState>[] = [
+  reproducibleConfiguration,
+  formPost,
+  clientCredentialsGrant,
+  onlyKnownParameters,
+  validScope,
+  knownBasicClient,
+  grantTypeAllowed,
+  unboundTokens,
+  allowedScopes,
+  defaultResource,
+];
+
+/** Issues the token as oidc-provider's grant handler does, and answers as its buildTokenResponse does. */
+async function issueToken({ context, client, requested, resource }: ClientCredentialsState): Promise<Record<string, unknown>> {
+  const { resourceIndicators } = context.configuration.features;
+  const models = context.provider as unknown as Models;
+  const info = validResourceServer(await resourceIndicators.getResourceServerInfo(undefined, resource, client!)) as ResourceServerInfo;
+  const resourceServer = new models.ResourceServer(resource, info);
+
+  const scopes = [...requested];
+  const token = new models.ClientCredentials({ client: client!, scope: scopes.join(' ') || undefined });
+  token.resourceServer = resourceServer;
+  const served = new Set(resourceServer.scope.split(' '));
+  token.scope = scopes.filter((scope) => served.has(scope)).join(' ') || undefined;
+  const value = await token.save();
+
+  // oidc-provider's buildTokenResponse: these members in this order, an empty scope left out.
+  const body: Record<string, unknown> = { access_token: value, expires_in: token.expiration };
+  if (token.scope) body.scope = token.scope;
+  body.token_type = token.tokenType;
+  return body;
 }
 
 /**
@@ -35,15 +106,16 @@ interface Internals {
  *
  * The token is oidc-provider's own: its ClientCredentials model, given the resource server its
  * resource indicators configuration resolves, issues and saves it (the ledger entry, the JWT, the
- * events), and the scope rules and response are those of its grant handler, step for step. Anything
- * else goes to oidc-provider, which also produces every error: a `resource` or
- * `authorization_details` parameter, other client authentication methods, a secret not verified in
- * the last few minutes, sender-constrained clients, CORS, DPoP, attestation, a scope the client may
- * not have, repeated or unexpected parameters. The configuration functions it calls (default
- * resource, resource server info, token TTLs and claims) are Tally's, which read no request context.
+ * events), and the scope rules and response are those of its grant handler, step for step. A request
+ * this path does not cover is declined by one of its guards, with the reason, and goes to
+ * oidc-provider, which also produces every error: a `resource` or `authorization_details` parameter,
+ * other client authentication methods, a secret not verified in the last few minutes,
+ * sender-constrained clients, CORS, DPoP, attestation, a scope the client may not have, repeated or
+ * unexpected parameters. The configuration functions it calls (default resource, resource server
+ * info, token TTLs and claims) are Tally's, which read no request context.
  */
 export function createDirectClientCredentials(provider: Provider, secrets: VerifiedSecrets) {
-  const { configuration } = providerInternals(provider) as Internals;
+  const configuration = providerConfiguration(provider);
   const { features } = configuration;
   const reproducible =
     features.clientCredentials.enabled &&
@@ -51,54 +123,13 @@ export function createDirectClientCredentials(provider: Provider, secrets: Verif
     features.resourceIndicators.enabled &&
     !features.richAuthorizationRequests.enabled &&
     !features.attestClientAuth.enabled;
-  const models = provider as unknown as {
-    ClientCredentials: new (fields: { client: ProviderClient; scope?: string | undefined }) => ClientCredentialsToken;
-    ResourceServer: new (identifier: string, info: ResourceServerInfo) => { scope: string };
-  };
-
-  /** oidc-provider's validateClientScope: a known scope outside the client's `scope` is refused. */
-  function allowed(client: ProviderClient, requested: Set<string>): boolean {
-    if (!client.scope) return true;
-    const allowList = new Set(client.scope.split(' '));
-    for (const scope of requested) if (configuration.scopes.has(scope) && !allowList.has(scope)) return false;
-    return true;
-  }
+  const context: ClientCredentialsContext = { provider, secrets, reproducible, parameters: PARAMETERS, configuration };
 
   return {
-    /** The JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or undefined when oidc-provider must answer. */
-    async answer(request: DirectRequest): Promise<Record<string, unknown> | undefined> {
-      if (!reproducible) return undefined;
-      const form = directForm(request);
-      if (!form || form.grant_type !== 'client_credentials' || !Object.keys(form).every((name) => PARAMETERS.has(name))) return undefined;
-      if (!(isValidScope(form.scope) as boolean)) return undefined;
-
-      const client = await knownBasicClient(provider, secrets, request.headers);
-      if (!client || !client.grantTypeAllowed('client_credentials')) return undefined;
-      if (client.dpopBoundAccessTokens || client.tlsClientCertificateBoundAccessTokens) return undefined;
-      const requested = new Set(form.scope?.split(' '));
-      if (!allowed(client, requested)) return undefined;
-
-      // Without a `resource` parameter, the default resource (one absolute URI without a fragment).
-      const { resourceIndicators } = features;
-      const resource = await resourceIndicators.defaultResource(undefined, client);
-      if (typeof resource !== 'string') return undefined;
-      const href = URL.parse(resource)?.href;
-      if (!href || href.includes('#')) return undefined;
-      const info = validResourceServer(await resourceIndicators.getResourceServerInfo(undefined, resource, client)) as ResourceServerInfo;
-      const resourceServer = new models.ResourceServer(resource, info);
-
-      const scopes = [...requested];
-      const token = new models.ClientCredentials({ client, scope: scopes.join(' ') || undefined });
-      token.resourceServer = resourceServer;
-      const served = new Set(resourceServer.scope.split(' '));
-      token.scope = scopes.filter((scope) => served.has(scope)).join(' ') || undefined;
-      const value = await token.save();
-
-      // oidc-provider's buildTokenResponse: these members in this order, an empty scope left out.
-      const body: Record<string, unknown> = { access_token: value, expires_in: token.expiration };
-      if (token.scope) body.scope = token.scope;
-      body.token_type = token.tokenType;
-      return body;
+    async answer(request: ProtocolRequest): Promise<DirectOutcome> {
+      const state: ClientCredentialsState = { context, request, form: NO_FORM, client: undefined, requested: NO_SCOPES, resource: '' };
+      const declined = await runGuards(GUARDS, state);
+      return declined ? { declined } : { body: await issueToken(state) };
     },
   };
 }

@@ -1,12 +1,11 @@
 import type Provider from 'oidc-provider';
 // Internals, used so that the token is found exactly as oidc-provider's own introspection finds it.
-// @ts-expect-error no type declarations for oidc-provider's internals
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { findToken } from 'oidc-provider/lib/helpers/token_find.js';
+import { findToken, providerConfiguration } from './internals/index.js';
+import type { ProtocolRequest } from './protocol-request.js';
 import { looksLikeReference } from '../tokens/token-ids.js';
 import type { VerifiedSecrets } from './client-secrets.js';
-import { directForm, knownBasicClient, type DirectRequest } from './direct-client-auth.js';
+import { knownBasicClient } from './direct-client-auth.js';
+import { formPost, NO_FORM, onlyKnownParameters, reproducibleConfiguration, runGuards, type DeclineReason, type DirectContext, type DirectOutcome, type DirectState, type Guard } from './direct-guards.js';
 
 type Token = {
   kind: string;
@@ -30,27 +29,80 @@ type Grant = { isExpired: boolean; clientId: string; accountId: string };
 const INTROSPECTABLE = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
 const PARAMETERS = new Set(['token', 'token_type_hint']);
 
+interface IntrospectionContext extends DirectContext {
+  /** The token when it counts, as oidc-provider judges it (see `active` below). */
+  active(token: Token | undefined): Promise<Token | undefined>;
+}
+
+interface IntrospectionState extends DirectState {
+  readonly context: IntrospectionContext;
+  /** The token, found and active; undefined when it is not (the answer is then `active: false`). */
+  token: Token | undefined;
+}
+
+/** A reference token to introspect: JWTs (marked, see jwt-mark.ts) and stateless tokens are oidc-provider's. */
+function referenceToken(state: IntrospectionState): DeclineReason | undefined {
+  const value = state.form.token;
+  if (!value) return 'missing_token';
+  return looksLikeReference(value) ? undefined : 'not_reference_token';
+}
+
+/** Finds the token as oidc-provider's introspection does, and keeps it if it is active. */
+async function findActiveToken(state: IntrospectionState): Promise<undefined> {
+  const { form, context } = state;
+  state.token = await context.active((await findToken(context.provider, form.token!, form.token_type_hint)) as Token | undefined);
+  return undefined;
+}
+
+/** No sender constraint and no authorization details: their answer carries `cnf` or details this path does not write. */
+function plainToken({ token }: IntrospectionState): DeclineReason | undefined {
+  if (!token) return undefined;
+  if (token.rar !== undefined) return 'authorization_details';
+  return token.isSenderConstrained() ? 'sender_constrained' : undefined;
+}
+
+/** In order, as oidc-provider's introspection action (lib/actions/introspection.js) runs its steps. */
+const GUARDS: readonly Guard<IntrospectionState>[] = [reproducibleConfiguration, formPost, onlyKnownParameters, referenceToken, knownBasicClient, findActiveToken, plainToken];
+
+/** Field for field (and in order) what oidc-provider's introspection action writes. */
+function introspectionBody({ token, form, context }: IntrospectionState): Record<string, unknown> {
+  if (!token) return { active: false };
+  const body: Record<string, unknown> = { active: false };
+  if (token.accountId) body.sub = token.accountId;
+  Object.assign(body, {
+    ...token.extra,
+    active: true,
+    client_id: token.clientId,
+    exp: token.exp,
+    iat: token.iat,
+    sid: token.sid,
+    iss: context.provider.issuer,
+    jti: token.jti !== form.token ? token.jti : undefined,
+    aud: token.aud,
+    authorization_details: undefined,
+    scope: token.scope || undefined,
+    cnf: undefined,
+    token_type: token.kind !== 'RefreshToken' ? token.tokenType : undefined,
+  });
+  return body;
+}
+
 /**
  * Introspection of a reference token by a client authenticating with a client secret it used
  * before, answered without oidc-provider's Koa stack: the request path (routing, body parsing, client
  * authentication middleware) costs more than the introspection itself.
  *
  * The answer is oidc-provider's own: the token is found with its `findToken`, judged with its models
- * (validity, grant) and written out field by field as its introspection action writes it. Anything
- * this path does not cover returns `undefined` and goes to oidc-provider, which then also produces
- * every error: other client authentication methods, a secret not verified in the last few minutes,
- * JWTs and stateless tokens, CORS, DPoP, attestation, repeated, missing or unexpected parameters, and
- * tokens with sender constraints or authorization details. It refuses to run at all under
- * configurations it does not reproduce (JWT introspection responses, pairwise subjects, attestation,
- * a custom allowedPolicy).
+ * (validity, grant) and written out field by field as its introspection action writes it. A request
+ * this path does not cover is declined by one of its guards, with the reason, and goes to
+ * oidc-provider, which then also produces every error: other client authentication methods, a secret
+ * not verified in the last few minutes, JWTs and stateless tokens, CORS, DPoP, attestation, repeated,
+ * missing or unexpected parameters, and tokens with sender constraints or authorization details. It
+ * declines everything under configurations it does not reproduce (JWT introspection responses,
+ * pairwise subjects, attestation, a custom allowedPolicy).
  */
 export function createDirectIntrospection(provider: Provider, secrets: VerifiedSecrets) {
-  const { configuration } = providerInternals(provider) as {
-    configuration: {
-      subjectTypes: Iterable<string>;
-      features: { jwtIntrospection: { enabled: boolean }; attestClientAuth: { enabled: boolean }; introspection: { enabled: boolean; allowedPolicy: { name: string } } };
-    };
-  };
+  const configuration = providerConfiguration(provider);
   const { features } = configuration;
   // The default policy lets every authenticated confidential client introspect any token.
   const reproducible =
@@ -71,40 +123,12 @@ export function createDirectIntrospection(provider: Provider, secrets: VerifiedS
     return INTROSPECTABLE.has(token.kind) ? token : undefined;
   }
 
+  const context: IntrospectionContext = { provider, secrets, reproducible, parameters: PARAMETERS, active };
   return {
-    /** The JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or undefined when oidc-provider must answer. */
-    async answer(request: DirectRequest): Promise<Record<string, unknown> | undefined> {
-      if (!reproducible) return undefined;
-      const form = directForm(request);
-      if (!form || !Object.keys(form).every((name) => PARAMETERS.has(name))) return undefined;
-      const value = form.token;
-      if (!value || !looksLikeReference(value)) return undefined;
-
-      if (!(await knownBasicClient(provider, secrets, request.headers))) return undefined;
-
-      const token = await active((await findToken(provider, value, form.token_type_hint)) as Token | undefined);
-      if (!token) return { active: false };
-      if (token.rar !== undefined || token.isSenderConstrained()) return undefined;
-
-      // Field for field (and in order) what oidc-provider's introspection action writes.
-      const body: Record<string, unknown> = { active: false };
-      if (token.accountId) body.sub = token.accountId;
-      Object.assign(body, {
-        ...token.extra,
-        active: true,
-        client_id: token.clientId,
-        exp: token.exp,
-        iat: token.iat,
-        sid: token.sid,
-        iss: provider.issuer,
-        jti: token.jti !== value ? token.jti : undefined,
-        aud: token.aud,
-        authorization_details: undefined,
-        scope: token.scope || undefined,
-        cnf: undefined,
-        token_type: token.kind !== 'RefreshToken' ? token.tokenType : undefined,
-      });
-      return body;
+    async answer(request: ProtocolRequest): Promise<DirectOutcome> {
+      const state: IntrospectionState = { context, request, form: NO_FORM, client: undefined, token: undefined };
+      const declined = await runGuards(GUARDS, state);
+      return declined ? { declined } : { body: introspectionBody(state) };
     },
   };
 }

@@ -11,13 +11,10 @@ import type { LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from '../tokens/revocation.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
-// Internal, but the only handle on the configuration oidc-provider actually uses.
-// @ts-expect-error no type declarations for oidc-provider's internals
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
 import { createFindAccount } from './account.js';
 import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
-import { installFirstSessionSave } from './first-session-save.js';
+import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } from './internals/index.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 
@@ -192,8 +189,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   deps = translatingStores(deps);
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.proxy = true;
-  // oidc-provider copies `scopes` into a plain Set; give that Set the open `has` (see RegisteredScopes).
-  Object.setPrototypeOf(providerInternals(provider).configuration.scopes, RegisteredScopes.prototype);
+  recogniseScopes(provider, RegisteredScopes);
   installUnavailableAnswers(provider, deps.events);
   installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
   installTokenModes(provider, tokenModeDependencies(deps));
@@ -225,15 +221,10 @@ function installJsonNotFound(provider: Provider): void {
  * keeps audience-bound tokens away from userinfo; the issuer's own userinfo is part of that audience.
  */
 function installIssuerAudienceForUserinfo(provider: Provider, config: Config): void {
-  const AccessToken = provider.AccessToken as unknown as { find(value: string, options?: object): Promise<{ aud?: string | string[] } | undefined> };
-  const find = AccessToken.find.bind(AccessToken);
   const own = new Set([config.issuer, config.defaultAudience]);
-  AccessToken.find = async (value, options) => {
-    const token = await find(value, options);
-    if (token && Provider.ctx?.oidc?.route === 'userinfo') {
-      const aud = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
-      if (aud.length > 0 && aud.every((a) => own.has(a))) token.aud = undefined;
-    }
-    return token;
-  };
+  adjustFoundAccessTokens<{ aud?: string | string[] }>(provider, (token) => {
+    if (Provider.ctx?.oidc?.route !== 'userinfo') return;
+    const aud = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
+    if (aud.length > 0 && aud.every((a) => own.has(a))) token.aud = undefined;
+  });
 }

@@ -5,11 +5,12 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
 import { isTokenMode } from '../lib/enums.js';
 import { sha256 } from '../lib/crypto.js';
-import { replayRequest } from '../lib/replay-request.js';
 import type { LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from '../tokens/revocation.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token-ids.js';
+import { interceptAccessTokenFind, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './internals/index.js';
+import { looksLikeJwt, unmarkJwt } from './jwt-mark.js';
 
 export interface TokenModeDependencies {
   config: Config;
@@ -26,53 +27,22 @@ export function tokenModeOf(client: ClientLike, fallback: TokenMode): TokenMode 
   return isTokenMode(mode) ? mode : fallback;
 }
 
-type TokenInstance = {
-  jti: string;
-  format?: string;
-  client?: ClientLike;
-  clientId: string;
-  grantId?: string;
-  sessionUid?: string;
-  accountId?: string;
-  kind: string;
-};
-type ModelClass = {
-  name: string;
-  prototype: object;
-  find(value: string, options?: object): Promise<unknown>;
-  instantiate(payload: object): unknown;
-};
-
 /**
- * Token ids carry their mode (see tokens/token-ids.ts). oidc-provider's own generateTokenId runs first
- * because it settles whether an access token is a JWT or opaque (`this.format`).
+ * Token ids carry their mode (see tokens/token-ids.ts): a stateless id for a stateless client's
+ * refresh tokens and JWT access tokens, a reference id for everything else.
  */
 function installTokenIds(provider: Provider, config: Config) {
-  for (const model of [provider.AccessToken, provider.ClientCredentials, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode]) {
-    const prototype = model.prototype as unknown as { generateTokenId(this: TokenInstance): string };
-    const generateTokenId = prototype.generateTokenId;
-    const isToken = model === provider.AccessToken || model === provider.ClientCredentials || model === provider.RefreshToken;
-    prototype.generateTokenId = function modeAwareTokenId() {
-      generateTokenId.call(this);
-      const stateless = isToken && tokenModeOf(this.client, config.tokenMode) === 'stateless' && (this.kind === 'RefreshToken' || this.format === 'jwt');
-      return stateless ? newStatelessJti() : newReferenceId();
-    };
-  }
+  replaceTokenIds(provider, (token) => {
+    const isToken = token.kind === 'AccessToken' || token.kind === 'ClientCredentials' || token.kind === 'RefreshToken';
+    const stateless = isToken && tokenModeOf(token.client, config.tokenMode) === 'stateless' && (token.kind === 'RefreshToken' || token.format === 'jwt');
+    return stateless ? newStatelessJti() : newReferenceId();
+  });
 }
 
 /** Stateless refresh tokens: the sealed payload is the value, and nothing is stored. */
 function installStatelessRefreshTokens(provider: Provider, sealer: StatelessRefreshTokens) {
-  const prototype = provider.RefreshToken.prototype as unknown as { getValueAndPayload(this: TokenInstance): Promise<{ value: string; payload?: object }> };
-  const getValueAndPayload = prototype.getValueAndPayload;
-  prototype.getValueAndPayload = async function statelessOrStored() {
-    const result = await getValueAndPayload.call(this);
-    if (!isStatelessJti(this.jti) || !result.payload) return result;
-    return { value: sealer.seal(result.payload as never) };
-  };
+  sealRefreshTokenValues(provider, (token, payload) => (isStatelessJti(token.jti) ? sealer.seal(payload as never) : undefined));
 }
-
-/** How introspection and revocation get past oidc-provider's refusal of JWTs: a marked value. */
-const JWT_MARK = 'jwt~';
 
 /** JWT access tokens (jwt and stateless modes): verified here, then checked against ledger or lists. */
 function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependencies) {
@@ -116,46 +86,20 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
     return running;
   };
 
-  for (const Model of [provider.AccessToken, provider.ClientCredentials] as unknown as ModelClass[]) {
-    const find = Model.find.bind(Model);
-    Model.find = async (value, options) => {
-      const jwt = typeof value === 'string' && value.startsWith(JWT_MARK) ? value.slice(JWT_MARK.length) : value;
-      if (typeof jwt !== 'string' || jwt.split('.').length !== 3) return jwt === value ? find(value, options) : undefined;
-      const claims = await verifyOnce(jwt);
-      // A user's token names its grant; a client's own does not. Only the right model looks further.
-      if (!claims || (typeof claims.grant_id === 'string' ? 'AccessToken' : 'ClientCredentials') !== Model.name) return undefined;
-      const payload = await activePayload(claims);
-      return payload?.kind === Model.name ? Model.instantiate(payload) : undefined;
-    };
+  /** The payload of a JWT this model answers for, when it is active (a user's token names its grant; a client's own does not). */
+  async function jwtPayload(jwt: string, model: string): Promise<Record<string, unknown> | undefined> {
+    const claims = await verifyOnce(jwt);
+    if (!claims || (typeof claims.grant_id === 'string' ? 'AccessToken' : 'ClientCredentials') !== model) return undefined;
+    const payload = await activePayload(claims);
+    return payload?.kind === model ? payload : undefined;
   }
 
-  // oidc-provider refuses any JWT at introspection and revocation before looking it up; mark ours so
-  // the lookup above sees it. The body is read (at most 56 KiB, as oidc-provider would) and handed on.
-  provider.use(async (ctx, next) => {
-    if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of ctx.req) {
-        size += (chunk as Buffer).length;
-        if (size > 56 * 1024) {
-          // Never act on part of a body (the server in front refuses these first: http/server.ts).
-          ctx.status = 413;
-          ctx.set('connection', 'close');
-          ctx.body = { error: 'invalid_request', error_description: 'the request body is larger than 56 KiB' };
-          return;
-        }
-        chunks.push(chunk as Buffer);
-      }
-      let body = Buffer.concat(chunks);
-      const form = new URLSearchParams(body.toString('utf8'));
-      const token = form.get('token');
-      if (token && form.getAll('token').length === 1 && token.split('.').length === 3) {
-        form.set('token', `${JWT_MARK}${token}`);
-        body = Buffer.from(form.toString());
-      }
-      ctx.req = ctx.request.req = ctx.response.req = replayRequest(ctx.req, body);
-    }
-    await next();
+  // A JWT, bare (userinfo) or marked (introspection and revocation, see jwt-mark.ts), is ours to look
+  // up; a marked value that is no JWT is no token; anything else goes to the adapter.
+  interceptAccessTokenFind(provider, (value, model) => {
+    const jwt = unmarkJwt(value);
+    if (typeof jwt !== 'string' || !looksLikeJwt(jwt)) return jwt === value ? undefined : Promise.resolve(undefined);
+    return jwtPayload(jwt, model);
   });
 }
 

@@ -1,7 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import Provider, { errors } from 'oidc-provider';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import providerInternals from 'oidc-provider/lib/helpers/weak_cache.js';
+import { providerConfiguration } from './internals/index.js';
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
 // How every surface words an answer given while the database is unavailable.
@@ -85,7 +84,7 @@ export function translatingAdapters<A extends object>(adapterFor: (model: string
  * when a request ends) is answered here, as they would have answered it.
  */
 export function installUnavailableAnswers(provider: Provider, events: EventEmitter | undefined): void {
-  const { renderError } = (providerInternals(provider) as { configuration: { renderError(ctx: unknown, out: object, error: unknown): Promise<void> } }).configuration;
+  const { renderError } = providerConfiguration(provider);
   provider.use(async (ctx, next) => {
     try {
       await next();

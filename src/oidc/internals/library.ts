@@ -1,0 +1,72 @@
+import type Provider from 'oidc-provider';
+import { exitUnlessSupportedVersion } from './version.js';
+
+// Before anything of oidc-provider's lib/ is loaded: another version may lack these files altogether.
+exitUnlessSupportedVersion();
+
+const [weakCache, tokenFind, configurationResult, validScope, clientAttributes] = await Promise.all([
+  import('oidc-provider/lib/helpers/weak_cache.js'),
+  import('oidc-provider/lib/helpers/token_find.js'),
+  import('oidc-provider/lib/helpers/configuration_result.js'),
+  import('oidc-provider/lib/helpers/is_valid_scope.js'),
+  import('oidc-provider/lib/consts/client_attributes.js'),
+]);
+
+/** oidc-provider's Client, as far as Tally reads it past the documented API. */
+export interface ProviderClient {
+  clientId: string;
+  clientAuthMethod: string;
+  clientSecret?: string;
+  scope?: string;
+  dpopBoundAccessTokens?: boolean;
+  tlsClientCertificateBoundAccessTokens?: boolean;
+  grantTypeAllowed(grantType: string): boolean;
+  /** Throws once the client's secret has expired (`client_secret_expires_at`). */
+  checkClientSecretExpiration(message: string): void;
+}
+
+/** The configuration oidc-provider resolved from Tally's (defaults filled in), as far as Tally reads it. */
+export interface ProviderConfiguration {
+  scopes: Set<string>;
+  grantTypes: Set<string>;
+  subjectTypes: Iterable<string>;
+  renderError(ctx: unknown, out: object, error: unknown): Promise<void>;
+  features: {
+    introspection: { enabled: boolean; allowedPolicy: { name: string } };
+    jwtIntrospection: { enabled: boolean };
+    attestClientAuth: { enabled: boolean };
+    clientCredentials: { enabled: boolean };
+    richAuthorizationRequests: { enabled: boolean };
+    resourceIndicators: {
+      enabled: boolean;
+      defaultResource(ctx: undefined, client: ProviderClient): Promise<unknown> | unknown;
+      getResourceServerInfo(ctx: undefined, resource: string, client: ProviderClient): Promise<unknown> | unknown;
+    };
+  };
+}
+
+/** The only handle on the configuration oidc-provider actually uses (it copies and completes Tally's). */
+export function providerConfiguration(provider: Provider): ProviderConfiguration {
+  return weakCache.default(provider)!.configuration as ProviderConfiguration;
+}
+
+/** oidc-provider's introspection lookup (helpers/token_find.js), so that a token is found exactly as it finds it. */
+export function findToken(provider: Provider, value: string, hint: string | undefined): Promise<unknown> {
+  return tokenFind.findToken(provider, value, hint);
+}
+
+/** oidc-provider's check of what getResourceServerInfo returns; throws on a bad value. */
+export const validResourceServer: (info: unknown) => unknown = configurationResult.resourceServer;
+
+/** oidc-provider's scope syntax check (RFC 6749 §3.3): undefined or space-separated scope tokens. */
+export const isValidScope: (scope: unknown) => boolean = validScope.default;
+
+/** oidc-provider's test for a character outside VSCHAR in client credentials (RFC 6749 Appendix A). */
+export const NO_VSCHAR: RegExp = clientAttributes.noVSCHAR;
+
+/**
+ * The most oidc-provider reads of a request body (`LIMIT` in shared/selective_body.js, not exported):
+ * a larger one is a vague 400 there. Tally reads protocol bodies under the same limit and refuses a
+ * larger one with a 413 before oidc-provider sees it (http/server.ts).
+ */
+export const PROVIDER_BODY_LIMIT = 56 * 1024;

@@ -1,0 +1,26 @@
+// The files of oidc-provider's lib/ that Tally imports (it publishes no types for them), with only
+// what Tally reads of each. Imported by src/oidc/internals/library.ts alone, after the version check.
+
+declare module 'oidc-provider/lib/helpers/weak_cache.js' {
+  /** The provider's private state (`#int`): its resolved configuration among other things. */
+  export default function instance(provider: object): { configuration: unknown } | undefined;
+}
+
+declare module 'oidc-provider/lib/helpers/token_find.js' {
+  /** Introspection's lookup: by hint, as AccessToken, ClientCredentials and RefreshToken. */
+  export function findToken(provider: object, value: string, hint: string | undefined): Promise<unknown>;
+}
+
+declare module 'oidc-provider/lib/helpers/configuration_result.js' {
+  /** Validates what getResourceServerInfo returned; throws on a bad value. */
+  export function resourceServer(value: unknown): unknown;
+}
+
+declare module 'oidc-provider/lib/helpers/is_valid_scope.js' {
+  export default function isValidScope(scope: unknown): boolean;
+}
+
+declare module 'oidc-provider/lib/consts/client_attributes.js' {
+  /** A character outside VSCHAR (RFC 6749 Appendix A). */
+  export const noVSCHAR: RegExp;
+}

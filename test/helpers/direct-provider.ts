@@ -1,0 +1,90 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
+import { createDirectAnswers, type DirectEndpoint } from '../../src/http/direct-answers.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { createVerifiedSecrets } from '../../src/oidc/client-secrets.ts';
+import { parseProtocolRequest } from '../../src/oidc/protocol-request.ts';
+import { holdProvider } from '../../src/oidc/provider-holder.ts';
+
+export interface Counts {
+  /** Answered by Tally directly. */
+  direct: number;
+  /** Answered by oidc-provider. */
+  provider: number;
+  /** Declines so far, by reason. */
+  declines: Record<string, number>;
+}
+
+/** An endpoint's answers and declines in Prometheus text (/metrics). */
+export function countsOf(text: string, endpoint: string): Counts {
+  const counts: Counts = { direct: 0, provider: 0, declines: {} };
+  for (const [, name, labelText, value] of text.matchAll(/^(tally_protocol_answers_total|tally_direct_answer_declines_total)\{([^}]*)\} (\d+)$/gm)) {
+    const labels = Object.fromEntries([...labelText!.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, v]) => [key, v]));
+    if (labels.endpoint !== endpoint) continue;
+    if (name === 'tally_direct_answer_declines_total') counts.declines[labels.reason!] = Number(value);
+    else if (labels.answered_by === 'tally') counts.direct = Number(value);
+    else counts.provider = Number(value);
+  }
+  return counts;
+}
+
+export const SECRET = 'in-process-client-secret';
+
+/** oidc-provider's store, in a Map (its own in-memory adapter warns at every start). */
+class MapAdapter implements Adapter {
+  private static readonly rows = new Map<string, AdapterPayload>();
+  constructor(private readonly model: string) {}
+  private key = (id: string) => `${this.model}:${id}`;
+  async upsert(id: string, payload: AdapterPayload) {
+    MapAdapter.rows.set(this.key(id), payload);
+  }
+  async find(id: string) {
+    return MapAdapter.rows.get(this.key(id));
+  }
+  async findByUserCode() {
+    return undefined;
+  }
+  async findByUid() {
+    return undefined;
+  }
+  async consume(id: string) {
+    const row = MapAdapter.rows.get(this.key(id));
+    if (row) row.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id: string) {
+    MapAdapter.rows.delete(this.key(id));
+  }
+  async revokeByGrantId() {}
+}
+
+const signingKey = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'in-process', use: 'sig' };
+
+/**
+ * An oidc-provider in this process (its in-memory adapter) with Tally's direct answers and metrics in
+ * front, as the server has them: for the declines that only a configuration other than Tally's produces.
+ */
+export function directProvider(configuration: Configuration) {
+  const provider = new Provider('http://localhost:3000', { adapter: MapAdapter, jwks: { keys: [signingKey] }, ttl: { ClientCredentials: 600 }, ...configuration, features: { devInteractions: { enabled: false }, ...configuration.features } });
+  const metrics = createMetrics({ caches: {}, pool: () => undefined });
+  const secrets = createVerifiedSecrets();
+  const warnings: unknown[] = [];
+  const logger = { warn: (...args: unknown[]) => void warnings.push(args) } as unknown as Parameters<typeof createDirectAnswers>[0]['logger'];
+  const answer = createDirectAnswers({ providers: holdProvider(provider), verifiedSecrets: secrets, metrics, events: new EventEmitter(), logger });
+  return {
+    provider,
+    /** What the direct answers logged. */
+    warnings,
+    /** The client's secret (SECRET) counts as verified, as after oidc-provider first authenticated it. */
+    verified: (clientId: string, stored: string) => secrets.verify(clientId, stored, SECRET),
+    /** A form post with HTTP Basic credentials (SECRET), read and parsed as the server does. */
+    ask(endpoint: DirectEndpoint, form: Record<string, string>, clientId: string) {
+      const path = endpoint === 'token' ? '/token' : '/token/introspection';
+      const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}` };
+      return answer(endpoint, parseProtocolRequest(path, headers, Buffer.from(new URLSearchParams(form).toString())), path);
+    },
+    async counts(endpoint: DirectEndpoint): Promise<Counts> {
+      return countsOf(await metrics.registry.metrics(), endpoint);
+    },
+  };
+}
