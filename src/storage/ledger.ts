@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import { toDate, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
 
 export type EntryType = 'access_token' | 'refresh_token' | 'authorization_code' | 'device_code';
 export const ENTRY_FORMATS = ['reference', 'jwt'] as const;
@@ -35,10 +35,8 @@ const COLUMNS = `"id", "lookup_hash" AS "lookupHash", "type", "format", "status"
   "grant_id" AS "grantId", "session_uid" AS "sessionUid", "scope", "audience", "payload", "user_code_hash" AS "userCodeHash",
   "created_at" AS "createdAt", "expires_at" AS "expiresAt", "redeemed_at" AS "redeemedAt", "revoked_at" AS "revokedAt"`;
 
-function fromSql(row: (Omit<LedgerRow, 'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt'> & Record<'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt', Date | string | null>) | undefined): LedgerRow | null {
-  if (!row) return null;
-  return { ...row, createdAt: toDate(row.createdAt)!, expiresAt: toDate(row.expiresAt)!, redeemedAt: toDate(row.redeemedAt), revokedAt: toDate(row.revokedAt) };
-}
+/** The prepared statements' row: the same fields as Prisma's, dates already Dates (sql.ts). */
+const fromSql = (row: LedgerRow | undefined): LedgerRow | null => row ?? null;
 
 const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "format", "status", "subject", "client_id", "grant_id", "session_uid",
   "scope", "audience", "payload", "user_code_hash", "created_at", "expires_at") VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -128,11 +126,11 @@ export function createLedgerStore(db: Db, sql: Sql) {
     },
 
     async findByLookupHash(lookupHash: string): Promise<LedgerRow | null> {
-      return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "lookup_hash" = ?`, [lookupHash]));
+      return fromSql(await sql.get<LedgerRow>(`SELECT ${COLUMNS} FROM "token_entries" WHERE "lookup_hash" = ?`, [lookupHash]));
     },
 
     async findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<LedgerRow | null> {
-      return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "user_code_hash" = ? AND "type" = ? LIMIT 1`, [userCodeHash, type]));
+      return fromSql(await sql.get<LedgerRow>(`SELECT ${COLUMNS} FROM "token_entries" WHERE "user_code_hash" = ? AND "type" = ? LIMIT 1`, [userCodeHash, type]));
     },
 
     findById(id: string): Promise<LedgerRow | null> {

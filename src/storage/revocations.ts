@@ -1,5 +1,5 @@
 import { isUniqueViolation, type Db } from './database.js';
-import { toDate, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
 
 /**
  * An event's kind names the fields it matches, joined by '+' in a fixed order (subject, client, grant),
@@ -53,11 +53,10 @@ export function createRevocationStore(db: Db, sql: Sql) {
     },
 
     async find(lookupHash: string): Promise<RevokedTokenRow | undefined> {
-      const row = await sql.get<Omit<RevokedTokenRow, 'revokedAt' | 'expiresAt'> & { revokedAt: Date | string; expiresAt: Date | string }>(
+      return sql.get<RevokedTokenRow>(
         `SELECT "lookup_hash" AS "lookupHash", "type", "reason", "revoked_at" AS "revokedAt", "expires_at" AS "expiresAt" FROM "revoked_tokens" WHERE "lookup_hash" = ?`,
         [lookupHash],
       );
-      return row && { ...row, revokedAt: toDate(row.revokedAt), expiresAt: toDate(row.expiresAt) };
     },
 
     /** Records (or moves forward) the time before which every token of `kind`/`value` is inactive. */
@@ -90,9 +89,7 @@ export function createRevocationStore(db: Db, sql: Sql) {
       if (or.length === 0) return Promise.resolve([]);
       // One statement per number of combinations (1, 3 or 7), each prepared once.
       const text = `SELECT "kind", "value", "revoked_at" AS "revokedAt" FROM "revocation_events" WHERE ${or.map(() => '("kind" = ? AND "value" = ?)').join(' OR ')}`;
-      return sql
-        .all<{ kind: string; value: string; revokedAt: Date | string }>(text, or.flatMap((k) => [k.kind, k.value]))
-        .then((rows) => rows.map((row) => ({ ...row, revokedAt: toDate(row.revokedAt) })));
+      return sql.all<RevocationEventRow>(text, or.flatMap((k) => [k.kind, k.value]));
     },
 
     async pruneBatch(before: Date, batchSize: number): Promise<number> {

@@ -3,7 +3,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config/index.js';
 import { seal, sha256, unseal, type SealingKey } from '../lib/crypto.js';
 import type { ClientStore } from '../storage/clients.js';
-import { toDate, type Sql } from '../storage/sql.js';
+import type { Sql } from '../storage/sql.js';
 import { LIVE_STATUSES, type EntryType, type LedgerRow, type LedgerStore } from '../storage/ledger.js';
 import type { Revocation } from './revocation.js';
 import type { StatelessRefreshTokens } from './stateless-refresh-tokens.js';
@@ -200,13 +200,12 @@ class RecordAdapter implements Adapter {
     );
   }
 
-  private open(row: { id: string; payload: string; expiresAt: Date | string | null; consumedAt: Date | string | null } | undefined) {
-    const expiresAt = toDate(row?.expiresAt ?? null);
-    if (!row || (expiresAt && expiresAt.getTime() <= Date.now())) return undefined;
+  private open(row: { id: string; payload: string; expiresAt: Date | null; consumedAt: Date | null } | undefined) {
+    if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
     const plain = unseal(row.payload, this.deps.payloadKeys, `${this.model}:${row.id}`);
     if (plain === undefined) return undefined;
     const payload = JSON.parse(plain) as AdapterPayload;
-    if (row.consumedAt) payload.consumed = seconds(toDate(row.consumedAt));
+    if (row.consumedAt) payload.consumed = seconds(row.consumedAt);
     return payload;
   }
 
