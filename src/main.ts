@@ -38,8 +38,8 @@ providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => 
 const stopKeyReload = startKeyReload(runtime, providers, build);
 
 // Only a cache has anything for other processes' revocations to drop.
-const stopFollowingRevocations = runtime.ledger.enabled
-  ? followRevocations({ ledger: runtime.ledger, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger })
+const stopFollowingRevocations = runtime.stores.entries.enabled
+  ? followRevocations({ ledger: runtime.stores.entries, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger })
   : async () => undefined;
 
 const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });

@@ -12,8 +12,12 @@ import { runMigrations } from './storage/migrate.js';
 import { createUserStore, type UserStore } from './storage/users.js';
 import { createLedgerStore } from './storage/ledger.js';
 import { withLedgerCache, type CachedLedgerStore } from './storage/ledger-cache.js';
-import { createRevocationStore, type RevocationStore } from './storage/revocations.js';
-import { createRevocation, type Revocation } from './tokens/revocation.js';
+import { createProviderRecordStore, type ProviderRecordStore } from './storage/provider-records.js';
+import { createRevocationEventStore, type RevocationEventStore } from './storage/revocation-events.js';
+import { createRevokedTokenStore, type RevokedTokenStore } from './storage/revoked-tokens.js';
+import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager.js';
+import { createRevocation } from './tokens/revocation.js';
+import { createSealedRecords, type SealedRecords } from './tokens/sealed-records.js';
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
 import { createRevocationFeed, type RevocationFeed } from './tokens/revocation-feed.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
@@ -30,12 +34,22 @@ export interface Runtime {
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
-  /** The ledger, with live access-token rows cached (see storage/ledger-cache.ts). */
-  ledger: CachedLedgerStore;
-  revocations: RevocationStore;
-  revocation: Revocation;
+  /** The ledger manager: the one judge of whether a token is active; single use, revocation, issuance and the admin API's reads. */
+  ledger: LedgerManager;
+  /** The ledger manager's revocations, under the name the admin API and the CLI use. */
+  revocation: Pick<LedgerManager, 'revokeToken' | 'revokeScope' | 'revokeEntry'>;
+  /** oidc-provider's other records (sessions, grants, interactions, ...), sealed. */
+  records: SealedRecords;
+  /** The stores under the ledger manager and the revocation feed, for pruning and for following other processes' revocations. */
+  stores: {
+    /** Ledger entries, with live access-token rows cached (see storage/ledger-cache.ts). */
+    entries: CachedLedgerStore;
+    revokedTokens: RevokedTokenStore;
+    revocationEvents: RevocationEventStore;
+    providerRecords: ProviderRecordStore;
+    revocationFeed: RevocationFeedStore;
+  };
   revocationFeed: RevocationFeed;
-  revocationFeedStore: RevocationFeedStore;
   /**
    * In-process notifications for metrics and the like: `revocation` (a RevocationMessage), `tokens-revoked`
    * ({ mode, count }), `database-unavailable` (an UnavailableNotice: a request refused because the database is unavailable).
@@ -83,14 +97,18 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   // poll interval, through the database; see tokens/ledger-invalidation.ts). PostgreSQL replicas
   // without Redis could not tell each other at once, so there the cache is off.
   const ledgerCache = sql.dialect === 'sqlite' || config.redisUrl !== undefined;
-  const ledger = withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 });
-  const revocations = createRevocationStore(db, sql);
+  const stores = {
+    entries: withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 }),
+    revokedTokens: createRevokedTokenStore(db, sql),
+    revocationEvents: createRevocationEventStore(db, sql),
+    providerRecords: createProviderRecordStore(db, sql),
+    revocationFeed: createRevocationFeedStore(db, sql),
+  };
+  const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
-  const revocationFeedStore = createRevocationFeedStore(db, sql);
-  const revocationFeed = createRevocationFeed({ store: revocationFeedStore, issuer: config.issuer, redisUrl: config.redisUrl, logger });
+  const revocationFeed = createRevocationFeed({ store: stores.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger });
   const revocation = createRevocation({
-    ledger,
-    revocations,
+    ...stores,
     config,
     publish: (message) => {
       events.emit('revocation', message);
@@ -98,6 +116,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     },
     counted: (mode, count) => events.emit('tokens-revoked', { mode, count }),
   });
+  const ledger = createLedgerManager({ ...stores, config, records, revocation });
   return {
     config,
     logger,
@@ -108,10 +127,10 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     clients,
     users: createUserStore(db, sql),
     ledger,
-    revocations,
-    revocation,
+    revocation: ledger,
+    records,
+    stores,
     revocationFeed,
-    revocationFeedStore,
     events,
     async close() {
       await revocationFeed.close();

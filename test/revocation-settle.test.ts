@@ -3,7 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
-import { createRevocationStore } from '../src/storage/revocations.ts';
+import { withLedgerCache } from '../src/storage/ledger-cache.ts';
+import { createRevocationEventStore } from '../src/storage/revocation-events.ts';
+import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
+import { createCacheStats } from '../src/lib/cache-stats.ts';
 import { createRevocation } from '../src/tokens/revocation.ts';
 import type { RevocationMessage } from '../src/tokens/revocation-feed.ts';
 import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
@@ -15,11 +18,12 @@ import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 const opened = useTestStorage();
 
 function setUp() {
-  const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
+  const ledger = withLedgerCache(createLedgerStore(opened.storage.db, opened.storage.sql), { stats: createCacheStats(), max: 0 });
   const published: RevocationMessage[] = [];
   const revocation = createRevocation({
-    ledger,
-    revocations: createRevocationStore(opened.storage.db, opened.storage.sql),
+    entries: ledger,
+    revokedTokens: createRevokedTokenStore(opened.storage.db, opened.storage.sql),
+    revocationEvents: createRevocationEventStore(opened.storage.db, opened.storage.sql),
     config: loadConfig({}),
     publish: async (message) => void published.push(message),
     settleMs: 200,
