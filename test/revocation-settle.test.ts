@@ -8,7 +8,7 @@ import { createRevocationEventStore } from '../src/storage/revocation-events.ts'
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
 import { createCacheStats } from '../src/lib/cache-stats.ts';
 import { createRevocation } from '../src/tokens/revocation.ts';
-import type { RevocationMessage } from '../src/tokens/revocation-feed.ts';
+import type { RevocationMessage } from '../src/protocol/revocations.ts';
 import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
 // A bulk revocation deactivates the matching entries at once; an entry of a token issued just

@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseForm, type ParsedUrlQuery } from 'node:querystring';
 import type Provider from 'oidc-provider';
-// @ts-expect-error no type declarations for oidc-provider's internals
-import { noVSCHAR } from 'oidc-provider/lib/consts/client_attributes.js';
+import { parseBasicCredentials } from '../protocol/client-credentials.js';
 import type { VerifiedSecrets } from './client-secrets.js';
 
 /** What a direct path reads of a request: its headers and its (already read) body. */
@@ -26,35 +25,6 @@ export interface ProviderClient {
 const FORM = 'application/x-www-form-urlencoded';
 // Headers that bring in CORS, DPoP or attestation handling: oidc-provider answers those requests.
 const HANDLED_ELSEWHERE = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
-const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
-// oidc-provider's test for a character outside VSCHAR (RFC 6749 Appendix A).
-const NO_VSCHAR = noVSCHAR as RegExp;
-
-function isValidBase64(input: string): boolean {
-  const match = BASE64.exec(input);
-  if (!match?.[1]) return false;
-  const remainder = match[1].length % 4;
-  if (!match[2]) return remainder !== 1;
-  return (match[1].length + match[2].length) % 4 === 0 && match[2].length === 4 - remainder;
-}
-
-/** RFC 6749 §2.3.1: client_id and client_secret are form-encoded inside the Basic credentials. */
-function basicCredentials(authorization: string | undefined): { clientId: string; secret: string } | undefined {
-  const parts = authorization?.split(' ');
-  if (parts?.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) return undefined;
-  const basic = Buffer.from(parts[1]!, 'base64').toString('utf8');
-  const colon = basic.indexOf(':');
-  if (colon === -1) return undefined;
-  try {
-    const decode = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
-    const clientId = decode(basic.slice(0, colon));
-    const secret = decode(basic.slice(colon + 1));
-    return clientId && secret && !NO_VSCHAR.test(clientId) && !NO_VSCHAR.test(secret) ? { clientId, secret } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The form of a request a direct path may take: a UTF-8 form post without CORS, DPoP or attestation
  * headers, whose parameters are each given once. Undefined for anything else.
@@ -74,7 +44,7 @@ export function directForm({ headers, body }: DirectRequest): Record<string, str
  * authenticates it, with argon2, and produces any error).
  */
 export async function knownBasicClient(provider: Provider, secrets: VerifiedSecrets, headers: IncomingHttpHeaders): Promise<ProviderClient | undefined> {
-  const credentials = basicCredentials(headers.authorization);
+  const credentials = parseBasicCredentials(headers.authorization);
   if (!credentials) return undefined;
   const client = (await (provider.Client as unknown as { find(id: string): Promise<ProviderClient | undefined> }).find(credentials.clientId)) ?? undefined;
   if (!client?.clientSecret?.startsWith('$argon2')) return undefined;

@@ -1,7 +1,8 @@
 import type { Logger } from '../config/logger.js';
 import type { CachedLedgerStore } from '../storage/ledger-cache.js';
 import { createRedisBus } from '../storage/redis-bus.js';
-import { redisChannel, type FeedEvent, type RevocationFeed, type RevocationMessage } from './revocation-feed.js';
+import { decodeFeedEvent, revocationChannel, type RevocationMessage } from '../protocol/revocations.js';
+import type { RevocationFeed } from './revocation-feed.js';
 
 /**
  * Revocations made by other processes (replicas, or the same SQLite file's other servers) drop the
@@ -12,14 +13,12 @@ import { redisChannel, type FeedEvent, type RevocationFeed, type RevocationMessa
 export function followRevocations({ ledger, feed, issuer, redisUrl, logger }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redisUrl: string | undefined; logger: Logger }): () => Promise<void> {
   const forget = (event: RevocationMessage) => (event.type === 'token' ? ledger.forget(event.jti_hash) : ledger.forgetAll());
   const unsubscribe = feed.subscribe(({ event }) => forget(event));
-  const bus = redisUrl ? createRedisBus(redisUrl, redisChannel(issuer), logger) : undefined;
+  const bus = redisUrl ? createRedisBus(redisUrl, revocationChannel(issuer), logger) : undefined;
   bus?.subscribe((message) => {
-    try {
-      forget((JSON.parse(message) as FeedEvent).event);
-    } catch {
-      // Not a feed event: drop everything rather than keep what it may have meant to revoke.
-      ledger.forgetAll();
-    }
+    const decoded = decodeFeedEvent(message);
+    // Not a feed event: drop everything rather than keep what it may have meant to revoke.
+    if (decoded) forget(decoded.event);
+    else ledger.forgetAll();
   });
   return async () => {
     unsubscribe();

@@ -1,19 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../config/logger.js';
+import { encodeFeedEvent, revocationChannel, type FeedEvent, type RevocationMessage } from '../protocol/revocations.js';
 import type { RevocationFeedStore } from '../storage/revocation-feed.js';
-
-/** What a revocation names. Token values never leave the server: a token is named by SHA-256 of its jti. */
-export type RevocationMessage =
-  | { type: 'token'; jti_hash: string; revoked_at: string }
-  | { type: 'scope'; subject?: string; client_id?: string; grant_id?: string; revoked_at: string };
-
-export interface FeedEvent {
-  id: number;
-  event: RevocationMessage;
-}
-
-export const redisChannel = (issuer: string) => `tally:revocations:${issuer}`;
 
 const POLL_MS = 200;
 const RECENT_IDS = 2000;
@@ -65,7 +54,7 @@ export function createRevocationFeed({ store, issuer, redisUrl, logger }: { stor
     async publish(message: RevocationMessage): Promise<void> {
       const row = await store.append(message);
       if (redis) {
-        await redis.publish(redisChannel(issuer), JSON.stringify({ id: row.id, event: message } satisfies FeedEvent)).catch((error: unknown) => logger.warn({ err: error }, 'revocation not published on redis'));
+        await redis.publish(revocationChannel(issuer), encodeFeedEvent({ id: row.id, event: message })).catch((error: unknown) => logger.warn({ err: error }, 'revocation not published on redis'));
       }
     },
 

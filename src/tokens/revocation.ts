@@ -4,7 +4,7 @@ import { ENTRY_FORMATS, toLedgerEntry, type EntryFormat, type EntryType, type Le
 import type { CachedLedgerStore } from '../storage/ledger-cache.js';
 import { eventKey, type RevocationEventStore } from '../storage/revocation-events.js';
 import type { RevokedTokenStore } from '../storage/revoked-tokens.js';
-import type { RevocationMessage } from './revocation-feed.js';
+import type { RevocationMessage } from '../protocol/revocations.js';
 import { isStatelessJti } from './token-ids.js';
 
 export interface RevocationDependencies {
