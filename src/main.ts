@@ -39,8 +39,8 @@ const stopKeyReload = startKeyReload(runtime, providers, build);
 
 // Only a cache has anything for other processes' revocations to drop.
 const stopFollowingRevocations = runtime.stores.entries.enabled
-  ? followRevocations({ ledger: runtime.stores.entries, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger })
-  : async () => undefined;
+  ? followRevocations({ ledger: runtime.stores.entries, feed: runtime.revocationFeed, issuer: config.issuer, redis: runtime.redis })
+  : () => undefined;
 
 const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
 server.listen(config.port, config.host, () => {
@@ -60,7 +60,7 @@ async function shutdown(signal: string) {
   stopKeyReload();
   closeStreams();
   await closeGracefully(server);
-  await stopFollowingRevocations();
+  stopFollowingRevocations();
   await runtime.close();
   process.exit(0);
 }

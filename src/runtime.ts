@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
-import { createRedisBus } from './storage/redis-bus.js';
+import { openRedisChannels, type RedisChannels } from './storage/redis.js';
 import { openStorage, type Db } from './storage/database.js';
 import type { Sql } from './storage/sql.js';
 import { createCacheStats, type CacheStats } from './lib/cache-stats.js';
@@ -50,6 +50,8 @@ export interface Runtime {
     revocationFeed: RevocationFeedStore;
   };
   revocationFeed: RevocationFeed;
+  /** The process's one pair of Redis connections (publisher, subscriber), when REDIS_URL is set. */
+  redis: RedisChannels | undefined;
   /**
    * In-process notifications for metrics and the like: `revocation` (a RevocationMessage), `tokens-revoked`
    * ({ mode, count }), `database-unavailable` (an UnavailableNotice: a request refused because the database is unavailable).
@@ -88,11 +90,12 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   });
   const { db, sql } = storage;
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
+  const redis = config.redisUrl ? openRedisChannels(config.redisUrl, logger) : undefined;
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).
-  const clientBus = config.redisUrl ? createRedisBus(config.redisUrl, `tally:clients:${config.issuer}`, logger) : undefined;
+  const clientsChannel = `tally:clients:${config.issuer}`;
   const cacheStats = { client: createCacheStats(), clientSecret: createCacheStats(), ledger: createCacheStats() };
-  const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => clientBus?.publish(id) });
-  clientBus?.subscribe((id) => clients.invalidate(id));
+  const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => redis?.publish(clientsChannel, id, { timeoutMs: 1000 }) });
+  redis?.subscribe(clientsChannel, (id) => clients.invalidate(id));
   // Other replicas' revocations reach the ledger cache through Redis (and, within the revocation feed's
   // poll interval, through the database; see tokens/ledger-invalidation.ts). PostgreSQL replicas
   // without Redis could not tell each other at once, so there the cache is off.
@@ -106,7 +109,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   };
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
-  const revocationFeed = createRevocationFeed({ store: stores.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger });
+  const revocationFeed = createRevocationFeed({ store: stores.revocationFeed, issuer: config.issuer, redis, logger });
   const revocation = createRevocation({
     ...stores,
     config,
@@ -131,10 +134,11 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     records,
     stores,
     revocationFeed,
+    redis,
     events,
     async close() {
       await revocationFeed.close();
-      await clientBus?.close();
+      await redis?.close();
       await storage.close();
     },
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),

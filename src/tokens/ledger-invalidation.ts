@@ -1,6 +1,5 @@
-import type { Logger } from '../config/logger.js';
 import type { CachedLedgerStore } from '../storage/ledger-cache.js';
-import { createRedisBus } from '../storage/redis-bus.js';
+import type { RedisChannels } from '../storage/redis.js';
 import { decodeFeedEvent, revocationChannel, type RevocationMessage } from '../protocol/revocations.js';
 import type { RevocationFeed } from './revocation-feed.js';
 
@@ -10,18 +9,17 @@ import type { RevocationFeed } from './revocation-feed.js';
  * revocation feed's poll interval (200 ms) through the database, which also covers a Redis message
  * lost to a reconnection. Returns the function that stops following.
  */
-export function followRevocations({ ledger, feed, issuer, redisUrl, logger }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redisUrl: string | undefined; logger: Logger }): () => Promise<void> {
+export function followRevocations({ ledger, feed, issuer, redis }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redis: RedisChannels | undefined }): () => void {
   const forget = (event: RevocationMessage) => (event.type === 'token' ? ledger.forget(event.jti_hash) : ledger.forgetAll());
   const unsubscribe = feed.subscribe(({ event }) => forget(event));
-  const bus = redisUrl ? createRedisBus(redisUrl, revocationChannel(issuer), logger) : undefined;
-  bus?.subscribe((message) => {
+  const stopRedis = redis?.subscribe(revocationChannel(issuer), (message) => {
     const decoded = decodeFeedEvent(message);
     // Not a feed event: drop everything rather than keep what it may have meant to revoke.
     if (decoded) forget(decoded.event);
     else ledger.forgetAll();
   });
-  return async () => {
+  return () => {
     unsubscribe();
-    await bus?.close();
+    stopRedis?.();
   };
 }
