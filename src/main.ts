@@ -8,6 +8,7 @@ import { renderPage } from './http/views.js';
 import { loadConfigOrExit, openRuntime } from './runtime.js';
 import type { Keyring } from './storage/keys.js';
 import { followRevocations } from './tokens/ledger-invalidation.js';
+import { pollSecondPasses } from './tokens/second-passes.js';
 
 // After a full collection V8 lets the old generation grow to as much as four times what survived
 // before it collects again. Under load most of that is requests' garbage promoted while in flight
@@ -42,6 +43,9 @@ const stopFollowingRevocations = runtime.stores.entries.enabled
   ? followRevocations({ ledger: runtime.stores.entries, feed: runtime.revocationFeed, issuer: config.issuer, redis: runtime.redis })
   : () => undefined;
 
+// Bulk revocations' second passes are recorded in the database; every server process runs those due.
+const stopSecondPasses = pollSecondPasses(runtime.ledger, logger);
+
 const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
 server.listen(config.port, config.host, () => {
   const lines = [
@@ -61,6 +65,7 @@ async function shutdown(signal: string) {
   closeStreams();
   await closeGracefully(server);
   stopFollowingRevocations();
+  await stopSecondPasses();
   await runtime.close();
   process.exit(0);
 }

@@ -14,6 +14,7 @@ import { createLedgerStore } from './storage/ledger.js';
 import { withLedgerCache, type CachedLedgerStore } from './storage/ledger-cache.js';
 import { createProviderRecordStore, type ProviderRecordStore } from './storage/provider-records.js';
 import { createRevocationEventStore, type RevocationEventStore } from './storage/revocation-events.js';
+import { createRevocationPassStore, type RevocationPassStore } from './storage/revocation-passes.js';
 import { createRevokedTokenStore, type RevokedTokenStore } from './storage/revoked-tokens.js';
 import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager.js';
 import { createRevocation } from './tokens/revocation.js';
@@ -46,6 +47,7 @@ export interface Runtime {
     entries: CachedLedgerStore;
     revokedTokens: RevokedTokenStore;
     revocationEvents: RevocationEventStore;
+    revocationPasses: RevocationPassStore;
     providerRecords: ProviderRecordStore;
     revocationFeed: RevocationFeedStore;
   };
@@ -104,6 +106,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     entries: withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 }),
     revokedTokens: createRevokedTokenStore(db, sql),
     revocationEvents: createRevocationEventStore(db, sql),
+    revocationPasses: createRevocationPassStore(db, sql),
     providerRecords: createProviderRecordStore(db, sql),
     revocationFeed: createRevocationFeedStore(db, sql),
   };

@@ -9,6 +9,7 @@ import { createLedgerStore, type NewEntry } from '../src/storage/ledger.ts';
 import { withLedgerCache } from '../src/storage/ledger-cache.ts';
 import { createProviderRecordStore } from '../src/storage/provider-records.ts';
 import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
+import { createRevocationPassStore } from '../src/storage/revocation-passes.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
 import { createLedgerManager } from '../src/tokens/ledger-manager.ts';
 import { createRevocation } from '../src/tokens/revocation.ts';
@@ -29,7 +30,7 @@ function setUp(env: NodeJS.ProcessEnv = {}) {
   };
   const payloadKey = { id: 'k1', key: randomBytes(32) };
   const records = createSealedRecords(createProviderRecordStore(db, sql), { payloadKey, payloadKeys: new Map([[payloadKey.id, payloadKey.key]]) });
-  const revocation = createRevocation({ ...stores, config, publish: async () => undefined });
+  const revocation = createRevocation({ ...stores, revocationPasses: createRevocationPassStore(db, sql), config, publish: async () => undefined });
   return { ...stores, records, ledger: createLedgerManager({ ...stores, config, records, revocation }) };
 }
 

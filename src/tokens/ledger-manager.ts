@@ -153,6 +153,7 @@ export function createLedgerManager({ config, entries, revokedTokens, revocation
     revokeToken: revocation.revokeToken,
     revokeScope: revocation.revokeScope,
     revokeEntry: revocation.revokeEntry,
+    runDuePasses: revocation.runDuePasses,
 
     /** Issuance: a new entry (a jwt-mode access token), or one saved again (oidc-provider's upsert). */
     create: entries.create,
