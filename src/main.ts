@@ -10,6 +10,7 @@ import { loadConfig, type Config } from './config/index.js';
 import { exitFor } from './cli/exit.js';
 import type { Keyring } from './storage/keys.js';
 import { followRevocations } from './tokens/ledger-invalidation.js';
+import { pollSecondPasses } from './tokens/second-passes.js';
 
 // After a full collection V8 lets the old generation grow to as much as four times what survived
 // before it collects again. Under load most of that is requests' garbage promoted while in flight
@@ -45,9 +46,12 @@ providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => 
 const stopKeyReload = startKeyReload(runtime, providers, build);
 
 // Only a cache has anything for other processes' revocations to drop.
-const stopFollowingRevocations = runtime.ledger.enabled
-  ? followRevocations({ ledger: runtime.ledger, feed: runtime.revocationFeed, issuer: config.issuer, redisUrl: config.redisUrl, logger })
-  : async () => undefined;
+const stopFollowingRevocations = runtime.stores.entries.enabled
+  ? followRevocations({ ledger: runtime.stores.entries, feed: runtime.revocationFeed, issuer: config.issuer, redis: runtime.redis })
+  : () => undefined;
+
+// Bulk revocations' second passes are recorded in the database; every server process runs those due.
+const stopSecondPasses = pollSecondPasses(runtime.ledger, logger);
 
 const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
 server.listen(config.port, config.host, () => {
@@ -67,7 +71,8 @@ async function shutdown(signal: string) {
   stopKeyReload();
   closeStreams();
   await closeGracefully(server);
-  await stopFollowingRevocations();
+  stopFollowingRevocations();
+  await stopSecondPasses();
   await runtime.close();
   process.exit(0);
 }

@@ -3,7 +3,7 @@ import type { Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
-import { createRedisBus } from './storage/redis-bus.js';
+import { openRedisChannels, type RedisChannels } from './storage/redis.js';
 import { openStorage, type Db } from './storage/database.js';
 import type { Sql } from './storage/sql.js';
 import { createCacheStats, type CacheStats } from './lib/cache-stats.js';
@@ -12,8 +12,13 @@ import { runMigrations } from './storage/migrate.js';
 import { createUserStore, type UserStore } from './storage/users.js';
 import { createLedgerStore } from './storage/ledger.js';
 import { withLedgerCache, type CachedLedgerStore } from './storage/ledger-cache.js';
-import { createRevocationStore, type RevocationStore } from './storage/revocations.js';
-import { createRevocation, type Revocation } from './tokens/revocation.js';
+import { createProviderRecordStore, type ProviderRecordStore } from './storage/provider-records.js';
+import { createRevocationEventStore, type RevocationEventStore } from './storage/revocation-events.js';
+import { createRevocationPassStore, type RevocationPassStore } from './storage/revocation-passes.js';
+import { createRevokedTokenStore, type RevokedTokenStore } from './storage/revoked-tokens.js';
+import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager.js';
+import { createRevocation } from './tokens/revocation.js';
+import { createSealedRecords, type SealedRecords } from './tokens/sealed-records.js';
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
 import { createRevocationFeed, type RevocationFeed } from './tokens/revocation-feed.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
@@ -30,12 +35,25 @@ export interface Runtime {
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
-  /** The ledger, with live access-token rows cached (see storage/ledger-cache.ts). */
-  ledger: CachedLedgerStore;
-  revocations: RevocationStore;
-  revocation: Revocation;
+  /** The ledger manager: the one judge of whether a token is active; single use, revocation, issuance and the admin API's reads. */
+  ledger: LedgerManager;
+  /** The ledger manager's revocations, under the name the admin API and the CLI use. */
+  revocation: Pick<LedgerManager, 'revokeToken' | 'revokeScope' | 'revokeEntry'>;
+  /** oidc-provider's other records (sessions, grants, interactions, ...), sealed. */
+  records: SealedRecords;
+  /** The stores under the ledger manager and the revocation feed, for pruning and for following other processes' revocations. */
+  stores: {
+    /** Ledger entries, with live access-token rows cached (see storage/ledger-cache.ts). */
+    entries: CachedLedgerStore;
+    revokedTokens: RevokedTokenStore;
+    revocationEvents: RevocationEventStore;
+    revocationPasses: RevocationPassStore;
+    providerRecords: ProviderRecordStore;
+    revocationFeed: RevocationFeedStore;
+  };
   revocationFeed: RevocationFeed;
-  revocationFeedStore: RevocationFeedStore;
+  /** The process's one pair of Redis connections (publisher, subscriber), when REDIS_URL is set. */
+  redis: RedisChannels | undefined;
   /**
    * In-process notifications for metrics and the like: `revocation` (a RevocationMessage), `tokens-revoked`
    * ({ mode, count }), `database-unavailable` (an UnavailableNotice: a request refused because the database is unavailable).
@@ -61,23 +79,29 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   });
   const { db, sql } = storage;
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
+  const redis = config.redisUrl ? openRedisChannels(config.redisUrl, logger) : undefined;
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).
-  const clientBus = config.redisUrl ? createRedisBus(config.redisUrl, `tally:clients:${config.issuer}`, logger) : undefined;
+  const clientsChannel = `tally:clients:${config.issuer}`;
   const cacheStats = { client: createCacheStats(), clientSecret: createCacheStats(), ledger: createCacheStats() };
-  const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => clientBus?.publish(id) });
-  clientBus?.subscribe((id) => clients.invalidate(id));
+  const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => redis?.publish(clientsChannel, id, { timeoutMs: 1000 }) });
+  redis?.subscribe(clientsChannel, (id) => clients.invalidate(id));
   // Other replicas' revocations reach the ledger cache through Redis (and, within the revocation feed's
   // poll interval, through the database; see tokens/ledger-invalidation.ts). PostgreSQL replicas
   // without Redis could not tell each other at once, so there the cache is off.
   const ledgerCache = sql.dialect === 'sqlite' || config.redisUrl !== undefined;
-  const ledger = withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 });
-  const revocations = createRevocationStore(db, sql);
+  const stores = {
+    entries: withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 }),
+    revokedTokens: createRevokedTokenStore(db, sql),
+    revocationEvents: createRevocationEventStore(db, sql),
+    revocationPasses: createRevocationPassStore(db, sql),
+    providerRecords: createProviderRecordStore(db, sql),
+    revocationFeed: createRevocationFeedStore(db, sql),
+  };
+  const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
-  const revocationFeedStore = createRevocationFeedStore(db, sql);
-  const revocationFeed = createRevocationFeed({ store: revocationFeedStore, issuer: config.issuer, redisUrl: config.redisUrl, logger });
+  const revocationFeed = createRevocationFeed({ store: stores.revocationFeed, issuer: config.issuer, redis, logger });
   const revocation = createRevocation({
-    ledger,
-    revocations,
+    ...stores,
     config,
     publish: (message) => {
       events.emit('revocation', message);
@@ -85,6 +109,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     },
     counted: (mode, count) => events.emit('tokens-revoked', { mode, count }),
   });
+  const ledger = createLedgerManager({ ...stores, config, records, revocation });
   return {
     config,
     logger,
@@ -95,14 +120,15 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     clients,
     users: createUserStore(db, sql),
     ledger,
-    revocations,
-    revocation,
+    revocation: ledger,
+    records,
+    stores,
     revocationFeed,
-    revocationFeedStore,
+    redis,
     events,
     async close() {
       await revocationFeed.close();
-      await clientBus?.close();
+      await redis?.close();
       await storage.close();
     },
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),

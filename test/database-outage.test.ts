@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { basicAuthorization } from '../src/kits/shared/discovery.ts';
+import { basicAuthorization } from '../src/protocol/client-credentials.ts';
 import { readEventStream, type ServerSentEvent } from '../src/kits/shared/sse.ts';
 import { runMigrations } from '../src/storage/migrate.ts';
 import { isDatabaseUnavailable } from '../src/storage/unavailable.ts';

@@ -5,7 +5,7 @@ import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
-import { withinReuseLeeway } from '../src/tokens/adapter.ts';
+import { withinReuseLeeway } from '../src/tokens/ledger-manager.ts';
 
 let server: TestServer;
 before(async () => {

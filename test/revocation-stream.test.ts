@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { basicAuthorization } from '../src/kits/shared/discovery.ts';
+import { basicAuthorization } from '../src/protocol/client-credentials.ts';
 import { readEventStream, type ServerSentEvent } from '../src/kits/shared/sse.ts';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { insertRows, query } from './helpers/db.ts';

@@ -7,7 +7,8 @@ import pg from 'pg';
 import { openStorage } from '../src/storage/database.ts';
 import { openPostgresSql } from '../src/storage/sql.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
-import { createRevocationStore, eventKey } from '../src/storage/revocations.ts';
+import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
+import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
 import { onPostgres } from './helpers/server.ts';
 import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
@@ -75,20 +76,21 @@ test('writes issued together: a duplicate among them fails alone, the others lan
 });
 
 test('revocation events: the prepared lookup finds exactly the combinations of a token', async () => {
-  const revocations = createRevocationStore(opened.storage.db, opened.storage.sql);
+  const events = createRevocationEventStore(opened.storage.db, opened.storage.sql);
+  const revoked = createRevokedTokenStore(opened.storage.db, opened.storage.sql);
   const at = new Date('2026-05-01T00:00:00.123Z');
   const later = new Date('2027-01-01T00:00:00.000Z');
-  await revocations.recordEvent(eventKey({ subject: 'carol' }).kind, eventKey({ subject: 'carol' }).value, at, later);
-  await revocations.recordEvent(eventKey({ clientId: 'app', grantId: 'g9' }).kind, eventKey({ clientId: 'app', grantId: 'g9' }).value, at, later);
-  await revocations.recordEvent(eventKey({ clientId: 'other' }).kind, eventKey({ clientId: 'other' }).value, at, later);
-  const found = await revocations.findEvents({ subject: 'carol', clientId: 'app', grantId: 'g9' });
+  await events.record(eventKey({ subject: 'carol' }).kind, eventKey({ subject: 'carol' }).value, at, later);
+  await events.record(eventKey({ clientId: 'app', grantId: 'g9' }).kind, eventKey({ clientId: 'app', grantId: 'g9' }).value, at, later);
+  await events.record(eventKey({ clientId: 'other' }).kind, eventKey({ clientId: 'other' }).value, at, later);
+  const found = await events.findMatching({ subject: 'carol', clientId: 'app', grantId: 'g9' });
   assert.deepEqual(found.map((e) => e.kind).sort(), ['client+grant', 'subject']);
   assert.equal(found[0]!.revokedAt.toISOString(), '2026-05-01T00:00:00.123Z');
-  assert.equal(await revocations.add('h1', 'refresh_token', 'consumed', later), true);
-  assert.equal(await revocations.add('h1', 'refresh_token', 'consumed', later), false, 'listed once');
-  assert.equal(await revocations.add('h1', 'refresh_token', 'revoked', later), false);
-  assert.equal((await revocations.find('h1'))?.reason, 'revoked', 'a revocation overrides a consumption');
-  assert.equal((await revocations.find('h1'))?.expiresAt.toISOString(), later.toISOString());
+  assert.equal(await revoked.add('h1', 'refresh_token', 'consumed', later), true);
+  assert.equal(await revoked.add('h1', 'refresh_token', 'consumed', later), false, 'listed once');
+  assert.equal(await revoked.add('h1', 'refresh_token', 'revoked', later), false);
+  assert.equal((await revoked.find('h1'))?.reason, 'revoked', 'a revocation overrides a consumption');
+  assert.equal((await revoked.find('h1'))?.expiresAt.toISOString(), later.toISOString());
 });
 
 test('a lookup by a value containing NUL matches nothing (PostgreSQL would refuse the parameter)', async () => {

@@ -1,6 +1,8 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
-import type { FeedEvent, RevocationFeed } from '../tokens/revocation-feed.js';
+import { parseBasicCredentials } from '../protocol/client-credentials.js';
+import { REVOCATION_EVENT, REVOCATION_STREAM_PATH, STREAM_CONNECTED, type FeedEvent } from '../protocol/revocations.js';
+import type { RevocationFeed } from '../tokens/revocation-feed.js';
 import { MAX_FEED_ID } from '../storage/revocation-feed.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 
@@ -26,19 +28,14 @@ function drained(res: Response): Promise<void> {
 
 type ClientWithSecret = { clientAuthMethod?: string; compareClientSecret(secret: string): Promise<boolean> };
 
-/** HTTP Basic with a confidential client's credentials (RFC 6749 §2.3.1 encoding). */
+/** HTTP Basic with a confidential client's credentials, read as every client-authenticating endpoint reads them. */
 async function authenticateClient(provider: () => Provider, header: string | undefined): Promise<string | undefined> {
-  const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
-  if (!match) return undefined;
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
+  const credentials = parseBasicCredentials(header);
+  if (!credentials) return undefined;
   try {
-    const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
-    const client = (await provider().Client.find(id)) as unknown as ClientWithSecret | undefined;
+    const client = (await provider().Client.find(credentials.clientId)) as unknown as ClientWithSecret | undefined;
     if (!client || !['client_secret_basic', 'client_secret_post'].includes(client.clientAuthMethod ?? '')) return undefined;
-    return (await client.compareClientSecret(secret)) ? id : undefined;
+    return (await client.compareClientSecret(credentials.secret)) ? credentials.clientId : undefined;
   } catch (error) {
     // A database that does not answer says nothing about the credentials: a 503 (the error handler's).
     if (isDatabaseUnavailable(error)) throw error;
@@ -47,14 +44,14 @@ async function authenticateClient(provider: () => Provider, header: string | und
 }
 
 /**
- * `GET /revocations/stream`: server-sent events, one per revocation, for validators without Redis.
+ * `GET /revocations/stream` (REVOCATION_STREAM_PATH): server-sent events, one per revocation, for validators without Redis.
  * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
  */
 export function createRevocationStreamRouter({ provider, feed }: { provider: () => Provider; feed: RevocationFeed }): { router: Router; closeAll(): void } {
   const router = express.Router();
   const open = new Set<Response>();
 
-  router.get('/revocations/stream', async (req: Request, res: Response) => {
+  router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
     const clientId = await authenticateClient(provider, req.headers.authorization);
     if (!clientId) {
       res.status(401).set('www-authenticate', 'Basic realm="tally"').json({ error: 'invalid_client', error_description: 'authenticate with the client id and secret (HTTP Basic)' });
@@ -76,7 +73,7 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
       sent.add(id);
       highest = Math.max(highest, id);
       if (sent.size > RECENT_IDS) sent.delete(sent.values().next().value!);
-      return res.write(`id: ${id}\nevent: revocation\ndata: ${JSON.stringify(event)}\n\n`);
+      return res.write(`id: ${id}\nevent: ${REVOCATION_EVENT}\ndata: ${JSON.stringify(event)}\n\n`);
     };
     // Subscribe first, then replay, so nothing falls between the two; `send` drops repeats.
     const queued: FeedEvent[] = [];
@@ -102,7 +99,7 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
     if (res.destroyed) return;
     for (const event of queued.sort((a, b) => a.id - b.id)) send(event);
     // Everything before this line was the replay: a client catching up may stop reading here.
-    res.write(`: connected ${new Date().toISOString()}\n\n`);
+    res.write(`: ${STREAM_CONNECTED} ${new Date().toISOString()}\n\n`);
 
     const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), HEARTBEAT_MS);
     open.add(res);

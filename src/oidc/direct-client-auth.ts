@@ -1,33 +1,6 @@
-import { NO_VSCHAR, type ProviderClient } from './internals/index.js';
+import { parseBasicCredentials } from '../protocol/client-credentials.js';
+import type { ProviderClient } from './internals/index.js';
 import type { DeclineReason, DirectState } from './direct-guards.js';
-
-const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
-
-function isValidBase64(input: string): boolean {
-  const match = BASE64.exec(input);
-  if (!match?.[1]) return false;
-  const remainder = match[1].length % 4;
-  if (!match[2]) return remainder !== 1;
-  return (match[1].length + match[2].length) % 4 === 0 && match[2].length === 4 - remainder;
-}
-
-const decodeCredential = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
-
-/** RFC 6749 §2.3.1: client_id and client_secret are form-encoded inside the Basic credentials. */
-function basicCredentials(authorization: string | undefined): { clientId: string; secret: string } | undefined {
-  const parts = authorization?.split(' ');
-  if (parts?.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !isValidBase64(parts[1]!)) return undefined;
-  const basic = Buffer.from(parts[1]!, 'base64').toString('utf8');
-  const colon = basic.indexOf(':');
-  if (colon === -1) return undefined;
-  try {
-    const clientId = decodeCredential(basic.slice(0, colon));
-    const secret = decodeCredential(basic.slice(colon + 1));
-    return clientId && secret && !NO_VSCHAR.test(clientId) && !NO_VSCHAR.test(secret) ? { clientId, secret } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 type ClientModel = { find(id: string): Promise<ProviderClient | undefined> };
 
@@ -37,7 +10,7 @@ type ClientModel = { find(id: string): Promise<ProviderClient | undefined> };
  * authenticates it, with argon2, and produces any error.
  */
 export async function knownBasicClient(state: DirectState): Promise<DeclineReason | undefined> {
-  const credentials = basicCredentials(state.request.headers.authorization);
+  const credentials = parseBasicCredentials(state.request.headers.authorization);
   if (!credentials) return 'no_basic_credentials';
   const { provider, secrets } = state.context;
   const client = (await (provider.Client as unknown as ClientModel).find(credentials.clientId)) ?? undefined;

@@ -6,15 +6,16 @@ import { looksLikeReference } from '../tokens/token-ids.js';
 import type { VerifiedSecrets } from './client-secrets.js';
 import { knownBasicClient } from './direct-client-auth.js';
 import { formPost, NO_FORM, onlyKnownParameters, reproducibleConfiguration, runGuards, type DeclineReason, type DirectContext, type DirectOutcome, type DirectState, type Guard } from './direct-guards.js';
+import { ledgerOf } from './provider-ledger.js';
 
 type Token = {
   kind: string;
-  isValid: boolean;
   grantId?: string;
   clientId: string;
   accountId?: string;
   extra?: Record<string, unknown>;
   exp?: number;
+  consumed?: number;
   iat?: number;
   sid?: string;
   jti: string;
@@ -24,7 +25,6 @@ type Token = {
   tokenType?: string;
   isSenderConstrained(): boolean;
 };
-type Grant = { isExpired: boolean; clientId: string; accountId: string };
 
 const INTROSPECTABLE = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
 const PARAMETERS = new Set(['token', 'token_type_hint']);
@@ -111,16 +111,12 @@ export function createDirectIntrospection(provider: Provider, secrets: VerifiedS
     !features.attestClientAuth.enabled &&
     ![...configuration.subjectTypes].includes('pairwise') &&
     features.introspection.allowedPolicy.name === 'introspectionAllowedPolicy';
-  const Grant = provider.Grant as unknown as { find(id: string, options: object): Promise<Grant | undefined> };
+  const ledger = ledgerOf(provider);
 
-  /** The token when it counts, as oidc-provider judges it: valid, and its grant still in place. */
+  /** The token when introspection may show it and the ledger manager finds it active (its grant included, as oidc-provider's introspection checks). */
   async function active(token: Token | undefined): Promise<Token | undefined> {
-    if (!token?.isValid) return undefined;
-    if (token.grantId) {
-      const grant = await Grant.find(token.grantId, { ignoreExpiration: true });
-      if (!grant || grant.isExpired || grant.clientId !== token.clientId || grant.accountId !== token.accountId) return undefined;
-    }
-    return INTROSPECTABLE.has(token.kind) ? token : undefined;
+    if (!token || !INTROSPECTABLE.has(token.kind)) return undefined;
+    return (await ledger.findActive({ found: token })) ? token : undefined;
   }
 
   const context: IntrospectionContext = { provider, secrets, reproducible, parameters: PARAMETERS, active };

@@ -5,10 +5,9 @@ import { ASYMMETRIC_SIGNING_ALGS, CLIENT_AUTH_METHODS, isTokenMode, RESPONSE_TYP
 import type { Keyring } from '../storage/keys.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { UserStore } from '../storage/users.js';
-import type { Sql } from '../storage/sql.js';
 import { createAdapterFactory } from '../tokens/adapter.js';
-import type { LedgerStore } from '../storage/ledger.js';
-import type { Revocation } from '../tokens/revocation.js';
+import type { LedgerManager } from '../tokens/ledger-manager.js';
+import type { SealedRecords } from '../tokens/sealed-records.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
 import { createFindAccount } from './account.js';
@@ -17,20 +16,22 @@ import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js
 import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } from './internals/index.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
+import { attachLedger } from './provider-ledger.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
 
 export interface ProviderDependencies {
   config: Config;
-  sql: Sql;
   keyring: Keyring;
   /** The verified-client-secret cache, shared by every provider a server builds; absent in the CLI. */
   verifiedSecrets?: VerifiedSecrets;
   clients: ClientStore;
   users: UserStore;
-  ledger: LedgerStore;
-  revocation: Revocation;
+  /** The ledger manager: every token read, single use and revocation. */
+  ledger: LedgerManager;
+  /** oidc-provider's other records (sessions, grants, interactions, ...). */
+  records: SealedRecords;
   statelessRefreshTokens: StatelessRefreshTokens;
   /** Absent where no page is ever served (the CLI validating client metadata). */
   renderPage?: RenderPage;
@@ -182,7 +183,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
 }
 
 function tokenModeDependencies(deps: ProviderDependencies) {
-  return { config: deps.config, ledger: deps.ledger, revocation: deps.revocation, statelessRefreshTokens: deps.statelessRefreshTokens, signingKeys: deps.keyring.signingKeys };
+  return { config: deps.config, ledger: deps.ledger, statelessRefreshTokens: deps.statelessRefreshTokens, signingKeys: deps.keyring.signingKeys };
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
@@ -190,6 +191,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.proxy = true;
   recogniseScopes(provider, RegisteredScopes);
+  attachLedger(provider, deps.ledger);
   installUnavailableAnswers(provider, deps.events);
   installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
   installTokenModes(provider, tokenModeDependencies(deps));
@@ -201,8 +203,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
 /** The stores as the provider uses them: a database outage is a 503 temporarily_unavailable there, not a 500. */
 function translatingStores(deps: ProviderDependencies): ProviderDependencies {
-  const { sql, clients, users, ledger, revocation } = deps;
-  return { ...deps, sql: translatingUnavailable(sql), clients: translatingUnavailable(clients), users: translatingUnavailable(users), ledger: translatingUnavailable(ledger), revocation: translatingUnavailable(revocation) };
+  const { records, clients, users, ledger } = deps;
+  return { ...deps, records: translatingUnavailable(records), clients: translatingUnavailable(clients), users: translatingUnavailable(users), ledger: translatingUnavailable(ledger) };
 }
 
 /** A path or method oidc-provider does not serve answers in the OAuth error shape, not Koa's text "Not Found". */

@@ -5,8 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
 import { isTokenMode } from '../lib/enums.js';
 import { sha256 } from '../lib/crypto.js';
-import type { LedgerStore } from '../storage/ledger.js';
-import type { Revocation } from '../tokens/revocation.js';
+import type { LedgerManager } from '../tokens/ledger-manager.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token-ids.js';
 import { interceptAccessTokenFind, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './internals/index.js';
@@ -14,8 +13,7 @@ import { looksLikeJwt, unmarkJwt } from './jwt-mark.js';
 
 export interface TokenModeDependencies {
   config: Config;
-  ledger: LedgerStore;
-  revocation: Revocation;
+  ledger: LedgerManager;
   statelessRefreshTokens: StatelessRefreshTokens;
   signingKeys: JWK[];
 }
@@ -64,12 +62,11 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
     const base = { jti, clientId, aud: claims.aud, scope: claims.scope, iat: claims.iat, exp: claims.exp };
     if (isStatelessJti(jti)) {
       const grantId = typeof claims.grant_id === 'string' ? claims.grant_id : undefined;
-      const status = await deps.revocation.statelessStatus(sha256(jti), { jti, iat: claims.iat!, subject: claims.sub, clientId, grantId });
-      if (status.state !== 'active') return undefined;
+      if (!(await deps.ledger.findActive({ id: jti, type: 'access_token', claims: { iat: claims.iat!, subject: claims.sub, clientId, grantId } }))) return undefined;
       return grantId ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId, extra: { grant_id: grantId } } : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
     }
-    const entry = await deps.ledger.findByLookupHash(sha256(jti));
-    if (!entry || entry.format !== 'jwt' || entry.status !== 'valid' || entry.expiresAt.getTime() <= Date.now()) return undefined;
+    const entry = (await deps.ledger.findActive({ id: jti, type: 'access_token', format: 'jwt' }))?.entry;
+    if (!entry) return undefined;
     return entry.grantId
       ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId: entry.grantId, extra: { grant_id: entry.grantId }, ...(entry.sessionUid ? { sessionUid: entry.sessionUid } : {}) }
       : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { randomToken } from '../lib/crypto.js';
 import type { Db } from './database.js';
-import { toDate, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
 import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
 import { createReadCache } from '../lib/read-cache.js';
 import { hashSecret } from './passwords.js';
@@ -19,6 +19,18 @@ export interface StoredClient {
 /** Clients that authenticate with nothing have no secret; every other method here needs one. */
 export function needsSecret(metadata: ClientMetadata): boolean {
   return (SECRET_AUTH_METHODS as readonly string[]).includes(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
+}
+
+/** A clients row, as the prepared statement and Prisma both read it. */
+interface ClientRow {
+  metadata: string;
+  secretHash: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+function toStoredClient(row: ClientRow): StoredClient {
+  return { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt };
 }
 
 // Keys in a fixed order: oidc-provider caches client instances by a hash of their JSON.
@@ -64,11 +76,8 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       return cache.get(
         id,
         async () => {
-          const row = await sql.get<{ metadata: string; secretHash: string | null; createdAt: Date | string; updatedAt: Date | string }>(
-            `SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`,
-            [id],
-          );
-          return row && { metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: toDate(row.createdAt), updatedAt: toDate(row.updatedAt) };
+          const row = await sql.get<ClientRow>(`SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`, [id]);
+          return row && toStoredClient(row);
         },
         (client) => (client ? Date.now() + cacheTtlMs : undefined),
       );
@@ -94,7 +103,7 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
         take: limit,
       });
-      return rows.map((row) => ({ metadata: JSON.parse(row.metadata) as ClientMetadata, secretHash: row.secretHash, createdAt: row.createdAt, updatedAt: row.updatedAt }));
+      return rows.map(toStoredClient);
     },
 
     async rotateSecret(id: string): Promise<string | undefined> {

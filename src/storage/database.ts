@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
 import { openPostgresSql, openSqliteSql, WAL_SIZE_LIMIT, type Sql } from './sql.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
+import { matchNothingOnNul } from './nul.js';
 
 /** Both generated clients share one model API (one schema); the SQLite one names the type. */
 export type Db = SqliteClient;
@@ -88,25 +89,6 @@ export async function openStorage({ databaseUrl, poolSize = 10, onWarning, check
       await sql.close();
     },
   };
-}
-
-/** What a read or conditional write answers when its filter can match no row. */
-const NO_MATCH: Record<string, unknown> = { findUnique: null, findFirst: null, findMany: [], count: 0, updateMany: { count: 0 }, deleteMany: { count: 0 } };
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  if (Array.isArray(value)) return value.some(containsNul);
-  return typeof value === 'object' && value !== null && !(value instanceof Date) && Object.values(value).some(containsNul);
-}
-
-/**
- * PostgreSQL text cannot hold U+0000 and rejects any query parameter containing one (error 22021),
- * where SQLite just finds nothing. No stored value can hold one, so a lookup by such a value (a
- * client_id, a username, an id in an admin URL) matches nothing, as on SQLite, instead of failing.
- */
-function matchNothingOnNul({ operation, args, query }: { operation: string; args: unknown; query: (args: unknown) => Promise<unknown> }): Promise<unknown> {
-  if (operation in NO_MATCH && containsNul((args as { where?: unknown } | undefined)?.where)) return Promise.resolve(NO_MATCH[operation]);
-  return query(args);
 }
 
 /** True when the database answers a trivial query within `timeoutMs`. */

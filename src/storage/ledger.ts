@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import { toDate, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
 import { TOKEN_FORMATS, type TokenFormat, type TokenStatus, type TokenType } from '../lib/enums.js';
 
 export type EntryType = TokenType;
@@ -23,11 +23,14 @@ export interface LedgerEntry {
   redeemed_at: string | null;
 }
 
-/** A ledger row as both Prisma and the prepared statements return it. */
+/**
+ * A ledger row, as the prepared statements (COLUMNS) and Prisma's model both return it: the same
+ * fields, dates as Dates. The one row type of this store.
+ */
 export interface LedgerRow extends Omit<NewEntry, 'type' | 'format'> {
-  type: string;
-  format: string;
-  status: string;
+  type: EntryType;
+  format: EntryFormat;
+  status: EntryStatus;
   redeemedAt: Date | null;
   revokedAt: Date | null;
 }
@@ -36,10 +39,8 @@ const COLUMNS = `"id", "lookup_hash" AS "lookupHash", "type", "format", "status"
   "grant_id" AS "grantId", "session_uid" AS "sessionUid", "scope", "audience", "payload", "user_code_hash" AS "userCodeHash",
   "created_at" AS "createdAt", "expires_at" AS "expiresAt", "redeemed_at" AS "redeemedAt", "revoked_at" AS "revokedAt"`;
 
-function fromSql(row: (Omit<LedgerRow, 'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt'> & Record<'createdAt' | 'expiresAt' | 'redeemedAt' | 'revokedAt', Date | string | null>) | undefined): LedgerRow | null {
-  if (!row) return null;
-  return { ...row, createdAt: toDate(row.createdAt)!, expiresAt: toDate(row.expiresAt)!, redeemedAt: toDate(row.redeemedAt), revokedAt: toDate(row.revokedAt) };
-}
+/** Either source's row as this store's: the columns are the same (Prisma's model types its text columns as plain strings). */
+const toRow = <T extends object>(row: T | null | undefined): LedgerRow | null => (row ?? null) as LedgerRow | null;
 
 const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "format", "status", "subject", "client_id", "grant_id", "session_uid",
   "scope", "audience", "payload", "user_code_hash", "created_at", "expires_at") VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -52,9 +53,9 @@ const insertParams = (e: NewEntry) => [e.id, e.lookupHash, e.type, e.format, e.s
 export function toLedgerEntry(row: LedgerRow): LedgerEntry {
   return {
     id: row.id,
-    type: row.type as EntryType,
-    format: row.format as EntryFormat,
-    status: row.status as EntryStatus,
+    type: row.type,
+    format: row.format,
+    status: row.status,
     subject: row.subject,
     client_id: row.clientId,
     grant_id: row.grantId,
@@ -66,9 +67,9 @@ export function toLedgerEntry(row: LedgerRow): LedgerEntry {
   };
 }
 
-/** Statuses in which a token still counts; redeemed entries stay findable for reuse detection. */
-export const LIVE_STATUSES: EntryStatus[] = ['valid', 'redeemed'];
-const LIVE_LIST = LIVE_STATUSES.map((status) => `'${status}'`).join(', ');
+/** Statuses a revocation changes: valid, and redeemed (a used token stays findable for reuse detection). */
+const REVOCABLE_STATUSES: EntryStatus[] = ['valid', 'redeemed'];
+const REVOCABLE_LIST = REVOCABLE_STATUSES.map((status) => `'${status}'`).join(', ');
 
 export interface EntryFields {
   subject: string | null;
@@ -113,61 +114,79 @@ function scopeWhere(scope: RevocationScope) {
 }
 
 /**
- * The ledger's queries. Rules (what counts as active, who may revoke) live in src/tokens. What every
- * token request does runs as prepared statements (`sql`); listing, bulk changes and pruning use Prisma.
+ * The ledger's queries. Rules (what counts as active, who may revoke) live in the ledger manager
+ * (src/tokens/ledger-manager.ts). What every token request does runs as prepared statements (`sql`);
+ * listing, bulk changes and pruning use Prisma.
  */
-export function createLedgerStore(db: Db, sql: Sql) {
-  const live = { in: LIVE_STATUSES };
+export interface LedgerStore {
+  /** Most tokens are saved once: insert, and update only when the token is saved again (device codes). */
+  upsert(entry: NewEntry): Promise<void>;
+  create(entry: NewEntry): Promise<void>;
+  findByLookupHash(lookupHash: string): Promise<LedgerRow | null>;
+  findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<LedgerRow | null>;
+  findById(id: string): Promise<LedgerRow | null>;
+  /** valid → redeemed; false when another redemption got there first. */
+  redeem(lookupHash: string): Promise<boolean>;
+  /** A live entry becomes revoked; returns its format, or undefined when no live entry had this hash. */
+  revokeByLookupHash(lookupHash: string): Promise<EntryFormat | undefined>;
+  /** The entry, and whether this call revoked it (false: it was not live any more). */
+  revokeById(id: string): Promise<{ row: LedgerRow; revoked: boolean } | null>;
+  /** Every live entry of the scope created at or before `at` becomes inactive; returns how many, per format. */
+  deactivate(scope: RevocationScope, at: Date, type?: EntryType): Promise<Record<EntryFormat, number>>;
+  /** Newest first; the cursor is the last entry's (created_at, id), so pages stay stable under inserts. */
+  list(filter: EntryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<LedgerRow[]>;
+  /** Deletes up to `batchSize` entries whose token expired before `before`; returns how many. */
+  pruneBatch(before: Date, batchSize: number): Promise<number>;
+  count(): Promise<number>;
+}
+
+export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
+  const revocable = { in: REVOCABLE_STATUSES };
   return {
-    /** Most tokens are saved once: insert, and update only when the token is saved again (device codes). */
-    async upsert(entry: NewEntry): Promise<void> {
+    async upsert(entry) {
       await sql.run(UPSERT, insertParams(entry));
     },
 
-    async create(entry: NewEntry): Promise<void> {
+    async create(entry) {
       await sql.run(INSERT, insertParams(entry));
     },
 
-    async findByLookupHash(lookupHash: string): Promise<LedgerRow | null> {
-      return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "lookup_hash" = ?`, [lookupHash]));
+    async findByLookupHash(lookupHash) {
+      return toRow(await sql.get<LedgerRow>(`SELECT ${COLUMNS} FROM "token_entries" WHERE "lookup_hash" = ?`, [lookupHash]));
     },
 
-    async findByUserCodeHash(userCodeHash: string, type: EntryType): Promise<LedgerRow | null> {
-      return fromSql(await sql.get(`SELECT ${COLUMNS} FROM "token_entries" WHERE "user_code_hash" = ? AND "type" = ? LIMIT 1`, [userCodeHash, type]));
+    async findByUserCodeHash(userCodeHash, type) {
+      return toRow(await sql.get<LedgerRow>(`SELECT ${COLUMNS} FROM "token_entries" WHERE "user_code_hash" = ? AND "type" = ? LIMIT 1`, [userCodeHash, type]));
     },
 
-    findById(id: string): Promise<LedgerRow | null> {
-      return db.tokenEntry.findUnique({ where: { id } });
+    async findById(id) {
+      return toRow(await db.tokenEntry.findUnique({ where: { id } }));
     },
 
-    /** valid → redeemed; false when another redemption got there first. */
-    async redeem(lookupHash: string): Promise<boolean> {
+    async redeem(lookupHash) {
       const changed = await sql.run(`UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ? WHERE "lookup_hash" = ? AND "status" = 'valid'`, [new Date(), lookupHash]);
       return changed === 1;
     },
 
-    /** A live entry becomes revoked; returns its format, or undefined when no live entry had this hash. */
-    async revokeByLookupHash(lookupHash: string): Promise<EntryFormat | undefined> {
+    async revokeByLookupHash(lookupHash) {
       const row = await sql.get<{ format: EntryFormat }>(
-        `UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN (${LIVE_LIST}) RETURNING "format"`,
+        `UPDATE "token_entries" SET "status" = 'revoked', "revoked_at" = ? WHERE "lookup_hash" = ? AND "status" IN (${REVOCABLE_LIST}) RETURNING "format"`,
         [new Date(), lookupHash],
       );
       return row?.format;
     },
 
-    /** The entry, and whether this call revoked it (false: it was not live any more). */
-    async revokeById(id: string): Promise<{ row: LedgerRow; revoked: boolean } | null> {
-      const { count } = await db.tokenEntry.updateMany({ where: { id, status: live }, data: { status: 'revoked', revokedAt: new Date() } });
-      const row = await db.tokenEntry.findUnique({ where: { id } });
+    async revokeById(id) {
+      const { count } = await db.tokenEntry.updateMany({ where: { id, status: revocable }, data: { status: 'revoked', revokedAt: new Date() } });
+      const row = toRow(await db.tokenEntry.findUnique({ where: { id } }));
       return row && { row, revoked: count > 0 };
     },
 
-    /** Every live entry of the scope created at or before `at` becomes inactive; returns how many, per format. */
-    async deactivate(scope: RevocationScope, at: Date, type?: EntryType): Promise<Record<EntryFormat, number>> {
+    async deactivate(scope, at, type) {
       const counts: Record<EntryFormat, number> = { reference: 0, jwt: 0 };
       for (const format of ENTRY_FORMATS) {
         const { count } = await db.tokenEntry.updateMany({
-          where: { ...scopeWhere(scope), ...(type ? { type } : {}), format, status: live, createdAt: { lte: at } },
+          where: { ...scopeWhere(scope), ...(type ? { type } : {}), format, status: revocable, createdAt: { lte: at } },
           data: { status: 'inactive', revokedAt: at },
         });
         counts[format] = count;
@@ -175,9 +194,8 @@ export function createLedgerStore(db: Db, sql: Sql) {
       return counts;
     },
 
-    /** Newest first; the cursor is the last entry's (created_at, id), so pages stay stable under inserts. */
-    async list(filter: EntryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<LedgerRow[]> {
-      return db.tokenEntry.findMany({
+    async list(filter, limit, after) {
+      const rows = await db.tokenEntry.findMany({
         where: {
           ...(filter.subject !== undefined ? { subject: filter.subject } : {}),
           ...(filter.clientId !== undefined ? { clientId: filter.clientId } : {}),
@@ -188,28 +206,18 @@ export function createLedgerStore(db: Db, sql: Sql) {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: limit,
       });
+      return rows as LedgerRow[];
     },
 
-    /** Deletes up to `batchSize` entries whose token expired before `before`; returns how many. */
-    async pruneBatch(before: Date, batchSize: number): Promise<number> {
+    async pruneBatch(before, batchSize) {
       const rows = await db.tokenEntry.findMany({ where: { expiresAt: { lt: before } }, select: { id: true }, take: batchSize });
       if (rows.length === 0) return 0;
       const { count } = await db.tokenEntry.deleteMany({ where: { id: { in: rows.map((r) => r.id) }, expiresAt: { lt: before } } });
       return count;
     },
 
-    count(): Promise<number> {
+    count() {
       return db.tokenEntry.count();
     },
   };
-}
-
-export type LedgerStore = ReturnType<typeof createLedgerStore>;
-
-/** Expired oidc-provider records (sessions, interactions, grants...), deleted in bounded batches. */
-export async function pruneProviderRecordsBatch(db: Db, before: Date, batchSize: number): Promise<number> {
-  const rows = await db.providerRecord.findMany({ where: { expiresAt: { lt: before } }, select: { model: true, id: true }, take: batchSize });
-  if (rows.length === 0) return 0;
-  const { count } = await db.providerRecord.deleteMany({ where: { OR: rows.map((r) => ({ model: r.model, id: r.id })) } });
-  return count;
 }

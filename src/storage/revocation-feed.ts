@@ -1,11 +1,15 @@
 import type { Db } from './database.js';
-import { toDate, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
 
+/** One revocation as the feed table holds it: its order, its JSON event, its time. */
 export interface FeedRow {
   id: number;
   event: string;
   createdAt: Date;
 }
+
+/** PostgreSQL's SERIAL arrives as a number, SQLite's INTEGER too; a BIGINT would be text: read as a number either way. */
+const toFeedRow = (row: FeedRow): FeedRow => ({ id: Number(row.id), event: row.event, createdAt: row.createdAt });
 
 /** The largest id the feed can hold (PostgreSQL SERIAL); a larger Last-Event-ID names no event. */
 export const MAX_FEED_ID = 2_147_483_647;
@@ -17,15 +21,12 @@ export function createRevocationFeedStore(db: Db, sql: Sql) {
       const createdAt = new Date();
       const text = JSON.stringify(event);
       const row = await sql.get<{ id: number }>(`INSERT INTO "revocation_feed" ("event", "created_at") VALUES (?, ?) RETURNING "id"`, [text, createdAt]);
-      return { id: Number(row!.id), event: text, createdAt };
+      return toFeedRow({ id: row!.id, event: text, createdAt });
     },
     // Polled by every replica's feed: a prepared statement.
     async listAfter(id: number, limit: number): Promise<FeedRow[]> {
-      const rows = await sql.all<{ id: number; event: string; createdAt: Date | string }>(
-        `SELECT "id", "event", "created_at" AS "createdAt" FROM "revocation_feed" WHERE "id" > ? ORDER BY "id" LIMIT ?`,
-        [id, limit],
-      );
-      return rows.map((row) => ({ id: Number(row.id), event: row.event, createdAt: toDate(row.createdAt) }));
+      const rows = await sql.all<FeedRow>(`SELECT "id", "event", "created_at" AS "createdAt" FROM "revocation_feed" WHERE "id" > ? ORDER BY "id" LIMIT ?`, [id, limit]);
+      return rows.map(toFeedRow);
     },
     async latestId(): Promise<number> {
       const row = await db.revocationFeedEvent.findFirst({ orderBy: { id: 'desc' }, select: { id: true } });

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { containsNul } from './nul.js';
 import { isDatabaseUnavailable } from './unavailable.js';
 
 /**
@@ -8,6 +9,7 @@ import { isDatabaseUnavailable } from './unavailable.js';
  * and session lookups). Prisma stays for everything else: through its adapters a query costs 20–40
  * times more CPU than a prepared statement here, which made up about half of a token request's cost
  * (bench/ANALYSIS.md). Write SQL with `?` placeholders and double-quoted identifiers: it runs on both.
+ * Timestamp columns read back as Dates on both, as Prisma reads them.
  */
 export interface Sql {
   readonly dialect: 'sqlite' | 'postgresql';
@@ -22,14 +24,6 @@ export interface Sql {
 
 export type SqlValue = string | number | Date | null;
 
-/** A timestamp column read back: a Date from PostgreSQL, Prisma's ISO text from SQLite. */
-export function toDate(value: Date | string): Date;
-export function toDate(value: Date | string | null): Date | null;
-export function toDate(value: Date | string | null): Date | null {
-  if (value === null || value instanceof Date) return value;
-  return new Date(value);
-}
-
 /** A unique or primary-key violation, from either driver or from Prisma. */
 export function isDuplicateKey(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
@@ -38,8 +32,22 @@ export function isDuplicateKey(error: unknown): boolean {
 
 // ---- SQLite -------------------------------------------------------------------------------------
 
-// The format Prisma's SQLite adapter writes DateTime columns in; text comparisons depend on it.
+// SQLite has no date type: Prisma declares DateTime columns DATETIME and stores text in this format,
+// on which text comparisons depend. Dates are written and read back here, and nowhere else.
 const sqliteDate = (date: Date) => date.toISOString().replace('Z', '+00:00');
+const DATETIME = 'DATETIME';
+
+/** A prepared statement and, for one that returns rows, which of its columns are dates. */
+interface SqliteStatement {
+  statement: Database.Statement;
+  dates?: string[];
+}
+
+/** Turns a row's DATETIME columns (text) into Dates, in place. */
+function readDates(row: Record<string, unknown> | undefined, dates: string[]) {
+  if (row) for (const name of dates) if (typeof row[name] === 'string') row[name] = new Date(row[name]);
+  return row;
+}
 const BUSY_GIVE_UP_MS = 10_000;
 export const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -69,14 +77,20 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
   const setAutoCheckpoint = (on: boolean) => db.pragma(`wal_autocheckpoint = ${on ? 1000 : 0}`);
   setAutoCheckpoint(autoCheckpoint);
-  const statements = new Map<string, Database.Statement>();
+  const statements = new Map<string, SqliteStatement>();
   const prepare = (text: string) => {
-    let statement = statements.get(text);
-    if (!statement) {
-      statement = db.prepare(text);
-      statements.set(text, statement);
+    let prepared = statements.get(text);
+    if (!prepared) {
+      prepared = { statement: db.prepare(text) };
+      statements.set(text, prepared);
     }
-    return statement;
+    return prepared;
+  };
+  /** A statement that returns rows, with its date columns known (worked out once, from their declared type). */
+  const reader = (text: string) => {
+    const prepared = prepare(text);
+    prepared.dates ??= prepared.statement.columns().flatMap((column) => (column.type?.toUpperCase() === DATETIME ? [column.name] : []));
+    return prepared as Required<SqliteStatement>;
   };
   const bind = (params: readonly SqlValue[]) => params.map((p) => (p instanceof Date ? sqliteDate(p) : p));
   async function withRetry<T>(work: () => T): Promise<T> {
@@ -141,11 +155,21 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
 
   return {
     dialect: 'sqlite',
-    all: <T>(text: string, params: readonly SqlValue[] = []) => withRetry(() => prepare(text).all(...bind(params)) as T[]),
-    get: <T>(text: string, params: readonly SqlValue[] = []) => withRetry(() => prepare(text).get(...bind(params)) as T | undefined),
+    all: <T>(text: string, params: readonly SqlValue[] = []) =>
+      withRetry(() => {
+        const { statement, dates } = reader(text);
+        const rows = statement.all(...bind(params)) as Record<string, unknown>[];
+        if (dates.length > 0) for (const row of rows) readDates(row, dates);
+        return rows as T[];
+      }),
+    get: <T>(text: string, params: readonly SqlValue[] = []) =>
+      withRetry(() => {
+        const { statement, dates } = reader(text);
+        return readDates(statement.get(...bind(params)) as Record<string, unknown> | undefined, dates) as T | undefined;
+      }),
     run(text, params = []) {
       return new Promise<number>((resolve, reject) => {
-        queue.push({ statement: prepare(text), params: bind(params), resolve, reject });
+        queue.push({ statement: prepare(text).statement, params: bind(params), resolve, reject });
         flushing ??= flush();
       });
     },
@@ -195,8 +219,7 @@ function numbered(text: string): string {
 
 /**
  * Named statements on the pool Prisma uses too: each connection prepares a statement the first time
- * it runs it. PostgreSQL text cannot hold U+0000 and fails on such a parameter; no stored value holds
- * one, so a read with one matches nothing, as on SQLite.
+ * it runs it. A parameter holding U+0000 matches nothing (see nul.ts).
  */
 export function openPostgresSql(pool: pg.Pool): Sql {
   const names = new Map<string, { name: string; text: string }>();
@@ -209,7 +232,6 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     return known;
   };
   const bind = (params: readonly SqlValue[]) => params.map((p) => (p instanceof Date ? p.toISOString() : p));
-  const hasNul = (params: readonly SqlValue[]) => params.some((p) => typeof p === 'string' && p.includes('\0'));
   const query = async <T>(text: string, params: readonly SqlValue[]) => {
     const { name, text: numberedText } = statement(text);
     return pool.query<T & pg.QueryResultRow>({ name, text: numberedText, values: bind(params), types });
@@ -262,15 +284,15 @@ export function openPostgresSql(pool: pg.Pool): Sql {
   return {
     dialect: 'postgresql',
     async all<T>(text: string, params: readonly SqlValue[] = []) {
-      if (hasNul(params)) return [];
+      if (containsNul(params)) return [];
       return (await query<T>(text, params)).rows as T[];
     },
     async get<T>(text: string, params: readonly SqlValue[] = []) {
-      if (hasNul(params)) return undefined;
+      if (containsNul(params)) return undefined;
       return (await query<T>(text, params)).rows[0] as T | undefined;
     },
     async run(text, params = []) {
-      if (hasNul(params) && /^\s*(UPDATE|DELETE)/i.test(text)) return 0;
+      if (containsNul(params) && /^\s*(UPDATE|DELETE)/i.test(text)) return 0;
       const tuple = insertShape(text);
       if (tuple) return insertBatched(text, tuple, params);
       return (await query(text, params)).rowCount ?? 0;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db } from './database.js';
-import { toDate, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
 import { TallyError } from '../lib/errors.js';
 
@@ -41,11 +41,8 @@ export function createUserStore(db: Db, sql: Sql) {
     },
 
     async find(id: string): Promise<User | undefined> {
-      const row = await sql.get<Omit<Row, 'createdAt'> & { createdAt: Date | string }>(
-        `SELECT "id", "username", "email", "name", "created_at" AS "createdAt" FROM "users" WHERE "id" = ?`,
-        [id],
-      );
-      return row ? toUser({ ...row, createdAt: toDate(row.createdAt) }) : undefined;
+      const row = await sql.get<Row>(`SELECT "id", "username", "email", "name", "created_at" AS "createdAt" FROM "users" WHERE "id" = ?`, [id]);
+      return row ? toUser(row) : undefined;
     },
 
     /** The user when the password matches; the same work is done when the username is unknown. */

@@ -3,9 +3,9 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config/index.js';
 import { seal, sha256, unseal, type SealingKey } from '../lib/crypto.js';
 import type { ClientStore } from '../storage/clients.js';
-import { toDate, type Sql } from '../storage/sql.js';
-import { LIVE_STATUSES, type EntryType, type LedgerRow, type LedgerStore } from '../storage/ledger.js';
-import type { Revocation } from './revocation.js';
+import type { EntryType, LedgerRow } from '../storage/ledger.js';
+import type { ActiveToken, LedgerManager } from './ledger-manager.js';
+import type { SealedRecords } from './sealed-records.js';
 import type { StatelessRefreshTokens } from './stateless-refresh-tokens.js';
 import { isStatelessJti, looksLikeReference } from './token-ids.js';
 
@@ -20,10 +20,11 @@ const LEDGER_TYPES: Record<string, EntryType> = {
 
 export interface AdapterDependencies {
   config: Config;
-  sql: Sql;
-  ledger: LedgerStore;
+  /** Every token read, single use and revocation goes through the ledger manager. */
+  ledger: LedgerManager;
+  /** Sessions, grants, interactions and oidc-provider's other records. */
+  records: SealedRecords;
   clients: ClientStore;
-  revocation: Revocation;
   statelessRefreshTokens: StatelessRefreshTokens;
   payloadKey: SealingKey;
   payloadKeys: ReadonlyMap<string, Buffer>;
@@ -38,46 +39,24 @@ function joinAudience(aud: unknown): string | null {
 }
 
 /**
- * Without a `token_type_hint`, oidc-provider looks a token up as an access token, a client-credentials
- * token and a refresh token at once: three reads of one ledger row and two decryptions of its payload.
- * Lookups started in one turn of the event loop share one read, and a row's payload is decrypted once.
- * Nothing outlives the turn, so a token revoked in an earlier turn is never read stale.
+ * A row's payload, decrypted once: oidc-provider looks one token up as several models at once, and the
+ * ledger manager hands them the same row (see its per-turn reads).
  */
-class TokenLookups {
-  private readonly pending = new Map<string, Promise<LedgerRow | null>>();
+class Payloads {
   private readonly plaintexts = new WeakMap<LedgerRow, string | undefined>();
 
-  constructor(private readonly deps: AdapterDependencies) {}
-
-  /** The row of a token value (hashed once per turn, however many models ask). */
-  find(value: string): Promise<LedgerRow | null> {
-    let row = this.pending.get(value);
-    if (!row) {
-      if (this.pending.size === 0) setImmediate(() => this.pending.clear());
-      row = this.deps.ledger.findByLookupHash(sha256(value));
-      this.pending.set(value, row);
-    }
-    return row;
-  }
+  constructor(private readonly keys: ReadonlyMap<string, Buffer>) {}
 
   plaintext(row: LedgerRow & { payload: string }): string | undefined {
-    if (!this.plaintexts.has(row)) this.plaintexts.set(row, unseal(row.payload, this.deps.payloadKeys, `token:${row.lookupHash}`));
+    if (!this.plaintexts.has(row)) this.plaintexts.set(row, unseal(row.payload, this.keys, `token:${row.lookupHash}`));
     return this.plaintexts.get(row);
   }
 }
 
 /**
- * Whether a refresh token used at `consumedAt` may be used again now. A leeway of 0 means never, even
- * within the same millisecond (a racing second use must fail).
- */
-export function withinReuseLeeway(consumedAt: Date, leewaySeconds: number, now = Date.now()): boolean {
-  return leewaySeconds > 0 && now - consumedAt.getTime() <= leewaySeconds * 1000;
-}
-
-/**
  * Tokens. Reference tokens: one ledger entry each, the payload sealed and bound to its row by the
- * lookup hash. Stateless refresh tokens: no entry; the value is the sealed payload, and its state
- * (used, revoked) is in the revoked-token list and the revocation events.
+ * lookup hash. Stateless refresh tokens: no entry; the value is the sealed payload. Whether either is
+ * active, and what a second use means, the ledger manager decides.
  */
 class TokenAdapter implements Adapter {
   private readonly type: EntryType;
@@ -85,14 +64,9 @@ class TokenAdapter implements Adapter {
   constructor(
     private readonly model: string,
     private readonly deps: AdapterDependencies,
-    private readonly lookups: TokenLookups,
+    private readonly payloads: Payloads,
   ) {
     this.type = LEDGER_TYPES[model]!;
-  }
-
-  /** Within the reuse leeway, a just-rotated refresh token still counts as unused. */
-  private withinLeeway(consumedAt: Date): boolean {
-    return this.type === 'refresh_token' && withinReuseLeeway(consumedAt, this.deps.config.refreshTokenReuseLeeway);
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -115,39 +89,35 @@ class TokenAdapter implements Adapter {
     });
   }
 
-  private open(row: LedgerRow | null): AdapterPayload | undefined {
-    if (!row?.payload || row.type !== this.type || row.expiresAt.getTime() <= Date.now() || !LIVE_STATUSES.includes(row.status as never)) return undefined;
-    const plain = this.lookups.plaintext(row as LedgerRow & { payload: string });
+  /** The payload of an active entry (or a used one, marked consumed), when it is this model's. */
+  private open(found: ActiveToken | undefined): AdapterPayload | undefined {
+    if (!found?.entry?.payload) return undefined;
+    const plain = this.payloads.plaintext(found.entry as LedgerRow & { payload: string });
     if (plain === undefined) return undefined;
     const payload = JSON.parse(plain) as AdapterPayload;
     if (payload.kind !== this.model) return undefined;
-    if (row.status === 'redeemed' && !this.withinLeeway(row.redeemedAt ?? new Date(0))) payload.consumed = seconds(row.redeemedAt ?? new Date());
+    if (found.usedAt) payload.consumed = seconds(found.usedAt);
     return payload;
   }
 
   private async findStateless(value: string): Promise<AdapterPayload | undefined> {
     const payload = this.deps.statelessRefreshTokens.open(value);
     if (!payload?.jti || !isStatelessJti(payload.jti)) return undefined;
-    const status = await this.deps.revocation.statelessStatus(sha256(payload.jti), {
-      jti: payload.jti,
-      iat: payload.iat!,
-      subject: payload.accountId,
-      clientId: payload.clientId!,
-      grantId: payload.grantId,
-    });
-    if (status.state === 'revoked') return undefined;
-    if (status.state === 'consumed' && !this.withinLeeway(status.at)) payload.consumed = seconds(status.at);
+    const claims = { iat: payload.iat!, subject: payload.accountId, clientId: payload.clientId!, grantId: payload.grantId };
+    const found = await this.deps.ledger.findActive({ id: payload.jti, type: this.type, claims, includeUsed: true });
+    if (!found) return undefined;
+    if (found.usedAt) payload.consumed = seconds(found.usedAt);
     return payload;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    if (looksLikeReference(id)) return this.open(await this.lookups.find(id));
+    if (looksLikeReference(id)) return this.open(await this.deps.ledger.findActive({ id, type: this.type, format: 'reference', includeUsed: true }));
     // Anything else reaching the refresh-token model may be a stateless refresh token.
     return this.type === 'refresh_token' ? this.findStateless(id) : undefined;
   }
 
   async findByUserCode(userCode: string) {
-    return this.open(await this.deps.ledger.findByUserCodeHash(sha256(userCode), this.type));
+    return this.open(await this.deps.ledger.findActive({ userCode, type: this.type, includeUsed: true }));
   }
 
   async findByUid(): Promise<undefined> {
@@ -156,21 +126,12 @@ class TokenAdapter implements Adapter {
 
   /** Single use: only one of several racing redemptions wins; the others get invalid_grant. */
   async consume(id: string): Promise<void> {
-    const lookupHash = sha256(id);
-    if (isStatelessJti(id)) {
-      if (await this.deps.revocation.consumeStateless(lookupHash)) return;
-      const consumedAt = await this.deps.revocation.consumedAt(lookupHash);
-      if (consumedAt && this.withinLeeway(consumedAt)) return;
-    } else {
-      if (await this.deps.ledger.redeem(lookupHash)) return;
-      const row = await this.deps.ledger.findByLookupHash(lookupHash);
-      if (row?.status === 'redeemed' && row.redeemedAt && this.withinLeeway(row.redeemedAt)) return;
-    }
+    if (await this.deps.ledger.redeem(id, this.type)) return;
     throw new errors.InvalidGrant(`${this.type.replace('_', ' ')} already used`);
   }
 
   async destroy(id: string): Promise<void> {
-    await this.deps.revocation.revokeToken(sha256(id), this.type, isStatelessJti(id));
+    await this.deps.ledger.revokeToken(id, this.type);
   }
 
   /**
@@ -178,44 +139,27 @@ class TokenAdapter implements Adapter {
    * that call also records the grant event that stateless tokens are checked against.
    */
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.deps.revocation.revokeScope({ grantId }, this.model === 'AccessToken' ? undefined : [this.type]);
+    await this.deps.ledger.revokeScope({ grantId }, this.model === 'AccessToken' ? undefined : [this.type]);
   }
 }
-
-const RECORD_COLUMNS = `"id", "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"`;
 
 /** Sessions, grants, interactions and the like: sealed JSON keyed by a hash of their id. */
 class RecordAdapter implements Adapter {
   constructor(
     private readonly model: string,
-    private readonly deps: AdapterDependencies,
+    private readonly records: SealedRecords,
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    const hashed = sha256(id);
-    await this.deps.sql.run(
-      `INSERT INTO "provider_records" ("model", "id", "payload", "grant_id", "uid", "expires_at") VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT ("model", "id") DO UPDATE SET "payload" = excluded."payload", "grant_id" = excluded."grant_id", "uid" = excluded."uid", "expires_at" = excluded."expires_at"`,
-      [this.model, hashed, seal(JSON.stringify(payload), this.deps.payloadKey, `${this.model}:${hashed}`), payload.grantId ?? null, payload.uid ?? null, expiry(expiresIn)],
-    );
-  }
-
-  private open(row: { id: string; payload: string; expiresAt: Date | string | null; consumedAt: Date | string | null } | undefined) {
-    const expiresAt = toDate(row?.expiresAt ?? null);
-    if (!row || (expiresAt && expiresAt.getTime() <= Date.now())) return undefined;
-    const plain = unseal(row.payload, this.deps.payloadKeys, `${this.model}:${row.id}`);
-    if (plain === undefined) return undefined;
-    const payload = JSON.parse(plain) as AdapterPayload;
-    if (row.consumedAt) payload.consumed = seconds(toDate(row.consumedAt));
-    return payload;
+    await this.records.save(this.model, id, payload, expiresIn);
   }
 
   async find(id: string) {
-    return this.open(await this.deps.sql.get(`SELECT ${RECORD_COLUMNS} FROM "provider_records" WHERE "model" = ? AND "id" = ?`, [this.model, sha256(id)]));
+    return this.records.find(this.model, id);
   }
 
   async findByUid(uid: string) {
-    return this.open(await this.deps.sql.get(`SELECT ${RECORD_COLUMNS} FROM "provider_records" WHERE "model" = ? AND "uid" = ? LIMIT 1`, [this.model, uid]));
+    return this.records.findByUid(this.model, uid);
   }
 
   async findByUserCode(): Promise<undefined> {
@@ -223,15 +167,15 @@ class RecordAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    await this.deps.sql.run(`UPDATE "provider_records" SET "consumed_at" = ? WHERE "model" = ? AND "id" = ?`, [new Date(), this.model, sha256(id)]);
+    await this.records.consume(this.model, id);
   }
 
   async destroy(id: string): Promise<void> {
-    await this.deps.sql.run(`DELETE FROM "provider_records" WHERE "model" = ? AND "id" = ?`, [this.model, sha256(id)]);
+    await this.records.destroy(this.model, id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.deps.sql.run(`DELETE FROM "provider_records" WHERE "model" = ? AND "grant_id" = ?`, [this.model, grantId]);
+    await this.records.revokeByGrantId(this.model, grantId);
   }
 }
 
@@ -269,10 +213,10 @@ class ClientAdapter implements Adapter {
 
 /** The adapter factory oidc-provider calls once per model name. */
 export function createAdapterFactory(deps: AdapterDependencies) {
-  const lookups = new TokenLookups(deps);
+  const payloads = new Payloads(deps.payloadKeys);
   return function adapterFor(model: string): Adapter {
     if (model === 'Client') return new ClientAdapter(deps);
-    if (model in LEDGER_TYPES) return new TokenAdapter(model, deps, lookups);
-    return new RecordAdapter(model, deps);
+    if (model in LEDGER_TYPES) return new TokenAdapter(model, deps, payloads);
+    return new RecordAdapter(model, deps.records);
   };
 }

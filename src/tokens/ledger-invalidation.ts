@@ -1,7 +1,7 @@
-import type { Logger } from '../config/logger.js';
 import type { CachedLedgerStore } from '../storage/ledger-cache.js';
-import { createRedisBus } from '../storage/redis-bus.js';
-import { redisChannel, type FeedEvent, type RevocationFeed, type RevocationMessage } from './revocation-feed.js';
+import type { RedisChannels } from '../storage/redis.js';
+import { decodeFeedEvent, revocationChannel, type RevocationMessage } from '../protocol/revocations.js';
+import type { RevocationFeed } from './revocation-feed.js';
 
 /**
  * Revocations made by other processes (replicas, or the same SQLite file's other servers) drop the
@@ -9,20 +9,17 @@ import { redisChannel, type FeedEvent, type RevocationFeed, type RevocationMessa
  * revocation feed's poll interval (200 ms) through the database, which also covers a Redis message
  * lost to a reconnection. Returns the function that stops following.
  */
-export function followRevocations({ ledger, feed, issuer, redisUrl, logger }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redisUrl: string | undefined; logger: Logger }): () => Promise<void> {
+export function followRevocations({ ledger, feed, issuer, redis }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redis: RedisChannels | undefined }): () => void {
   const forget = (event: RevocationMessage) => (event.type === 'token' ? ledger.forget(event.jti_hash) : ledger.forgetAll());
   const unsubscribe = feed.subscribe(({ event }) => forget(event));
-  const bus = redisUrl ? createRedisBus(redisUrl, redisChannel(issuer), logger) : undefined;
-  bus?.subscribe((message) => {
-    try {
-      forget((JSON.parse(message) as FeedEvent).event);
-    } catch {
-      // Not a feed event: drop everything rather than keep what it may have meant to revoke.
-      ledger.forgetAll();
-    }
+  const stopRedis = redis?.subscribe(revocationChannel(issuer), (message) => {
+    const decoded = decodeFeedEvent(message);
+    // Not a feed event: drop everything rather than keep what it may have meant to revoke.
+    if (decoded) forget(decoded.event);
+    else ledger.forgetAll();
   });
-  return async () => {
+  return () => {
     unsubscribe();
-    await bus?.close();
+    stopRedis?.();
   };
 }

@@ -1,9 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Db } from '../storage/database.js';
-import { pruneProviderRecordsBatch, type LedgerStore } from '../storage/ledger.js';
-import type { RevocationStore } from '../storage/revocations.js';
+import type { LedgerStore } from '../storage/ledger.js';
+import type { ProviderRecordStore } from '../storage/provider-records.js';
+import type { RevocationEventStore } from '../storage/revocation-events.js';
 import type { RevocationFeedStore } from '../storage/revocation-feed.js';
+import type { RevokedTokenStore } from '../storage/revoked-tokens.js';
 import type { Config } from '../config/index.js';
+
+export interface PruneDependencies {
+  config: Config;
+  stores: { entries: LedgerStore; revokedTokens: RevokedTokenStore; revocationEvents: RevocationEventStore; providerRecords: ProviderRecordStore; revocationFeed: RevocationFeedStore };
+}
 
 export interface PruneOptions {
   /** Only what expired more than this many seconds ago (default 0). */
@@ -29,20 +35,24 @@ export interface PruneResult {
  * job (CLI or admin API), never inside a token request, in batches with a pause between them.
  */
 export async function prune(
-  deps: { db: Db; config: Config; ledger: LedgerStore; revocations: RevocationStore; revocationFeedStore: RevocationFeedStore },
+  { config, stores }: PruneDependencies,
   options: PruneOptions = {},
 ): Promise<PruneResult> {
   const before = new Date(Date.now() - (options.olderThanSeconds ?? 0) * 1000);
   const batchSize = options.batchSize ?? 1000;
   const limit = options.limit ?? Infinity;
   // A feed event matters while a token issued before it can still be alive.
-  const feedBefore = new Date(before.getTime() - Math.max(deps.config.accessTokenTtl, deps.config.refreshTokenTtl) * 1000);
+  const feedBefore = new Date(before.getTime() - Math.max(config.accessTokenTtl, config.refreshTokenTtl) * 1000);
   const result: PruneResult = { deleted: 0, token_entries: 0, revoked_tokens: 0, provider_records: 0, revocation_feed: 0, batches: 0 };
   const steps: [keyof PruneResult, (size: number) => Promise<number>][] = [
-    ['token_entries', (size) => deps.ledger.pruneBatch(before, size)],
-    ['revoked_tokens', (size) => deps.revocations.pruneBatch(before, size)],
-    ['provider_records', (size) => pruneProviderRecordsBatch(deps.db, before, size)],
-    ['revocation_feed', (size) => deps.revocationFeedStore.pruneBefore(feedBefore, size)],
+    ['token_entries', (size) => stores.entries.pruneBatch(before, size)],
+    // Revocation events go with the last batch of the revoked-token list (they count as its rows).
+    ['revoked_tokens', async (size) => {
+      const listed = await stores.revokedTokens.pruneBatch(before, size);
+      return listed < size ? listed + (await stores.revocationEvents.prune(before)) : listed;
+    }],
+    ['provider_records', (size) => stores.providerRecords.pruneBatch(before, size)],
+    ['revocation_feed', (size) => stores.revocationFeed.pruneBefore(feedBefore, size)],
   ];
   for (const [key, step] of steps) {
     while (result.deleted < limit) {

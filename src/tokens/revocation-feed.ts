@@ -1,19 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
 import type { Logger } from '../config/logger.js';
+import { encodeFeedEvent, revocationChannel, type FeedEvent, type RevocationMessage } from '../protocol/revocations.js';
+import type { RedisChannels } from '../storage/redis.js';
 import type { RevocationFeedStore } from '../storage/revocation-feed.js';
-
-/** What a revocation names. Token values never leave the server: a token is named by SHA-256 of its jti. */
-export type RevocationMessage =
-  | { type: 'token'; jti_hash: string; revoked_at: string }
-  | { type: 'scope'; subject?: string; client_id?: string; grant_id?: string; revoked_at: string };
-
-export interface FeedEvent {
-  id: number;
-  event: RevocationMessage;
-}
-
-export const redisChannel = (issuer: string) => `tally:revocations:${issuer}`;
 
 const POLL_MS = 200;
 const RECENT_IDS = 2000;
@@ -23,10 +12,8 @@ const RECENT_IDS = 2000;
  * resuming with Last-Event-ID, sees it), and on Redis pub/sub when configured. Streams in this
  * process are fed by one poller of the table, running only while someone listens.
  */
-export function createRevocationFeed({ store, issuer, redisUrl, logger }: { store: RevocationFeedStore; issuer: string; redisUrl?: string | undefined; logger: Logger }) {
+export function createRevocationFeed({ store, issuer, redis, logger }: { store: RevocationFeedStore; issuer: string; redis?: RedisChannels | undefined; logger: Logger }) {
   const local = new EventEmitter().setMaxListeners(0);
-  const redis = redisUrl ? new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true }) : undefined;
-  redis?.on('error', (error) => logger.warn({ err: error }, 'redis publisher error'));
   let timer: NodeJS.Timeout | undefined;
   // Ids at or below `floor` existed before this poller started: a live stream does not replay them.
   let floor = -1;
@@ -64,9 +51,7 @@ export function createRevocationFeed({ store, issuer, redisUrl, logger }: { stor
   return {
     async publish(message: RevocationMessage): Promise<void> {
       const row = await store.append(message);
-      if (redis) {
-        await redis.publish(redisChannel(issuer), JSON.stringify({ id: row.id, event: message } satisfies FeedEvent)).catch((error: unknown) => logger.warn({ err: error }, 'revocation not published on redis'));
-      }
+      await redis?.publish(revocationChannel(issuer), encodeFeedEvent({ id: row.id, event: message }));
     },
 
     /** Live events from now on (a resuming stream reads `backlog` first); returns the unsubscribe function. */
@@ -82,7 +67,6 @@ export function createRevocationFeed({ store, issuer, redisUrl, logger }: { stor
     async close() {
       clearTimeout(timer);
       local.removeAllListeners();
-      await redis?.quit().catch(() => undefined);
     },
   };
 }

@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import { constantTimeEqual } from '../../lib/crypto.js';
 import { Problem } from './problem.js';
 import { isDatabaseUnavailable } from '../../storage/unavailable.js';
+import { ledgerOf } from '../../oidc/provider-ledger.js';
 
 export interface AdminActor {
   kind: 'api_key' | 'token';
@@ -10,7 +11,7 @@ export interface AdminActor {
   id: string;
 }
 
-type FoundToken = { isValid: boolean; scopes: Set<string>; clientId: string; accountId?: string; grantId?: string } | undefined;
+type FoundToken = { scopes: Set<string>; clientId: string; accountId?: string; grantId?: string; exp?: number } | undefined;
 
 /**
  * Bearer authentication: the bootstrap ADMIN_API_KEY, compared in constant time, or an access token
@@ -38,8 +39,8 @@ export function requireAdmin(provider: () => Provider, adminApiKey: string | und
       });
       if (token) break;
     }
-    if (!token?.isValid) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
-    if (token.grantId && !(await provider().Grant.find(token.grantId))) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
+    // Active as the ledger manager judges it: unexpired, not revoked, its grant in place for its client and account.
+    if (!token || !(await ledgerOf(provider()).findActive({ found: token }))) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
     // Known before the scope check, so that a refused attempt is audited with who made it.
     res.locals.actor = { kind: 'token', id: token.accountId ? `${token.clientId}/${token.accountId}` : token.clientId } satisfies AdminActor;
     if (!token.scopes.has('admin')) {

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { basicAuthorization, createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
+import { basicAuthorization } from '../../protocol/client-credentials.js';
+import { createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
 
 export { IssuerUnavailableError };
 

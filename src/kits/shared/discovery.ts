@@ -33,8 +33,3 @@ export function createDiscovery(issuer: string, fetchTimeoutMs = 5000) {
     return pending;
   };
 }
-
-export function basicAuthorization(clientId: string, clientSecret: string): string {
-  const encode = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
-}

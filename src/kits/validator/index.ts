@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { basicAuthorization, createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
+import { basicAuthorization } from '../../protocol/client-credentials.js';
+import { revocationChannel, type RevocationMessage } from '../../protocol/revocations.js';
+import { createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
 import { createMemoryCache, createRedisCache, type CachedValidation, type ValidationCache } from './cache.js';
 import {
   createMemoryRevocationState,
@@ -11,7 +13,6 @@ import {
   readBacklog,
   tagsOf,
   type RevocationListener,
-  type RevocationMessage,
   type RevocationState,
   type TokenFacts,
 } from './revocations.js';
@@ -117,7 +118,7 @@ export function createValidator(options: ValidatorOptions): Validator {
 
   const credentials = { issuer, clientId: options.clientId, clientSecret: options.clientSecret };
   const listener: RevocationListener = redis
-    ? listenToRedis(new Redis(options.redisUrl!, { connectTimeout: 2000 }), `tally:revocations:${issuer}`, onRevocation, (afterId) =>
+    ? listenToRedis(new Redis(options.redisUrl!, { connectTimeout: 2000 }), revocationChannel(issuer), onRevocation, (afterId) =>
         readBacklog({ ...credentials, afterId, onMessage: onRevocation }),
       )
     : listenToStream({ ...credentials, onMessage: onRevocation });

@@ -1,11 +1,7 @@
 import type { Redis } from 'ioredis';
-import { basicAuthorization } from '../shared/discovery.js';
+import { basicAuthorization } from '../../protocol/client-credentials.js';
+import { decodeFeedEvent, REVOCATION_EVENT, REVOCATION_STREAM_PATH, STREAM_CONNECTED, type RevocationMessage } from '../../protocol/revocations.js';
 import { readEventStream } from '../shared/sse.js';
-
-/** A revocation as the server announces it (see GET /revocations/stream). */
-export type RevocationMessage =
-  | { type: 'token'; jti_hash: string; revoked_at: string }
-  | { type: 'scope'; subject?: string; client_id?: string; grant_id?: string; revoked_at: string };
 
 export interface TokenFacts {
   jtiHash?: string | undefined;
@@ -113,9 +109,9 @@ const SILENCE_MS = 12_000;
 
 type StreamCredentials = { issuer: string; clientId: string; clientSecret: string };
 
-/** Opens GET /revocations/stream from after `lastEventId`; its body, or a throw when it is refused. */
+/** Opens the server's revocation stream from after `lastEventId`; its body, or a throw when it is refused. */
 async function openStream(options: StreamCredentials, lastEventId: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-  const response = await fetch(`${options.issuer.replace(/\/$/, '')}/revocations/stream`, {
+  const response = await fetch(`${options.issuer.replace(/\/$/, '')}${REVOCATION_STREAM_PATH}`, {
     headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), accept: 'text/event-stream', 'last-event-id': lastEventId },
     signal,
   });
@@ -141,11 +137,11 @@ export function listenToStream(options: StreamCredentials & { onMessage: (m: Rev
           body,
           (event) => {
             if (event.id) lastEventId = event.id;
-            if (event.event === 'revocation') void options.onMessage(JSON.parse(event.data) as RevocationMessage).catch(() => undefined);
+            if (event.event === REVOCATION_EVENT) void options.onMessage(JSON.parse(event.data) as RevocationMessage).catch(() => undefined);
           },
           () => (lastActivity = Date.now()),
           // Healthy once the replay of what was missed is over.
-          (comment) => (connected ||= comment.startsWith('connected')),
+          (comment) => (connected ||= comment.startsWith(STREAM_CONNECTED)),
         );
       } catch {
         // dropped or refused: retry below
@@ -179,13 +175,13 @@ export async function readBacklog(options: StreamCredentials & { afterId: number
     await readEventStream(
       await openStream(options, String(options.afterId), controller.signal),
       (event) => {
-        if (event.event !== 'revocation') return;
+        if (event.event !== REVOCATION_EVENT) return;
         highest = Math.max(highest, Number(event.id ?? 0));
         recording.push(options.onMessage(JSON.parse(event.data) as RevocationMessage));
       },
       () => undefined,
       (comment) => {
-        if (!comment.startsWith('connected')) return;
+        if (!comment.startsWith(STREAM_CONNECTED)) return;
         complete = true;
         controller.abort();
       },
@@ -224,13 +220,10 @@ export function listenToRedis(
   let closed = false;
   subscriber.on('message', (received: string, raw: string) => {
     if (received !== channel) return;
-    try {
-      const { id, event } = JSON.parse(raw) as { id?: number; event: RevocationMessage };
-      if (typeof id === 'number') highest = Math.max(highest, id);
-      void onMessage(event).catch(() => undefined);
-    } catch {
-      // not ours
-    }
+    const decoded = decodeFeedEvent(raw);
+    if (!decoded) return; // not ours
+    if (decoded.id !== undefined) highest = Math.max(highest, decoded.id);
+    void onMessage(decoded.event).catch(() => undefined);
   });
   subscriber.on('error', () => undefined);
   subscriber.on('close', () => {

@@ -1,0 +1,60 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../config/logger.js';
+
+/**
+ * The process's Redis: one connection that publishes and one that subscribes (a subscribed
+ * connection can do nothing else), shared by every channel the server uses (client changes,
+ * revocations). Both connect on first use.
+ */
+export interface RedisChannels {
+  /**
+   * Publishes a fire-and-forget message; a failure is logged, never thrown. Resolves once Redis has
+   * handed it to the subscribers (so that a write answered after it is already seen by every replica),
+   * or after `timeoutMs` when given and Redis does not answer by then.
+   */
+  publish(channel: string, message: string, options?: { timeoutMs?: number }): Promise<void>;
+  /** Calls `handler` with every message on `channel`; returns the function that stops it. */
+  subscribe(channel: string, handler: (message: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+export function openRedisChannels(url: string, logger: Logger): RedisChannels {
+  const publisher = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const subscriber = new Redis(url, { lazyConnect: true });
+  for (const [role, connection] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
+    connection.on('error', (error) => logger.warn({ err: error, role }, 'redis connection error'));
+  }
+  const handlers = new Map<string, Set<(message: string) => void>>();
+  subscriber.on('message', (channel: string, message: string) => {
+    for (const handler of handlers.get(channel) ?? []) handler(message);
+  });
+
+  return {
+    async publish(channel, message, { timeoutMs } = {}) {
+      const sent = publisher.publish(channel, message).then(
+        () => undefined,
+        (error: unknown) => logger.warn({ err: error, channel }, 'redis message not sent'),
+      );
+      if (timeoutMs === undefined) return sent;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([sent, new Promise<void>((done) => (timer = setTimeout(done, timeoutMs)))]);
+      clearTimeout(timer);
+    },
+
+    subscribe(channel, handler) {
+      let channelHandlers = handlers.get(channel);
+      if (!channelHandlers) {
+        handlers.set(channel, (channelHandlers = new Set()));
+        subscriber.subscribe(channel).catch((error: unknown) => logger.warn({ err: error, channel }, 'redis channel not subscribed'));
+      }
+      channelHandlers.add(handler);
+      return () => void channelHandlers.delete(handler);
+    },
+
+    async close() {
+      handlers.clear();
+      subscriber.disconnect();
+      await publisher.quit().catch(() => undefined);
+    },
+  };
+}
