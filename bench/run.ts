@@ -46,17 +46,40 @@ const seconds = Number(env.BENCH_DURATION ?? (quick ? 2 : 5));
 const runs = Number(env.BENCH_RUNS ?? (quick ? 1 : 3));
 const warmup = Number(env.BENCH_WARMUP ?? (quick ? 1 : 2));
 const levels = [1, 50];
-const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const only = (env.BENCH_ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const ledgerTarget = Number(env.BENCH_LEDGER ?? (quick ? 20_000 : 1_000_000));
 const poolSize = Number(env.BENCH_POOL ?? (quick ? 200 : 2_000));
 const profileChoice = env.BENCH_PROFILE ?? (quick ? '0' : 'auto');
 const outFile = env.BENCH_OUT ?? join(root, 'bench/results.md');
 // The Docker image's allocator setting (see Dockerfile): freed argon2 buffers go back to the OS.
 const serverEnvText = env.BENCH_SERVER_ENV ?? 'MALLOC_MMAP_THRESHOLD_=131072';
-const serverEnv = Object.fromEntries(serverEnvText.split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const serverArgs = (env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean).map((a) => (a.startsWith('./') ? join(root, a) : a));
+const serverEnv = Object.fromEntries(
+  serverEnvText
+    .split(' ')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+const serverArgs = (env.BENCH_SERVER_ARGS ?? '')
+  .split(' ')
+  .filter(Boolean)
+  .map((a) => (a.startsWith('./') ? join(root, a) : a));
 
-const QUICK_SCENARIOS = new Set(['discovery', 'cc-reference', 'cc-jwt', 'cc-stateless', 'introspect-hot-reference', 'introspect-hot-jwt', 'introspect-random-reference', 'refresh-reference', 'code-flow', 'revoke-reference', 'validator-reference']);
+const QUICK_SCENARIOS = new Set([
+  'discovery',
+  'cc-reference',
+  'cc-jwt',
+  'cc-stateless',
+  'introspect-hot-reference',
+  'introspect-hot-jwt',
+  'introspect-random-reference',
+  'refresh-reference',
+  'code-flow',
+  'revoke-reference',
+  'validator-reference',
+]);
 
 const started = performance.now();
 const clock = () => {
@@ -65,7 +88,8 @@ const clock = () => {
 };
 const log = (line: string) => process.stdout.write(`[${clock()}] ${line}\n`);
 
-const wanted = (id: string) => (only.length === 0 || only.some((o) => id.includes(o))) && (!quick || QUICK_SCENARIOS.has(id) || id.startsWith('baseline') || id === 'components');
+const wanted = (id: string) =>
+  (only.length === 0 || only.some((o) => id.includes(o))) && (!quick || QUICK_SCENARIOS.has(id) || id.startsWith('baseline') || id === 'components');
 
 process.on('SIGINT', () => {
   killAllChildren();
@@ -87,17 +111,36 @@ function machine(): Record<string, string> {
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     node: process.version,
     OS: `${os.type()} ${os.release()} ${os.arch()}`,
-    'load average at start (1/5/15 min)': os.loadavg().map((v) => v.toFixed(2)).join(' / '),
+    'load average at start (1/5/15 min)': os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' / '),
   };
 }
 
 async function runScenario(s: Scenario, sampler: RssSampler | undefined): Promise<ScenarioResult> {
-  const result: ScenarioResult = { id: s.id, title: s.title, unit: s.unit, levels: [], notes: [], ...(s.tokenEndpoint ? { tokenEndpoint: true } : {}), ...(s.composite ? { composite: true } : {}) };
+  const result: ScenarioResult = {
+    id: s.id,
+    title: s.title,
+    unit: s.unit,
+    levels: [],
+    notes: [],
+    ...(s.tokenEndpoint ? { tokenEndpoint: true } : {}),
+    ...(s.composite ? { composite: true } : {}),
+  };
   log(`scenario ${s.id}`);
   try {
     const note = await s.prepare?.();
     if (note) result.notes.push(note);
-    result.levels = await measure(s.run, { levels: s.levels ?? levels, runs, seconds: s.seconds ?? seconds, warmupSeconds: s.seconds ? Math.min(warmup, 1) : warmup, ...(sampler ? { sampler } : {}), log, label: s.id });
+    result.levels = await measure(s.run, {
+      levels: s.levels ?? levels,
+      runs,
+      seconds: s.seconds ?? seconds,
+      warmupSeconds: s.seconds ? Math.min(warmup, 1) : warmup,
+      ...(sampler ? { sampler } : {}),
+      log,
+      label: s.id,
+    });
     const after = await s.after?.();
     if (after) result.notes.push(after);
     const failed = result.levels.reduce((sum, l) => sum + l.failed, 0);
@@ -157,8 +200,16 @@ function evaluateTargets(report: Report): Target[] {
       if (!l) return targets.push({ what: `${what} (${db.name})`, goal: `≥ ${goal}× Express hello`, measured: 'not run', met: undefined });
       const r = ratio(l.rps, report.express, top)!;
       const base = report.expressCpu.get(top);
-      const byCpu = base && l.cpuPerOp ? ` (CPU-cost ratio ${(base / l.cpuPerOp).toFixed(2)}×: ${l.cpuPerOp.toFixed(2)} ms of server CPU per request vs ${base.toFixed(3)})` : '';
-      targets.push({ what: `${what} (${db.name}, ${top} connections)`, goal: `≥ ${goal}× Express hello (≥ ${Math.round(goal * report.express.get(top)!).toLocaleString('en-US')}/s in this run)`, measured: `${Math.round(l.rps).toLocaleString('en-US')}/s = ${r.toFixed(2)}×${byCpu}`, met: r >= goal });
+      const byCpu =
+        base && l.cpuPerOp
+          ? ` (CPU-cost ratio ${(base / l.cpuPerOp).toFixed(2)}×: ${l.cpuPerOp.toFixed(2)} ms of server CPU per request vs ${base.toFixed(3)})`
+          : '';
+      targets.push({
+        what: `${what} (${db.name}, ${top} connections)`,
+        goal: `≥ ${goal}× Express hello (≥ ${Math.round(goal * report.express.get(top)!).toLocaleString('en-US')}/s in this run)`,
+        measured: `${Math.round(l.rps).toLocaleString('en-US')}/s = ${r.toFixed(2)}×${byCpu}`,
+        met: r >= goal,
+      });
     };
     ratioTarget('cc-stateless', 'client credentials, stateless mode', 0.5);
     ratioTarget('cc-jwt', 'client credentials, jwt mode', 0.35);
@@ -183,11 +234,25 @@ function evaluateTargets(report: Report): Target[] {
     if (tokenScenarios.length) {
       const worst = tokenScenarios.reduce((a, b) => (level(b, top)!.p99 > level(a, top)!.p99 ? b : a));
       const list = tokenScenarios.map((s) => `${s.id} ${level(s, top)!.p99.toFixed(1)}`).join(', ');
-      const expressP99 = level(report.baselines.find((b) => b.id === 'baseline-express'), top)?.p99;
+      const expressP99 = level(
+        report.baselines.find((b) => b.id === 'baseline-express'),
+        top,
+      )?.p99;
       const floor = expressP99 !== undefined ? `; Express hello's own p99 in this run: ${expressP99.toFixed(1)} ms` : '';
-      targets.push({ what: `p99 latency of every token-endpoint scenario at ${top} connections (${db.name})`, goal: '< 25 ms', measured: `worst ${worst.id}: ${level(worst, top)!.p99.toFixed(1)} ms (${list})${floor}`, met: level(worst, top)!.p99 < 25 });
+      targets.push({
+        what: `p99 latency of every token-endpoint scenario at ${top} connections (${db.name})`,
+        goal: '< 25 ms',
+        measured: `worst ${worst.id}: ${level(worst, top)!.p99.toFixed(1)} ms (${list})${floor}`,
+        met: level(worst, top)!.p99 < 25,
+      });
     }
-    if (db.peakRss) targets.push({ what: `peak server RSS over the whole run (${db.name})`, goal: '< 300 MB', measured: `${Math.round(db.peakRss)} MiB (${Math.round(db.peakRss * 1.048576)} MB)`, met: db.peakRss * 1.048576 < 300 });
+    if (db.peakRss)
+      targets.push({
+        what: `peak server RSS over the whole run (${db.name})`,
+        goal: '< 300 MB',
+        measured: `${Math.round(db.peakRss)} MiB (${Math.round(db.peakRss * 1.048576)} MB)`,
+        met: db.peakRss * 1.048576 < 300,
+      });
   }
   return targets;
 }
@@ -204,7 +269,10 @@ function worstScenario(report: Report): string | undefined {
   ];
   let worst: [string, number] | undefined;
   for (const [id, goal] of goals) {
-    const l = level(sqlite.scenarios.find((s) => s.id === id), 50);
+    const l = level(
+      sqlite.scenarios.find((s) => s.id === id),
+      50,
+    );
     if (!l) continue;
     const score = ratio(l.rps, report.express, 50)! / goal;
     if (!worst || score < worst[1]) worst = [id, score];
@@ -243,19 +311,23 @@ async function profileScenario(id: string, report: Report): Promise<void> {
     report.warnings.push('the profiled server wrote no .cpuprofile');
     return;
   }
-  const summary = summariseProfile(join(dir, file), [
-    '@prisma/client',
-    'better-sqlite3',
-    'adapter-better-sqlite3',
-    'argon2',
-    'jose',
-    'oidc-provider',
-    'koa',
-    'helmet',
-    'prom-client',
-    'tally:',
-    '(garbage collector)',
-  ], { fromEndMs: stopMs + seconds * 1000, toEndMs: stopMs });
+  const summary = summariseProfile(
+    join(dir, file),
+    [
+      '@prisma/client',
+      'better-sqlite3',
+      'adapter-better-sqlite3',
+      'argon2',
+      'jose',
+      'oidc-provider',
+      'koa',
+      'helmet',
+      'prom-client',
+      'tally:',
+      '(garbage collector)',
+    ],
+    { fromEndMs: stopMs + seconds * 1000, toEndMs: stopMs },
+  );
   report.profile = { scenario: id, database: 'SQLite', summary, file: relative(root, join(dir, file)) };
 }
 
@@ -272,7 +344,7 @@ async function main() {
       'warm-up': `${warmup} s per scenario`,
       'concurrency levels': levels.join(', '),
       mode: quick ? 'BENCH_QUICK=1 (smoke run: fewer scenarios, small ledger)' : 'full',
-      ...(only.length ? { 'BENCH_ONLY': only.join(', ') } : {}),
+      ...(only.length ? { BENCH_ONLY: only.join(', ') } : {}),
       ...(serverEnvText ? { 'server environment': `\`${serverEnvText}\`${env.BENCH_SERVER_ENV === undefined ? ' (as in the Dockerfile)' : ''}` } : {}),
       ...(serverArgs.length ? { 'extra server flags (experiment)': `\`${env.BENCH_SERVER_ARGS}\`` } : {}),
     },
@@ -301,8 +373,30 @@ async function main() {
   if (wanted('baseline-koa')) report.baselines.push(await baselineServer('koa-hello.mjs', 'baseline-koa', 'Koa "hello" route (GET /, separate process)'));
   if (wanted('baseline-jose')) {
     const jose = await joseSigning();
-    report.baselines.push(await runScenario({ id: 'baseline-jose-sign', title: 'jose ES256 signing of an access-token JWT, in-process (the crypto floor)', unit: 'signs/s', seconds: Math.min(seconds, 2), run: jose.sign }, undefined));
-    report.baselines.push(await runScenario({ id: 'baseline-jose-verify', title: 'jose ES256 verification of that JWT, in-process', unit: 'verifications/s', seconds: Math.min(seconds, 2), run: jose.verify }, undefined));
+    report.baselines.push(
+      await runScenario(
+        {
+          id: 'baseline-jose-sign',
+          title: 'jose ES256 signing of an access-token JWT, in-process (the crypto floor)',
+          unit: 'signs/s',
+          seconds: Math.min(seconds, 2),
+          run: jose.sign,
+        },
+        undefined,
+      ),
+    );
+    report.baselines.push(
+      await runScenario(
+        {
+          id: 'baseline-jose-verify',
+          title: 'jose ES256 verification of that JWT, in-process',
+          unit: 'verifications/s',
+          seconds: Math.min(seconds, 2),
+          run: jose.verify,
+        },
+        undefined,
+      ),
+    );
   }
 
   if (wanted('components') && env.BENCH_SQLITE !== '0') {
@@ -330,7 +424,8 @@ async function main() {
       }
     }
     if (pgUrl) report.databases.push(await benchTally('PostgreSQL', pgUrl, report));
-    else if (!env.BENCH_POSTGRES) report.warnings.push('PostgreSQL not benchmarked in this run (set BENCH_POSTGRES=1 to start a local one, or BENCH_DATABASE_URL)');
+    else if (!env.BENCH_POSTGRES)
+      report.warnings.push('PostgreSQL not benchmarked in this run (set BENCH_POSTGRES=1 to start a local one, or BENCH_DATABASE_URL)');
   } catch (error) {
     report.warnings.push(`PostgreSQL run failed: ${(error as Error).message}`);
     log(`PostgreSQL run failed: ${(error as Error).stack}`);
@@ -338,7 +433,10 @@ async function main() {
     postgres?.stop();
   }
 
-  if (!quick) expressRuns.push(await baselineServer('express-hello.mjs', 'baseline-express', 'Express 5 "hello" route (GET /, separate process), after the Tally scenarios'));
+  if (!quick)
+    expressRuns.push(
+      await baselineServer('express-hello.mjs', 'baseline-express', 'Express 5 "hello" route (GET /, separate process), after the Tally scenarios'),
+    );
 
   // Express: the median of all its runs per level.
   const express: ScenarioResult = { ...expressRuns[0]!, title: 'Express 5 "hello" route (GET /, separate process)', notes: [] };
@@ -348,7 +446,20 @@ async function main() {
     const p99 = all.map((r) => r.p99);
     const rss = all.map((r) => r.rss ?? 0);
     const cpu = all.map((r) => r.cpuPerOp).filter((v): v is number => v !== undefined);
-    return { connections: c, runs: all, ...(cpu.length ? { cpuPerOp: median(cpu) } : {}), rps: median(rps), rpsMin: Math.min(...rps), rpsMax: Math.max(...rps), p50: median(all.map((r) => r.p50)), p99: median(p99), p99Min: Math.min(...p99), p99Max: Math.max(...p99), rss: Math.max(...rss), failed: all.reduce((s, r) => s + r.failed, 0) };
+    return {
+      connections: c,
+      runs: all,
+      ...(cpu.length ? { cpuPerOp: median(cpu) } : {}),
+      rps: median(rps),
+      rpsMin: Math.min(...rps),
+      rpsMax: Math.max(...rps),
+      p50: median(all.map((r) => r.p50)),
+      p99: median(p99),
+      p99Min: Math.min(...p99),
+      p99Max: Math.max(...p99),
+      rss: Math.max(...rss),
+      failed: all.reduce((s, r) => s + r.failed, 0),
+    };
   });
   if (expressRuns.length > 1) {
     express.notes.push(
@@ -374,11 +485,17 @@ async function main() {
     }
   }
 
-  report.machine['load average at end (1/5/15 min)'] = os.loadavg().map((v) => v.toFixed(2)).join(' / ');
+  report.machine['load average at end (1/5/15 min)'] = os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' / ');
   report.elapsedS = (performance.now() - started) / 1000;
   report.analysis = analysis(report);
   writeFileSync(outFile, renderReport(report));
-  writeFileSync(outFile.replace(/\.md$/, '.json'), JSON.stringify({ ...report, analysis: undefined, express: Object.fromEntries(report.express), expressCpu: Object.fromEntries(report.expressCpu) }, null, 2));
+  writeFileSync(
+    outFile.replace(/\.md$/, '.json'),
+    JSON.stringify({ ...report, analysis: undefined, express: Object.fromEntries(report.express), expressCpu: Object.fromEntries(report.expressCpu) }, null, 2),
+  );
   log(`wrote ${relative(root, outFile)} in ${(report.elapsedS / 60).toFixed(1)} minutes`);
   for (const t of report.targets) log(`  ${t.met === undefined ? '?' : t.met ? 'met    ' : 'NOT MET'} ${t.what}: ${t.measured} (goal ${t.goal})`);
 }
@@ -400,7 +517,10 @@ function analysis(report: Report): string {
 
 /** Re-renders results.md from results.json (the numbers of the last run) and the current ANALYSIS.md. */
 function renderOnly() {
-  const json = JSON.parse(readFileSync(outFile.replace(/\.md$/, '.json'), 'utf8')) as Report & { express: Record<string, number>; expressCpu: Record<string, number> };
+  const json = JSON.parse(readFileSync(outFile.replace(/\.md$/, '.json'), 'utf8')) as Report & {
+    express: Record<string, number>;
+    expressCpu: Record<string, number>;
+  };
   const report: Report = {
     ...json,
     express: new Map(Object.entries(json.express).map(([k, v]) => [Number(k), v])),

@@ -52,7 +52,16 @@ function runPass(name, env) {
         return all.length ? Number(all.at(-1)[1]) : undefined;
       };
       const [pass, fail, cancelled, skipped] = [last('pass'), last('fail'), last('cancelled'), last('skipped')];
-      done({ name, code: code ?? signal, pass: pass ?? 0, fail: (fail ?? 0) + (cancelled ?? 0), cancelled: cancelled ?? 0, skipped: skipped ?? 0, complete: pass !== undefined && fail !== undefined, ms: Date.now() - started });
+      done({
+        name,
+        code: code ?? signal,
+        pass: pass ?? 0,
+        fail: (fail ?? 0) + (cancelled ?? 0),
+        cancelled: cancelled ?? 0,
+        skipped: skipped ?? 0,
+        complete: pass !== undefined && fail !== undefined,
+        ms: Date.now() - started,
+      });
     });
   });
 }

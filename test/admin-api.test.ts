@@ -15,7 +15,20 @@ import { runCli, startServer, type TestServer } from './helpers/server.ts';
 type Mode = 'reference' | 'jwt' | 'stateless';
 const MODES: Mode[] = ['reference', 'jwt', 'stateless'];
 const REFERENCE = /^[A-Za-z0-9_-]{43}$/;
-const LEDGER_FIELDS = ['id', 'type', 'format', 'status', 'subject', 'client_id', 'grant_id', 'scope', 'audience', 'created_at', 'expires_at', 'redeemed_at'].sort();
+const LEDGER_FIELDS = [
+  'id',
+  'type',
+  'format',
+  'status',
+  'subject',
+  'client_id',
+  'grant_id',
+  'scope',
+  'audience',
+  'created_at',
+  'expires_at',
+  'redeemed_at',
+].sort();
 
 let server: TestServer;
 let counter = 0;
@@ -55,7 +68,12 @@ interface CallOptions {
 }
 
 /** One request on a fresh connection, the body streamed in chunks. */
-function chunkedRequest(method: string, url: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string; headers: Headers }> {
+function chunkedRequest(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; text: string; headers: Headers }> {
   return new Promise((done, fail) => {
     const req = httpRequest(url, { method, headers: { ...headers, connection: 'close' }, agent: false }, (res) => {
       let text = '';
@@ -174,7 +192,8 @@ async function newClient(extra: Record<string, unknown> = {}): Promise<Registere
 }
 
 /** A client-credentials-only client (a service or resource server). */
-const serviceClient = (mode: Mode, scope = 'api:read') => newClient({ grant_types: ['client_credentials'], response_types: [], redirect_uris: undefined, scope, token_mode: mode });
+const serviceClient = (mode: Mode, scope = 'api:read') =>
+  newClient({ grant_types: ['client_credentials'], response_types: [], redirect_uris: undefined, scope, token_mode: mode });
 
 async function newUser(extra: Record<string, unknown> = {}) {
   const username = `admin-api-user${process.pid}x${++counter}`;
@@ -231,7 +250,15 @@ describe('authentication', () => {
 
   test('wrong key → 401 (a wrong key, the key with one character changed, a prefix of it, an empty bearer, Basic)', async () => {
     const flipped = ADMIN_KEY.slice(0, -1) + (ADMIN_KEY.endsWith('p') ? 'q' : 'p');
-    for (const authorization of [`Bearer not-the-key-${'x'.repeat(40)}`, `Bearer ${flipped}`, `Bearer ${ADMIN_KEY.slice(0, 32)}`, `Bearer ${ADMIN_KEY}x`, 'Bearer ', `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}`, ADMIN_KEY]) {
+    for (const authorization of [
+      `Bearer not-the-key-${'x'.repeat(40)}`,
+      `Bearer ${flipped}`,
+      `Bearer ${ADMIN_KEY.slice(0, 32)}`,
+      `Bearer ${ADMIN_KEY}x`,
+      'Bearer ',
+      `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}`,
+      ADMIN_KEY,
+    ]) {
       const answer = await api('GET', '/clients', { authorization });
       assertProblem(answer, 401);
     }
@@ -311,7 +338,10 @@ describe('clients', () => {
   test('GET /admin/clients → { items, next_cursor } without secrets', async () => {
     const created = await newClient();
     const all = await walk('/clients', 200);
-    assert.ok(all.some((c) => c.client_id === created.client_id), 'the new client is listed');
+    assert.ok(
+      all.some((c) => c.client_id === created.client_id),
+      'the new client is listed',
+    );
     for (const client of all) {
       assert.equal(client.client_secret, undefined, 'no client_secret in a list');
       assert.ok(!JSON.stringify(client).includes('$argon2'), 'no secret hash in a list');
@@ -352,7 +382,9 @@ describe('clients', () => {
     assert.equal((await api('GET', '/clients?limit=200')).status, 200);
     assert.equal((await api('GET', '/clients?limit=1')).status, 200);
     // Numbers no date can hold, as well as shapes that are not cursors.
-    const forged = ['not-a-cursor', '{"a":1}', '[1,2]', '[1e300,"x"]', '[-1e20,"x"]', '[8640000000000001,"x"]'].map((text, i) => (i ? Buffer.from(text).toString('base64url') : text));
+    const forged = ['not-a-cursor', '{"a":1}', '[1,2]', '[1e300,"x"]', '[-1e20,"x"]', '[8640000000000001,"x"]'].map((text, i) =>
+      i ? Buffer.from(text).toString('base64url') : text,
+    );
     for (const cursor of forged) {
       for (const path of ['/clients', '/tokens', '/audit']) assertProblem(await api('GET', `${path}?cursor=${cursor}`), 400, { field: 'cursor' });
     }
@@ -421,13 +453,22 @@ describe('clients', () => {
     assert.ok(typeof back.body.client_secret === 'string' && back.body.client_secret.length >= 32, 'a client that needs a secret again gets a new one');
     secrets.add(back.body.client_secret);
     assert.notEqual(back.body.client_secret, client.client_secret);
-    await assert.rejects(oidc.clientCredentialsGrant(await discover(server, client), { scope: 'api:read' }), (e: any) => oauthError(e).error === 'invalid_client', 'the secret from before is gone');
+    await assert.rejects(
+      oidc.clientCredentialsGrant(await discover(server, client), { scope: 'api:read' }),
+      (e: any) => oauthError(e).error === 'invalid_client',
+      'the secret from before is gone',
+    );
     await clientCredentials(await discover(server, { ...client, client_secret: back.body.client_secret }));
     assert.equal((await api('GET', `/clients/${client.client_id}`)).body.client_secret, undefined);
   });
 
   test('a native client can PATCH its custom-scheme redirect URIs without restating application_type', async () => {
-    const native = await newClient({ application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['com.example.app:/cb'], grant_types: ['authorization_code', 'refresh_token'] });
+    const native = await newClient({
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: ['com.example.app:/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
     assert.equal(native.application_type, 'native');
     // the same URI form the API accepted at creation must be accepted in an update of that client
     const answer = await api('PATCH', `/clients/${native.client_id}`, { body: { redirect_uris: ['com.example.app:/cb', 'com.example.app:/other'] } });
@@ -449,7 +490,11 @@ describe('clients', () => {
     await sleep(1100); // revocations count to the second
     const second = await newClient({ client_id: id, token_mode: 'stateless' });
     assert.notEqual(second.client_secret, first.client_secret);
-    await assert.rejects(oidc.clientCredentialsGrant(firstConfig, { scope: 'api:read' }), (e: any) => oauthError(e).error === 'invalid_client', 'the old secret does not work for the new client');
+    await assert.rejects(
+      oidc.clientCredentialsGrant(firstConfig, { scope: 'api:read' }),
+      (e: any) => oauthError(e).error === 'invalid_client',
+      'the old secret does not work for the new client',
+    );
     const fresh = await clientCredentials(await discover(server, second));
     assert.equal(await isActive(resourceServer, fresh.access_token), true);
     assert.equal(await isActive(resourceServer, old.access_token), false, 'the old token stays inactive');
@@ -629,7 +674,7 @@ describe('the token ledger', () => {
     const live = (await walk(`/tokens?subject=${user.id}`, 200)).filter((e) => e.grant_id === revokedGrantId && ['valid', 'redeemed'].includes(e.status));
     const bulk = await api('POST', '/revocations', { body: { grant_id: revokedGrantId } });
     assert.equal(bulk.status, 200, bulk.text);
-    assert.deepEqual(bulk.body, { revoked: live.length }, 'the grant\'s live entries (access, refresh, code) are counted');
+    assert.deepEqual(bulk.body, { revoked: live.length }, "the grant's live entries (access, refresh, code) are counted");
 
     for (const status of ['valid', 'redeemed', 'revoked', 'inactive']) {
       const items = await walk(`/tokens?client_id=${client.client_id}&status=${status}`, 200);
@@ -637,8 +682,14 @@ describe('the token ledger', () => {
       for (const entry of items) assert.equal(entry.status, status);
     }
     const redeemed = await walk(`/tokens?client_id=${client.client_id}&status=redeemed`, 200);
-    assert.ok(redeemed.some((e) => e.type === 'authorization_code' && e.redeemed_at), 'a redeemed code has redeemed_at');
-    assert.ok(redeemed.some((e) => e.type === 'refresh_token'), 'a rotated refresh token is redeemed');
+    assert.ok(
+      redeemed.some((e) => e.type === 'authorization_code' && e.redeemed_at),
+      'a redeemed code has redeemed_at',
+    );
+    assert.ok(
+      redeemed.some((e) => e.type === 'refresh_token'),
+      'a rotated refresh token is redeemed',
+    );
     // every filter at once
     const combined = await walk(`/tokens?subject=${user.id}&client_id=${client.client_id}&status=inactive&type=access_token`, 200);
     assert.ok(combined.length >= 1);
@@ -668,10 +719,17 @@ describe('the token ledger', () => {
     const path = `/tokens?client_id=${client.client_id}`;
     const everything = await walk(path, 200);
     const paged = await walk(path, 2);
-    assert.deepEqual(paged.map((e) => e.id), everything.map((e) => e.id), 'limit=2 walks the same entries in the same order');
+    assert.deepEqual(
+      paged.map((e) => e.id),
+      everything.map((e) => e.id),
+      'limit=2 walks the same entries in the same order',
+    );
     const unfiltered = await walk('/tokens', 2);
     assert.equal(new Set(unfiltered.map((e) => e.id)).size, unfiltered.length, 'no duplicates over the whole ledger');
-    assert.deepEqual(unfiltered.map((e) => e.id), (await walk('/tokens', 200)).map((e) => e.id));
+    assert.deepEqual(
+      unfiltered.map((e) => e.id),
+      (await walk('/tokens', 200)).map((e) => e.id),
+    );
 
     const snapshot = new Set(everything.map((e) => e.id));
     let stop = false;
@@ -691,7 +749,10 @@ describe('the token ledger', () => {
     for (const id of snapshot) assert.ok(ids.includes(id), `entry ${id} (there before the walk) is not missing`);
     for (let i = 1; i < during.length; i++) {
       const [a, b] = [during[i - 1], during[i]];
-      assert.ok(a.created_at > b.created_at || (a.created_at === b.created_at && a.id > b.id), `ordered newest first at ${i}: ${a.created_at} ${a.id} / ${b.created_at} ${b.id}`);
+      assert.ok(
+        a.created_at > b.created_at || (a.created_at === b.created_at && a.id > b.id),
+        `ordered newest first at ${i}: ${a.created_at} ${a.id} / ${b.created_at} ${b.id}`,
+      );
     }
     const afterwards = await walk(path, 200);
     assert.equal(afterwards.length, everything.length + issuedDuring, 'one reference entry per issued token');
@@ -757,7 +818,17 @@ describe('the token ledger', () => {
       server,
       'token_entries',
       ['id', 'lookup_hash', 'type', 'format', 'status', 'subject', 'client_id', 'created_at', 'expires_at'],
-      seeded.map((id) => [id, randomBytes(32).toString('base64url'), 'access_token', 'reference', 'valid', 'pruned-user', 'pruned-client', new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000)]),
+      seeded.map((id) => [
+        id,
+        randomBytes(32).toString('base64url'),
+        'access_token',
+        'reference',
+        'valid',
+        'pruned-user',
+        'pruned-client',
+        new Date(Date.now() - 7_200_000),
+        new Date(Date.now() - 3_600_000),
+      ]),
     );
     for (const id of seeded) assert.equal((await api('GET', `/tokens/${id}`)).status, 200);
     const liveBefore = await walk(`/tokens?client_id=${client.client_id}`, 200);
@@ -767,7 +838,11 @@ describe('the token ledger', () => {
     assert.deepEqual(Object.keys(answer.body), ['deleted']);
     assert.ok(Number.isInteger(answer.body.deleted) && answer.body.deleted >= 3, answer.text);
     for (const id of seeded) assertProblem(await api('GET', `/tokens/${id}`), 404);
-    assert.deepEqual((await walk(`/tokens?client_id=${client.client_id}`, 200)).map((e) => e.id), liveBefore.map((e) => e.id), 'unexpired entries stay');
+    assert.deepEqual(
+      (await walk(`/tokens?client_id=${client.client_id}`, 200)).map((e) => e.id),
+      liveBefore.map((e) => e.id),
+      'unexpired entries stay',
+    );
 
     const again = await api('POST', '/prune');
     assert.equal(again.status, 200, again.text);
@@ -777,7 +852,8 @@ describe('the token ledger', () => {
     assertProblem(await api('POST', '/prune', { body: { older_than_seconds: -1 } }), 400, { field: 'older_than_seconds' });
     assertProblem(await api('POST', '/prune', { body: { older_than_seconds: 'soon' } }), 400, { field: 'older_than_seconds' });
     // Past what a date can hold, and merely absurd: refused, not a 500.
-    for (const seconds of [Number.MAX_SAFE_INTEGER, 1e15, 200 * 366 * 86_400]) assertProblem(await api('POST', '/prune', { body: { older_than_seconds: seconds } }), 400, { field: 'older_than_seconds' });
+    for (const seconds of [Number.MAX_SAFE_INTEGER, 1e15, 200 * 366 * 86_400])
+      assertProblem(await api('POST', '/prune', { body: { older_than_seconds: seconds } }), 400, { field: 'older_than_seconds' });
     assertProblem(await api('POST', '/prune', { body: { everything: true } }), 400, { field: 'everything' });
   });
 
@@ -785,7 +861,9 @@ describe('the token ledger', () => {
     const url = new URL(server.url);
     await new Promise<void>((done) => {
       const socket = connect(Number(url.port), url.hostname, () => {
-        socket.write(`POST /admin/revocations HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"subject":`);
+        socket.write(
+          `POST /admin/revocations HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"subject":`,
+        );
         setTimeout(() => socket.destroy(), 100);
       });
       socket.on('close', () => done());
@@ -795,7 +873,14 @@ describe('the token ledger', () => {
   });
 
   test('an id in the path that does not percent-decode → 400 problem, not a 500', async () => {
-    for (const [method, path] of [['GET', '/clients/%E0%A4%A'], ['PATCH', '/clients/%E0%A4%A'], ['DELETE', '/users/%'], ['GET', '/tokens/%'], ['POST', '/tokens/%ZZ/revoke'], ['POST', '/clients/%E0/secret']] as const) {
+    for (const [method, path] of [
+      ['GET', '/clients/%E0%A4%A'],
+      ['PATCH', '/clients/%E0%A4%A'],
+      ['DELETE', '/users/%'],
+      ['GET', '/tokens/%'],
+      ['POST', '/tokens/%ZZ/revoke'],
+      ['POST', '/clients/%E0/secret'],
+    ] as const) {
       const answer = await api(method, path, method === 'PATCH' ? { body: { client_name: 'x' } } : {});
       assertProblem(answer, 400, { code: 'invalid_request' });
     }
@@ -833,7 +918,10 @@ describe('a client created through the API', () => {
     });
     const raw = await fetch(`${server.url}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret!)}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret!)}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api:read' }),
     });
     assert.equal(raw.status, 401);
@@ -914,7 +1002,9 @@ describe('admin-scoped access tokens', () => {
       assertProblem(denied, 403, { code: 'insufficient_scope' });
       // a write with it changes nothing
       const before = await rows();
-      assertProblem(await api('POST', '/users', { token: plain, body: { username: `sneaky${++counter}`, password: 'long enough password' } }), 403, { code: 'insufficient_scope' });
+      assertProblem(await api('POST', '/users', { token: plain, body: { username: `sneaky${++counter}`, password: 'long enough password' } }), 403, {
+        code: 'insufficient_scope',
+      });
       assert.deepEqual(await rows(), before);
 
       if (mode !== 'reference') {
@@ -953,10 +1043,38 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
   const huge = 'x'.repeat(150 * 1024);
 
   type Case = { name: string; method: string; path: () => string; options: () => CallOptions; status: number | number[]; field?: string };
-  const clients = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({ name: `POST /admin/clients: ${name}`, method: 'POST', path: () => '/clients', options, status, ...(field ? { field } : {}) });
-  const patch = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({ name: `PATCH /admin/clients/{id}: ${name}`, method: 'PATCH', path: () => `/clients/${target.client_id}`, options, status, ...(field ? { field } : {}) });
-  const usersCase = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({ name: `POST /admin/users: ${name}`, method: 'POST', path: () => '/users', options, status, ...(field ? { field } : {}) });
-  const revocations = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({ name: `POST /admin/revocations: ${name}`, method: 'POST', path: () => '/revocations', options, status, ...(field ? { field } : {}) });
+  const clients = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({
+    name: `POST /admin/clients: ${name}`,
+    method: 'POST',
+    path: () => '/clients',
+    options,
+    status,
+    ...(field ? { field } : {}),
+  });
+  const patch = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({
+    name: `PATCH /admin/clients/{id}: ${name}`,
+    method: 'PATCH',
+    path: () => `/clients/${target.client_id}`,
+    options,
+    status,
+    ...(field ? { field } : {}),
+  });
+  const usersCase = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({
+    name: `POST /admin/users: ${name}`,
+    method: 'POST',
+    path: () => '/users',
+    options,
+    status,
+    ...(field ? { field } : {}),
+  });
+  const revocations = (name: string, options: () => CallOptions, status: number | number[], field?: string): Case => ({
+    name: `POST /admin/revocations: ${name}`,
+    method: 'POST',
+    path: () => '/revocations',
+    options,
+    status,
+    ...(field ? { field } : {}),
+  });
   const userBody = (extra: Record<string, unknown>) => ({ username: `malformed${process.pid}x${counter}`, password: 'a long enough password', ...extra });
 
   const cases: Case[] = [
@@ -971,7 +1089,12 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
     clients('redirect URI with a fragment', () => ({ body: webMetadata({ redirect_uris: ['https://app.example.com/cb#section'] }) }), 400, 'redirect_uris'),
     clients('http redirect URI on a non-loopback host', () => ({ body: webMetadata({ redirect_uris: ['http://app.example.com/cb'] }) }), 400, 'redirect_uris'),
     clients('custom-scheme redirect URI for a web app', () => ({ body: webMetadata({ redirect_uris: ['com.example.app:/cb'] }) }), 400, 'redirect_uris'),
-    clients('post_logout_redirect_uri with a fragment', () => ({ body: webMetadata({ post_logout_redirect_uris: ['https://app.example.com/bye#x'] }) }), 400, 'post_logout_redirect_uris'),
+    clients(
+      'post_logout_redirect_uri with a fragment',
+      () => ({ body: webMetadata({ post_logout_redirect_uris: ['https://app.example.com/bye#x'] }) }),
+      400,
+      'post_logout_redirect_uris',
+    ),
     clients('client_uri that is not a URI', () => ({ body: webMetadata({ client_uri: 'app dot example' }) }), 400, 'client_uri'),
     clients('empty grant_types', () => ({ body: webMetadata({ grant_types: [] }) }), 400, 'grant_types'),
     clients('empty redirect_uris', () => ({ body: webMetadata({ redirect_uris: [] }) }), 400, 'redirect_uris'),
@@ -982,8 +1105,18 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
     clients('redirect_uris [null]', () => ({ body: webMetadata({ redirect_uris: [null] }) }), 400, 'redirect_uris'),
     clients('code flow without redirect_uris', () => ({ body: webMetadata({ redirect_uris: undefined }) }), 400, 'redirect_uris'),
     clients('duplicate key', () => ({ raw: '{"client_name":"a","redirect_uris":["http://127.0.0.1:9/callback"],"client_name":"b"}' }), 400, 'client_name'),
-    clients('duplicate key spelled with an escape', () => ({ raw: '{"client_name":"a","client\\u005fname":"b","redirect_uris":["http://127.0.0.1:9/callback"]}' }), 400, 'client_name'),
-    clients('duplicate key in a nested object', () => ({ raw: '{"redirect_uris":["http://127.0.0.1:9/callback"],"jwks":{"keys":[{"kty":"EC"}],"keys":[{"kty":"EC"}]}}' }), 400, 'jwks.keys'),
+    clients(
+      'duplicate key spelled with an escape',
+      () => ({ raw: '{"client_name":"a","client\\u005fname":"b","redirect_uris":["http://127.0.0.1:9/callback"]}' }),
+      400,
+      'client_name',
+    ),
+    clients(
+      'duplicate key in a nested object',
+      () => ({ raw: '{"redirect_uris":["http://127.0.0.1:9/callback"],"jwks":{"keys":[{"kty":"EC"}],"keys":[{"kty":"EC"}]}}' }),
+      400,
+      'jwks.keys',
+    ),
     clients('JSON array', () => ({ raw: '[]' }), 400),
     clients('JSON string', () => ({ raw: '"x"' }), 400),
     clients('JSON number', () => ({ raw: '42' }), 400),
@@ -992,7 +1125,11 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
     clients('body over 100 kB', () => ({ raw: JSON.stringify(webMetadata({ client_name: huge })) }), 413),
     clients('body over 100 kB, chunked without Content-Length', () => ({ raw: JSON.stringify(webMetadata({ client_name: huge })), chunked: true }), 413),
     clients('text/plain content type', () => ({ raw: JSON.stringify(webMetadata()), contentType: 'text/plain' }), [400, 415]),
-    clients('form content type', () => ({ raw: 'client_name=x&redirect_uris=http%3A%2F%2F127.0.0.1%3A9%2Fcallback', contentType: 'application/x-www-form-urlencoded' }), [400, 415]),
+    clients(
+      'form content type',
+      () => ({ raw: 'client_name=x&redirect_uris=http%3A%2F%2F127.0.0.1%3A9%2Fcallback', contentType: 'application/x-www-form-urlencoded' }),
+      [400, 415],
+    ),
     clients('no body at all', () => ({}), 400),
     clients('__proto__ member', () => ({ raw: '{"redirect_uris":["http://127.0.0.1:9/callback"],"__proto__":{"token_mode":"stateless"}}' }), 400, '__proto__'),
     clients('array nested 40,000 deep', () => ({ raw: `{"client_name":${'['.repeat(40000)}${']'.repeat(40000)}}` }), 400, 'client_name'),
@@ -1033,7 +1170,12 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
     usersCase('empty username', () => ({ body: userBody({ username: '' }) }), 400, 'username'),
     usersCase('huge name', () => ({ body: userBody({ name: 'n'.repeat(5000) }) }), 400, 'name'),
     usersCase('huge username', () => ({ body: userBody({ username: 'u'.repeat(5000) }) }), 400, 'username'),
-    usersCase('duplicate key', () => ({ raw: `{"username":"dup${process.pid}a","password":"a long enough password","username":"dup${process.pid}b"}` }), 400, 'username'),
+    usersCase(
+      'duplicate key',
+      () => ({ raw: `{"username":"dup${process.pid}a","password":"a long enough password","username":"dup${process.pid}b"}` }),
+      400,
+      'username',
+    ),
     usersCase('JSON array', () => ({ raw: '[]' }), 400),
     usersCase('JSON number', () => ({ raw: '42' }), 400),
     usersCase('invalid JSON', () => ({ raw: '{"username":' }), 400),
@@ -1093,7 +1235,9 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
       for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await sleep(20);
     };
     try {
-      socket.write(`POST /admin/clients HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      socket.write(
+        `POST /admin/clients HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      );
       // a well-behaved client: the whole message, in 8 KiB chunks, then the last chunk
       for (const piece of ['{"client_name":"', ...Array.from({ length: 16 }, () => 'y'.repeat(8192)), '"}']) {
         if (closed) break;
@@ -1108,7 +1252,10 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
       await sleep(200);
       if (!closed) socket.write(`GET /admin/clients?limit=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`);
       await until(() => closed || /^HTTP\/1\.1 200 /.test(received), 3000);
-      assert.ok(closed || /^HTTP\/1\.1 200 /.test(received), `the 413 said "Connection: ${said}", yet the next request on that connection got no answer within 3 s and the connection stayed open`);
+      assert.ok(
+        closed || /^HTTP\/1\.1 200 /.test(received),
+        `the 413 said "Connection: ${said}", yet the next request on that connection got no answer within 3 s and the connection stayed open`,
+      );
     } finally {
       socket.destroy();
     }
@@ -1141,7 +1288,11 @@ describe('malformed bodies: a 4xx problem naming the field, and nothing changes'
   }
 
   test('a client still sending an oversized body gets to send it all and reads the 413, never a reset', async () => {
-    for (const [path, contentLength] of [['/admin/clients', false], ['/admin/clients', true], ['/token', true]] as const) {
+    for (const [path, contentLength] of [
+      ['/admin/clients', false],
+      ['/admin/clients', true],
+      ['/token', true],
+    ] as const) {
       for (let i = 0; i < 3; i++) {
         const { received, writeError, sent } = await streamOversized(path, 400 * 1024, contentLength);
         const what = `${path}, ${contentLength ? 'Content-Length' : 'chunked'}`;
@@ -1200,12 +1351,17 @@ test('secrets and passwords never appear after creation: not in any answer, not 
       return false;
     }
   });
-  for (const e of creations) assert.ok((e.method === 'POST' && (e.path === '/clients' || e.path.endsWith('/secret'))) || e.method === 'PATCH', `a secret only comes back at creation, not from ${e.method} ${e.path}`);
+  for (const e of creations)
+    assert.ok(
+      (e.method === 'POST' && (e.path === '/clients' || e.path.endsWith('/secret'))) || e.method === 'PATCH',
+      `a secret only comes back at creation, not from ${e.method} ${e.path}`,
+    );
   const others = exchanges.filter((e) => !creations.includes(e));
   assert.ok(others.length > 100);
   for (const secret of secrets) {
     // (a 404 may echo an id the caller put in the URL; that is not a leak)
-    for (const e of others) if (!e.path.includes(secret)) assert.ok(!e.text.includes(secret), `${secret.slice(0, 6)}… appears in the answer to ${e.method} ${e.path}`);
+    for (const e of others)
+      if (!e.path.includes(secret)) assert.ok(!e.text.includes(secret), `${secret.slice(0, 6)}… appears in the answer to ${e.method} ${e.path}`);
   }
   for (const e of exchanges) assert.ok(!e.text.includes('$argon2'), `no hash in the answer to ${e.method} ${e.path}`);
 

@@ -19,7 +19,13 @@ before(async () => {
   runtime = await openRuntime(loadConfig({ DATABASE_URL: database.databaseUrl, LOG_LEVEL: 'silent' }), { shortLived: true });
   provider = createProvider(runtime);
   for (const id of ['console', 'other']) {
-    await runtime.clients.create({ client_id: id, grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://app.example/cb'], scope: 'openid admin' });
+    await runtime.clients.create({
+      client_id: id,
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: ['https://app.example/cb'],
+      scope: 'openid admin',
+    });
   }
 });
 after(async () => {
@@ -56,15 +62,15 @@ async function authenticate(token: string): Promise<number | 'passed'> {
   return passed ? 'passed' : assert.fail('neither passed nor refused');
 }
 
-test('a token whose grant is its own client and account\'s → passes', async () => {
+test("a token whose grant is its own client and account's → passes", async () => {
   assert.equal(await authenticate((await adminToken({ clientId: 'console', accountId: 'alice' })).value), 'passed');
 });
 
-test("a token whose grant names another account → 401", async () => {
+test('a token whose grant names another account → 401', async () => {
   assert.equal(await authenticate((await adminToken({ clientId: 'console', accountId: 'mallory' })).value), 401);
 });
 
-test("a token whose grant names another client → 401", async () => {
+test('a token whose grant names another client → 401', async () => {
   assert.equal(await authenticate((await adminToken({ clientId: 'other', accountId: 'alice' })).value), 401);
 });
 

@@ -62,8 +62,10 @@ function schemaErrors(schemaOrRef: SchemaObject, value: unknown, at = '$'): stri
     const object = value as Record<string, unknown>;
     for (const name of schema.required ?? []) if (!(name in object)) errors.push(`${at}.${name}: required`);
     for (const [name, sub] of Object.entries(schema.properties ?? {})) if (name in object) errors.push(...schemaErrors(sub, object[name], `${at}.${name}`));
-    if (schema.additionalProperties === false) for (const name of Object.keys(object)) if (!(name in (schema.properties ?? {}))) errors.push(`${at}.${name}: not a documented field`);
-    if (typeof schema.minProperties === 'number' && Object.keys(object).length < schema.minProperties) errors.push(`${at}: fewer than ${schema.minProperties} fields`);
+    if (schema.additionalProperties === false)
+      for (const name of Object.keys(object)) if (!(name in (schema.properties ?? {}))) errors.push(`${at}.${name}: not a documented field`);
+    if (typeof schema.minProperties === 'number' && Object.keys(object).length < schema.minProperties)
+      errors.push(`${at}: fewer than ${schema.minProperties} fields`);
   }
   if (Array.isArray(value) && schema.items) value.forEach((item, i) => errors.push(...schemaErrors(schema.items!, item, `${at}[${i}]`)));
   return errors;
@@ -72,7 +74,11 @@ function schemaErrors(schemaOrRef: SchemaObject, value: unknown, at = '$'): stri
 test('the schema checker itself: required, types, null, $ref and nesting', () => {
   const served = doc;
   doc = { components: { schemas: { N: { type: 'integer' } } } } as unknown as OpenApiDocument;
-  const schema: SchemaObject = { type: 'object', properties: { a: { $ref: '#/components/schemas/N' }, b: { type: ['string', 'null'] }, c: { type: 'array', items: { type: 'object', required: ['x'] } } }, required: ['a', 'b'] };
+  const schema: SchemaObject = {
+    type: 'object',
+    properties: { a: { $ref: '#/components/schemas/N' }, b: { type: ['string', 'null'] }, c: { type: 'array', items: { type: 'object', required: ['x'] } } },
+    required: ['a', 'b'],
+  };
   assert.deepEqual(schemaErrors(schema, { a: 1, b: null, c: [{ x: 1 }] }), []);
   assert.equal(schemaErrors(schema, { a: 1.5, b: null }).length, 1);
   assert.equal(schemaErrors(schema, { a: 1 }).length, 1);
@@ -95,7 +101,9 @@ interface Operation {
 }
 
 function operations(): Operation[] {
-  return Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, operation]) => ({ method: method.toUpperCase(), path, operation: operation! })));
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, operation]) => ({ method: method.toUpperCase(), path, operation: operation! })),
+  );
 }
 
 function operation(operationId: string): Operation {
@@ -190,7 +198,10 @@ async function issueNonAdminToken(): Promise<{ token: string; clientId: string }
   const discovery = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as { token_endpoint: string };
   const response = await fetch(discovery.token_endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.body.client_id}:${client.body.client_secret}`).toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.body.client_id}:${client.body.client_secret}`).toString('base64')}`,
+    },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api:read' }),
   });
   const tokens = (await response.json()) as { access_token: string };
@@ -218,7 +229,9 @@ describe('the OpenAPI document of the admin API', () => {
   });
 
   test('every route the router serves is documented, and every documented route is served', () => {
-    const documented = operations().map((o) => `${o.method} ${o.path.replace(/\{(\w+)\}/g, ':$1')}`).sort();
+    const documented = operations()
+      .map((o) => `${o.method} ${o.path.replace(/\{(\w+)\}/g, ':$1')}`)
+      .sort();
     assert.deepEqual(servedRoutes(), documented);
   });
 
@@ -236,7 +249,14 @@ describe('the OpenAPI document of the admin API', () => {
     assert.equal((await run('getOpenApiDocument', { token: null })).status, 200);
 
     const created = await run('createClient', {
-      body: { client_name: 'OpenAPI test app', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], response_types: ['code'], scope: 'openid api:read', token_mode: 'reference' },
+      body: {
+        client_name: 'OpenAPI test app',
+        redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        response_types: ['code'],
+        scope: 'openid api:read',
+        token_mode: 'reference',
+      },
     });
     assert.equal(created.status, 201);
     assert.equal(typeof created.body.client_secret, 'string');
@@ -266,7 +286,12 @@ describe('the OpenAPI document of the admin API', () => {
     expectOk(await run('listAuditEvents', { query: { limit: '3' } }));
 
     // A newly documented operation needs a case above.
-    assert.deepEqual([...done].sort(), operations().map((o) => o.operation.operationId).sort());
+    assert.deepEqual(
+      [...done].sort(),
+      operations()
+        .map((o) => o.operation.operationId)
+        .sort(),
+    );
   });
 
   test('the documented errors happen as documented: 400, 401, 403, 404, 409, 413, 415', async () => {
@@ -305,7 +330,11 @@ describe('the OpenAPI document of the admin API', () => {
       }
     }
     // What the server refuses, the document refuses too.
-    for (const [operationId, body] of [['createClient', { client_name: 'x', colour: 'blue' }], ['revokeTokens', {}], ['updateClient', { client_secret: 'chosen' }]] as const) {
+    for (const [operationId, body] of [
+      ['createClient', { client_name: 'x', colour: 'blue' }],
+      ['revokeTokens', {}],
+      ['updateClient', { client_secret: 'chosen' }],
+    ] as const) {
       assert.notDeepEqual(schemaErrors(requestSchema(operation(operationId)), body), [], `${operationId} documents ${JSON.stringify(body)} as refused`);
       await conforms(operation(operationId), { id: publicClient.body.client_id, body }, 400);
     }
@@ -361,7 +390,8 @@ describe('the audit trail', () => {
     ].reverse();
 
     // Events are recorded once each answer is sent: give the last one a moment to land.
-    const pick = (items: any[]) => items.slice(0, expected.length).map(({ actor, method, route, action, target_id, status }) => ({ actor, method, route, action, target_id, status }));
+    const pick = (items: any[]) =>
+      items.slice(0, expected.length).map(({ actor, method, route, action, target_id, status }) => ({ actor, method, route, action, target_id, status }));
     let page = await auditPage(`?limit=${expected.length}`);
     for (let i = 0; i < 50 && JSON.stringify(pick(page.items)) !== JSON.stringify(expected); i++) {
       await sleep(100);
@@ -373,7 +403,11 @@ describe('the audit trail', () => {
       assert.ok(!Number.isNaN(Date.parse(item.created_at)));
     }
     const times = page.items.map((i) => Date.parse(i.created_at));
-    assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => b - a),
+      'newest first',
+    );
 
     // The whole trail, page by page: ordered, no duplicates, and not one secret in it.
     const all: any[] = [];
@@ -386,7 +420,10 @@ describe('the audit trail', () => {
     }
     assert.deepEqual(all.slice(0, expected.length), page.items);
     assert.equal(new Set(all.map((i) => i.id)).size, all.length);
-    assert.ok(all.every((i) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(i.method)), 'only writes are recorded');
+    assert.ok(
+      all.every((i) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(i.method)),
+      'only writes are recorded',
+    );
     const text = JSON.stringify(all);
     for (const secret of secrets) assert.ok(secret && !text.includes(secret), 'no secret, password, key or token in the audit trail');
     assert.ok(!text.includes('do-not-log'));

@@ -596,7 +596,13 @@ function clientAuthKinds(family: string, path: string, params: [string, string][
     ['two Authorization headers, the first a wrong one', formPost(path, body, { authorization: [basicOf(web.client_id, 'wrong'), basic(web)] })],
     [
       'client_id twice with client_secret_post',
-      asPost(qs([['client_id', web.client_id], ['client_id', web.client_id], ['client_secret', web.client_secret!]])),
+      asPost(
+        qs([
+          ['client_id', web.client_id],
+          ['client_id', web.client_id],
+          ['client_secret', web.client_secret!],
+        ]),
+      ),
     ],
   ];
   return kinds.map(([kind, request, expect]) => ({ name: `${family}: ${kind}`, request, expect: expect ?? oauth() }));
@@ -611,7 +617,10 @@ function tokenCases(fx: Fixtures): Case[] {
   });
   const cc = (extra: [string, string][]) => t([['grant_type', 'client_credentials'], ...extra]);
   const code = (extra: [string, string][]) => t([['grant_type', 'authorization_code'], ...extra]);
-  const valid: [string, string][] = [['grant_type', 'client_credentials'], ['scope', 'api:read']];
+  const valid: [string, string][] = [
+    ['grant_type', 'client_credentials'],
+    ['scope', 'api:read'],
+  ];
   const refresh = (token: string, owner = web) => ({
     request: formPost('/token', qs({ grant_type: 'refresh_token', refresh_token: token }), { authorization: basic(owner) }),
     expect: oauth({ status: 400, error: 'invalid_grant' }),
@@ -624,44 +633,105 @@ function tokenCases(fx: Fixtures): Case[] {
   const kinds: Record<string, { request: HttpRequest; expect: Check }> = {
     'no grant_type': t([['scope', 'api:read']]),
     'an empty grant_type': t([['grant_type', '']]),
-    'grant_type password (unsupported)': t([['grant_type', 'password'], ['username', 'a'], ['password', 'b']]),
+    'grant_type password (unsupported)': t([
+      ['grant_type', 'password'],
+      ['username', 'a'],
+      ['password', 'b'],
+    ]),
     'grant_type implicit': t([['grant_type', 'implicit']]),
-    'grant_type jwt-bearer (unsupported)': t([['grant_type', 'urn:ietf:params:oauth:grant-type:jwt-bearer'], ['assertion', 'x.y.z']]),
-    'grant_type token-exchange (unsupported)': t([['grant_type', 'urn:ietf:params:oauth:grant-type:token-exchange'], ['subject_token', 'x']]),
+    'grant_type jwt-bearer (unsupported)': t([
+      ['grant_type', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
+      ['assertion', 'x.y.z'],
+    ]),
+    'grant_type token-exchange (unsupported)': t([
+      ['grant_type', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+      ['subject_token', 'x'],
+    ]),
     'grant_type in capitals': t([['grant_type', 'CLIENT_CREDENTIALS']]),
     'grant_type with a trailing space': t([['grant_type', 'client_credentials ']]),
     'grant_type with a NUL': t([['grant_type', 'client_credentials\u0000']]),
     'grant_type of 10 KB': t([['grant_type', repeat(10_000, 'g')]]),
-    'grant_type twice': t([['grant_type', 'client_credentials'], ['grant_type', 'client_credentials']]),
-    'grant_type twice, different': t([['grant_type', 'client_credentials'], ['grant_type', 'refresh_token']]),
+    'grant_type twice': t([
+      ['grant_type', 'client_credentials'],
+      ['grant_type', 'client_credentials'],
+    ]),
+    'grant_type twice, different': t([
+      ['grant_type', 'client_credentials'],
+      ['grant_type', 'refresh_token'],
+    ]),
     'the name grant_type with a NUL inside': t('grant%00_type=client_credentials&scope=api%3Aread'),
     'client_credentials: scope admin, not in the metadata': cc([['scope', 'admin']]),
     'client_credentials: a scope not in the metadata': cc([['scope', 'api:write']]),
     'client_credentials: a scope with a control character': cc([['scope', 'api:read\u0001']]),
     'client_credentials: a scope with a double quote': cc([['scope', 'api:"read"']]),
     'client_credentials: 1,000 unknown scopes': cc([['scope', Array.from({ length: 1000 }, (_, i) => `s${i}`).join(' ')]]),
-    'client_credentials: scope twice': cc([['scope', 'api:read'], ['scope', 'api:read']]),
+    'client_credentials: scope twice': cc([
+      ['scope', 'api:read'],
+      ['scope', 'api:read'],
+    ]),
     'client_credentials: resource not an absolute URI': cc([['resource', 'not a uri']]),
     'client_credentials: resource with a fragment': cc([['resource', 'https://api.example.com/#frag']]),
-    'client_credentials: two resources': cc([['resource', 'https://a.example.com'], ['resource', 'https://b.example.com']]),
-    'client_credentials: resource of the admin API with scope admin': cc([['resource', `${fx.issuer}/admin`], ['scope', 'admin']]),
+    'client_credentials: two resources': cc([
+      ['resource', 'https://a.example.com'],
+      ['resource', 'https://b.example.com'],
+    ]),
+    'client_credentials: resource of the admin API with scope admin': cc([
+      ['resource', `${fx.issuer}/admin`],
+      ['scope', 'admin'],
+    ]),
     'client_credentials: a DPoP header that is not a JWT': dpop('not-a-jwt'),
     'client_credentials: a DPoP proof with alg none': dpop(unsignedJwt({ htm: 'POST', htu: `${fx.issuer}/token`, iat: now(), jti: 'x' }, 'dpop+jwt')),
     'client_credentials: two DPoP headers': {
       request: formPost('/token', 'grant_type=client_credentials', { ...auth, dpop: ['a.b.c', 'd.e.f'] }),
       expect: oauth(),
     },
-    'authorization_code: no code': code([['redirect_uri', REDIRECT_URI], ['code_verifier', repeat(43, 'v')]]),
-    'authorization_code: an unknown code': code([['code', 'no-such-code'], ['redirect_uri', REDIRECT_URI], ['code_verifier', repeat(43, 'v')]]),
-    'authorization_code: a code with a NUL': code([['code', 'abc\u0000def'], ['redirect_uri', REDIRECT_URI]]),
-    'authorization_code: a code of 10 KB': code([['code', repeat(10_000, 'c')], ['redirect_uri', REDIRECT_URI]]),
-    'authorization_code: a code twice': code([['code', 'a'], ['code', 'b'], ['redirect_uri', REDIRECT_URI]]),
-    'authorization_code: redirect_uri not registered': code([['code', 'x'], ['redirect_uri', 'https://evil.example/cb'], ['code_verifier', repeat(43, 'v')]]),
-    'authorization_code: redirect_uri not a URI': code([['code', 'x'], ['redirect_uri', '::::'], ['code_verifier', repeat(43, 'v')]]),
-    'authorization_code: a code_verifier too short': code([['code', 'x'], ['redirect_uri', REDIRECT_URI], ['code_verifier', 'short']]),
-    'authorization_code: a code_verifier with invalid characters': code([['code', 'x'], ['redirect_uri', REDIRECT_URI], ['code_verifier', repeat(43, '!')]]),
-    'authorization_code: a refresh token as the code':
-      code([['code', flows.reference.refresh], ['redirect_uri', REDIRECT_URI], ['code_verifier', repeat(43, 'v')]]),
+    'authorization_code: no code': code([
+      ['redirect_uri', REDIRECT_URI],
+      ['code_verifier', repeat(43, 'v')],
+    ]),
+    'authorization_code: an unknown code': code([
+      ['code', 'no-such-code'],
+      ['redirect_uri', REDIRECT_URI],
+      ['code_verifier', repeat(43, 'v')],
+    ]),
+    'authorization_code: a code with a NUL': code([
+      ['code', 'abc\u0000def'],
+      ['redirect_uri', REDIRECT_URI],
+    ]),
+    'authorization_code: a code of 10 KB': code([
+      ['code', repeat(10_000, 'c')],
+      ['redirect_uri', REDIRECT_URI],
+    ]),
+    'authorization_code: a code twice': code([
+      ['code', 'a'],
+      ['code', 'b'],
+      ['redirect_uri', REDIRECT_URI],
+    ]),
+    'authorization_code: redirect_uri not registered': code([
+      ['code', 'x'],
+      ['redirect_uri', 'https://evil.example/cb'],
+      ['code_verifier', repeat(43, 'v')],
+    ]),
+    'authorization_code: redirect_uri not a URI': code([
+      ['code', 'x'],
+      ['redirect_uri', '::::'],
+      ['code_verifier', repeat(43, 'v')],
+    ]),
+    'authorization_code: a code_verifier too short': code([
+      ['code', 'x'],
+      ['redirect_uri', REDIRECT_URI],
+      ['code_verifier', 'short'],
+    ]),
+    'authorization_code: a code_verifier with invalid characters': code([
+      ['code', 'x'],
+      ['redirect_uri', REDIRECT_URI],
+      ['code_verifier', repeat(43, '!')],
+    ]),
+    'authorization_code: a refresh token as the code': code([
+      ['code', flows.reference.refresh],
+      ['redirect_uri', REDIRECT_URI],
+      ['code_verifier', repeat(43, 'v')],
+    ]),
     'refresh_token: no refresh_token': t([['grant_type', 'refresh_token']]),
     'refresh_token: an unknown one': refresh('no-such-refresh-token'),
     'refresh_token: 43 random characters': refresh('q'.repeat(21) + 'Z'.repeat(22)),
@@ -677,10 +747,19 @@ function tokenCases(fx: Fixtures): Case[] {
     'device_code: no device_code': device([]),
     'device_code: an unknown one': device([['device_code', 'no-such-device-code']]),
     'device_code: of 10 KB': device([['device_code', repeat(10_000, 'd')]]),
-    'device_code: twice': device([['device_code', 'a'], ['device_code', 'b']]),
+    'device_code: twice': device([
+      ['device_code', 'a'],
+      ['device_code', 'b'],
+    ]),
   };
   return [
-    ...messageKinds('token', '/token', auth, valid, jsonWith('an access_token', (b) => !!b?.access_token)),
+    ...messageKinds(
+      'token',
+      '/token',
+      auth,
+      valid,
+      jsonWith('an access_token', (b) => !!b?.access_token),
+    ),
     ...clientAuthKinds('token', '/token', valid, fx),
     ...Object.entries(kinds).map(([kind, c]) => ({ name: `token: ${kind}`, ...c })),
   ];
@@ -741,10 +820,39 @@ function introspectionCases(fx: Fixtures): Case[] {
   const kinds: Record<string, { request: HttpRequest; expect: Check }> = {
     'no token': by(web, [['token_type_hint', 'access_token']], oauth({ status: 400 })),
     'an empty token': by(web, [['token', '']], oauth({ status: 400 })),
-    'token twice': by(web, [['token', 'a'], ['token', 'b']], oauth({ status: 400 })),
-    'token_type_hint twice': by(web, [['token', 'a'], ['token_type_hint', 'access_token'], ['token_type_hint', 'refresh_token']], oauth({ status: 400 })),
-    'an unknown token_type_hint': by(web, [['token', 'campaign-not-a-token'], ['token_type_hint', 'bogus']], anyOf(inactive, oauth())),
-    'a token_type_hint of 10 KB': by(web, [['token', 'campaign-not-a-token'], ['token_type_hint', repeat(10_000, 'h')]], anyOf(inactive, oauth())),
+    'token twice': by(
+      web,
+      [
+        ['token', 'a'],
+        ['token', 'b'],
+      ],
+      oauth({ status: 400 }),
+    ),
+    'token_type_hint twice': by(
+      web,
+      [
+        ['token', 'a'],
+        ['token_type_hint', 'access_token'],
+        ['token_type_hint', 'refresh_token'],
+      ],
+      oauth({ status: 400 }),
+    ),
+    'an unknown token_type_hint': by(
+      web,
+      [
+        ['token', 'campaign-not-a-token'],
+        ['token_type_hint', 'bogus'],
+      ],
+      anyOf(inactive, oauth()),
+    ),
+    'a token_type_hint of 10 KB': by(
+      web,
+      [
+        ['token', 'campaign-not-a-token'],
+        ['token_type_hint', repeat(10_000, 'h')],
+      ],
+      anyOf(inactive, oauth()),
+    ),
     'an ID token': by(flows.reference.client, [['token', flows.reference.idToken]], inactive),
     'a token with a NUL, percent-encoded by hand': { request: formPost(path, `token=${workers.reference.token}%00`, asWeb), expect: inactive },
     'a token with invalid percent-encoding': { request: formPost(path, 'token=%E0%A4%A%ZZ', asWeb), expect: anyOf(inactive, oauth()) },
@@ -769,15 +877,43 @@ function revocationCases(fx: Fixtures): Case[] {
   const kinds: Record<string, { request: HttpRequest; expect: Check }> = {
     'no token': by(web, [['token_type_hint', 'access_token']], oauth({ status: 400 })),
     'an empty token': by(web, [['token', '']], oauth({ status: 400 })),
-    'token twice': by(web, [['token', 'a'], ['token', 'b']], oauth({ status: 400 })),
-    'token_type_hint twice': by(web, [['token', 'a'], ['token_type_hint', 'access_token'], ['token_type_hint', 'refresh_token']], oauth({ status: 400 })),
-    'an unknown token_type_hint':
-      by(web, [['token', 'campaign-not-a-token'], ['token_type_hint', 'bogus']], anyOf(revocationOk, oauth({ error: 'unsupported_token_type' }))),
+    'token twice': by(
+      web,
+      [
+        ['token', 'a'],
+        ['token', 'b'],
+      ],
+      oauth({ status: 400 }),
+    ),
+    'token_type_hint twice': by(
+      web,
+      [
+        ['token', 'a'],
+        ['token_type_hint', 'access_token'],
+        ['token_type_hint', 'refresh_token'],
+      ],
+      oauth({ status: 400 }),
+    ),
+    'an unknown token_type_hint': by(
+      web,
+      [
+        ['token', 'campaign-not-a-token'],
+        ['token_type_hint', 'bogus'],
+      ],
+      anyOf(revocationOk, oauth({ error: 'unsupported_token_type' })),
+    ),
     'another client’s reference access token': by(web, [['token', workers.reference.token]], foreign),
     'another client’s jwt access token': by(web, [['token', workers.jwt.token]], foreign),
     'another client’s stateless access token': by(web, [['token', workers.stateless.token]], foreign),
     'another client’s reference refresh token': by(web, [['token', flows.reference.refresh]], foreign),
-    'another client’s jwt-mode refresh token': by(web, [['token', flows.jwt.refresh], ['token_type_hint', 'refresh_token']], foreign),
+    'another client’s jwt-mode refresh token': by(
+      web,
+      [
+        ['token', flows.jwt.refresh],
+        ['token_type_hint', 'refresh_token'],
+      ],
+      foreign,
+    ),
     'another client’s stateless refresh token': by(web, [['token', flows.stateless.refresh]], foreign),
     'an ID token': by(flows.jwt.client, [['token', flows.jwt.idToken]], anyOf(revocationOk, oauth())),
     'a token with invalid percent-encoding': { request: formPost(path, 'token=%E0%A4%A%ZZ', asWeb), expect: anyOf(revocationOk, oauth()) },
@@ -866,7 +1002,7 @@ function authorizationCases(fx: Fixtures): Case[] {
       expect: anyOf(page({ status: 413 }), oauth({ status: 413 })),
     },
     'resuming an unknown interaction (GET /auth/bogus)': { request: { method: 'GET', path: '/auth/bogus-uid' }, expect: anyOf(page(), oauth()) },
-    'PUT': {
+    PUT: {
       request: { method: 'PUT', path: '/auth', headers: { 'content-type': FORM }, body: qs(base) },
       expect: anyOf(oauth({ status: [404, 405] }), page()),
     },
@@ -898,7 +1034,13 @@ function parCases(fx: Fixtures): Case[] {
     'response_type twice': par([...base, ['response_type', 'code']]),
   };
   return [
-    ...messageKinds('pushed authorization', '/request', auth, base, jsonWith('a request_uri', (b) => !!b?.request_uri)),
+    ...messageKinds(
+      'pushed authorization',
+      '/request',
+      auth,
+      base,
+      jsonWith('a request_uri', (b) => !!b?.request_uri),
+    ),
     ...clientAuthKinds('pushed authorization', '/request', base, fx),
     ...Object.entries(kinds).map(([kind, c]) => ({ name: `pushed authorization: ${kind}`, ...c })),
   ];
@@ -914,19 +1056,53 @@ function deviceAuthorizationCases(fx: Fixtures): Case[] {
     'an unknown client_id': d([['client_id', 'no-such-client']], {}, oauth({ status: [400, 401], error: 'invalid_client' })),
     'a client_id with a NUL': d([['client_id', `${device.client_id}\u0000`]]),
     'a client_id of 10 KB': d([['client_id', repeat(10_000, 'c')]]),
-    'client_id twice': d([['client_id', device.client_id], ['client_id', device.client_id]], {}, oauth({ status: 400 })),
-    'a scope with a control character': d([['client_id', device.client_id], ['scope', 'openid\u0001']]),
-    'scope twice': d([['client_id', device.client_id], ['scope', 'openid'], ['scope', 'openid']], {}, oauth({ status: 400 })),
-    'a resource that is not a URI': d([['client_id', device.client_id], ['resource', 'not a uri']]),
+    'client_id twice': d(
+      [
+        ['client_id', device.client_id],
+        ['client_id', device.client_id],
+      ],
+      {},
+      oauth({ status: 400 }),
+    ),
+    'a scope with a control character': d([
+      ['client_id', device.client_id],
+      ['scope', 'openid\u0001'],
+    ]),
+    'scope twice': d(
+      [
+        ['client_id', device.client_id],
+        ['scope', 'openid'],
+        ['scope', 'openid'],
+      ],
+      {},
+      oauth({ status: 400 }),
+    ),
+    'a resource that is not a URI': d([
+      ['client_id', device.client_id],
+      ['resource', 'not a uri'],
+    ]),
     'a client not registered for the device grant': d([], { authorization: basic(workers.reference.client) }, oauth({ status: 400 })),
     'a confidential client without its secret': d([['client_id', web.client_id]], {}, oauth({ status: [400, 401] })),
     'a confidential client with a wrong secret': d([], { authorization: basicOf(web.client_id, 'wrong') }, oauth({ status: 401 })),
     'a public client sending a secret': d([], { authorization: basicOf(device.client_id, 'made-up') }),
-    'a request object that is not a JWT': d([['client_id', device.client_id], ['request', 'garbage']]),
+    'a request object that is not a JWT': d([
+      ['client_id', device.client_id],
+      ['request', 'garbage'],
+    ]),
   };
   return [
     // GET /device/auth is the device page route /device/:uid, which answers with a page.
-    ...messageKinds('device_authorization', path, {}, [['client_id', device.client_id], ['scope', 'openid']], issued, anyOf(oauth(), page())),
+    ...messageKinds(
+      'device_authorization',
+      path,
+      {},
+      [
+        ['client_id', device.client_id],
+        ['scope', 'openid'],
+      ],
+      issued,
+      anyOf(oauth(), page()),
+    ),
     ...Object.entries(kinds).map(([kind, c]) => ({ name: `device_authorization: ${kind}`, ...c })),
   ];
 }
@@ -943,10 +1119,12 @@ async function devicePage(issuer: string): Promise<{ cookie: string; xsrf: strin
 }
 
 function devicePageCases(fx: Fixtures): Case[] {
-  const sessioned = (body: (xsrf: string) => string, headers: HeaderMap = {}, path = '/device') => async () => {
-    const { cookie, xsrf } = await devicePage(fx.issuer);
-    return formPost(path, body(xsrf), { cookie, ...headers });
-  };
+  const sessioned =
+    (body: (xsrf: string) => string, headers: HeaderMap = {}, path = '/device') =>
+    async () => {
+      const { cookie, xsrf } = await devicePage(fx.issuer);
+      return formPost(path, body(xsrf), { cookie, ...headers });
+    };
   const kinds: Record<string, { request: Request | (() => Promise<Request>); expect: Check }> = {
     'GET /device/bogus-uid without a session': { request: { method: 'GET', path: '/device/bogus-uid' }, expect: page() },
     'GET /device/bogus-uid with a session': {
@@ -1063,8 +1241,8 @@ function userinfoCases(fx: Fixtures): Case[] {
       expect: invalid,
     },
     'a body over 56 KiB': { request: me({ 'content-type': FORM }, 'POST', '/me', `access_token=${repeat(57 * 1024)}`), expect: oauth({ status: 413 }) },
-    'PUT': { request: me({ authorization: `Bearer ${flows.reference.access}` }, 'PUT'), expect: oauth({ status: [404, 405] }) },
-    'DELETE': { request: me({ authorization: `Bearer ${flows.reference.access}` }, 'DELETE'), expect: oauth({ status: [404, 405] }) },
+    PUT: { request: me({ authorization: `Bearer ${flows.reference.access}` }, 'PUT'), expect: oauth({ status: [404, 405] }) },
+    DELETE: { request: me({ authorization: `Bearer ${flows.reference.access}` }, 'DELETE'), expect: oauth({ status: [404, 405] }) },
   };
   return Object.entries(kinds).map(([kind, c]) => ({ name: `userinfo: ${kind}`, ...c }));
 }
@@ -1089,20 +1267,44 @@ function endSessionCases(fx: Fixtures): Case[] {
       expect: bad,
     },
     'an id_token_hint for another client than client_id': {
-      request: end([['id_token_hint', flows.reference.idToken], ['client_id', web.client_id]]),
+      request: end([
+        ['id_token_hint', flows.reference.idToken],
+        ['client_id', web.client_id],
+      ]),
       expect: bad,
     },
     'a post_logout_redirect_uri not registered': {
-      request: end([['client_id', web.client_id], ['post_logout_redirect_uri', 'https://evil.example/bye']]),
+      request: end([
+        ['client_id', web.client_id],
+        ['post_logout_redirect_uri', 'https://evil.example/bye'],
+      ]),
       expect: bad,
     },
-    'a post_logout_redirect_uri that is not a URI': { request: end([['client_id', web.client_id], ['post_logout_redirect_uri', '::::']]), expect: bad },
+    'a post_logout_redirect_uri that is not a URI': {
+      request: end([
+        ['client_id', web.client_id],
+        ['post_logout_redirect_uri', '::::'],
+      ]),
+      expect: bad,
+    },
     'an unknown client_id': { request: end([['client_id', 'no-such-client']]), expect: bad },
     'a client_id with a NUL': { request: end([['client_id', `${web.client_id}\u0000`]]), expect: bad },
-    'client_id twice': { request: end([['client_id', web.client_id], ['client_id', web.client_id]]), expect: bad },
+    'client_id twice': {
+      request: end([
+        ['client_id', web.client_id],
+        ['client_id', web.client_id],
+      ]),
+      expect: bad,
+    },
     'invalid percent-encoding in the query': { request: { method: 'GET', path: '/session/end?client_id=%ZZ%E0%A4%A' }, expect: bad },
     'POST (not served) with id_token_hint twice': {
-      request: formPost('/session/end', qs([['id_token_hint', 'a'], ['id_token_hint', 'b']])),
+      request: formPost(
+        '/session/end',
+        qs([
+          ['id_token_hint', 'a'],
+          ['id_token_hint', 'b'],
+        ]),
+      ),
       expect: anyOf(bad, oauth({ status: [404, 405] })),
     },
     'POST confirm without a session or xsrf': { request: formPost('/session/end/confirm', 'logout=yes'), expect: bad },
@@ -1151,14 +1353,18 @@ function interactionCases(fx: Fixtures): Case[] {
     if (!allow || allow.fields.hasOwnProperty('username')) throw new Error(`no consent page: ${shown.response.status} ${shown.html.slice(0, 200)}`);
     return { cookie: cookieHeader(login.browser), path: new URL(allow.action).pathname, csrf: allow.fields._csrf! };
   };
-  const login = (body: (csrf: string) => string | Buffer, headers: HeaderMap = {}) => async () => {
-    const p = await loginPage();
-    return formPost(p.path, body(p.csrf), { cookie: p.cookie, ...headers });
-  };
-  const consent = (body: (csrf: string) => string, headers: HeaderMap = {}) => async () => {
-    const p = await consentPage();
-    return formPost(p.path, body(p.csrf), { cookie: p.cookie, ...headers });
-  };
+  const login =
+    (body: (csrf: string) => string | Buffer, headers: HeaderMap = {}) =>
+    async () => {
+      const p = await loginPage();
+      return formPost(p.path, body(p.csrf), { cookie: p.cookie, ...headers });
+    };
+  const consent =
+    (body: (csrf: string) => string, headers: HeaderMap = {}) =>
+    async () => {
+      const p = await consentPage();
+      return formPost(p.path, body(p.csrf), { cookie: p.cookie, ...headers });
+    };
   const who = fx.target.username;
   const refused = pageWithError({ status: [200, 401, 429] });
   const kinds: Record<string, { request: Request | (() => Promise<Request>); expect: Check }> = {
@@ -1176,7 +1382,17 @@ function interactionCases(fx: Fixtures): Case[] {
     'login: no username or password': { request: login((c) => qs({ _csrf: c })), expect: refused },
     'login: a wrong password': { request: login((c) => qs({ username: who, password: 'wrong password', _csrf: c })), expect: refused },
     'login: an unknown username': { request: login((c) => qs({ username: 'nobody-at-all', password: 'whatever1', _csrf: c })), expect: refused },
-    'login: username twice': { request: login((c) => qs([['username', who], ['username', who], ['password', 'x'], ['_csrf', c]])), expect: refused },
+    'login: username twice': {
+      request: login((c) =>
+        qs([
+          ['username', who],
+          ['username', who],
+          ['password', 'x'],
+          ['_csrf', c],
+        ]),
+      ),
+      expect: refused,
+    },
     'login: a username with a NUL': { request: login((c) => qs({ username: `${who}\u0000`, password: 'wrong', _csrf: c })), expect: refused },
     'login: a username with control characters': {
       request: login((c) => qs({ username: `\u001b[31m${who}\r\n`, password: 'wrong', _csrf: c })),
@@ -1359,10 +1575,8 @@ function adminCases(fx: Fixtures): Case[] {
     'a jwt client token without scope admin': `Bearer ${workers.jwt.token}`,
     'a stateless client token without scope admin': `Bearer ${workers.stateless.token}`,
     'a jwt token with scope admin forged into its payload': `Bearer ${tamperedJwt(workers.jwt.token, { scope: 'admin', aud: `${fx.issuer}/admin` })}`,
-    'a stateless token with scope admin forged into its payload':
-      `Bearer ${tamperedJwt(workers.stateless.token, { scope: 'admin', aud: `${fx.issuer}/admin` })}`,
-    'an unsigned JWT with scope admin':
-      `Bearer ${unsignedJwt({ iss: fx.issuer, sub: 'x', aud: `${fx.issuer}/admin`, scope: 'admin', exp: now() + 3600 }, 'at+jwt')}`,
+    'a stateless token with scope admin forged into its payload': `Bearer ${tamperedJwt(workers.stateless.token, { scope: 'admin', aud: `${fx.issuer}/admin` })}`,
+    'an unsigned JWT with scope admin': `Bearer ${unsignedJwt({ iss: fx.issuer, sub: 'x', aud: `${fx.issuer}/admin`, scope: 'admin', exp: now() + 3600 }, 'at+jwt')}`,
     'a refresh token': `Bearer ${flows.reference.refresh}`,
     'a stateless refresh token': `Bearer ${flows.stateless.refresh}`,
     'an ID token': `Bearer ${flows.jwt.idToken}`,
@@ -1437,7 +1651,10 @@ function adminCases(fx: Fixtures): Case[] {
   client('redirect_uris', ['http://app.example.com/cb']);
   client('redirect_uris', ['javascript:alert(1)']);
   client('redirect_uris', [null]);
-  client('redirect_uris', Array.from({ length: 51 }, (_, i) => `https://app.example.com/cb${i}`));
+  client(
+    'redirect_uris',
+    Array.from({ length: 51 }, (_, i) => `https://app.example.com/cb${i}`),
+  );
   client('redirect_uris', [`https://app.example.com/${repeat(2100, 'p')}`]);
   client('redirect_uris', ['https://app.example.com/\u0000']);
   client('post_logout_redirect_uris', ['not a uri']);
@@ -1459,7 +1676,10 @@ function adminCases(fx: Fixtures): Case[] {
   client('client_uri', 'not a uri');
   client('jwks', { keys: 'x' });
   client('jwks', 'keys');
-  client('contacts', Array.from({ length: 21 }, (_, i) => `c${i}@example.com`));
+  client(
+    'contacts',
+    Array.from({ length: 21 }, (_, i) => `c${i}@example.com`),
+  );
   client('contacts', ['']);
   client('default_max_age', -1);
   client('default_max_age', 1.5);
@@ -1565,7 +1785,10 @@ function adminCases(fx: Fixtures): Case[] {
     };
     for (const [kind, query] of Object.entries(queries)) add(`GET ${list} with ${kind}`, A('GET', `${list}?${query}`), problem({ status: [400, 404] }));
   }
-  const listOk = okOr(problem({ status: 400 }), jsonWith('{items: []}', (b) => Array.isArray(b?.items)));
+  const listOk = okOr(
+    problem({ status: 400 }),
+    jsonWith('{items: []}', (b) => Array.isArray(b?.items)),
+  );
   add('GET /tokens with status=bogus', A('GET', '/tokens?status=bogus'), problem({ status: 400, field: 'status' }));
   add('GET /tokens with type=id_token', A('GET', '/tokens?type=id_token'), problem({ status: 400, field: 'type' }));
   add('GET /tokens with an empty subject', A('GET', '/tokens?subject='), problem({ status: 400, field: 'subject' }));
@@ -1576,7 +1799,10 @@ function adminCases(fx: Fixtures): Case[] {
   add('GET /tokens with a client_id holding a NUL', A('GET', '/tokens?client_id=%00'), listOk);
   add('GET /tokens with a subject that is not UTF-8', A('GET', '/tokens?subject=%FF%FE'), listOk);
   // A search for text no user has: refused, or an empty list (the users list is not served everywhere yet: 404 then).
-  const search = okOr(problem({ status: [400, 404] }), jsonWith('{items: []}', (b) => Array.isArray(b?.items)));
+  const search = okOr(
+    problem({ status: [400, 404] }),
+    jsonWith('{items: []}', (b) => Array.isArray(b?.items)),
+  );
   add('GET /users with q holding a NUL', A('GET', '/users?q=a%00b'), search);
   add('GET /users with q of 10 KB', A('GET', `/users?q=${repeat(10_000, 'q')}`), search);
   add('GET /users with q twice', A('GET', '/users?q=a&q=b'), search);
@@ -1637,8 +1863,8 @@ function rawCases(): Case[] {
     'an unknown method': { raw: `FOO /token HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
     'a method in lower case': { raw: `get /token HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
     'an odd but known method (PROPFIND)': { raw: `PROPFIND /token HTTP/1.1\r\nHost: ${host}\r\n\r\n`, expect: json },
-    'TRACE': { raw: `TRACE /token HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
-    'CONNECT': { raw: `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
+    TRACE: { raw: `TRACE /token HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
+    CONNECT: { raw: `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
     'OPTIONS *': { raw: `OPTIONS * HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
     'HTTP/9.9': { raw: `GET /token HTTP/9.9\r\nHost: ${host}\r\n\r\n` },
     'HTTP/2.0 in an HTTP/1 request line': { raw: `GET /token HTTP/2.0\r\nHost: ${host}\r\n\r\n` },
@@ -1876,8 +2102,21 @@ function mutateForm(rng: Rng, params: [string, string][]): [string, string] {
   const i = below(rng, p.length);
   const [name, value] = p[i]!;
   const op = pick(rng, [
-    'duplicate', 'duplicate-other', 'drop', 'empty', 'huge', 'array-name', 'object-name', 'upper-name',
-    'swap', 'wrong-type', 'unicode', 'nul', 'separators', 'encode-twice', 'padding',
+    'duplicate',
+    'duplicate-other',
+    'drop',
+    'empty',
+    'huge',
+    'array-name',
+    'object-name',
+    'upper-name',
+    'swap',
+    'wrong-type',
+    'unicode',
+    'nul',
+    'separators',
+    'encode-twice',
+    'padding',
   ] as const);
   switch (op) {
     case 'duplicate':
@@ -1940,8 +2179,18 @@ function mutateJson(rng: Rng, valid: Record<string, unknown>): [string, string] 
   const keys = Object.keys(o);
   const k = pick(rng, keys);
   const op = pick(rng, [
-    'wrong-type', 'duplicate-key', 'drop-key', 'unknown-key', 'huge-string', 'unicode-string',
-    'nest-array', 'nest-object', 'number-edge', 'wrap-array', 'empty-object', 'null-body',
+    'wrong-type',
+    'duplicate-key',
+    'drop-key',
+    'unknown-key',
+    'huge-string',
+    'unicode-string',
+    'nest-array',
+    'nest-object',
+    'number-edge',
+    'wrap-array',
+    'empty-object',
+    'null-body',
   ] as const);
   switch (op) {
     case 'wrong-type': {
@@ -2026,8 +2275,14 @@ function mutationBases(fx: Fixtures): MutationBase[] {
   const { web, poster, workers } = fx;
   const form = { 'content-type': FORM };
   const json = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` };
-  const tokenOk = okOr(oauth(), jsonWith('an access_token', (b) => typeof b?.access_token === 'string'));
-  const introspectionOk = okOr(oauth(), jsonWith('a boolean "active"', (b) => typeof b?.active === 'boolean'));
+  const tokenOk = okOr(
+    oauth(),
+    jsonWith('an access_token', (b) => typeof b?.access_token === 'string'),
+  );
+  const introspectionOk = okOr(
+    oauth(),
+    jsonWith('a boolean "active"', (b) => typeof b?.active === 'boolean'),
+  );
   const revocationDone = okOr(oauth(), revocationOk);
   const adminOk = okOr(problem(), (a) => {
     if (a.status === 204 || (/json/.test(contentType(a)) && typeof parseJson(a.text) === 'object')) return undefined;
@@ -2039,7 +2294,10 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'POST',
       path: '/token',
       headers: { ...form, authorization: basic(web) },
-      form: [['grant_type', 'client_credentials'], ['scope', 'api:read']],
+      form: [
+        ['grant_type', 'client_credentials'],
+        ['scope', 'api:read'],
+      ],
       count: 45,
       expect: tokenOk,
     },
@@ -2048,7 +2306,12 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'POST',
       path: '/token',
       headers: form,
-      form: [['grant_type', 'client_credentials'], ['client_id', poster.client_id], ['client_secret', poster.client_secret!], ['scope', 'api:read']],
+      form: [
+        ['grant_type', 'client_credentials'],
+        ['client_id', poster.client_id],
+        ['client_secret', poster.client_secret!],
+        ['scope', 'api:read'],
+      ],
       count: 40,
       expect: tokenOk,
     },
@@ -2057,7 +2320,10 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'POST',
       path: '/token',
       headers: { ...form, authorization: basic(web) },
-      form: [['grant_type', 'refresh_token'], ['refresh_token', 'campaign-unknown-refresh-token-0123456789ab']],
+      form: [
+        ['grant_type', 'refresh_token'],
+        ['refresh_token', 'campaign-unknown-refresh-token-0123456789ab'],
+      ],
       count: 20,
       expect: okOr(oauth(), (a) => `a made-up refresh token was accepted: ${a.text.slice(0, 80)}`),
     },
@@ -2066,7 +2332,10 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'POST',
       path: '/token/introspection',
       headers: { ...form, authorization: basic(workers.reference.client) },
-      form: [['token', workers.reference.token], ['token_type_hint', 'access_token']],
+      form: [
+        ['token', workers.reference.token],
+        ['token_type_hint', 'access_token'],
+      ],
       count: 40,
       expect: introspectionOk,
     },
@@ -2075,7 +2344,11 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'POST',
       path: '/token/introspection',
       headers: form,
-      form: [['token', workers.jwt.token], ['client_id', poster.client_id], ['client_secret', poster.client_secret!]],
+      form: [
+        ['token', workers.jwt.token],
+        ['client_id', poster.client_id],
+        ['client_secret', poster.client_secret!],
+      ],
       count: 30,
       expect: introspectionOk,
     },
@@ -2084,7 +2357,12 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'POST',
       path: '/token/revocation',
       headers: form,
-      form: [['token', fx.sacrificial], ['token_type_hint', 'access_token'], ['client_id', poster.client_id], ['client_secret', poster.client_secret!]],
+      form: [
+        ['token', fx.sacrificial],
+        ['token_type_hint', 'access_token'],
+        ['client_id', poster.client_id],
+        ['client_secret', poster.client_secret!],
+      ],
       count: 40,
       expect: revocationDone,
     },
@@ -2130,10 +2408,21 @@ function mutationBases(fx: Fixtures): MutationBase[] {
       method: 'GET',
       path: '/admin/tokens',
       headers: { authorization: `Bearer ${ADMIN_KEY}` },
-      form: [['subject', 'campaign-nobody'], ['status', 'valid'], ['type', 'access_token'], ['limit', '5']],
+      form: [
+        ['subject', 'campaign-nobody'],
+        ['status', 'valid'],
+        ['type', 'access_token'],
+        ['limit', '5'],
+      ],
       count: 25,
       // A URL past node's limit is refused by node itself (431), before Tally sees it.
-      expect: anyOf(okOr(problem(), jsonWith('{items: []}', (b) => Array.isArray(b?.items))), (a) => (a.status === 431 ? undefined : 'not 431')),
+      expect: anyOf(
+        okOr(
+          problem(),
+          jsonWith('{items: []}', (b) => Array.isArray(b?.items)),
+        ),
+        (a) => (a.status === 431 ? undefined : 'not 431'),
+      ),
     },
   ];
 }
@@ -2326,6 +2615,10 @@ describe(`bad-input campaign (${testDialect})`, () => {
     }
     assert.deepEqual(inactive, [], 'tokens issued before the campaign are still active');
     const errors = errorLines(server.output().slice(logAtStart));
-    assert.deepEqual(errors.map((l) => l.slice(0, 600)), [], 'no error-level line in the server log during the campaign');
+    assert.deepEqual(
+      errors.map((l) => l.slice(0, 600)),
+      [],
+      'no error-level line in the server log during the campaign',
+    );
   });
 });

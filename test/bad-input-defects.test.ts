@@ -15,7 +15,12 @@ describe('bad input found from outside → a 4xx in the protocol shape, never a 
   let web: RegisteredClient;
   const basic = (client: RegisteredClient) => `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
   /** Server error lines (pino level 50 and up) logged since `mark`. */
-  const errorsSince = (mark: number) => server.output().slice(mark).split('\n').filter((line) => /"level":(50|60)/.test(line));
+  const errorsSince = (mark: number) =>
+    server
+      .output()
+      .slice(mark)
+      .split('\n')
+      .filter((line) => /"level":(50|60)/.test(line));
 
   before(async () => {
     server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info' } });
@@ -47,7 +52,11 @@ describe('bad input found from outside → a 4xx in the protocol shape, never a 
 
   test('the form on a device error page reached without the cookie can be submitted: its session was kept', async () => {
     const browser = new Browser();
-    const refused = await browser.navigate(`${server.url}/device`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'xsrf=forged' });
+    const refused = await browser.navigate(`${server.url}/device`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'xsrf=forged',
+    });
     assert.equal(refused.response.status, 400);
     const [form] = parseForms(refused.html, refused.url);
     assert.ok(form?.fields.xsrf, 'the page offers the user-code form again');
@@ -59,7 +68,10 @@ describe('bad input found from outside → a 4xx in the protocol shape, never a 
 
   test('X-Forwarded-Proto whose first value is empty (",,,") → 400 invalid_request, not a 500', async () => {
     for (const proto of [',,,', ',https', ' , ']) {
-      const answer = await rawRequest(server.url, `GET /.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: ${proto}\r\nConnection: close\r\n\r\n`);
+      const answer = await rawRequest(
+        server.url,
+        `GET /.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: ${proto}\r\nConnection: close\r\n\r\n`,
+      );
       assert.equal(answer.status, 400, `${JSON.stringify(proto)}: ${answer.body}`);
       assert.equal(JSON.parse(answer.body).error, 'invalid_request');
     }
@@ -110,7 +122,11 @@ describe('bad input found from outside → a 4xx in the protocol shape, never a 
       assert.equal(answer.status, 400, `${name}: ${answer.status} ${answer.body}`);
       assert.equal(JSON.parse(answer.body).error, 'invalid_request', name);
     }
-    const largest = await rawRequest(server.url, `GET /revocations/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${auth}\r\nLast-Event-ID: 2147483647\r\n\r\n`, 1000);
+    const largest = await rawRequest(
+      server.url,
+      `GET /revocations/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${auth}\r\nLast-Event-ID: 2147483647\r\n\r\n`,
+      1000,
+    );
     assert.equal(largest.status, 200, 'the largest id the feed holds still resumes');
     assert.match(largest.body, /: connected/);
   });
@@ -134,13 +150,22 @@ describe('bad input found from outside → a 4xx in the protocol shape, never a 
     assert.equal(token.status, 200);
     const resourceServer = await admin(server, 'POST', '/clients', { client_name: 'API', grant_types: [], response_types: [], redirect_uris: [] });
     assert.equal(resourceServer.status, 201, 'a client with no grant at all (introspection only)');
-    const codeFlow = await admin(server, 'POST', '/clients', { client_name: 'web', redirect_uris: [], grant_types: ['authorization_code'], response_types: ['code'] });
+    const codeFlow = await admin(server, 'POST', '/clients', {
+      client_name: 'web',
+      redirect_uris: [],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    });
     assert.equal(codeFlow.status, 400, 'where redirect URIs are needed, none is refused');
     assert.equal(codeFlow.body.field, 'redirect_uris');
   });
 
   test('404 under /revocations/ → OAuth JSON, whatever the Accept header', async () => {
-    for (const [method, path] of [['GET', '/revocations/nothing'], ['POST', '/revocations/stream'], ['GET', '/revocations/']] as const) {
+    for (const [method, path] of [
+      ['GET', '/revocations/nothing'],
+      ['POST', '/revocations/stream'],
+      ['GET', '/revocations/'],
+    ] as const) {
       const response = await fetch(`${server.url}${path}`, { method, headers: { accept: 'text/html' } });
       assert.equal(response.status, 404, `${method} ${path}`);
       assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
@@ -158,7 +183,10 @@ describe('bad input found from outside → a 4xx in the protocol shape, never a 
 
   test('a request with two Host headers → 400 in the shape of where it was sent', async () => {
     for (const path of ['/.well-known/openid-configuration', '/token', '/healthz', '/interaction/x', '/admin/clients']) {
-      const answer = await rawRequest(server.url, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`);
+      const answer = await rawRequest(
+        server.url,
+        `GET ${path} HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`,
+      );
       assert.equal(answer.status, 400, `${path}: ${answer.status} ${answer.body}`);
       const body = JSON.parse(answer.body);
       if (path.startsWith('/admin')) {

@@ -14,7 +14,8 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
   let web: RegisteredClient;
   let user: ReturnType<typeof createUser>;
   let config: oidc.Configuration;
-  const basic = (client: RegisteredClient = web) => `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret!)}`).toString('base64')}`;
+  const basic = (client: RegisteredClient = web) =>
+    `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret!)}`).toString('base64')}`;
 
   before(async () => {
     server = await startServer();
@@ -51,10 +52,18 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     expectOAuthError(() => token({ grant_type: 'password', username: 'a', password: 'b' }, { authorization: basic() }), 400, 'unsupported_grant_type'));
 
   test('unknown client → 401 invalid_client', () =>
-    expectOAuthError(() => token({ grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from('nobody:nothing').toString('base64')}` }), 401, 'invalid_client'));
+    expectOAuthError(
+      () => token({ grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from('nobody:nothing').toString('base64')}` }),
+      401,
+      'invalid_client',
+    ));
 
   test('wrong client secret → 401 invalid_client', () =>
-    expectOAuthError(() => token({ grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from(`${web.client_id}:wrong-secret`).toString('base64')}` }), 401, 'invalid_client'));
+    expectOAuthError(
+      () => token({ grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from(`${web.client_id}:wrong-secret`).toString('base64')}` }),
+      401,
+      'invalid_client',
+    ));
 
   test('the stored hash presented as the secret → 401 invalid_client', async () => {
     const [row] = await query<{ secret_hash: string }>(server, 'SELECT secret_hash FROM clients WHERE id = ?', web.client_id);
@@ -65,7 +74,11 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     expectOAuthError(() => token(`grant_type=client_credentials&pad=${'a'.repeat(100_000)}`, { authorization: basic() }), 413, 'invalid_request'));
 
   test('JSON body at the token endpoint → 400 invalid_request', () =>
-    expectOAuthError(() => token('{"grant_type":"client_credentials"}', { authorization: basic(), 'content-type': 'application/json' }), 400, 'invalid_request'));
+    expectOAuthError(
+      () => token('{"grant_type":"client_credentials"}', { authorization: basic(), 'content-type': 'application/json' }),
+      400,
+      'invalid_request',
+    ));
 
   test('unknown token at introspection → active false; at revocation → 200', async () => {
     assert.equal((await oidc.tokenIntrospection(config, 'not-a-token')).active, false);
@@ -74,7 +87,12 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
 
   test('replayed authorization code → 400 invalid_grant, and the first tokens are revoked with it', async () => {
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     const callback = await signInAndConsent(new Browser(), url.href, user);
     const code = callback.searchParams.get('code')!;
     const exchange = () => token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }, { authorization: basic() });
@@ -88,11 +106,18 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
 
   test('the same authorization code raced by 8 requests → exactly one success', async () => {
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     const callback = await signInAndConsent(new Browser(), url.href, user);
     const code = callback.searchParams.get('code')!;
     const answers = await Promise.all(
-      Array.from({ length: 8 }, () => token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }, { authorization: basic() })),
+      Array.from({ length: 8 }, () =>
+        token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }, { authorization: basic() }),
+      ),
     );
     assert.equal(answers.filter((a) => a.status === 200).length, 1, JSON.stringify(answers.map((a) => a.status)));
     for (const a of answers.filter((x) => x.status !== 200)) assert.equal(a.error, 'invalid_grant');
@@ -100,7 +125,12 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
 
   test('login form with a bad CSRF token → 403 page, and no sign-in happens', async () => {
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     const browser = new Browser();
     const page = await browser.navigate(url.href);
     const [login] = parseForms(page.html, page.url);
@@ -120,7 +150,9 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
   });
 
   test('authorization request for an unknown client → 400 error page', async () => {
-    const response = await fetch(`${server.url}/auth?client_id=nobody&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, { redirect: 'manual' });
+    const response = await fetch(`${server.url}/auth?client_id=nobody&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, {
+      redirect: 'manual',
+    });
     assert.equal(response.status, 400);
   });
 
@@ -130,14 +162,27 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     assert.equal(refusedPlain.status, 303);
     assert.match(refusedPlain.headers.get('location')!, /error=invalid_request/);
 
-    const spa = createClient(server, { redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'] });
+    const spa = createClient(server, {
+      redirect_uris: [REDIRECT_URI],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    });
     assert.equal(spa.client_secret, undefined, 'a public client gets no secret');
-    const noChallenge = await fetch(`${server.url}/auth?client_id=${spa.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, { redirect: 'manual' });
+    const noChallenge = await fetch(
+      `${server.url}/auth?client_id=${spa.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`,
+      { redirect: 'manual' },
+    );
     assert.equal(noChallenge.status, 303);
     assert.match(noChallenge.headers.get('location')!, /error=invalid_request&error_description=[^&]*PKCE/);
   });
   /** One request through node:http (fetch will not send a forged Host, or a chunked body in chunks). */
-  function raw(method: string, path: string, headers: Record<string, string>, chunks: string[] = []): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+  function raw(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    chunks: string[] = [],
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
     return new Promise((resolve, reject) => {
       const request = httpRequest(`${server.url}${path}`, { method, headers }, (response) => {
         let text = '';
@@ -186,7 +231,9 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
     for (const path of ['/token/revocation', '/me']) {
       await new Promise<void>((done) => {
         const socket = connect(Number(url.port), url.hostname, () => {
-          socket.write(`POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basic()}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=abc`);
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basic()}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=abc`,
+          );
           setTimeout(() => socket.destroy(), 100);
         });
         socket.on('close', () => done());
@@ -197,7 +244,12 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
   });
 
   test('a path or method the protocol does not serve → 404 in the OAuth error shape', async () => {
-    for (const [method, path] of [['GET', '/token'], ['PUT', '/me'], ['POST', '/jwks'], ['GET', '/nowhere']] as const) {
+    for (const [method, path] of [
+      ['GET', '/token'],
+      ['PUT', '/me'],
+      ['POST', '/jwks'],
+      ['GET', '/nowhere'],
+    ] as const) {
       const answer = await raw(method, path, {});
       assert.equal(answer.status, 404, `${method} ${path}`);
       assert.match(String(answer.headers['content-type']), /^application\/json/);

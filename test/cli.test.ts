@@ -33,13 +33,20 @@ describe('the tally CLI, as written in the contract', () => {
   test('migrate → applies once, then nothing to do', () => {
     const first = runCli(env, ['migrate']);
     assert.equal(first.status, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout).applied, readMigrations(db.dialect).map((m) => m.name));
+    assert.deepEqual(
+      JSON.parse(first.stdout).applied,
+      readMigrations(db.dialect).map((m) => m.name),
+    );
     const second = runCli(env, ['migrate']);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
 
   test('users create --password-stdin → the user as JSON; the password is stored as argon2id only', async () => {
-    const result = runCli(env, ['users', 'create', '--username', 'carol', '--email', 'carol@example.com', '--name', 'Carol', '--password-stdin'], 'correct horse battery\n');
+    const result = runCli(
+      env,
+      ['users', 'create', '--username', 'carol', '--email', 'carol@example.com', '--name', 'Carol', '--password-stdin'],
+      'correct horse battery\n',
+    );
     assert.equal(result.status, 0, result.stderr);
     const user = JSON.parse(result.stdout);
     assert.equal(user.username, 'carol');
@@ -64,7 +71,12 @@ describe('the tally CLI, as written in the contract', () => {
   });
 
   test('clients create --json → the client with its secret this once; the secret is stored hashed', async () => {
-    const result = runCli(env, ['clients', 'create', '--json', JSON.stringify({ client_name: 'Reports', grant_types: ['client_credentials'], response_types: [], scope: 'reports:read', token_mode: 'jwt' })]);
+    const result = runCli(env, [
+      'clients',
+      'create',
+      '--json',
+      JSON.stringify({ client_name: 'Reports', grant_types: ['client_credentials'], response_types: [], scope: 'reports:read', token_mode: 'jwt' }),
+    ]);
     assert.equal(result.status, 0, result.stderr);
     const client = JSON.parse(result.stdout);
     assert.match(client.client_secret, /^[A-Za-z0-9_-]{43}$/, '256 random bits');
@@ -76,7 +88,11 @@ describe('the tally CLI, as written in the contract', () => {
   });
 
   for (const [why, metadata, field] of [
-    ['client_secret_jwt', { token_endpoint_auth_method: 'client_secret_jwt', redirect_uris: ['https://app.example.com/cb'] }, /client_secret_jwt is not supported/],
+    [
+      'client_secret_jwt',
+      { token_endpoint_auth_method: 'client_secret_jwt', redirect_uris: ['https://app.example.com/cb'] },
+      /client_secret_jwt is not supported/,
+    ],
     ['a relative redirect URI', { redirect_uris: ['/cb'] }, /redirect_uris/],
     ['a bad token_mode', { grant_types: ['client_credentials'], response_types: [], token_mode: 'opaque' }, /token_mode/],
     ['a secret chosen by the caller', { client_secret: 'mine', grant_types: ['client_credentials'], response_types: [] }, /client_secret is generated/],
@@ -104,11 +120,25 @@ describe('the tally CLI, as written in the contract', () => {
     refused(user('--username', 'u'.repeat(300)), /username/, 'a long password\n');
     refused(user('--username', 'erin', '--email', 'not-an-email'), /email/, 'a long password\n');
     refused(user('--username', 'erin', '--name', ''), /name/, 'a long password\n');
-    refused(['clients', 'create', '--json', '{"client_name":"a","client_name":"b","grant_types":["client_credentials"],"response_types":[]}'], /client_name twice/);
-    const taken = runCli(env, ['clients', 'create', '--json', JSON.stringify({ client_id: 'cli-fixed', grant_types: ['client_credentials'], response_types: [] })]);
+    refused(
+      ['clients', 'create', '--json', '{"client_name":"a","client_name":"b","grant_types":["client_credentials"],"response_types":[]}'],
+      /client_name twice/,
+    );
+    const taken = runCli(env, [
+      'clients',
+      'create',
+      '--json',
+      JSON.stringify({ client_id: 'cli-fixed', grant_types: ['client_credentials'], response_types: [] }),
+    ]);
     assert.equal(taken.status, 0, taken.stderr);
     refused(['clients', 'create', '--json', JSON.stringify({ client_id: 'cli-fixed', grant_types: ['client_credentials'], response_types: [] })], /cli-fixed/);
-    for (const [option, value] of [['--older-than', '9007199254740991'], ['--older-than', ''], ['--older-than', '-1'], ['--batch-size', '99999999999999999999'], ['--limit', '1.5']]) {
+    for (const [option, value] of [
+      ['--older-than', '9007199254740991'],
+      ['--older-than', ''],
+      ['--older-than', '-1'],
+      ['--batch-size', '99999999999999999999'],
+      ['--limit', '1.5'],
+    ]) {
       refused(['prune', option!, value!], new RegExp(`${option}`));
     }
     refused(['keys', 'rotate', '--force'], /--force/);
@@ -121,7 +151,10 @@ describe('the tally CLI, as written in the contract', () => {
     const before = await signingKeys();
     const result = runCli(env, ['keys', 'rotate']);
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(JSON.parse(result.stdout).added.map((k: { alg: string }) => k.alg), ['ES256', 'RS256']);
+    assert.deepEqual(
+      JSON.parse(result.stdout).added.map((k: { alg: string }) => k.alg),
+      ['ES256', 'RS256'],
+    );
     assert.equal(await signingKeys(), before + 2);
   });
 });

@@ -71,7 +71,8 @@ async function tokenRequestCounter(on: TestServer) {
   };
 }
 
-const basic = (worker: Worker) => `Basic ${Buffer.from(`${encodeURIComponent(worker.client_id)}:${encodeURIComponent(worker.client_secret)}`).toString('base64')}`;
+const basic = (worker: Worker) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(worker.client_id)}:${encodeURIComponent(worker.client_secret)}`).toString('base64')}`;
 
 async function introspect(on: TestServer, worker: Worker, token: string): Promise<{ active: boolean; [claim: string]: unknown }> {
   const response = await fetch(`${on.url}/token/introspection`, {
@@ -135,9 +136,21 @@ describe('getToken()', () => {
     if (!redis) return t.skip(REDIS_SKIP);
     const worker = await newWorker(server);
     const requests = await tokenRequestCounter(server);
-    const env = { ...process.env, NODE_NO_WARNINGS: '1', ISSUER: server.url, CLIENT_ID: worker.client_id, CLIENT_SECRET: worker.client_secret, SCOPE: 'api:read', REDIS_URL: redis.url };
+    const env = {
+      ...process.env,
+      NODE_NO_WARNINGS: '1',
+      ISSUER: server.url,
+      CLIENT_ID: worker.client_id,
+      CLIENT_SECRET: worker.client_secret,
+      SCOPE: 'api:read',
+      REDIS_URL: redis.url,
+    };
     const children = [0, 1].map(() => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/token-client-child.ts')], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/token-client-child.ts')], {
+        cwd: root,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr!.on('data', (d) => (stderr += d));
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -194,7 +207,10 @@ describe('getToken()', () => {
     const changed = seen.find((s) => s.token !== first);
     assert.ok(changed, 'renewed within 3 s (not cached for the whole 4 s lifetime)');
     assert.ok(changed.at >= 1_900 && changed.at <= 2_600, `renewed at ${changed.at} ms, expected ~2000`);
-    assert.ok(seen.filter((s) => s.at < 1_900).every((s) => s.token === first), 'cached until half the lifetime');
+    assert.ok(
+      seen.filter((s) => s.at < 1_900).every((s) => s.token === first),
+      'cached until half the lifetime',
+    );
     assert.equal(new Set(seen.map((s) => s.token)).size, 2);
     assert.equal(await requests(), 2, `two token requests for ${seen.length + 1} calls`);
     assert.equal((await introspect(short, worker, first)).active, true, 'renewed while the old token still worked');
@@ -222,7 +238,11 @@ describe('fetch()', () => {
     const client = tokenClient(server, worker);
     const api = await startApi((_call, index) => (index === 0 ? 401 : 200));
     const requests = await tokenRequestCounter(server);
-    const response = await client.fetch(api.url, { method: 'POST', body: 'payload', headers: { 'content-type': 'text/plain', authorization: 'Bearer ignored' } });
+    const response = await client.fetch(api.url, {
+      method: 'POST',
+      body: 'payload',
+      headers: { 'content-type': 'text/plain', authorization: 'Bearer ignored' },
+    });
     assert.equal(response.status, 200);
     assert.deepEqual(await response.json(), { call: 2 });
     assert.equal(api.calls.length, 2);
@@ -285,7 +305,11 @@ describe('fetch()', () => {
         return 401;
       });
       const statuses = (await Promise.all([client.fetch(api.url), client.fetch(api.url)])).map((r) => r.status);
-      assert.deepEqual(statuses, [200, 200], `round ${round}: ${api.calls.map((c) => (c.authorization === `Bearer ${refused}` ? 'refused' : 'new')).join(', ')}`);
+      assert.deepEqual(
+        statuses,
+        [200, 200],
+        `round ${round}: ${api.calls.map((c) => (c.authorization === `Bearer ${refused}` ? 'refused' : 'new')).join(', ')}`,
+      );
     }
   });
 
@@ -307,7 +331,10 @@ describe('fetch()', () => {
     assert.equal(revocation.status, 200);
     const requests = await tokenRequestCounter(server);
     assert.equal((await client.fetch(api.url)).status, 200);
-    assert.deepEqual(api.calls.map((c) => c.authorization === `Bearer ${revoked}`), [true, true, false]);
+    assert.deepEqual(
+      api.calls.map((c) => c.authorization === `Bearer ${revoked}`),
+      [true, true, false],
+    );
     assert.equal(await requests(), 1);
   });
 });
@@ -377,7 +404,10 @@ describe('Redis', () => {
     reader.on('error', () => undefined);
     closers.push(async () => reader.disconnect());
     const keys = await reader.keys('*');
-    assert.ok(keys.some((key) => key.startsWith('tally:token:')), `a tally:token: key among ${keys.join(', ')}`);
+    assert.ok(
+      keys.some((key) => key.startsWith('tally:token:')),
+      `a tally:token: key among ${keys.join(', ')}`,
+    );
     for (const key of keys) {
       assert.ok(!key.includes(token) && !key.includes(worker.client_secret), `key ${key}`);
       if ((await reader.type(key)) !== 'string') continue;

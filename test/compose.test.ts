@@ -55,7 +55,10 @@ function documentedSecrets(): Record<string, string> {
 const replicas = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
 
 test('compose.yaml: two Tally replicas built from this Dockerfile, PostgreSQL 15 and Redis', () => {
-  assert.deepEqual(replicas.map(([name]) => name), ['tally-1', 'tally-2']);
+  assert.deepEqual(
+    replicas.map(([name]) => name),
+    ['tally-1', 'tally-2'],
+  );
   for (const [, service] of replicas) assert.equal(service.build, '.', 'built from the Dockerfile at the root');
   // PostgreSQL 15 is what the test suite runs against.
   assert.equal(compose.services.postgres?.image, 'postgres:15');

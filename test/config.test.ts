@@ -38,7 +38,10 @@ describe('configuration from the environment', () => {
     ['LOG_LEVEL', 'loud'],
   ] as const) {
     test(`${name}=${value} → ConfigError naming ${name}`, () => {
-      assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => error instanceof ConfigError && error.message.includes(name));
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (error: unknown) => error instanceof ConfigError && error.message.includes(name),
+      );
     });
   }
 

@@ -23,7 +23,10 @@ const work = mkdtempSync(join(tmpdir(), 'tally-image-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 test('the Dockerfile: two stages on Node 22 slim, a non-root runtime, a health check on /readyz', () => {
-  assert.deepEqual(stages.map((s) => s.name), ['build', 'runtime']);
+  assert.deepEqual(
+    stages.map((s) => s.name),
+    ['build', 'runtime'],
+  );
   assert.match(dockerfile, /^FROM node:22-[\w-]*slim AS build$/m);
   assert.match(dockerfile, /^FROM node:22-[\w-]*slim AS runtime$/m);
   assert.equal(one(runtime, 'USER'), 'node');
@@ -34,10 +37,14 @@ test('the Dockerfile: two stages on Node 22 slim, a non-root runtime, a health c
     for (const source of sources) assert.ok(existsSync(join(root, source)), `the build stage copies ${source}, which exists`);
   }
   const copied = argumentsOf(build, 'COPY').flatMap((c) => c.split(/\s+/).slice(0, -1));
-  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts', 'prisma', 'src']) assert.ok(copied.includes(needed), `the build stage copies ${needed}`);
+  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts', 'prisma', 'src'])
+    assert.ok(copied.includes(needed), `the build stage copies ${needed}`);
 });
 
-test("the runtime stage's files, environment and CMD start a server that migrates, passes the HEALTHCHECK and stops on SIGTERM", { skip: sqliteOnly("the image's default database is SQLite"), timeout: 180_000 }, async () => {
+test("the runtime stage's files, environment and CMD start a server that migrates, passes the HEALTHCHECK and stops on SIGTERM", {
+  skip: sqliteOnly("the image's default database is SQLite"),
+  timeout: 180_000,
+}, async () => {
   const app = join(work, 'app');
   mkdirSync(app);
   const inApp = (path: string) => path.replace(/^\/app(\/|$)/, `${app}$1`);
@@ -50,7 +57,9 @@ test("the runtime stage's files, environment and CMD start a server that migrate
     if (from === 'build') {
       const built = source.replace(/^\/app\//, '');
       if (built === 'dist') {
-        const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', destination], { encoding: 'utf8' });
+        const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', destination], {
+          encoding: 'utf8',
+        });
         assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
       } else if (built === 'node_modules') {
         symlinkSync(join(root, 'node_modules'), destination, 'dir');

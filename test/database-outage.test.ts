@@ -145,7 +145,9 @@ describe('which errors mean the database is unavailable', () => {
     assert.ok(isDatabaseUnavailable(new Error('wrapped', { cause: refused })));
   });
 
-  test('PostgreSQL, provoked on the server: a terminated backend (57P01) is unavailable, a unique violation is not', { skip: postgresOnly('needs a PostgreSQL server') }, async () => {
+  test('PostgreSQL, provoked on the server: a terminated backend (57P01) is unavailable, a unique violation is not', {
+    skip: postgresOnly('needs a PostgreSQL server'),
+  }, async () => {
     const url = await createDatabaseOn(await postgresPassServer());
     const client = new pg.Client({ connectionString: url });
     client.on('error', () => undefined);
@@ -225,12 +227,16 @@ async function startProxy(target: URL) {
 
 /** fetch, failing with a message that names the URL when no answer comes within 20 s: a hang. */
 const call = (url: string, init: RequestInit = {}): Promise<Response> =>
-  fetch(url, { signal: AbortSignal.timeout(20_000), ...init }).catch((error: Error) => assert.fail(error.name === 'TimeoutError' ? `no answer within 20 s from ${url}` : error));
+  fetch(url, { signal: AbortSignal.timeout(20_000), ...init }).catch((error: Error) =>
+    assert.fail(error.name === 'TimeoutError' ? `no answer within 20 s from ${url}` : error),
+  );
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
-describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgresOnly('the embedded SQLite database has no server to go down (its error codes are covered above)') }, () => {
+describe('a PostgreSQL outage behind a TCP proxy, and its end', {
+  skip: postgresOnly('the embedded SQLite database has no server to go down (its error codes are covered above)'),
+}, () => {
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   let server: TestServer;
   let worker: RegisteredClient;
@@ -310,7 +316,9 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
     proxied.port = String(proxy.port);
     server = await startServer({ env: { DATABASE_URL: proxied.href, ADMIN_API_KEY: ADMIN_KEY } });
 
-    worker = await registerClient(server, 'reference', { grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] });
+    worker = await registerClient(server, 'reference', {
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
+    });
     user = await registerUser(server);
     userToken = (await codeFlow(await discover(server, worker), user, 'openid profile')).access_token;
     workerToken = (await (await tokenRequest(worker)).json()).access_token;
@@ -330,7 +338,12 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
     const events: ServerSentEvent[] = [];
     const comments: { text: string; at: number }[] = [];
     let ended = false;
-    void readEventStream(response.body!, (event) => events.push(event), () => undefined, (text) => comments.push({ text, at: Date.now() })).then(
+    void readEventStream(
+      response.body!,
+      (event) => events.push(event),
+      () => undefined,
+      (text) => comments.push({ text, at: Date.now() }),
+    ).then(
       () => (ended = true),
       () => (ended = true),
     );
@@ -425,7 +438,14 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
   test('each refusal is logged once, as a structured warning with an event, and counted on /metrics; nothing was a 500', async () => {
     const metrics = await (await call(`${server.url}/metrics`)).text();
     const counted = [...metrics.matchAll(/^tally_database_unavailable_total\{route="[^"]+"\} (\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
-    assert.equal(counted, refused, metrics.split('\n').filter((l) => l.startsWith('tally_database_unavailable')).join('\n'));
+    assert.equal(
+      counted,
+      refused,
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith('tally_database_unavailable'))
+        .join('\n'),
+    );
     assert.doesNotMatch(metrics, /^tally_http_requests_total\{[^}]*status="500"\}/m);
     const lines = server
       .output()
@@ -434,10 +454,17 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
       .map((line) => JSON.parse(line) as { level: number; event?: string; msg: string; route?: string });
     const logged = lines.filter((line) => line.event === 'database_unavailable');
     assert.equal(logged.length, refused, JSON.stringify(logged.map((l) => l.route)));
-    assert.ok(logged.every((line) => line.level === 40 && line.route), 'warnings naming the route');
+    assert.ok(
+      logged.every((line) => line.level === 40 && line.route),
+      'warnings naming the route',
+    );
     // An admin write's audit event cannot be recorded either (its own error, not the request's).
     const errors = lines.filter((line) => line.level >= 50 && line.msg !== 'audit event not recorded');
-    assert.deepEqual(errors.map((l) => l.msg), [], 'no request logged as failed');
+    assert.deepEqual(
+      errors.map((l) => l.msg),
+      [],
+      'no request logged as failed',
+    );
   });
 
   test('restored: tokens issued before still work, new ones issue, streams and pages answer; same process', async () => {
@@ -449,7 +476,13 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
     }
     // The same process served every request (its log lines name it), and still runs.
     process.kill(server.pid, 0);
-    const pids = new Set(server.output().split('\n').filter((line) => line.startsWith('{')).map((line) => (JSON.parse(line) as { pid: number }).pid));
+    const pids = new Set(
+      server
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => (JSON.parse(line) as { pid: number }).pid),
+    );
     assert.deepEqual([...pids], [server.pid]);
 
     const introspection = await (await introspect(workerToken, 'post')).json();
@@ -465,7 +498,11 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
     }
     assert.equal((await admin(server, 'GET', '/clients')).status, 200);
     assert.equal((await admin(server, 'POST', '/users', { username: 'after-outage', password: 'long enough password' })).status, 201);
-    const device = await call(`${server.url}/device/auth`, { method: 'POST', headers: { ...FORM, authorization: basic(worker) }, body: form({ scope: 'openid' }) });
+    const device = await call(`${server.url}/device/auth`, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic(worker) },
+      body: form({ scope: 'openid' }),
+    });
     assert.equal(device.status, 200);
     assert.equal((await call(`${server.url}/device`, { headers: html })).status, 200);
     const authorization = await call(authorizationUrl(worker), { headers: html, redirect: 'manual' });
@@ -479,7 +516,11 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', { skip: postgres
     assert.equal(fresh.status, 200);
     await fresh.body?.cancel();
     // The stream that lived through the outage (when it did not end) delivers what is revoked now.
-    const revoked = await call(`${server.url}/token/revocation`, { method: 'POST', headers: { ...FORM, authorization: basic(worker) }, body: form({ token: laterRevoked }) });
+    const revoked = await call(`${server.url}/token/revocation`, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic(worker) },
+      body: form({ token: laterRevoked }),
+    });
     assert.equal(revoked.status, 200);
     assert.equal((await (await introspect(laterRevoked)).json()).active, false);
     if (!stream.ended()) {

@@ -35,7 +35,12 @@ interface Answer {
 }
 
 /** POST /token/introspection; `post` sends the client's credentials in the body (client_secret_post). */
-async function introspect(params: Record<string, string | string[]>, how: 'basic' | 'post' = 'basic', headers: Record<string, string> = {}, client = resourceServer): Promise<Answer> {
+async function introspect(
+  params: Record<string, string | string[]>,
+  how: 'basic' | 'post' = 'basic',
+  headers: Record<string, string> = {},
+  client = resourceServer,
+): Promise<Answer> {
   const form = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) for (const one of [value].flat()) form.append(name, one);
   if (how === 'post') {
@@ -86,7 +91,12 @@ async function bothWays(params: Record<string, string>): Promise<Record<string, 
 }
 
 /** The request goes to oidc-provider, declined for `reason`; its answer is returned. */
-async function byProvider(reason: DeclineReason, params: Record<string, string | string[]>, headers: Record<string, string> = {}, client = resourceServer): Promise<Answer> {
+async function byProvider(
+  reason: DeclineReason,
+  params: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+  client = resourceServer,
+): Promise<Answer> {
   const before = await answeredBy();
   const answer = await introspect(params, 'basic', headers, client);
   const afterwards = await answeredBy();
@@ -204,7 +214,10 @@ describe('introspection left to oidc-provider', () => {
     const dpop = await byProvider('dpop', { token }, { dpop: 'not-a-proof' });
     assert.equal(JSON.parse(dpop.text).active, true);
     const attestation = await byProvider('attestation', { token }, { 'oauth-client-attestation': 'not-an-attestation' });
-    assert.deepEqual(JSON.parse(attestation.text), { error: 'invalid_request', error_description: 'client authentication must only be provided using one mechanism' });
+    assert.deepEqual(JSON.parse(attestation.text), {
+      error: 'invalid_request',
+      error_description: 'client authentication must only be provided using one mechanism',
+    });
   });
 
   test('HTTP Basic from a public client, or none at all: 401 or 400 from oidc-provider', async () => {
@@ -213,7 +226,11 @@ describe('introspection left to oidc-provider', () => {
     assert.equal(refused.status, 401);
     assert.equal(JSON.parse(refused.text).error, 'invalid_client');
     const before = await answeredBy();
-    const anonymous = await fetch(`${server.url}/token/introspection`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+    const anonymous = await fetch(`${server.url}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }),
+    });
     assert.equal(anonymous.status, 400);
     assert.deepEqual(since(before, await answeredBy(), 'introspection'), { direct: 0, provider: 1, reasons: { no_basic_credentials: 1 } });
   });
@@ -240,7 +257,12 @@ describe('introspection left to oidc-provider', () => {
 });
 
 /** POST /token with client_credentials; `post` sends the credentials in the body. */
-async function clientCredentials(client: RegisteredClient, how: 'basic' | 'post', params: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Answer> {
+async function clientCredentials(
+  client: RegisteredClient,
+  how: 'basic' | 'post',
+  params: Record<string, string> = {},
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const form = new URLSearchParams({ grant_type: 'client_credentials', ...params });
   if (how === 'post') {
     form.append('client_id', client.client_id);
@@ -350,7 +372,11 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal((await passedOn('scope_syntax', () => clientCredentials(client, 'basic', { scope: 'api:read  api:read' }))).status, 400);
     assert.equal((await passedOn('scope_syntax', () => clientCredentials(client, 'basic', { scope: '' }))).status, 200);
     const repeated = await passedOn('repeated_parameter', () =>
-      fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) }, body: 'grant_type=client_credentials&grant_type=client_credentials' }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+        body: 'grant_type=client_credentials&grant_type=client_credentials',
+      }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
     );
     assert.equal(repeated.status, 400);
   });
@@ -367,7 +393,11 @@ describe('client credentials left to oidc-provider', () => {
 
   test('another grant type (refresh_token, which this client may not use): 400 from oidc-provider', async () => {
     const answer = await passedOn('other_grant_type', () =>
-      fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) }, body: 'grant_type=refresh_token&refresh_token=unknown' }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+        body: 'grant_type=refresh_token&refresh_token=unknown',
+      }).then(async (r) => ({ status: r.status, text: await r.text(), headers: {} })),
     );
     assert.deepEqual(JSON.parse(answer.text), { error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
   });
@@ -382,7 +412,9 @@ describe('client credentials left to oidc-provider', () => {
   });
 
   test('a resource indicator is resolved by oidc-provider', async () => {
-    const answer = await passedOn('unexpected_parameter', () => clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }));
+    const answer = await passedOn('unexpected_parameter', () =>
+      clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }),
+    );
     assert.equal(answer.status, 200, answer.text);
   });
 
@@ -408,7 +440,14 @@ describe('client credentials left to oidc-provider', () => {
 describe('declines that only another configuration produces (an in-process oidc-provider, Tally in front)', () => {
   const hashed = hashSecret(SECRET);
   const clients = async () => {
-    const client = async (client_id: string, extra: Record<string, unknown> = {}) => ({ client_id, client_secret: await hashed, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...extra });
+    const client = async (client_id: string, extra: Record<string, unknown> = {}) => ({
+      client_id,
+      client_secret: await hashed,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      ...extra,
+    });
     return Promise.all([
       client('plain'),
       client('plaintext', { client_secret: SECRET }),
@@ -420,7 +459,13 @@ describe('declines that only another configuration produces (an in-process oidc-
   };
 
   /** Asks directly: declined for `reason`, counted once on the in-process metrics. */
-  async function declines(direct: ReturnType<typeof directProvider>, endpoint: Endpoint, reason: DeclineReason, form: Record<string, string>, clientId: string) {
+  async function declines(
+    direct: ReturnType<typeof directProvider>,
+    endpoint: Endpoint,
+    reason: DeclineReason,
+    form: Record<string, string>,
+    clientId: string,
+  ) {
     const before = await direct.counts(endpoint);
     assert.equal(await direct.ask(endpoint, form, clientId), undefined, `${reason}: left to oidc-provider`);
     assert.deepEqual(since(before, await direct.counts(endpoint), endpoint), { direct: 0, provider: 1, reasons: { [reason]: 1 } });
@@ -436,7 +481,8 @@ describe('declines that only another configuration produces (an in-process oidc-
         resourceIndicators: {
           enabled: true,
           defaultResource: (_ctx, client) => (client?.clientId === 'fragment' ? 'https://api.example.com/#part' : 'https://api.example.com/'),
-          getResourceServerInfo: (_ctx, resource, client) => (client.clientId === 'failing' ? ({} as never) : { scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' }),
+          getResourceServerInfo: (_ctx, resource, client) =>
+            client.clientId === 'failing' ? ({} as never) : { scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' },
           useGrantedResource: () => true,
         },
       },
@@ -478,5 +524,9 @@ describe('declines that only another configuration produces (an in-process oidc-
 
 test('every decline reason was met above, and counted', () => {
   const met = new Set([...declined].map((key) => key.split(':')[1]));
-  assert.deepEqual(DECLINE_REASONS.filter((reason) => !met.has(reason)), [], 'reasons never met');
+  assert.deepEqual(
+    DECLINE_REASONS.filter((reason) => !met.has(reason)),
+    [],
+    'reasons never met',
+  );
 });

@@ -33,7 +33,10 @@ const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
 function clientCredentials(client: { client_id: string; client_secret?: string }) {
   return fetch(`${server.url}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: 'grant_type=client_credentials&scope=api%3Aread',
   });
 }
@@ -90,7 +93,11 @@ test('/metrics → tokens issued and revoked counted per mode, revocations publi
   }
   // Revoking a token twice revokes nothing the second time (RFC 7009: still a 200).
   const { token, basic } = tokens.reference!;
-  const again = await fetch(`${server.url}/token/revocation`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
+  const again = await fetch(`${server.url}/token/revocation`, {
+    method: 'POST',
+    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+    body: `token=${token}`,
+  });
   assert.equal(again.status, 200);
   const afterwards = await scrape();
   const revokedInMode = (text: string, mode: string) => sample(text, `tally_tokens_revoked_total{mode="${mode}"}`) ?? 0;
@@ -103,7 +110,9 @@ test('/metrics → tokens issued and revoked counted per mode, revocations publi
 
 // It stops the PostgreSQL server under the Tally server, so it starts one of its own; it runs in the
 // SQLite pass already and would only repeat itself in the PostgreSQL pass.
-test('/readyz → 503 within 15 s when PostgreSQL stops answering', { skip: onPostgres && 'run in the SQLite pass (it needs a PostgreSQL server of its own to stop)' }, async (t) => {
+test('/readyz → 503 within 15 s when PostgreSQL stops answering', {
+  skip: onPostgres && 'run in the SQLite pass (it needs a PostgreSQL server of its own to stop)',
+}, async (t) => {
   const postgres = await startPostgres();
   if (!postgres) return t.skip('PostgreSQL binaries not installed (apt-get install postgresql)');
   const tally = await startServer({ env: { DATABASE_URL: await postgres.createDatabase() } });

@@ -12,7 +12,8 @@ let server: TestServer;
 let config: oidc.Configuration;
 before(async () => {
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, KEY_ACTIVATION_DELAY: '5', KEY_RELOAD_INTERVAL: '1' } });
-  const client = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: 'jwt' })).body;
+  const client = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: 'jwt' }))
+    .body;
   config = await discover(server, client);
 });
 after(() => server.stop());
@@ -31,8 +32,14 @@ test('keys rotate on a running server: published at once, used after the activat
 
   await sleep(1300); // one reload interval: published, not yet signing
   const published = await kids();
-  assert.ok(published.some((k) => k.kid === newKid), 'the new key is in the JWKS');
-  assert.ok(published.some((k) => k.kid === oldKid), 'the old key is still in the JWKS');
+  assert.ok(
+    published.some((k) => k.kid === newKid),
+    'the new key is in the JWKS',
+  );
+  assert.ok(
+    published.some((k) => k.kid === oldKid),
+    'the old key is still in the JWKS',
+  );
   assert.equal(await issueKid(), oldKid, 'not signing with a key other replicas may not publish yet');
 
   let kid = await issueKid();

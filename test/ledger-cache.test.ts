@@ -13,7 +13,8 @@ import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
 const opened = useTestStorage();
 /** A live access token's entry (the helper's dates are in the past). */
-const entry = (overrides: Partial<NewEntry> = {}): NewEntry => ledgerEntry({ grantId: randomUUID(), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), ...overrides });
+const entry = (overrides: Partial<NewEntry> = {}): NewEntry =>
+  ledgerEntry({ grantId: randomUUID(), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), ...overrides });
 
 function cachedLedger() {
   const stats = createCacheStats();
@@ -107,7 +108,14 @@ test('a token revoked through another server on the same database is inactive he
   const a = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
   const b = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, DATABASE_URL: a.databaseUrl } });
   try {
-    const registered = await admin(a, 'POST', '/clients', { client_name: 'svc', grant_types: ['client_credentials'], response_types: [], redirect_uris: ['http://127.0.0.1:9/cb'], scope: 'api:read', token_mode: 'reference' });
+    const registered = await admin(a, 'POST', '/clients', {
+      client_name: 'svc',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: ['http://127.0.0.1:9/cb'],
+      scope: 'api:read',
+      token_mode: 'reference',
+    });
     assert.equal(registered.status, 201);
     const onA = await discover(a, registered.body);
     const { access_token } = await oidc.clientCredentialsGrant(onA, { scope: 'api:read' });

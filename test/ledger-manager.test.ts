@@ -143,7 +143,12 @@ test('a found token: active while unused, unexpired, and its grant in place for 
   const exp = seconds() + 3600;
   const grant = async (payload: Partial<AdapterPayload>, ttl = 3600) => {
     const id = randomUUID();
-    await records.save('Grant', id, { kind: 'Grant', jti: id, iat: seconds(), exp: seconds() + ttl, clientId: 'app', accountId: 'alice', ...payload } as AdapterPayload, ttl);
+    await records.save(
+      'Grant',
+      id,
+      { kind: 'Grant', jti: id, iat: seconds(), exp: seconds() + ttl, clientId: 'app', accountId: 'alice', ...payload } as AdapterPayload,
+      ttl,
+    );
     return id;
   };
   const token = { clientId: 'app', accountId: 'alice', exp };

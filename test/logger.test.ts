@@ -7,7 +7,10 @@ test('logs: credentials are redacted, an error keeps the code that says why it f
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _encoding, done) => done(void lines.push(String(chunk))) });
   const error = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-  createLogger('info', sink).warn({ err: error, params: { code: 'an-authorization-code' }, body: { code: 'x', client_secret: 's', password: 'p' }, req: { query: { code: 'y' } } }, 'failed');
+  createLogger('info', sink).warn(
+    { err: error, params: { code: 'an-authorization-code' }, body: { code: 'x', client_secret: 's', password: 'p' }, req: { query: { code: 'y' } } },
+    'failed',
+  );
   const [line] = lines.map((text) => JSON.parse(text));
   assert.equal(line.err.code, 'ECONNREFUSED');
   assert.equal(line.params.code, '[redacted]');

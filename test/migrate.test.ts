@@ -40,7 +40,10 @@ describe(`the migration runner (${testDialect})`, () => {
     const url = await newDatabase('racing.db');
     const migrate = () =>
       new Promise<string[]>((done, fail) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'migrate'], { cwd: root, env: { ...process.env, DATABASE_URL: url } });
+        const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'migrate'], {
+          cwd: root,
+          env: { ...process.env, DATABASE_URL: url },
+        });
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         child.on('exit', (code) => (code === 0 ? done(JSON.parse(out).applied) : fail(new Error(`exit ${code}`))));
@@ -71,7 +74,9 @@ describe(`the migration runner (${testDialect})`, () => {
     await runMigrations(url, migrations);
     writeFileSync(join(migrations, testDialect, '9999_broken.sql'), 'CREATE TABLE "half" ("id" TEXT);\nTHIS IS NOT SQL;');
     await assert.rejects(runMigrations(url, migrations));
-    const tables = onPostgres ? "SELECT table_name FROM information_schema.tables WHERE table_name = 'half'" : "SELECT name FROM sqlite_master WHERE name = 'half'";
+    const tables = onPostgres
+      ? "SELECT table_name FROM information_schema.tables WHERE table_name = 'half'"
+      : "SELECT name FROM sqlite_master WHERE name = 'half'";
     assert.deepEqual(await query(url, tables), []);
     assert.equal((await query(url, 'SELECT name FROM _tally_migrations')).length, ALL.length);
   });

@@ -23,7 +23,16 @@ describe(`OpenID Connect flows with openid-client on a real ${onPostgres ? 'Post
   test('discovery → every contract endpoint is advertised under the issuer', () => {
     const meta = config.serverMetadata();
     assert.equal(meta.issuer, server.url);
-    for (const key of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'introspection_endpoint', 'revocation_endpoint', 'end_session_endpoint', 'device_authorization_endpoint'] as const) {
+    for (const key of [
+      'authorization_endpoint',
+      'token_endpoint',
+      'userinfo_endpoint',
+      'jwks_uri',
+      'introspection_endpoint',
+      'revocation_endpoint',
+      'end_session_endpoint',
+      'device_authorization_endpoint',
+    ] as const) {
       assert.ok(String(meta[key]).startsWith(server.url), `${key} is under the issuer`);
     }
     assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
@@ -75,7 +84,12 @@ describe(`OpenID Connect flows with openid-client on a real ${onPostgres ? 'Post
 
   test('wrong password → the login page again with a visible error, not a redirect', async () => {
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: web.redirect_uris ? (web.redirect_uris as string[])[0]! : '', scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: web.redirect_uris ? (web.redirect_uris as string[])[0]! : '',
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     const browser = new Browser();
     const page = await browser.navigate(url.href);
     const [login] = parseForms(page.html, page.url);

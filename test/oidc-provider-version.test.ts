@@ -74,7 +74,8 @@ function run(dir: string, entry: string, args: string[], env: NodeJS.ProcessEnv,
 test('the supported range: 9.13.3 and later 9.13 releases; nothing before, after, or pre-release', () => {
   assert.equal(SUPPORTED_RANGE, '>=9.13.3 <9.14.0');
   for (const version of ['9.13.3', '9.13.4', '9.13.12']) assert.ok(isSupported(version), version);
-  for (const version of ['9.13.2', '9.14.0', '9.12.9', '10.0.0', '8.8.1', '9.13.4-beta.1', '9.13', 'latest', undefined]) assert.ok(!isSupported(version), String(version));
+  for (const version of ['9.13.2', '9.14.0', '9.12.9', '10.0.0', '8.8.1', '9.13.4-beta.1', '9.13', 'latest', undefined])
+    assert.ok(!isSupported(version), String(version));
 });
 
 test('the server beside oidc-provider 9.14.0 → refuses to start, naming both versions, before touching its database', { timeout: 120_000 }, async () => {
@@ -102,7 +103,10 @@ test('the CLI beside oidc-provider 9.13.2, registering a client (the command tha
   const metadata = JSON.stringify({ client_name: 'Worker', grant_types: ['client_credentials'], response_types: [] });
   const result = await run(dir, 'src/cli/index.ts', ['clients', 'create', '--json', metadata], { DATABASE_URL: `file:${join(dir, 'tally.db')}` });
   assert.equal(result.code, 1, result.stdout + result.stderr);
-  assert.match(result.stderr, /^tally: refusing to start: oidc-provider 9\.13\.2 is installed, but Tally relies on internals of oidc-provider >=9\.13\.3 <9\.14\.0/m);
+  assert.match(
+    result.stderr,
+    /^tally: refusing to start: oidc-provider 9\.13\.2 is installed, but Tally relies on internals of oidc-provider >=9\.13\.3 <9\.14\.0/m,
+  );
 });
 
 test('the same installation with the version package.json names → the server starts and serves', { timeout: 120_000 }, async () => {
@@ -111,7 +115,9 @@ test('the same installation with the version package.json names → the server s
   const db = await testDatabase();
   const port = await freePort();
   try {
-    const server = await run(dir, 'src/main.ts', [], { PORT: String(port), DATABASE_URL: db.databaseUrl, LOG_LEVEL: 'warn' }, (output) => /serving the issuer/.test(output));
+    const server = await run(dir, 'src/main.ts', [], { PORT: String(port), DATABASE_URL: db.databaseUrl, LOG_LEVEL: 'warn' }, (output) =>
+      /serving the issuer/.test(output),
+    );
     try {
       assert.equal(server.code, null, server.stdout + server.stderr);
       const discovery = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`);

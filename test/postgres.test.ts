@@ -46,7 +46,6 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string, param
   }
 }
 
-
 const newClient = registerClient;
 const newUser = registerUser;
 
@@ -136,13 +135,19 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
         let sqliteColumns: string[];
         let sqliteIndexes: string[];
         try {
-          const tables = (lite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((t) => t.name);
+          const tables = (lite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map(
+            (t) => t.name,
+          );
           sqliteColumns = tables.flatMap((table) =>
             (lite.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; type: string; notnull: number; pk: number }[]).map(
               (c) => `${table}.${c.name} ${PG_TYPES[c.type] ?? c.type} ${c.notnull === 0 && c.pk === 0 ? 'NULL' : 'NOT NULL'}`,
             ),
           );
-          sqliteIndexes = (lite.prepare("SELECT tbl_name || '.' || name AS name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex_%'").all() as { name: string }[]).map((i) => i.name);
+          sqliteIndexes = (
+            lite.prepare("SELECT tbl_name || '.' || name AS name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex_%'").all() as {
+              name: string;
+            }[]
+          ).map((i) => i.name);
         } finally {
           lite.close();
         }
@@ -153,7 +158,12 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
           )
         ).map((c) => `${c.table_name}.${c.column_name} ${c.data_type} ${c.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}`);
         assert.deepEqual(pgColumns.sort(), sqliteColumns.sort());
-        const pgIndexes = (await sql<{ name: string }>(url, "SELECT tablename || '.' || indexname AS name FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey'")).map((i) => i.name);
+        const pgIndexes = (
+          await sql<{ name: string }>(
+            url,
+            "SELECT tablename || '.' || indexname AS name FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey'",
+          )
+        ).map((i) => i.name);
         assert.deepEqual(pgIndexes.sort(), sqliteIndexes.sort());
       } finally {
         sqliteDb.cleanup();
@@ -248,9 +258,15 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
 
     test('bad input holding a NUL byte (which PostgreSQL text cannot hold) → 4xx, never a 500', async () => {
       const form = { 'content-type': 'application/x-www-form-urlencoded' };
-      const token = await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: 'grant_type=client_credentials&client_id=a%00b&client_secret=x' });
+      const token = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: form,
+        body: 'grant_type=client_credentials&client_id=a%00b&client_secret=x',
+      });
       assert.equal(token.status, 401, await token.text());
-      const authorize = await fetch(`${server.url}/auth?client_id=a%00b&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, { redirect: 'manual' });
+      const authorize = await fetch(`${server.url}/auth?client_id=a%00b&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, {
+        redirect: 'manual',
+      });
       assert.equal(authorize.status, 400);
       const logout = await fetch(`${server.url}/session/end?client_id=a%00b`, { redirect: 'manual' });
       assert.equal(logout.status, 400);
@@ -258,7 +274,12 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
       const client = await newClient(server, 'reference');
       const config = await discover(server, client);
       const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      });
       const browser = new Browser();
       const page = await browser.navigate(url.href);
       const [login] = parseForms(page.html, page.url);
@@ -339,11 +360,19 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
 
       const patched = await admin(direct(a), 'PATCH', `/clients/${client.client_id}`, { token_mode: 'jwt' });
       assert.equal(patched.status, 200);
-      assert.equal(decodeJwt((await oidc.clientCredentialsGrant(onB, { scope: 'api:read' })).access_token).client_id, client.client_id, 'B issues JWTs after the change on A');
+      assert.equal(
+        decodeJwt((await oidc.clientCredentialsGrant(onB, { scope: 'api:read' })).access_token).client_id,
+        client.client_id,
+        'B issues JWTs after the change on A',
+      );
 
       const rotated = await admin(direct(a), 'POST', `/clients/${client.client_id}/secret`);
       assert.equal(rotated.status, 200);
-      await assert.rejects(oidc.clientCredentialsGrant(onB, { scope: 'api:read' }), (error: any) => (error.error ?? error.cause?.[0]?.parameters?.error) === 'invalid_client', 'the old secret stops working on B');
+      await assert.rejects(
+        oidc.clientCredentialsGrant(onB, { scope: 'api:read' }),
+        (error: any) => (error.error ?? error.cause?.[0]?.parameters?.error) === 'invalid_client',
+        'the old secret stops working on B',
+      );
     });
 
     for (const mode of MODES) {
@@ -383,7 +412,13 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
 
     test('a validator on A with Redis drops a token revoked through B within 2 s', async () => {
       const resourceServer = await newClient(direct(a), 'reference', { grant_types: ['client_credentials'], response_types: [], redirect_uris: undefined });
-      validator = createValidator({ issuer: a.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret!, cacheTtlSeconds: 300, redisUrl: redis!.url });
+      validator = createValidator({
+        issuer: a.url,
+        clientId: resourceServer.client_id,
+        clientSecret: resourceServer.client_secret!,
+        cacheTtlSeconds: 300,
+        redisUrl: redis!.url,
+      });
       await sleep(200); // lets its Redis subscription start
       for (const mode of ['reference', 'jwt'] as Mode[]) {
         const client = await newClient(direct(a), mode);

@@ -32,12 +32,16 @@ test('src/protocol imports nothing of its own: kits and server alike can take it
 });
 
 test('Basic credentials: what the kits write, the server reads back, whatever characters the secret holds', () => {
-  for (const [id, secret] of [['app', 's3cret'], ['a b:c', 'p+q r%s:t~'], ['client', "!#$&'()*,/;=?@[]"]] as const) {
+  for (const [id, secret] of [
+    ['app', 's3cret'],
+    ['a b:c', 'p+q r%s:t~'],
+    ['client', "!#$&'()*,/;=?@[]"],
+  ] as const) {
     assert.deepEqual(parseBasicCredentials(basicAuthorization(id, secret)), { clientId: id, secret });
   }
 });
 
-test('Basic credentials read with oidc-provider\'s rules: anything it refuses reads as none', () => {
+test("Basic credentials read with oidc-provider's rules: anything it refuses reads as none", () => {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
   for (const header of [
     undefined,

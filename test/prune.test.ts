@@ -26,7 +26,17 @@ async function seedExpired(entries: number, listed: number) {
     server,
     'token_entries',
     ['id', 'lookup_hash', 'type', 'format', 'status', 'subject', 'client_id', 'created_at', 'expires_at'],
-    Array.from({ length: entries }, (_, i) => [randomUUID(), randomBytes(32).toString('base64url'), 'access_token', 'reference', 'valid', 'seeded-user', 'seeded-client', created, new Date(expired - (i % 1000))]),
+    Array.from({ length: entries }, (_, i) => [
+      randomUUID(),
+      randomBytes(32).toString('base64url'),
+      'access_token',
+      'reference',
+      'valid',
+      'seeded-user',
+      'seeded-client',
+      created,
+      new Date(expired - (i % 1000)),
+    ]),
   );
   await insertRows(
     server,
@@ -38,7 +48,10 @@ async function seedExpired(entries: number, listed: number) {
 
 function runPrune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'prune', ...args], { cwd: root, env: { ...process.env, ...server.env, NODE_NO_WARNINGS: '1' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'prune', ...args], {
+      cwd: root,
+      env: { ...process.env, ...server.env, NODE_NO_WARNINGS: '1' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -48,7 +61,14 @@ function runPrune(args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 test('prune deletes 100,000 expired entries in batches while the server keeps answering, and nothing still valid', async () => {
-  const client = (await admin(server, 'POST', '/clients', { redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], response_types: ['code'], scope: 'openid offline_access api:read' })).body;
+  const client = (
+    await admin(server, 'POST', '/clients', {
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      scope: 'openid offline_access api:read',
+    })
+  ).body;
   const config = await discover(server, client);
   const username = `pruner${process.pid}`;
   await admin(server, 'POST', '/users', { username, password: 'a long password' });
@@ -58,7 +78,9 @@ test('prune deletes 100,000 expired entries in batches while the server keeps an
   const kept = await codeFlow(config, user, 'openid offline_access');
   const revoked = await codeFlow(config, user, 'openid offline_access');
   await oidc.tokenRevocation(config, revoked.refresh_token!);
-  const revokedEntries = (await admin(server, 'GET', '/tokens?status=inactive&type=refresh_token')).body.items.concat((await admin(server, 'GET', '/tokens?status=revoked&type=refresh_token')).body.items);
+  const revokedEntries = (await admin(server, 'GET', '/tokens?status=inactive&type=refresh_token')).body.items.concat(
+    (await admin(server, 'GET', '/tokens?status=revoked&type=refresh_token')).body.items,
+  );
   assert.ok(revokedEntries.length >= 1, 'the revoked refresh token has a revoked or inactive entry');
   await sleep(2500); // the access tokens above have now expired
 
@@ -87,10 +109,17 @@ test('prune deletes 100,000 expired entries in batches while the server keeps an
   assert.equal(failed, 0, 'every request during the prune succeeded');
   assert.ok(answered >= 3, `the server answered during the prune (${answered} rounds)`);
 
-  const remaining = await query<{ status: string; expired: number | boolean }>(server, `SELECT status, expires_at < ? AS expired FROM token_entries`, new Date(startedAt));
+  const remaining = await query<{ status: string; expired: number | boolean }>(
+    server,
+    `SELECT status, expires_at < ? AS expired FROM token_entries`,
+    new Date(startedAt),
+  );
   assert.equal(remaining.filter((r) => r.expired).length, 0, 'no entry that had expired when the prune began is left');
   assert.equal(remaining.length, before - report.token_entries);
-  assert.ok(remaining.some((r) => r.status === 'revoked' || r.status === 'inactive'), 'revoked entries of unexpired tokens are kept');
+  assert.ok(
+    remaining.some((r) => r.status === 'revoked' || r.status === 'inactive'),
+    'revoked entries of unexpired tokens are kept',
+  );
   for (const entry of revokedEntries) assert.equal((await admin(server, 'GET', `/tokens/${entry.id}`)).status, 200);
 
   assert.equal((await oidc.tokenIntrospection(config, kept.refresh_token!)).active, true, 'a valid token survives');

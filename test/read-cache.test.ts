@@ -57,7 +57,10 @@ test('a read overlapped by a forget of its key, or by forgetAll, is answered but
 
 test('a failed read keeps nothing and leaves later reads kept as usual; past max the oldest is dropped', async () => {
   const cache = createReadCache<string>({ max: 2, stats: createCacheStats() });
-  await assert.rejects(cache.get('k', async () => Promise.reject(new Error('database down')), forAMinute), /database down/);
+  await assert.rejects(
+    cache.get('k', async () => Promise.reject(new Error('database down')), forAMinute),
+    /database down/,
+  );
   assert.equal(await cache.get('k', async () => 'v', forAMinute), 'v');
   assert.equal(await cache.get('k', async () => 'unused', forAMinute), 'v');
   await cache.get('l', async () => 'w', forAMinute);

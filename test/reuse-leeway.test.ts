@@ -15,7 +15,15 @@ after(() => server.stop());
 
 for (const mode of ['reference', 'jwt', 'stateless']) {
   test(`${mode}: within REFRESH_TOKEN_REUSE_LEEWAY a just-rotated refresh token may be presented again without revoking the grant`, async () => {
-    const client = (await admin(server, 'POST', '/clients', { redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], scope: 'openid offline_access', token_mode: mode })).body;
+    const client = (
+      await admin(server, 'POST', '/clients', {
+        redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        scope: 'openid offline_access',
+        token_mode: mode,
+      })
+    ).body;
     const username = `leeway-${mode}-${process.pid}`;
     await admin(server, 'POST', '/users', { username, password: 'a long password' });
     const config = await discover(server, client);

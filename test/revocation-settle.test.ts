@@ -41,7 +41,8 @@ function aProcess() {
   return { ledger: entries, revocation, published };
 }
 
-const live = (clientId: string, createdAt: Date) => ledgerEntry({ id: randomUUID(), lookupHash: randomUUID(), clientId, createdAt, expiresAt: new Date(Date.now() + 3_600_000) });
+const live = (clientId: string, createdAt: Date) =>
+  ledgerEntry({ id: randomUUID(), lookupHash: randomUUID(), clientId, createdAt, expiresAt: new Date(Date.now() + 3_600_000) });
 const waiting = (clientId: string) => opened.storage.db.revocationPass.count({ where: { clientId } });
 
 test('an entry issued before a bulk revocation but written after its update is deactivated by the second pass, and announced again', async () => {
@@ -93,7 +94,11 @@ test('a second pass is not run before it is due, and runs in one process of thos
   await sleep(SETTLE_MS + 50);
   await Promise.all(others.map((p) => p.revocation.runDuePasses()));
   assert.equal(await waiting(clientId), 0);
-  assert.equal(others.reduce((n, p) => n + p.published.length, 0), 1, 'run, and announced, once');
+  assert.equal(
+    others.reduce((n, p) => n + p.published.length, 0),
+    1,
+    'run, and announced, once',
+  );
 });
 
 test('a second pass recorded by a server that is killed right after the revocation is run by the next server on the database', async () => {

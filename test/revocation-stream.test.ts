@@ -30,14 +30,22 @@ interface Opened {
 async function open(lastEventId?: string): Promise<Opened> {
   const controller = new AbortController();
   const response = await fetch(`${server.url}/revocations/stream`, {
-    headers: { authorization: basicAuthorization(reader.client_id, reader.client_secret), ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) },
+    headers: {
+      authorization: basicAuthorization(reader.client_id, reader.client_secret),
+      ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}),
+    },
     signal: controller.signal,
   });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
   const events: ServerSentEvent[] = [];
   let connected = false;
-  void readEventStream(response.body!, (event) => events.push(event), () => undefined, (comment) => (connected ||= comment.startsWith('connected'))).catch(() => undefined);
+  void readEventStream(
+    response.body!,
+    (event) => events.push(event),
+    () => undefined,
+    (comment) => (connected ||= comment.startsWith('connected')),
+  ).catch(() => undefined);
   return {
     events,
     connected: () => connected,
@@ -60,7 +68,9 @@ test('without credentials: 401 invalid_client; a Last-Event-ID that is not an id
   assert.equal((await anonymous.json()).error, 'invalid_client');
   const wrong = await fetch(`${server.url}/revocations/stream`, { headers: { authorization: basicAuthorization(reader.client_id, 'wrong') } });
   assert.equal(wrong.status, 401);
-  const bad = await fetch(`${server.url}/revocations/stream`, { headers: { authorization: basicAuthorization(reader.client_id, reader.client_secret), 'last-event-id': 'yesterday' } });
+  const bad = await fetch(`${server.url}/revocations/stream`, {
+    headers: { authorization: basicAuthorization(reader.client_id, reader.client_secret), 'last-event-id': 'yesterday' },
+  });
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error, 'invalid_request');
 });
@@ -91,12 +101,18 @@ test('resumed with Last-Event-ID: what followed that id first, each once and in 
   const stream = await open(String(from));
   try {
     await stream.until('the connected mark', stream.connected);
-    assert.deepEqual(stream.events.map((e) => JSON.parse(e.data).subject), ['missed-1', 'missed-2', 'missed-3']);
+    assert.deepEqual(
+      stream.events.map((e) => JSON.parse(e.data).subject),
+      ['missed-1', 'missed-2', 'missed-3'],
+    );
     await admin(server, 'POST', '/revocations', { subject: 'live-1' });
     await stream.until('the live revocation', () => stream.events.length === 4, 2000);
     assert.equal(JSON.parse(stream.events[3]!.data).subject, 'live-1');
     const ids = stream.events.map((e) => Number(e.id));
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+    );
     assert.ok(ids[0]! > from);
   } finally {
     stream.close();
@@ -108,7 +124,10 @@ test('a backlog of 12,000 events is replayed whole, a page at a time, before the
   const count = 12_000;
   // Seeded straight into the feed table (12,000 revocations through the API would take minutes).
   const seededAt = new Date();
-  const rows = Array.from({ length: count }, (_, i) => [JSON.stringify({ type: 'token', jti_hash: `seeded-${i + 1}`, revoked_at: seededAt.toISOString() }), seededAt]);
+  const rows = Array.from({ length: count }, (_, i) => [
+    JSON.stringify({ type: 'token', jti_hash: `seeded-${i + 1}`, revoked_at: seededAt.toISOString() }),
+    seededAt,
+  ]);
   await insertRows(server, 'revocation_feed', ['event', 'created_at'], rows);
   const stream = await open(String(from));
   try {

@@ -24,7 +24,12 @@ function modelTables(): Map<string, Column[]> {
     for (const line of body!.split('\n')) {
       const field = /^\s+(\w+)\s+(String|DateTime|Int|Boolean|BigInt)(\?)?(.*)$/.exec(line);
       if (!field) continue;
-      columns.push({ column: /@map\("([^"]+)"\)/.exec(field[4]!)?.[1] ?? field[1]!, type: field[2]!, nullable: field[3] === '?', autoincrement: field[4]!.includes('autoincrement()') });
+      columns.push({
+        column: /@map\("([^"]+)"\)/.exec(field[4]!)?.[1] ?? field[1]!,
+        type: field[2]!,
+        nullable: field[3] === '?',
+        autoincrement: field[4]!.includes('autoincrement()'),
+      });
     }
     tables.set(table, columns);
   }
@@ -37,10 +42,17 @@ const POSTGRES_TYPES: Record<string, string> = { String: 'TEXT', DateTime: 'TIME
 /** CREATE TABLE statements of a dialect's migrations, as columns. */
 function migrationTables(dialect: string): Map<string, Column[]> {
   const dir = join(root, 'migrations', dialect);
-  const sql = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+  const sql = readdirSync(dir)
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
   const tables = new Map<string, Column[]>();
   for (const [, table, body] of sql.matchAll(/CREATE TABLE "(\w+)" \(([\s\S]*?)\n\);/g)) {
-    const columns = [...body!.matchAll(/^\s+"(\w+)" ([A-Z0-9()]+)( NOT NULL)?/gm)].map(([, column, type, notNull]) => ({ column: column!, type: type!, nullable: !notNull }));
+    const columns = [...body!.matchAll(/^\s+"(\w+)" ([A-Z0-9()]+)( NOT NULL)?/gm)].map(([, column, type, notNull]) => ({
+      column: column!,
+      type: type!,
+      nullable: !notNull,
+    }));
     tables.set(table!, columns);
   }
   return tables;
@@ -51,11 +63,17 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
   after(db.cleanup);
   const model = modelTables();
 
-  test('the SQLite database built by the migrations has exactly the model’s tables and columns', { skip: sqliteOnly('the PostgreSQL database is checked by the next test') }, async () => {
+  test('the SQLite database built by the migrations has exactly the model’s tables and columns', {
+    skip: sqliteOnly('the PostgreSQL database is checked by the next test'),
+  }, async () => {
     await runMigrations(`file:${db.dbFile}`);
     const sqlite = new Database(db.dbFile, { readonly: true });
     try {
-      const tables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND name != '_tally_migrations'").all() as { name: string }[]).map((t) => t.name);
+      const tables = (
+        sqlite.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND name != '_tally_migrations'").all() as {
+          name: string;
+        }[]
+      ).map((t) => t.name);
       assert.deepEqual(tables.sort(), [...model.keys()].sort());
       for (const [table, columns] of model) {
         const actual = (sqlite.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; type: string; notnull: number; pk: number }[]).map((c) => ({
@@ -64,14 +82,20 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
           nullable: c.notnull === 0 && c.pk === 0,
         }));
         const expected = columns.map((c) => ({ column: c.column, type: SQLITE_TYPES[c.type]!, nullable: c.nullable }));
-        assert.deepEqual(actual.sort((a, b) => a.column.localeCompare(b.column)), expected.sort((a, b) => a.column.localeCompare(b.column)), `table ${table}`);
+        assert.deepEqual(
+          actual.sort((a, b) => a.column.localeCompare(b.column)),
+          expected.sort((a, b) => a.column.localeCompare(b.column)),
+          `table ${table}`,
+        );
       }
     } finally {
       sqlite.close();
     }
   });
 
-  test('the PostgreSQL database built by the migrations has exactly the model’s tables and columns', { skip: !onPostgres && 'run in the PostgreSQL pass' }, async () => {
+  test('the PostgreSQL database built by the migrations has exactly the model’s tables and columns', {
+    skip: !onPostgres && 'run in the PostgreSQL pass',
+  }, async () => {
     const db = await testDatabase();
     try {
       await runMigrations(db.databaseUrl);
@@ -80,11 +104,23 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name != '_tally_migrations'",
       );
       assert.deepEqual([...new Set(columns.map((c) => c.table_name))].sort(), [...model.keys()].sort());
-      const PG_TYPES: Record<string, string> = { String: 'text', DateTime: 'timestamp without time zone', Int: 'integer', Boolean: 'boolean', BigInt: 'bigint' };
+      const PG_TYPES: Record<string, string> = {
+        String: 'text',
+        DateTime: 'timestamp without time zone',
+        Int: 'integer',
+        Boolean: 'boolean',
+        BigInt: 'bigint',
+      };
       const byName = (a: { column: string }, b: { column: string }) => a.column.localeCompare(b.column);
       for (const [table, expected] of model) {
-        const actual = columns.filter((c) => c.table_name === table).map((c) => ({ column: c.column_name, type: c.data_type, nullable: c.is_nullable === 'YES' }));
-        assert.deepEqual(actual.sort(byName), expected.map((c) => ({ column: c.column, type: PG_TYPES[c.type]!, nullable: c.nullable })).sort(byName), `table ${table}`);
+        const actual = columns
+          .filter((c) => c.table_name === table)
+          .map((c) => ({ column: c.column_name, type: c.data_type, nullable: c.is_nullable === 'YES' }));
+        assert.deepEqual(
+          actual.sort(byName),
+          expected.map((c) => ({ column: c.column, type: PG_TYPES[c.type]!, nullable: c.nullable })).sort(byName),
+          `table ${table}`,
+        );
       }
     } finally {
       db.cleanup();
@@ -95,8 +131,13 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
     const postgres = migrationTables('postgresql');
     assert.deepEqual([...postgres.keys()].sort(), [...model.keys()].sort());
     for (const [table, columns] of model) {
-      const expected = columns.map((c) => ({ column: c.column, type: c.autoincrement ? 'SERIAL' : POSTGRES_TYPES[c.type]!, nullable: c.nullable })).sort((a, b) => a.column.localeCompare(b.column));
-      const actual = postgres.get(table)!.map((c) => ({ ...c, nullable: c.nullable })).sort((a, b) => a.column.localeCompare(b.column));
+      const expected = columns
+        .map((c) => ({ column: c.column, type: c.autoincrement ? 'SERIAL' : POSTGRES_TYPES[c.type]!, nullable: c.nullable }))
+        .sort((a, b) => a.column.localeCompare(b.column));
+      const actual = postgres
+        .get(table)!
+        .map((c) => ({ ...c, nullable: c.nullable }))
+        .sort((a, b) => a.column.localeCompare(b.column));
       // Primary-key columns are NOT NULL in the model's sense even where the SQL leaves it implicit.
       assert.deepEqual(actual, expected, `table ${table}`);
     }
@@ -108,7 +149,8 @@ describe('the Prisma model, the SQL migrations and the generated clients agree',
   });
 
   test('the two generated clients carry the same data model', () => {
-    const dataModel = (dialect: string) => /config\.runtimeDataModel = JSON\.parse\((".*")\)/.exec(readFileSync(join(root, 'src/storage/generated', dialect, 'internal/class.ts'), 'utf8'))![1]!;
+    const dataModel = (dialect: string) =>
+      /config\.runtimeDataModel = JSON\.parse\((".*")\)/.exec(readFileSync(join(root, 'src/storage/generated', dialect, 'internal/class.ts'), 'utf8'))![1]!;
     assert.equal(dataModel('postgresql'), dataModel('sqlite'));
   });
 });

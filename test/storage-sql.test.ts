@@ -45,7 +45,7 @@ test('redeem: one of several racing redemptions wins; a redeemed entry keeps its
   const row = await ledger.findByLookupHash(written.lookupHash);
   assert.equal(row?.status, 'redeemed');
   assert.ok(row?.redeemedAt instanceof Date && Math.abs(row.redeemedAt.getTime() - Date.now()) < 60_000);
-  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 'reference', 'the revoked entry\'s format');
+  assert.equal(await ledger.revokeByLookupHash(written.lookupHash), 'reference', "the revoked entry's format");
   assert.equal(await ledger.revokeByLookupHash(written.lookupHash), undefined, 'a revoked entry is not revoked twice');
 });
 
@@ -66,7 +66,11 @@ test('writes issued together: a duplicate among them fails alone, the others lan
   const first = entry();
   await ledger.create(first);
   const others = Array.from({ length: 8 }, () => entry());
-  const results = await Promise.allSettled([...others.slice(0, 4).map((e) => ledger.create(e)), ledger.create({ ...first, id: randomUUID() }), ...others.slice(4).map((e) => ledger.create(e))]);
+  const results = await Promise.allSettled([
+    ...others.slice(0, 4).map((e) => ledger.create(e)),
+    ledger.create({ ...first, id: randomUUID() }),
+    ...others.slice(4).map((e) => ledger.create(e)),
+  ]);
   assert.deepEqual(
     results.map((r) => r.status),
     ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
@@ -99,7 +103,9 @@ test('a lookup by a value containing NUL matches nothing (PostgreSQL would refus
   assert.equal(await ledger.revokeByLookupHash('abc\0def'), undefined);
 });
 
-test('SQLite: a write waiting for another connection\'s lock waits without blocking the event loop, then lands', { skip: onPostgres && 'SQLite locking' }, async () => {
+test("SQLite: a write waiting for another connection's lock waits without blocking the event loop, then lands", {
+  skip: onPostgres && 'SQLite locking',
+}, async () => {
   const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const other = new Database(opened.database.dbFile);
   try {
@@ -120,13 +126,16 @@ test('SQLite: a write waiting for another connection\'s lock waits without block
   }
 });
 
-test('SQLite: the write-ahead log is copied into the database by the checkpoint worker, not in a commit', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
+test('SQLite: the write-ahead log is copied into the database by the checkpoint worker, not in a commit', {
+  skip: onPostgres && 'SQLite checkpoints',
+}, async () => {
   const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   assert.deepEqual(await opened.storage.sql.get('PRAGMA wal_autocheckpoint'), { wal_autocheckpoint: 0 }, 'commits never checkpoint');
   const before = statSync(opened.database.dbFile).size;
   // About 1 MB: far below the 1,000 pages at which a commit would checkpoint by itself.
   const payload = 'p'.repeat(1000);
-  for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 100 }, () => ledger.create(entry({ lookupHash: randomUUID(), id: randomUUID(), payload }))));
+  for (let i = 0; i < 10; i++)
+    await Promise.all(Array.from({ length: 100 }, () => ledger.create(entry({ lookupHash: randomUUID(), id: randomUUID(), payload }))));
   let grown = 0;
   for (const end = Date.now() + 5000; grown < 500_000 && Date.now() < end; ) {
     await new Promise((done) => setTimeout(done, 100));
@@ -135,7 +144,9 @@ test('SQLite: the write-ahead log is copied into the database by the checkpoint 
   assert.ok(grown >= 500_000, `the database file grew by ${grown} bytes: the log was not checkpointed`);
 });
 
-test('SQLite, short-lived (a CLI command): no checkpoint worker; both connections checkpoint in the commit that fills the log', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
+test('SQLite, short-lived (a CLI command): no checkpoint worker; both connections checkpoint in the commit that fills the log', {
+  skip: onPostgres && 'SQLite checkpoints',
+}, async () => {
   const threads = () => readdirSync('/proc/self/task').length; // a worker is an OS thread of its own
   const before = threads();
   const storage = await openStorage({ databaseUrl: opened.database.databaseUrl, checkpointWorker: false });
@@ -157,7 +168,9 @@ test('SQLite, short-lived (a CLI command): no checkpoint worker; both connection
   assert.equal(threads(), before);
 });
 
-test('SQLite: under a steady stream of commits the write-ahead log starts over instead of growing without end', { skip: onPostgres && 'SQLite checkpoints' }, async () => {
+test('SQLite: under a steady stream of commits the write-ahead log starts over instead of growing without end', {
+  skip: onPostgres && 'SQLite checkpoints',
+}, async () => {
   const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const walFile = `${opened.database.dbFile}-wal`;
   const walSize = () => statSync(walFile, { throwIfNoEntry: false })?.size ?? 0;
@@ -178,14 +191,21 @@ test('SQLite: under a steady stream of commits the write-ahead log starts over i
   assert.ok(largestWal < 32_000_000, `the log reached ${largestWal} bytes while the database grew by ${dbSize() - before}`);
 });
 
-test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_POOL_SIZE connections', { skip: !onPostgres && 'PostgreSQL pool' }, async () => {
+test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_POOL_SIZE connections', {
+  skip: !onPostgres && 'PostgreSQL pool',
+}, async () => {
   const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
-  await Promise.all([...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())), ...Array.from({ length: 20 }, () => opened.storage.db.tokenEntry.count())]);
+  await Promise.all([
+    ...Array.from({ length: 20 }, () => ledger.findByLookupHash(randomUUID())),
+    ...Array.from({ length: 20 }, () => opened.storage.db.tokenEntry.count()),
+  ]);
   const stats = opened.storage.sql.poolStats();
   assert.ok(stats && stats.total >= 1 && stats.total <= 3, `pool of at most 3 connections: ${JSON.stringify(stats)}`);
 });
 
-test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', { skip: !onPostgres && 'PostgreSQL batching' }, async () => {
+test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', {
+  skip: !onPostgres && 'PostgreSQL batching',
+}, async () => {
   const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
   const statements: string[] = [];
   const query = pool.query.bind(pool);
@@ -204,7 +224,10 @@ test('PostgreSQL: one-row inserts and upserts issued together go out as one mult
     statements.length = 0;
     const more = Array.from({ length: 5 }, () => ledgerEntry());
     const results = await Promise.allSettled([...more.map((e) => ledger.create(e)), ledger.create({ ...entries[0]!, id: randomUUID() })]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    );
     assert.equal((results[5] as PromiseRejectedResult).reason.code, '23505', 'the duplicate gets its own unique violation');
     assert.equal(statements.length, 1 + 6, 'the failed batch, then each row alone');
     assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: more.map((e) => e.lookupHash) } } }), 5);
@@ -215,7 +238,11 @@ test('PostgreSQL: one-row inserts and upserts issued together go out as one mult
     await Promise.all(upserted.map((e) => ledger.upsert(e)));
     assert.equal(statements.length, 1, 'ten upserts, one statement');
     statements.length = 0;
-    await Promise.all([ledger.upsert({ ...upserted[0]!, subject: 'bob' }), ledger.upsert({ ...upserted[1]!, subject: 'carol' }), ledger.upsert({ ...upserted[0]!, subject: 'dave' })]);
+    await Promise.all([
+      ledger.upsert({ ...upserted[0]!, subject: 'bob' }),
+      ledger.upsert({ ...upserted[1]!, subject: 'carol' }),
+      ledger.upsert({ ...upserted[0]!, subject: 'dave' }),
+    ]);
     assert.equal(statements.length, 1 + 3);
     assert.ok(['bob', 'dave'].includes((await ledger.findByLookupHash(upserted[0]!.lookupHash))!.subject!));
     assert.equal((await ledger.findByLookupHash(upserted[1]!.lookupHash))!.subject, 'carol');

@@ -38,7 +38,11 @@ test('a token looked up as every model at once is read from the ledger once; a l
   const { access, credentials, refresh } = adapters();
   const value = randomToken();
   const now = Math.floor(Date.now() / 1000);
-  await credentials.upsert(value, { kind: 'ClientCredentials', jti: value, clientId: 'app', iat: now, exp: now + 600, scope: 'api:read' } as AdapterPayload, 600);
+  await credentials.upsert(
+    value,
+    { kind: 'ClientCredentials', jti: value, clientId: 'app', iat: now, exp: now + 600, scope: 'api:read' } as AdapterPayload,
+    600,
+  );
 
   ledgerReads = 0;
   const found = await Promise.all([access.find(value), credentials.find(value), refresh.find(value)]);

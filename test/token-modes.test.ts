@@ -85,29 +85,44 @@ for (const mode of MODES) {
 
     const sources: [string, (s: Awaited<ReturnType<typeof session>>) => Promise<void>][] = [
       ['the revocation endpoint', async ({ config, tokens }) => oidc.tokenRevocation(config, tokens.access_token)],
-      ['a grant revocation', async ({ user, tokens }) => {
-        const grantId = await grantOf(mode, user.id, tokens.access_token);
-        assert.equal((await admin(server, 'POST', '/revocations', { grant_id: grantId })).status, 200);
-      }],
-      ['a subject revocation', async ({ user }) => {
-        assert.equal((await admin(server, 'POST', '/revocations', { subject: user.id })).status, 200);
-      }],
-      ['a client revocation', async ({ client }) => {
-        assert.equal((await admin(server, 'POST', '/revocations', { client_id: client.client_id })).status, 200);
-      }],
-      ['deleting the user', async ({ user }) => {
-        assert.equal((await admin(server, 'DELETE', `/users/${user.id}`)).status, 204);
-      }],
+      [
+        'a grant revocation',
+        async ({ user, tokens }) => {
+          const grantId = await grantOf(mode, user.id, tokens.access_token);
+          assert.equal((await admin(server, 'POST', '/revocations', { grant_id: grantId })).status, 200);
+        },
+      ],
+      [
+        'a subject revocation',
+        async ({ user }) => {
+          assert.equal((await admin(server, 'POST', '/revocations', { subject: user.id })).status, 200);
+        },
+      ],
+      [
+        'a client revocation',
+        async ({ client }) => {
+          assert.equal((await admin(server, 'POST', '/revocations', { client_id: client.client_id })).status, 200);
+        },
+      ],
+      [
+        'deleting the user',
+        async ({ user }) => {
+          assert.equal((await admin(server, 'DELETE', `/users/${user.id}`)).status, 204);
+        },
+      ],
     ];
     if (mode !== 'stateless') {
-      sources.push(['revoking its ledger entries', async ({ user }) => {
-        const list = await admin(server, 'GET', `/tokens?subject=${user.id}`);
-        for (const entry of list.body.items.filter((e: any) => e.type !== 'authorization_code')) {
-          const answer = await admin(server, 'POST', `/tokens/${entry.id}/revoke`);
-          assert.equal(answer.status, 200);
-          assert.equal(answer.body.status, 'revoked');
-        }
-      }]);
+      sources.push([
+        'revoking its ledger entries',
+        async ({ user }) => {
+          const list = await admin(server, 'GET', `/tokens?subject=${user.id}`);
+          for (const entry of list.body.items.filter((e: any) => e.type !== 'authorization_code')) {
+            const answer = await admin(server, 'POST', `/tokens/${entry.id}/revoke`);
+            assert.equal(answer.status, 200);
+            assert.equal(answer.body.status, 'revoked');
+          }
+        },
+      ]);
     }
 
     for (const [name, revoke] of sources) {
@@ -190,7 +205,8 @@ test('stateless mode: client credentials, code flow and refresh write no access 
   const tokens = await codeFlow(config, user);
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   assert.equal(await countTokenEntries(), before, 'no ledger row for any access or refresh token');
-  for (const token of [service.access_token, tokens.access_token, refreshed.access_token, refreshed.refresh_token!]) assert.equal(await isActive(config, token), true);
+  for (const token of [service.access_token, tokens.access_token, refreshed.access_token, refreshed.refresh_token!])
+    assert.equal(await isActive(config, token), true);
 });
 
 test('switching a client reference → jwt → stateless → reference keeps every live token working', async () => {
@@ -217,7 +233,8 @@ test('switching a client reference → jwt → stateless → reference keeps eve
     assert.equal(await isActive(config, phase.revoked.refresh_token!), false, `${label}: revoked refresh token inactive`);
     assert.equal(await isActive(config, phase.revoked.access_token), false, `${label}: its grant's access token inactive`);
   }
-  for (const phase of phases) assert.ok((await oidc.refreshTokenGrant(config, phase.keep.refresh_token!)).access_token, `${phase.mode} refresh token refreshes under another mode`);
+  for (const phase of phases)
+    assert.ok((await oidc.refreshTokenGrant(config, phase.keep.refresh_token!)).access_token, `${phase.mode} refresh token refreshes under another mode`);
 });
 
 test('the database holds no token value, reference identifier or readable payload', async () => {
@@ -236,5 +253,6 @@ test('the database holds no token value, reference identifier or readable payloa
   }
   const bytes = await databaseContents(server);
   for (const value of issued) assert.ok(!bytes.includes(Buffer.from(value)), `${value.slice(0, 12)}… is not stored`);
-  for (const payloadKey of ['"accountId"', '"grantId"', '"kind":"', '"jti"', '"sessionUid"']) assert.ok(!bytes.includes(Buffer.from(payloadKey)), `no readable payload (${payloadKey})`);
+  for (const payloadKey of ['"accountId"', '"grantId"', '"kind":"', '"jti"', '"sessionUid"'])
+    assert.ok(!bytes.includes(Buffer.from(payloadKey)), `no readable payload (${payloadKey})`);
 });

@@ -18,7 +18,8 @@ async function tokensFor(server: TestServer) {
   const rs = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [] })).body;
   const tokens: Record<string, string> = {};
   for (const mode of ['reference', 'jwt', 'stateless']) {
-    const client = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode })).body;
+    const client = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode }))
+      .body;
     tokens[mode] = (await oidc.clientCredentialsGrant(await discover(server, client), { scope: 'api:read' })).access_token;
     clientOf.set(tokens[mode]!, client.client_id);
   }
@@ -41,7 +42,13 @@ test('Redis briefly down → the validator keeps answering, still drops revoked 
   const server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, REDIS_URL: redis.url } });
   after(() => server.stop());
   const { rs, tokens } = await tokensFor(server);
-  const validator: Validator = createValidator({ issuer: server.url, clientId: rs.client_id, clientSecret: rs.client_secret, cacheTtlSeconds: 300, redisUrl: redis.url });
+  const validator: Validator = createValidator({
+    issuer: server.url,
+    clientId: rs.client_id,
+    clientSecret: rs.client_secret,
+    cacheTtlSeconds: 300,
+    redisUrl: redis.url,
+  });
   after(() => validator.close());
   await sleep(300);
   for (const token of Object.values(tokens)) assert.equal((await validator.validate(token)).active, true);
@@ -68,7 +75,6 @@ test('Redis briefly down → the validator keeps answering, still drops revoked 
   assert.equal((await validator.validate(tokens.stateless!)).active, true, 'unrevoked tokens are still good');
 });
 
-
 test('issuer briefly unreachable → cached results within bounds, then fail closed, then recovery', async () => {
   let server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
   const { rs, tokens } = await tokensFor(server);
@@ -81,7 +87,8 @@ test('issuer briefly unreachable → cached results within bounds, then fail clo
   await server.stop();
   for (const token of Object.values(tokens)) assert.equal((await validator.validate(token)).active, true, 'served from the cache just after the drop');
   await sleep(2500);
-  for (const [mode, token] of Object.entries(tokens)) assert.equal((await validator.validate(token)).active, false, `${mode}: fails closed while the issuer cannot confirm`);
+  for (const [mode, token] of Object.entries(tokens))
+    assert.equal((await validator.validate(token)).active, false, `${mode}: fails closed while the issuer cannot confirm`);
 
   server = await startServer({ dir, env: { ...env } });
   after(() => server.stop());
@@ -102,7 +109,10 @@ test('close() while the revocation feed is retrying (a wrong secret): the proces
     await validator.close();
     console.log(Date.now());
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: join(import.meta.dirname, '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let closedAt = 0;
   child.stdout.on('data', (chunk: Buffer) => (closedAt = Number(String(chunk).trim())));
   const [code] = (await once(child, 'exit')) as [number];

@@ -31,7 +31,14 @@ before(async () => {
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ...(redis ? { REDIS_URL: redis.url } : {}) } });
   resourceServer = (await admin(server, 'POST', '/clients', { client_name: 'orders API', grant_types: ['client_credentials'], response_types: [] })).body;
   onFeed = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 });
-  if (redis) onRedis = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300, redisUrl: redis.url });
+  if (redis)
+    onRedis = createValidator({
+      issuer: server.url,
+      clientId: resourceServer.client_id,
+      clientSecret: resourceServer.client_secret,
+      cacheTtlSeconds: 300,
+      redisUrl: redis.url,
+    });
   await sleep(500); // let both validators connect to their revocation feeds
 });
 after(async () => {
@@ -56,7 +63,11 @@ async function newClient(mode: Mode) {
 async function session(mode: Mode, scope = 'openid offline_access api:read') {
   const client = await newClient(mode);
   const username = `v${process.pid}x${++counter}`;
-  const user = { id: (await admin(server, 'POST', '/users', { username, password: 'a long password' })).body.id as string, username, password: 'a long password' };
+  const user = {
+    id: (await admin(server, 'POST', '/users', { username, password: 'a long password' })).body.id as string,
+    username,
+    password: 'a long password',
+  };
   const config = await discover(server, client);
   const tokens = await codeFlow(config, user, scope);
   return { client, user, config, tokens };
@@ -93,11 +104,27 @@ describe('validating tokens', () => {
     const unsigned = new UnsecuredJWT({ ...claims }).encode();
     const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, scope: 'admin' })).toString('base64url')}.${signature}`;
     for (const validator of validators()) {
-      for (const [name, bad] of Object.entries({ flipped, ownKey, unsigned, tampered, empty: '', junk: 'abc', dots: 'a.b.c', huge: 'x'.repeat(20_000), spaces: 'a b', unknownReference: 'A'.repeat(43) })) {
+      for (const [name, bad] of Object.entries({
+        flipped,
+        ownKey,
+        unsigned,
+        tampered,
+        empty: '',
+        junk: 'abc',
+        dots: 'a.b.c',
+        huge: 'x'.repeat(20_000),
+        spaces: 'a b',
+        unknownReference: 'A'.repeat(43),
+      })) {
         assert.deepEqual(await validator.validate(bad), { active: false }, name);
       }
     }
-    const otherAudience = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, audience: 'https://other.example.com' });
+    const otherAudience = createValidator({
+      issuer: server.url,
+      clientId: resourceServer.client_id,
+      clientSecret: resourceServer.client_secret,
+      audience: 'https://other.example.com',
+    });
     try {
       assert.equal((await otherAudience.validate(tokens.access_token)).active, false, 'JWT for another audience');
       const reference = await session('reference');
@@ -109,7 +136,8 @@ describe('validating tokens', () => {
     // Validators sharing one Redis share results only when they check alike.
     const fresh = await session('jwt');
     const audience = String(decodeJwt(fresh.tokens.access_token).aud);
-    const shared = (extra: Record<string, unknown>) => createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, redisUrl: redis!.url, ...extra });
+    const shared = (extra: Record<string, unknown>) =>
+      createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, redisUrl: redis!.url, ...extra });
     const [elsewhere, here] = [shared({ audience: 'https://other.example.com' }), shared({ audience })];
     try {
       await sleep(500);
@@ -131,7 +159,9 @@ describe('validating tokens', () => {
       const rs = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [] })).body;
       const issued: string[] = [];
       for (const mode of MODES) {
-        const client = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode })).body;
+        const client = (
+          await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode })
+        ).body;
         issued.push((await oidc.clientCredentialsGrant(await discover(other, client), { scope: 'api:read' })).access_token);
       }
       for (const token of issued) assert.equal((await onFeed.validate(token)).active, false, 'another issuer’s token');
@@ -196,10 +226,14 @@ describe('revocation reaches validators within 2 seconds, whatever their cache T
   type Session = Awaited<ReturnType<typeof session>>;
   const sources: [string, Mode[], (s: Session) => Promise<unknown>][] = [
     ['the revocation endpoint', MODES, (s) => oidc.tokenRevocation(s.config, s.tokens.access_token)],
-    ['a single ledger entry', ['reference', 'jwt'], async (s) => {
-      const entries = (await admin(server, 'GET', `/tokens?subject=${s.user.id}&type=access_token`)).body.items;
-      for (const entry of entries) await admin(server, 'POST', `/tokens/${entry.id}/revoke`);
-    }],
+    [
+      'a single ledger entry',
+      ['reference', 'jwt'],
+      async (s) => {
+        const entries = (await admin(server, 'GET', `/tokens?subject=${s.user.id}&type=access_token`)).body.items;
+        for (const entry of entries) await admin(server, 'POST', `/tokens/${entry.id}/revoke`);
+      },
+    ],
     ['a grant revocation', MODES, async (s) => admin(server, 'POST', '/revocations', { grant_id: decodeGrant(s) })],
     ['a subject revocation', MODES, (s) => admin(server, 'POST', '/revocations', { subject: s.user.id })],
     ['a client revocation', MODES, (s) => admin(server, 'POST', '/revocations', { client_id: s.client.client_id })],
@@ -253,7 +287,11 @@ describe('a validator started after a revocation knows it (it reads the backlog 
       await sleep(1000); // connected, and the backlog read
       for (const [index, validator] of fresh.entries()) {
         const introspections = await introspectionRequests(server);
-        assert.equal((await validator.validate(revoked.tokens.access_token)).active, false, `${index === 0 ? 'feed' : 'redis'} validator refuses the token revoked before it started`);
+        assert.equal(
+          (await validator.validate(revoked.tokens.access_token)).active,
+          false,
+          `${index === 0 ? 'feed' : 'redis'} validator refuses the token revoked before it started`,
+        );
         assert.equal((await validator.validate(kept.tokens.access_token)).active, true);
         assert.equal(await introspectionRequests(server), introspections, 'decided locally, from the revocations it read');
       }
@@ -302,7 +340,12 @@ describe('a revocation Redis did not carry', () => {
     assert.equal((await onRedis.validate(s.tokens.access_token)).active, true);
     const jti = String(decodeJwt(s.tokens.access_token).jti);
     // What the server records before publishing; here it is never published.
-    await insertRows(server, 'revocation_feed', ['event', 'created_at'], [[JSON.stringify({ type: 'token', jti_hash: sha256(jti), revoked_at: new Date().toISOString() }), new Date()]]);
+    await insertRows(
+      server,
+      'revocation_feed',
+      ['event', 'created_at'],
+      [[JSON.stringify({ type: 'token', jti_hash: sha256(jti), revoked_at: new Date().toISOString() }), new Date()]],
+    );
     const started = Date.now();
     while ((await onRedis.validate(s.tokens.access_token)).active) {
       assert.ok(Date.now() - started < 8000, 'the Redis validator still accepts the token 8 s later');

@@ -15,7 +15,10 @@ export interface BaselineServer {
 /** Spawns bench/baselines/<file> (plain JavaScript, no loader) on a free port. */
 export async function startBaseline(file: string): Promise<BaselineServer> {
   const port = await freePort();
-  const child = spawnChild(process.execPath, [join(root, 'bench/baselines', file)], { cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port) } });
+  const child = spawnChild(process.execPath, [join(root, 'bench/baselines', file)], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'production', PORT: String(port) },
+  });
   const url = `http://127.0.0.1:${port}/`;
   await waitUntilServing(url, child);
   return { url, child, run: cannonRun({ url }), stop: () => child.stop() };

@@ -49,7 +49,15 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
   try {
     const now = new Date();
     const clientId = randomUUID();
-    await db.client.create({ data: { id: clientId, metadata: JSON.stringify({ client_id: clientId, client_name: 'x', grant_types: ['client_credentials'] }), secretHash: '$argon2id$v=19$m=19456,t=2,p=1$x', createdAt: now, updatedAt: now } });
+    await db.client.create({
+      data: {
+        id: clientId,
+        metadata: JSON.stringify({ client_id: clientId, client_name: 'x', grant_types: ['client_credentials'] }),
+        secretHash: '$argon2id$v=19$m=19456,t=2,p=1$x',
+        createdAt: now,
+        updatedAt: now,
+      },
+    });
     const payload = `payload-1.${randomBytes(300).toString('base64url')}`;
     const entry = () => ({
       id: randomUUID(),
@@ -76,7 +84,20 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
     );
     const rawInsert = () => {
       const e = entry();
-      insert.run(e.id, e.lookupHash, e.type, e.format, 'valid', e.subject, e.clientId, e.scope, e.audience, e.payload, e.createdAt.toISOString(), e.expiresAt.toISOString());
+      insert.run(
+        e.id,
+        e.lookupHash,
+        e.type,
+        e.format,
+        'valid',
+        e.subject,
+        e.clientId,
+        e.scope,
+        e.audience,
+        e.payload,
+        e.createdAt.toISOString(),
+        e.expiresAt.toISOString(),
+      );
     };
     // 20 inserts issued in one turn, as concurrent requests issue them: timed per insert.
     const GROUP = 20;
@@ -85,7 +106,10 @@ export async function componentCosts(budgetMs = 800): Promise<ComponentCost[]> {
       { what: 'Prisma `tokenEntry.findUnique` by lookup_hash', fn: () => db.tokenEntry.findUnique({ where: { lookupHash: known.lookupHash } }) },
       { what: "the server's `ledger.findByLookupHash` (a statement prepared once)", fn: () => ledger.findByLookupHash(known.lookupHash) },
       { what: 'better-sqlite3 alone, the same SELECT, prepared once', fn: () => select.get(known.lookupHash) },
-      { what: 'better-sqlite3 alone, the same SELECT, prepared on every call (what the Prisma adapter does)', fn: () => raw.prepare('SELECT * FROM token_entries WHERE lookup_hash = ?').get(known.lookupHash) },
+      {
+        what: 'better-sqlite3 alone, the same SELECT, prepared on every call (what the Prisma adapter does)',
+        fn: () => raw.prepare('SELECT * FROM token_entries WHERE lookup_hash = ?').get(known.lookupHash),
+      },
       { what: 'Prisma `tokenEntry.create` (a reference token; its own commit)', fn: () => db.tokenEntry.create({ data: { ...entry(), status: 'valid' } }) },
       { what: "the server's `ledger.create`, one at a time (a commit each)", fn: () => ledger.create(entry()) },
       { what: `the server's \`ledger.create\`, ${GROUP} issued together (one commit), per insert`, per: GROUP, fn: groupedInserts },

@@ -93,7 +93,8 @@ export function renderReport(report: Report): string {
 
   out.push('## Targets (issue 6)', '');
   out.push('| target | goal | measured | met? |', '|---|---|---|---|');
-  for (const t of report.targets) out.push(`| ${t.what} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**not met**'} |`);
+  for (const t of report.targets)
+    out.push(`| ${t.what} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**not met**'} |`);
   out.push('');
 
   out.push('## Baselines (same run)', '');
@@ -115,7 +116,8 @@ export function renderReport(report: Report): string {
         `ledger for the random-token scenarios: ${db.ledger.rows.toLocaleString('en-US')} filler rows written in ${db.ledger.seconds.toFixed(1)} s, ${db.ledger.total.toLocaleString('en-US')} entries in token_entries${db.ledger.note ? ` — ${db.ledger.note}` : ''}`,
       );
     }
-    if (db.name === 'PostgreSQL') facts.push("server CPU per operation counts the Tally process only; PostgreSQL's own processes, on the same 2 cores, are not included");
+    if (db.name === 'PostgreSQL')
+      facts.push("server CPU per operation counts the Tally process only; PostgreSQL's own processes, on the same 2 cores, are not included");
     for (const f of facts) out.push(`- ${f}`);
     out.push('');
     out.push('Summary (highest concurrency):', '');

@@ -41,7 +41,11 @@ export interface Fixtures {
 }
 
 async function clientCredentialsToken(server: TallyServer, client: Client): Promise<string> {
-  const body = await postForm<{ access_token: string }>(`${server.url}/token`, { grant_type: 'client_credentials', scope: 'api:read' }, basic(client.client_id, client.client_secret));
+  const body = await postForm<{ access_token: string }>(
+    `${server.url}/token`,
+    { grant_type: 'client_credentials', scope: 'api:read' },
+    basic(client.client_id, client.client_secret),
+  );
   return body.access_token;
 }
 
@@ -145,12 +149,12 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
   const seedOnce = () =>
     (seeded ??= (async () => {
       const result =
-        options.dialect === 'sqlite'
-          ? seedSqliteLedger(server.dbFile!, options.ledger)
-          : await seedPostgresLedger(server.databaseUrl, options.ledger.target);
+        options.dialect === 'sqlite' ? seedSqliteLedger(server.dbFile!, options.ledger) : await seedPostgresLedger(server.databaseUrl, options.ledger.target);
       const total = await countEntries(server, options.dialect);
       options.onSeed({ ...result, total });
-      options.log(`  ledger: ${result.rows.toLocaleString('en-US')} filler rows in ${result.seconds.toFixed(1)} s (${total.toLocaleString('en-US')} entries now)${result.note ? `; ${result.note}` : ''}`);
+      options.log(
+        `  ledger: ${result.rows.toLocaleString('en-US')} filler rows in ${result.seconds.toFixed(1)} s (${total.toLocaleString('en-US')} entries now)${result.note ? `; ${result.note}` : ''}`,
+      );
     })());
   // The reference pool is the one the target is about; the others are half as big (issuing takes time).
   const poolFor = (mode: Mode) => (mode === 'reference' ? options.poolSize : Math.ceil(options.poolSize / 2));

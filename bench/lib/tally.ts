@@ -23,10 +23,14 @@ export function build(log: (line: string) => void): void {
   }
   log('compiling src/ to bench/.build/dist (tsc)');
   rmSync(distDir, { recursive: true, force: true });
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', distDir, '--declaration', 'false', '--sourceMap', 'false'], {
-    cwd: root,
-    encoding: 'utf8',
-  });
+  const tsc = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', distDir, '--declaration', 'false', '--sourceMap', 'false'],
+    {
+      cwd: root,
+      encoding: 'utf8',
+    },
+  );
   // tsc emits even when others' work in progress has type errors; only a missing entry point is fatal.
   if (!existsSync(join(distDir, 'main.js'))) throw new Error(`tsc produced no main.js:\n${tsc.stdout}\n${tsc.stderr}`);
   if (tsc.status !== 0) log(`tsc reported type errors (emitted anyway):\n${tsc.stdout.split('\n').slice(0, 10).join('\n')}`);
@@ -136,7 +140,12 @@ export function createWebClient(server: TallyServer, mode: string): Promise<Clie
 }
 
 export async function createUser(server: TallyServer, username: string, password: string): Promise<{ id: string; username: string; password: string }> {
-  const user = await adminCall<{ id: string; username: string }>(server, 'POST', '/users', { username, password, email: `${username}@example.com`, name: 'Bench User' });
+  const user = await adminCall<{ id: string; username: string }>(server, 'POST', '/users', {
+    username,
+    password,
+    email: `${username}@example.com`,
+    name: 'Bench User',
+  });
   return { ...user, password };
 }
 

@@ -11,6 +11,18 @@ for (const env of [{}, { MALLOC_MMAP_THRESHOLD_: '131072' }, { MALLOC_ARENA_MAX:
   const b = rssMiB(server.child.pid)!;
   const m = await (await fetch(`${server.url}/metrics`)).text();
   const g = (n: string) => (Number(new RegExp(`^${n} (\\S+)`, 'm').exec(m)?.[1]) / 2 ** 20).toFixed(0);
-  console.log(JSON.stringify(env), 'after start', a.toFixed(0), 'after fixtures', b.toFixed(0), 'heapTotal', g('tally_nodejs_heap_size_total_bytes'), 'heapUsed', g('tally_nodejs_heap_size_used_bytes'), 'external', g('tally_nodejs_external_memory_bytes'));
+  console.log(
+    JSON.stringify(env),
+    'after start',
+    a.toFixed(0),
+    'after fixtures',
+    b.toFixed(0),
+    'heapTotal',
+    g('tally_nodejs_heap_size_total_bytes'),
+    'heapUsed',
+    g('tally_nodejs_heap_size_used_bytes'),
+    'external',
+    g('tally_nodejs_external_memory_bytes'),
+  );
   await server.stop();
 }

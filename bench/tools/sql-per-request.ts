@@ -29,7 +29,9 @@ try {
   const rs = basic(fx.resourceServer.client_id, fx.resourceServer.client_secret);
   for (const mode of MODES) {
     const c = fx.service[mode];
-    await show(`client_credentials ${mode}`, () => postForm(`${server.url}/token`, { grant_type: 'client_credentials', scope: 'api:read' }, basic(c.client_id, c.client_secret)));
+    await show(`client_credentials ${mode}`, () =>
+      postForm(`${server.url}/token`, { grant_type: 'client_credentials', scope: 'api:read' }, basic(c.client_id, c.client_secret)),
+    );
   }
   for (const mode of MODES) await show(`introspection ${mode}`, () => postForm(`${server.url}/token/introspection`, { token: fx.hot[mode] }, rs));
   await show('discovery', () => request(`${server.url}/.well-known/openid-configuration`));
@@ -38,11 +40,21 @@ try {
     const config = await discover({ url: server.url } as never, web as never);
     let rt = (await codeFlow(config, fx.user)).refresh_token!;
     await show(`refresh ${mode}`, async () => {
-      rt = (await postForm<{ refresh_token: string }>(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: rt }, basic(web.client_id, web.client_secret))).refresh_token;
+      rt = (
+        await postForm<{ refresh_token: string }>(
+          `${server.url}/token`,
+          { grant_type: 'refresh_token', refresh_token: rt },
+          basic(web.client_id, web.client_secret),
+        )
+      ).refresh_token;
     });
     const c = fx.service[mode];
     await show(`issue + revoke ${mode}`, async () => {
-      const { access_token } = await postForm<{ access_token: string }>(`${server.url}/token`, { grant_type: 'client_credentials', scope: 'api:read' }, basic(c.client_id, c.client_secret));
+      const { access_token } = await postForm<{ access_token: string }>(
+        `${server.url}/token`,
+        { grant_type: 'client_credentials', scope: 'api:read' },
+        basic(c.client_id, c.client_secret),
+      );
       await postForm(`${server.url}/token/revocation`, { token: access_token }, basic(c.client_id, c.client_secret));
     });
     if (mode === 'reference') await show('code flow (whole flow)', () => codeFlow(config, fx.user));

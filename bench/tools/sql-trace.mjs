@@ -37,6 +37,13 @@ Database.prototype.exec = function tracedExec(sql) {
   return exec.call(this, sql);
 };
 process.on('SIGUSR2', () => {
-  writeFileSync(process.env.SQL_TRACE_FILE ?? '/tmp/sql-trace.json', JSON.stringify([...counts].sort((a, b) => b[1] - a[1]), null, 1));
+  writeFileSync(
+    process.env.SQL_TRACE_FILE ?? '/tmp/sql-trace.json',
+    JSON.stringify(
+      [...counts].sort((a, b) => b[1] - a[1]),
+      null,
+      1,
+    ),
+  );
   counts.clear();
 });

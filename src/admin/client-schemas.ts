@@ -29,7 +29,10 @@ const scopeString = z
   .meta({ description: 'space-separated scopes the client may be granted' });
 
 const clientFields = {
-  client_id: z.string().regex(/^[\w.:-]{1,128}$/, 'must be 1 to 128 letters, digits, or . _ : -').meta({ description: 'generated (a UUID) when absent; cannot be changed' }),
+  client_id: z
+    .string()
+    .regex(/^[\w.:-]{1,128}$/, 'must be 1 to 128 letters, digits, or . _ : -')
+    .meta({ description: 'generated (a UUID) when absent; cannot be changed' }),
   client_name: plainText(200),
   redirect_uris: redirectUris,
   post_logout_redirect_uris: redirectUris,
@@ -40,7 +43,8 @@ const clientFields = {
   token_endpoint_auth_method: z.enum([...CLIENT_AUTH_METHODS, 'client_secret_jwt']).meta({
     enum: [...CLIENT_AUTH_METHODS],
     default: 'client_secret_basic',
-    description: 'client_secret_basic and client_secret_post make a confidential client with a generated secret; client_secret_jwt is refused (secrets are stored hashed)',
+    description:
+      'client_secret_basic and client_secret_post make a confidential client with a generated secret; client_secret_jwt is refused (secrets are stored hashed)',
   }),
   scope: scopeString,
   token_mode: z.enum(TOKEN_MODES).meta({ description: 'the server default (TOKEN_MODE) when absent' }),
@@ -61,17 +65,31 @@ const clientFields = {
 
 type ClientFields = typeof clientFields;
 
-const optionalFields = Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.optional()])) as { [K in keyof ClientFields]: z.ZodOptional<ClientFields[K]> };
+const optionalFields = Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.optional()])) as {
+  [K in keyof ClientFields]: z.ZodOptional<ClientFields[K]>;
+};
 
-type RedirectFields = { redirect_uris?: string[] | null | undefined; post_logout_redirect_uris?: string[] | null | undefined; application_type?: string | null | undefined };
+type RedirectFields = {
+  redirect_uris?: string[] | null | undefined;
+  post_logout_redirect_uris?: string[] | null | undefined;
+  application_type?: string | null | undefined;
+};
 
 function checkRedirectSchemes(value: RedirectFields, ctx: z.RefinementCtx) {
   for (const field of ['redirect_uris', 'post_logout_redirect_uris'] as const) {
     (value[field] ?? []).forEach((uri, index) => {
       if (!URL.canParse(uri)) return;
       const url = new URL(uri);
-      const ok = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) || (value.application_type === 'native' && !['http:', 'https:'].includes(url.protocol));
-      if (!ok) ctx.addIssue({ code: 'custom', path: [field, index], message: 'must use https (http only on a loopback address; custom schemes only for native apps)' });
+      const ok =
+        url.protocol === 'https:' ||
+        (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) ||
+        (value.application_type === 'native' && !['http:', 'https:'].includes(url.protocol));
+      if (!ok)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field, index],
+          message: 'must use https (http only on a loopback address; custom schemes only for native apps)',
+        });
     });
   }
 }
@@ -92,7 +110,11 @@ export const createClientBody = z.strictObject(optionalFields).superRefine(check
 
 /** PATCH: every field optional; null removes it. Schemes are checked on the merged result. */
 export const patchClientBody = z
-  .strictObject(Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.nullable().optional()])) as { [K in keyof ClientFields]: z.ZodOptional<z.ZodNullable<ClientFields[K]>> })
+  .strictObject(
+    Object.fromEntries(Object.entries(clientFields).map(([k, v]) => [k, v.nullable().optional()])) as {
+      [K in keyof ClientFields]: z.ZodOptional<z.ZodNullable<ClientFields[K]>>;
+    },
+  )
   .meta({ description: 'any subset of the metadata; `null` removes a field' });
 
 export type NewClient = z.output<typeof createClientBody>;

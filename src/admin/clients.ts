@@ -36,7 +36,10 @@ function fieldOf(description: string): string | undefined {
 /** Checks parsed metadata as oidc-provider will read it; throws invalid_client_metadata. */
 async function checkWithProvider(runtime: Runtime, metadata: ClientMetadata): Promise<void> {
   if (metadata.token_endpoint_auth_method === 'client_secret_jwt') {
-    throw invalidMetadata('client_secret_jwt is not supported: client secrets are stored as hashes, so use client_secret_basic, client_secret_post or private_key_jwt', 'token_endpoint_auth_method');
+    throw invalidMetadata(
+      'client_secret_jwt is not supported: client secrets are stored as hashes, so use client_secret_basic, client_secret_post or private_key_jwt',
+      'token_endpoint_auth_method',
+    );
   }
   try {
     await validatorFor(runtime).Client.validate({ client_id: 'validation', ...metadata, ...(needsSecret(metadata) ? { client_secret: 'x'.repeat(43) } : {}) });
@@ -99,7 +102,12 @@ export async function getClient(runtime: Runtime, id: string): Promise<ClientVie
 /** Oldest first, without secrets. */
 export async function listClients(runtime: Runtime, page: Page): Promise<PageOf<ClientView>> {
   const rows = await runtime.clients.list(page.limit + 1, page.after);
-  return pageOf(rows, page.limit, (c) => ({ createdAt: c.createdAt, id: String(c.metadata.client_id) }), (c) => presentClient(c));
+  return pageOf(
+    rows,
+    page.limit,
+    (c) => ({ createdAt: c.createdAt, id: String(c.metadata.client_id) }),
+    (c) => presentClient(c),
+  );
 }
 
 /** Every token of the client becomes inactive first, so none outlives it. */
@@ -114,7 +122,11 @@ export async function rotateClientSecret(runtime: Runtime, id: string): Promise<
   const client = await runtime.clients.find(id);
   if (!client) throw notFound('client', id);
   if (!client.secretHash) {
-    throw new TallyError(409, 'no_secret', `client ${id} authenticates without a secret (token_endpoint_auth_method ${client.metadata.token_endpoint_auth_method})`);
+    throw new TallyError(
+      409,
+      'no_secret',
+      `client ${id} authenticates without a secret (token_endpoint_auth_method ${client.metadata.token_endpoint_auth_method})`,
+    );
   }
   const clientSecret = await runtime.clients.rotateSecret(id);
   if (!clientSecret) throw notFound('client', id);

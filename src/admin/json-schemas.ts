@@ -58,5 +58,8 @@ export function adminJsonSchemas(ref: (name: string) => string): Record<SchemaNa
   for (const [id, schema] of Object.entries(NAMED)) registry.add(schema, { id });
   const { schemas } = z.toJSONSchema(registry, { io: 'input', uri: ref });
   // Each comes as a document of its own; inside another document they are plain schemas.
-  return Object.fromEntries(Object.entries(schemas).map(([name, { $schema: _s, $id: _i, ...schema }]) => [name, schema])) as unknown as Record<SchemaName, JsonSchema>;
+  return Object.fromEntries(Object.entries(schemas).map(([name, { $schema: _s, $id: _i, ...schema }]) => [name, schema])) as unknown as Record<
+    SchemaName,
+    JsonSchema
+  >;
 }

@@ -11,7 +11,11 @@ const timestamp = z.string().meta({ format: 'date-time' });
 // Users
 
 export const createUserBody = z.strictObject({
-  username: z.string().min(1).max(100).regex(/^[\w.@+-]+$/, 'may contain letters, digits and . _ @ + -'),
+  username: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[\w.@+-]+$/, 'may contain letters, digits and . _ @ + -'),
   password: z.string().min(8, 'must be at least 8 characters').max(1024).meta({ writeOnly: true }),
   email: z.email().max(254).optional(),
   name: plainText(200).optional(),

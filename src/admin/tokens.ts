@@ -15,11 +15,17 @@ export type RevocationRequest = z.output<typeof revocationBody>;
 export const parseTokenFilter = (query: unknown): TokenFilter => parseInput(tokenQuery, query, 'query');
 export const parseRevocationRequest = (body: unknown): RevocationRequest => parseInput(revocationBody, body);
 /** No body means the defaults; a body must be an object (`null` is not one). */
-export const parsePruneRequest = (body: unknown): PruneOptions => ({ olderThanSeconds: parseInput(pruneBody, body === undefined ? {} : body).older_than_seconds });
+export const parsePruneRequest = (body: unknown): PruneOptions => ({
+  olderThanSeconds: parseInput(pruneBody, body === undefined ? {} : body).older_than_seconds,
+});
 
 /** Newest first. */
 export async function listTokens(runtime: Runtime, filter: TokenFilter, page: Page): Promise<PageOf<LedgerEntryView>> {
-  const rows = await runtime.ledger.list({ subject: filter.subject, clientId: filter.client_id, status: filter.status, type: filter.type }, page.limit + 1, page.after);
+  const rows = await runtime.ledger.list(
+    { subject: filter.subject, clientId: filter.client_id, status: filter.status, type: filter.type },
+    page.limit + 1,
+    page.after,
+  );
   return pageOf(rows, page.limit, (r) => r, toLedgerEntry);
 }
 

@@ -27,10 +27,12 @@ Commands:
 
 Every command reads the same environment as the server (DATABASE_URL, ...). Use --help on each.`,
   migrate: 'Usage: tally migrate\n\nApplies pending migrations to DATABASE_URL and prints their names as JSON.',
-  'users create': 'Usage: tally users create --username NAME [--email E] [--name N] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON.',
+  'users create':
+    'Usage: tally users create --username NAME [--email E] [--name N] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON.',
   'clients create': `Usage: tally clients create --json '{"client_name":"...","redirect_uris":[...],...}'\n\nThe body of POST /admin/clients. Prints the client as JSON, with client_secret this once.`,
   'keys rotate': 'Usage: tally keys rotate\n\nAdds an ES256 and an RS256 signing key. New tokens are signed with them; older keys stay in the JWKS.',
-  prune: 'Usage: tally prune [--older-than SECONDS] [--batch-size N] [--limit N]\n\nDeletes ledger entries whose token expired more than SECONDS ago, in batches. Prints what it deleted as JSON.',
+  prune:
+    'Usage: tally prune [--older-than SECONDS] [--batch-size N] [--limit N]\n\nDeletes ledger entries whose token expired more than SECONDS ago, in batches. Prints what it deleted as JSON.',
 };
 
 /** A command line that cannot run: a missing or malformed option. */
@@ -72,12 +74,20 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
   },
 
   async 'users create'(args) {
-    const { values } = parseArgs({ args, options: { username: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' } } });
+    const { values } = parseArgs({
+      args,
+      options: { username: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+    });
     if (!values.username) throw new UsageError('--username is required');
     if (!values['password-stdin']) throw new UsageError('--password-stdin is required: the password is read from standard input');
     const password = readStdin();
     // Refused before the database is opened.
-    const user = parseNewUser({ username: values.username, password, ...(values.email !== undefined ? { email: values.email } : {}), ...(values.name !== undefined ? { name: values.name } : {}) });
+    const user = parseNewUser({
+      username: values.username,
+      password,
+      ...(values.email !== undefined ? { email: values.email } : {}),
+      ...(values.name !== undefined ? { name: values.name } : {}),
+    });
     await withRuntime(async (runtime) => print(await createUser(runtime, user)));
   },
 

@@ -34,7 +34,9 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: (
       res.send(await renderPage('login', { ...common, title: 'Sign in', username: username ?? details.params.login_hint ?? '' }));
       return;
     }
-    const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
+    const requested = String(details.params.scope ?? '')
+      .split(' ')
+      .filter(Boolean);
     const scopes = requested.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? `Use ${name}` }));
     res.send(await renderPage('consent', { ...common, title: 'Allow access', scopes }));
   }
@@ -62,11 +64,13 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: (
     const details = await provider().interactionDetails(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (details.uid !== req.params.uid) throw new TallyError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
-    if (!csrf.verify(details.uid, body._csrf)) throw new TallyError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
+    if (!csrf.verify(details.uid, body._csrf))
+      throw new TallyError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
 
     if (details.prompt.name === 'login') {
       const { username, password } = body;
-      const user = typeof username === 'string' && typeof password === 'string' && username && password ? await users.authenticate(username, password) : undefined;
+      const user =
+        typeof username === 'string' && typeof password === 'string' && username && password ? await users.authenticate(username, password) : undefined;
       if (!user) {
         await show(res, details, 401, 'Wrong username or password.', typeof username === 'string' ? username : undefined);
         return;
@@ -76,7 +80,12 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: (
     }
 
     if (body.decision === 'deny') {
-      await provider().interactionFinished(req, res, { error: 'access_denied', error_description: 'The user denied the request' }, { mergeWithLastSubmission: false });
+      await provider().interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'The user denied the request' },
+        { mergeWithLastSubmission: false },
+      );
       return;
     }
     const grantId = await grantConsent(details);

@@ -33,7 +33,12 @@ export function routeOf(url: string): string {
 export function createMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tally_' });
-  const requests = new Counter({ name: 'tally_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
+  const requests = new Counter({
+    name: 'tally_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'tally_http_request_duration_seconds',
     help: 'HTTP request duration by route',
@@ -41,14 +46,24 @@ export function createMetrics(sources: MetricSources) {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const tokens = new Counter({ name: 'tally_tokens_issued_total', help: 'Tokens issued by kind and mode', labelNames: ['kind', 'mode'], registers: [registry] });
+  const tokens = new Counter({
+    name: 'tally_tokens_issued_total',
+    help: 'Tokens issued by kind and mode',
+    labelNames: ['kind', 'mode'],
+    registers: [registry],
+  });
   const tokensRevoked = new Counter({
     name: 'tally_tokens_revoked_total',
     help: 'Tokens revoked, by mode: ledger entries (reference, jwt) made inactive, and stateless tokens revoked one by one (a revocation event covering stateless tokens counts in tally_revocations_total)',
     labelNames: ['mode'],
     registers: [registry],
   });
-  const revocations = new Counter({ name: 'tally_revocations_total', help: 'Revocations published, by what they name (token or scope)', labelNames: ['type'], registers: [registry] });
+  const revocations = new Counter({
+    name: 'tally_revocations_total',
+    help: 'Revocations published, by what they name (token or scope)',
+    labelNames: ['type'],
+    registers: [registry],
+  });
   const protocolAnswers = new Counter({
     name: 'tally_protocol_answers_total',
     help: 'Introspection and token requests by who answered: Tally directly (the common cases), or oidc-provider (everything else)',

@@ -54,7 +54,10 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
   router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
     const clientId = await authenticateClient(provider, req.headers.authorization);
     if (!clientId) {
-      res.status(401).set('www-authenticate', 'Basic realm="tally"').json({ error: 'invalid_client', error_description: 'authenticate with the client id and secret (HTTP Basic)' });
+      res
+        .status(401)
+        .set('www-authenticate', 'Basic realm="tally"')
+        .json({ error: 'invalid_client', error_description: 'authenticate with the client id and secret (HTTP Basic)' });
       return;
     }
     const resumeFrom = String(req.headers['last-event-id'] ?? req.query.last_event_id ?? '');
@@ -84,7 +87,9 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
     // handler's); a later read that fails ends the stream, and the client resumes with Last-Event-ID.
     floor = resumeFrom ? Number(resumeFrom) : await feed.latestId();
     let page = resumeFrom ? await feed.backlog(floor, BACKLOG_PAGE) : [];
-    res.status(200).set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res
+      .status(200)
+      .set({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
     res.write('retry: 1000\n\n');
     if (resumeFrom) {

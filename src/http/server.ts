@@ -19,7 +19,7 @@ import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-guards.js';
 import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 import { PROVIDER_BODY_LIMIT } from '../oidc/internals/index.js';
 import { parseProtocolRequest, pathOf, readsForm } from '../oidc/protocol-request.js';
-import { TemporarilyUnavailable, } from '../oidc/unavailable.js';
+import { TemporarilyUnavailable } from '../oidc/unavailable.js';
 import { createDirectAnswers, directEndpointOf, type DirectEndpoint } from './direct-answers.js';
 import { DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
@@ -130,7 +130,11 @@ function rejectOversizedBody(res: ServerResponse) {
 /** helmet's headers are the same on every response here: work them out once, not per request. */
 function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): [string, string][] {
   const headers: [string, string][] = [];
-  const recorder = { setHeader: (name: string, value: unknown) => headers.push([name, String(value)]), removeHeader: () => undefined, getHeader: () => undefined };
+  const recorder = {
+    setHeader: (name: string, value: unknown) => headers.push([name, String(value)]),
+    removeHeader: () => undefined,
+    getHeader: () => undefined,
+  };
   middleware({ headers: {} } as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
   return headers;
 }
@@ -139,7 +143,10 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
   const { runtime } = deps;
-  const metrics = createMetrics({ caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret, ledger: runtime.cacheStats.ledger }, pool: () => runtime.sql.poolStats() });
+  const metrics = createMetrics({
+    caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret, ledger: runtime.cacheStats.ledger },
+    pool: () => runtime.sql.poolStats(),
+  });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
   deps.runtime.events.on('tokens-revoked', ({ mode, count }: { mode: string; count: number }) => metrics.tokensRevoked.inc({ mode }, count));
   // Every surface reports a request refused for a database outage here, once: one log line, one count.
@@ -152,12 +159,19 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   deps.providers.onProvider((provider) => {
     const events = provider as unknown as NodeJS.EventEmitter;
     for (const kind of ['access_token', 'client_credentials', 'refresh_token', 'authorization_code', 'device_code']) {
-      const count = (token: { jti: string; format?: string }) => metrics.tokens.inc({ kind, mode: isStatelessJti(token.jti) ? 'stateless' : token.format === 'jwt' ? 'jwt' : 'reference' });
+      const count = (token: { jti: string; format?: string }) =>
+        metrics.tokens.inc({ kind, mode: isStatelessJti(token.jti) ? 'stateless' : token.format === 'jwt' ? 'jwt' : 'reference' });
       events.on(`${kind}.saved`, count);
       events.on(`${kind}.issued`, count);
     }
   });
-  const answerDirectly = createDirectAnswers({ providers: deps.providers, verifiedSecrets: deps.verifiedSecrets, metrics, events: runtime.events, logger: runtime.logger });
+  const answerDirectly = createDirectAnswers({
+    providers: deps.providers,
+    verifiedSecrets: deps.verifiedSecrets,
+    metrics,
+    events: runtime.events,
+    logger: runtime.logger,
+  });
   const app = createApp(deps, revocationStream, metrics);
   const providerHeaders = precompute(providerSecurityHeaders);
 
@@ -200,7 +214,10 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     if (Number(req.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
       // Drained first (when small enough), so that a client still sending reads the 413.
-      void readBody(req, PROVIDER_BODY_LIMIT).then(() => rejectOversizedBody(res), () => undefined);
+      void readBody(req, PROVIDER_BODY_LIMIT).then(
+        () => rejectOversizedBody(res),
+        () => undefined,
+      );
       return;
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);

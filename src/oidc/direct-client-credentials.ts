@@ -1,7 +1,18 @@
 import type Provider from 'oidc-provider';
 import type { VerifiedSecrets } from './client-secrets.js';
 import { knownBasicClient } from './direct-client-auth.js';
-import { formPost, NO_FORM, onlyKnownParameters, reproducibleConfiguration, runGuards, type DeclineReason, type DirectContext, type DirectOutcome, type DirectState, type Guard } from './direct-guards.js';
+import {
+  formPost,
+  NO_FORM,
+  onlyKnownParameters,
+  reproducibleConfiguration,
+  runGuards,
+  type DeclineReason,
+  type DirectContext,
+  type DirectOutcome,
+  type DirectState,
+  type Guard,
+} from './direct-guards.js';
 // Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
 import { isValidScope, providerConfiguration, validResourceServer, type ProviderClient, type ProviderConfiguration } from './internals/index.js';
 import type { ProtocolRequest } from './protocol-request.js';

@@ -5,7 +5,18 @@ import type { ProtocolRequest } from './protocol-request.js';
 import { looksLikeReference } from '../tokens/token-ids.js';
 import type { VerifiedSecrets } from './client-secrets.js';
 import { knownBasicClient } from './direct-client-auth.js';
-import { formPost, NO_FORM, onlyKnownParameters, reproducibleConfiguration, runGuards, type DeclineReason, type DirectContext, type DirectOutcome, type DirectState, type Guard } from './direct-guards.js';
+import {
+  formPost,
+  NO_FORM,
+  onlyKnownParameters,
+  reproducibleConfiguration,
+  runGuards,
+  type DeclineReason,
+  type DirectContext,
+  type DirectOutcome,
+  type DirectState,
+  type Guard,
+} from './direct-guards.js';
 import { ledgerOf } from './provider-ledger.js';
 
 type Token = {
@@ -62,7 +73,15 @@ function plainToken({ token }: IntrospectionState): DeclineReason | undefined {
 }
 
 /** In order, as oidc-provider's introspection action (lib/actions/introspection.js) runs its steps. */
-const GUARDS: readonly Guard<IntrospectionState>[] = [reproducibleConfiguration, formPost, onlyKnownParameters, referenceToken, knownBasicClient, findActiveToken, plainToken];
+const GUARDS: readonly Guard<IntrospectionState>[] = [
+  reproducibleConfiguration,
+  formPost,
+  onlyKnownParameters,
+  referenceToken,
+  knownBasicClient,
+  findActiveToken,
+  plainToken,
+];
 
 /** Field for field (and in order) what oidc-provider's introspection action writes. */
 function introspectionBody({ token, form, context }: IntrospectionState): Record<string, unknown> {

@@ -139,10 +139,12 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       deviceFlow: {
         enabled: true,
         userCodeInputSource: (ctx, form, _out, err) =>
-          isDatabaseUnavailable(err) ? page(ctx, 'error', UNAVAILABLE_PAGE) : page(ctx, 'device', {
-            form: form.replace('</form>', '<button type="submit">Continue</button></form>'),
-            error: err ? 'That code is not valid or has expired. Try again.' : undefined,
-          }),
+          isDatabaseUnavailable(err)
+            ? page(ctx, 'error', UNAVAILABLE_PAGE)
+            : page(ctx, 'device', {
+                form: form.replace('</form>', '<button type="submit">Continue</button></form>'),
+                error: err ? 'That code is not valid or has expired. Try again.' : undefined,
+              }),
         userCodeConfirmSource: (ctx, form, client, _deviceInfo, userCode) =>
           page(ctx, 'device-confirm', {
             form: form.replace('</form>', '<button type="submit">Continue</button><button type="submit" name="abort" value="yes">Abort</button></form>'),
@@ -177,7 +179,11 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
         ctx.body = out;
         return;
       }
-      await page(ctx, 'error', isDatabaseUnavailable(error) ? UNAVAILABLE_PAGE : { title: 'Something went wrong', error: out.error, description: out.error_description });
+      await page(
+        ctx,
+        'error',
+        isDatabaseUnavailable(error) ? UNAVAILABLE_PAGE : { title: 'Something went wrong', error: out.error, description: out.error_description },
+      );
     },
   };
 }
@@ -204,7 +210,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
 /** The stores as the provider uses them: a database outage is a 503 temporarily_unavailable there, not a 500. */
 function translatingStores(deps: ProviderDependencies): ProviderDependencies {
   const { records, clients, users, ledger } = deps;
-  return { ...deps, records: translatingUnavailable(records), clients: translatingUnavailable(clients), users: translatingUnavailable(users), ledger: translatingUnavailable(ledger) };
+  return {
+    ...deps,
+    records: translatingUnavailable(records),
+    clients: translatingUnavailable(clients),
+    users: translatingUnavailable(users),
+    ledger: translatingUnavailable(ledger),
+  };
 }
 
 /** A path or method oidc-provider does not serve answers in the OAuth error shape, not Koa's text "Not Found". */

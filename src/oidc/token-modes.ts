@@ -62,13 +62,23 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
     const base = { jti, clientId, aud: claims.aud, scope: claims.scope, iat: claims.iat, exp: claims.exp };
     if (isStatelessJti(jti)) {
       const grantId = typeof claims.grant_id === 'string' ? claims.grant_id : undefined;
-      if (!(await deps.ledger.findActive({ id: jti, type: 'access_token', claims: { iat: claims.iat!, subject: claims.sub, clientId, grantId } }))) return undefined;
-      return grantId ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId, extra: { grant_id: grantId } } : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
+      if (!(await deps.ledger.findActive({ id: jti, type: 'access_token', claims: { iat: claims.iat!, subject: claims.sub, clientId, grantId } })))
+        return undefined;
+      return grantId
+        ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId, extra: { grant_id: grantId } }
+        : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
     }
     const entry = (await deps.ledger.findActive({ id: jti, type: 'access_token', format: 'jwt' }))?.entry;
     if (!entry) return undefined;
     return entry.grantId
-      ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId: entry.grantId, extra: { grant_id: entry.grantId }, ...(entry.sessionUid ? { sessionUid: entry.sessionUid } : {}) }
+      ? {
+          ...base,
+          kind: 'AccessToken',
+          accountId: claims.sub,
+          grantId: entry.grantId,
+          extra: { grant_id: entry.grantId },
+          ...(entry.sessionUid ? { sessionUid: entry.sessionUid } : {}),
+        }
       : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
   }
 

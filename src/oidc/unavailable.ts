@@ -8,7 +8,11 @@ export const UNAVAILABLE_DESCRIPTION = 'the service is temporarily unavailable; 
 /** The OAuth error body (RFC 6749's `temporarily_unavailable`). */
 export const UNAVAILABLE_BODY = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_DESCRIPTION } as const;
 /** The locals of the error page shown to people. */
-export const UNAVAILABLE_PAGE = { title: 'Temporarily unavailable', error: 'temporarily_unavailable', description: 'This service cannot complete your request right now. Try again in a few seconds.' };
+export const UNAVAILABLE_PAGE = {
+  title: 'Temporarily unavailable',
+  error: 'temporarily_unavailable',
+  description: 'This service cannot complete your request right now. Try again in a few seconds.',
+};
 
 /**
  * RFC 6749's temporarily_unavailable as a 503. oidc-provider shows an exposed error as it is

@@ -76,7 +76,10 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       return cache.get(
         id,
         async () => {
-          const row = await sql.get<ClientRow>(`SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`, [id]);
+          const row = await sql.get<ClientRow>(
+            `SELECT "metadata", "secret_hash" AS "secretHash", "created_at" AS "createdAt", "updated_at" AS "updatedAt" FROM "clients" WHERE "id" = ?`,
+            [id],
+          );
           return row && toStoredClient(row);
         },
         (client) => (client ? Date.now() + cacheTtlMs : undefined),
@@ -93,7 +96,10 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       const secretHash = needsSecret(clean) ? (clientSecret ? await hashSecret(clientSecret) : row.secretHash) : null;
       const updated = await db.client.update({ where: { id }, data: { metadata: JSON.stringify(clean), secretHash, updatedAt: new Date() } });
       await changed(id);
-      return { client: { metadata: clean, secretHash: updated.secretHash, createdAt: updated.createdAt, updatedAt: updated.updatedAt }, ...(clientSecret ? { clientSecret } : {}) };
+      return {
+        client: { metadata: clean, secretHash: updated.secretHash, createdAt: updated.createdAt, updatedAt: updated.updatedAt },
+        ...(clientSecret ? { clientSecret } : {}),
+      };
     },
 
     /** Oldest first; the cursor is the last client's (created_at, id). */

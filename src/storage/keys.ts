@@ -54,8 +54,10 @@ function openMaterial(root: SealingKey, row: { id: string; material: string }): 
 async function ensureInitialKeys(db: Db, root: SealingKey): Promise<void> {
   const wrap = (id: string, plain: string) => seal(plain, root, `key:${id}`);
   const existing = new Set((await db.key.findMany({ select: { id: true } })).map((k) => k.id));
-  if (!existing.has('payload-1')) await insertOnce(db, { id: 'payload-1', use: 'payload', alg: 'A256GCM', material: wrap('payload-1', randomBytes(32).toString('base64url')) });
-  if (!existing.has('cookie-1')) await insertOnce(db, { id: 'cookie-1', use: 'cookie', alg: 'HS256', material: wrap('cookie-1', randomBytes(32).toString('base64url')) });
+  if (!existing.has('payload-1'))
+    await insertOnce(db, { id: 'payload-1', use: 'payload', alg: 'A256GCM', material: wrap('payload-1', randomBytes(32).toString('base64url')) });
+  if (!existing.has('cookie-1'))
+    await insertOnce(db, { id: 'cookie-1', use: 'cookie', alg: 'HS256', material: wrap('cookie-1', randomBytes(32).toString('base64url')) });
   for (const alg of SIGNING_ALGORITHMS) {
     const id = `sig-${alg.toLowerCase()}-1`;
     if (!existing.has(id)) await insertOnce(db, { id, use: 'sig', alg, material: wrap(id, JSON.stringify(await makeSigningKey(alg))) });
@@ -85,7 +87,10 @@ export async function loadKeyring(db: Db, secretKey?: Buffer, activationDelayMs 
   const payloadRows = rows.filter((r) => r.use === 'payload');
   const payloadKeys = new Map(payloadRows.map((r) => [r.id, Buffer.from(openMaterial(root, r), 'base64url')]));
   const current = payloadRows[0]!;
-  const signing = orderForSigning(live.filter((r) => r.use === 'sig'), activationDelayMs);
+  const signing = orderForSigning(
+    live.filter((r) => r.use === 'sig'),
+    activationDelayMs,
+  );
   return {
     signingKeys: signing.map((r) => JSON.parse(openMaterial(root, r)) as JWK),
     signingFingerprint: signing.map((r) => r.id).join(','),

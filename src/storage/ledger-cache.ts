@@ -55,9 +55,21 @@ export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max
         () => store.findByLookupHash(lookupHash),
         (row) => (row?.type === 'access_token' && row.status === 'valid' ? Math.min(Date.now() + ttlMs, row.expiresAt.getTime()) : undefined),
       ),
-    upsert: (entry) => writing(() => forget(entry.lookupHash), () => store.upsert(entry)),
-    redeem: (lookupHash) => writing(() => forget(lookupHash), () => store.redeem(lookupHash)),
-    revokeByLookupHash: (lookupHash) => writing(() => forget(lookupHash), () => store.revokeByLookupHash(lookupHash)),
+    upsert: (entry) =>
+      writing(
+        () => forget(entry.lookupHash),
+        () => store.upsert(entry),
+      ),
+    redeem: (lookupHash) =>
+      writing(
+        () => forget(lookupHash),
+        () => store.redeem(lookupHash),
+      ),
+    revokeByLookupHash: (lookupHash) =>
+      writing(
+        () => forget(lookupHash),
+        () => store.revokeByLookupHash(lookupHash),
+      ),
     async revokeById(id) {
       const result = await store.revokeById(id);
       if (result) forget(result.row.lookupHash);

@@ -48,7 +48,22 @@ const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "forma
 const UPSERT = `${INSERT} ON CONFLICT ("lookup_hash") DO UPDATE SET "subject" = excluded."subject", "grant_id" = excluded."grant_id",
   "session_uid" = excluded."session_uid", "scope" = excluded."scope", "audience" = excluded."audience", "payload" = excluded."payload",
   "user_code_hash" = excluded."user_code_hash", "expires_at" = excluded."expires_at"`;
-const insertParams = (e: NewEntry) => [e.id, e.lookupHash, e.type, e.format, e.subject, e.clientId, e.grantId, e.sessionUid, e.scope, e.audience, e.payload, e.userCodeHash, e.createdAt, e.expiresAt];
+const insertParams = (e: NewEntry) => [
+  e.id,
+  e.lookupHash,
+  e.type,
+  e.format,
+  e.subject,
+  e.clientId,
+  e.grantId,
+  e.sessionUid,
+  e.scope,
+  e.audience,
+  e.payload,
+  e.userCodeHash,
+  e.createdAt,
+  e.expiresAt,
+];
 
 export function toLedgerEntry(row: LedgerRow): LedgerEntry {
   return {
@@ -164,7 +179,10 @@ export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
     },
 
     async redeem(lookupHash) {
-      const changed = await sql.run(`UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ? WHERE "lookup_hash" = ? AND "status" = 'valid'`, [new Date(), lookupHash]);
+      const changed = await sql.run(`UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ? WHERE "lookup_hash" = ? AND "status" = 'valid'`, [
+        new Date(),
+        lookupHash,
+      ]);
       return changed === 1;
     },
 

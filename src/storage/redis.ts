@@ -21,7 +21,10 @@ export interface RedisChannels {
 export function openRedisChannels(url: string, logger: Logger): RedisChannels {
   const publisher = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
   const subscriber = new Redis(url, { lazyConnect: true });
-  for (const [role, connection] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
+  for (const [role, connection] of [
+    ['publisher', publisher],
+    ['subscriber', subscriber],
+  ] as const) {
     connection.on('error', (error) => logger.warn({ err: error, role }, 'redis connection error'));
   }
   const handlers = new Map<string, Set<(message: string) => void>>();

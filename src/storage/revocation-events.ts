@@ -65,7 +65,10 @@ export function createRevocationEventStore(db: Db, sql: Sql): RevocationEventSto
       if (or.length === 0) return Promise.resolve([]);
       // One statement per number of combinations (1, 3 or 7), each prepared once.
       const text = `SELECT "kind", "value", "revoked_at" AS "revokedAt" FROM "revocation_events" WHERE ${or.map(() => '("kind" = ? AND "value" = ?)').join(' OR ')}`;
-      return sql.all<RevocationEventRow>(text, or.flatMap((k) => [k.kind, k.value]));
+      return sql.all<RevocationEventRow>(
+        text,
+        or.flatMap((k) => [k.kind, k.value]),
+      );
     },
 
     async prune(before) {

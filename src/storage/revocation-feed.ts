@@ -25,7 +25,10 @@ export function createRevocationFeedStore(db: Db, sql: Sql) {
     },
     // Polled by every replica's feed: a prepared statement.
     async listAfter(id: number, limit: number): Promise<FeedRow[]> {
-      const rows = await sql.all<FeedRow>(`SELECT "id", "event", "created_at" AS "createdAt" FROM "revocation_feed" WHERE "id" > ? ORDER BY "id" LIMIT ?`, [id, limit]);
+      const rows = await sql.all<FeedRow>(`SELECT "id", "event", "created_at" AS "createdAt" FROM "revocation_feed" WHERE "id" > ? ORDER BY "id" LIMIT ?`, [
+        id,
+        limit,
+      ]);
       return rows.map(toFeedRow);
     },
     async latestId(): Promise<number> {

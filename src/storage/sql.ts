@@ -208,7 +208,8 @@ const types = {
  * no RETURNING: [, everything up to the row, the row, the conflict clause]. Each row of such a statement
  * changes exactly one row, so a batch that succeeds answers 1 to each.
  */
-const SINGLE_ROW_INSERT = /^(\s*INSERT INTO "\w+" \([^()]*\)\s+VALUES\s+)(\((?:[^()']|'[^']*')*\))((?:\s+ON CONFLICT \([^()]*\) DO UPDATE SET (?:(?!RETURNING)[^;])*)?)\s*$/;
+const SINGLE_ROW_INSERT =
+  /^(\s*INSERT INTO "\w+" \([^()]*\)\s+VALUES\s+)(\((?:[^()']|'[^']*')*\))((?:\s+ON CONFLICT \([^()]*\) DO UPDATE SET (?:(?!RETURNING)[^;])*)?)\s*$/;
 const MAX_BATCH = 50;
 
 /** `?` placeholders → `$1, $2, …` (the SQL here has no `?` anywhere else). */
@@ -272,7 +273,10 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     if (rows.length === 1) return one(rows[0]!);
     const multi = `${tuple[1]}${Array.from({ length: rows.length }, () => tuple[2]).join(', ')}${tuple[3]}`;
     try {
-      await query(multi, rows.flatMap((row) => row.params));
+      await query(
+        multi,
+        rows.flatMap((row) => row.params),
+      );
       for (const row of rows) row.resolve(1);
     } catch (error) {
       // Row by row would fail each row again, waiting for the database once more per row.

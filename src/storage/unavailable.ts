@@ -43,7 +43,8 @@ const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'SocketTimeout', 'Connect
 const POSTGRES_STATES = /^(08...|57P0[123]|53300)$/;
 const SQLITE_CODES = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|PROTOCOL)(_|$)/;
 // pg and pg-pool throw these as plain errors, without a code.
-const PG_MESSAGES = /^(Connection terminated\b|timeout exceeded when trying to connect$|Query read timeout$|Client has encountered a connection error and is not queryable$)/;
+const PG_MESSAGES =
+  /^(Connection terminated\b|timeout exceeded when trying to connect$|Query read timeout$|Client has encountered a connection error and is not queryable$)/;
 
 function codeMeans(code: unknown): boolean {
   if (typeof code !== 'string') return false;
@@ -52,7 +53,15 @@ function codeMeans(code: unknown): boolean {
 
 function inspect(error: unknown, depth: number): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false;
-  const e = error as { code?: unknown; syscall?: unknown; message?: unknown; cause?: unknown; errors?: unknown; statusCode?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown; originalCode?: unknown } } } };
+  const e = error as {
+    code?: unknown;
+    syscall?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    errors?: unknown;
+    statusCode?: unknown;
+    meta?: { driverAdapterError?: { cause?: { kind?: unknown; code?: unknown; originalCode?: unknown } } };
+  };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return false;
   if (codeMeans(e.code) || (NETWORK_CODES.has(e.code as string) && typeof e.syscall === 'string')) return true;
   if (typeof e.message === 'string' && PG_MESSAGES.test(e.message)) return true;

@@ -9,7 +9,17 @@ import type { RevocationFeed } from './revocation-feed.js';
  * revocation feed's poll interval (200 ms) through the database, which also covers a Redis message
  * lost to a reconnection. Returns the function that stops following.
  */
-export function followRevocations({ ledger, feed, issuer, redis }: { ledger: CachedLedgerStore; feed: RevocationFeed; issuer: string; redis: RedisChannels | undefined }): () => void {
+export function followRevocations({
+  ledger,
+  feed,
+  issuer,
+  redis,
+}: {
+  ledger: CachedLedgerStore;
+  feed: RevocationFeed;
+  issuer: string;
+  redis: RedisChannels | undefined;
+}): () => void {
   const forget = (event: RevocationMessage) => (event.type === 'token' ? ledger.forget(event.jti_hash) : ledger.forgetAll());
   const unsubscribe = feed.subscribe(({ event }) => forget(event));
   const stopRedis = redis?.subscribe(revocationChannel(issuer), (message) => {

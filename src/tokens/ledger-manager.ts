@@ -129,7 +129,8 @@ export function createLedgerManager({ config, entries, revokedTokens, revocation
     /** The one definition of an active token: undefined when it is not. */
     async findActive(query: ActiveQuery): Promise<ActiveToken | undefined> {
       if ('found' in query) return judgeFound(query.found);
-      if ('userCode' in query) return judgeEntry(await entries.findByUserCodeHash(sha256(query.userCode), query.type), query.type, 'reference', query.includeUsed);
+      if ('userCode' in query)
+        return judgeEntry(await entries.findByUserCodeHash(sha256(query.userCode), query.type), query.type, 'reference', query.includeUsed);
       if (!isStatelessJti(query.id)) return judgeEntry(await readEntry(query.id), query.type, query.format, query.includeUsed);
       return query.claims ? judgeStateless(query.id, query.type, query.claims, query.includeUsed) : undefined;
     },

@@ -8,7 +8,13 @@ import type { Config } from '../config/index.js';
 
 export interface PruneDependencies {
   config: Config;
-  stores: { entries: LedgerStore; revokedTokens: RevokedTokenStore; revocationEvents: RevocationEventStore; providerRecords: ProviderRecordStore; revocationFeed: RevocationFeedStore };
+  stores: {
+    entries: LedgerStore;
+    revokedTokens: RevokedTokenStore;
+    revocationEvents: RevocationEventStore;
+    providerRecords: ProviderRecordStore;
+    revocationFeed: RevocationFeedStore;
+  };
 }
 
 export interface PruneOptions {
@@ -34,10 +40,7 @@ export interface PruneResult {
  * and provider records whose expiry is past, and feed events older than any token they could name. Never an entry of an unexpired token. Runs as its own
  * job (CLI or admin API), never inside a token request, in batches with a pause between them.
  */
-export async function prune(
-  { config, stores }: PruneDependencies,
-  options: PruneOptions = {},
-): Promise<PruneResult> {
+export async function prune({ config, stores }: PruneDependencies, options: PruneOptions = {}): Promise<PruneResult> {
   const before = new Date(Date.now() - (options.olderThanSeconds ?? 0) * 1000);
   const batchSize = options.batchSize ?? 1000;
   const limit = options.limit ?? Infinity;
@@ -47,10 +50,13 @@ export async function prune(
   const steps: [keyof PruneResult, (size: number) => Promise<number>][] = [
     ['token_entries', (size) => stores.entries.pruneBatch(before, size)],
     // Revocation events go with the last batch of the revoked-token list (they count as its rows).
-    ['revoked_tokens', async (size) => {
-      const listed = await stores.revokedTokens.pruneBatch(before, size);
-      return listed < size ? listed + (await stores.revocationEvents.prune(before)) : listed;
-    }],
+    [
+      'revoked_tokens',
+      async (size) => {
+        const listed = await stores.revokedTokens.pruneBatch(before, size);
+        return listed < size ? listed + (await stores.revocationEvents.prune(before)) : listed;
+      },
+    ],
     ['provider_records', (size) => stores.providerRecords.pruneBatch(before, size)],
     ['revocation_feed', (size) => stores.revocationFeed.pruneBefore(feedBefore, size)],
   ];

@@ -12,7 +12,17 @@ const RECENT_IDS = 2000;
  * resuming with Last-Event-ID, sees it), and on Redis pub/sub when configured. Streams in this
  * process are fed by one poller of the table, running only while someone listens.
  */
-export function createRevocationFeed({ store, issuer, redis, logger }: { store: RevocationFeedStore; issuer: string; redis?: RedisChannels | undefined; logger: Logger }) {
+export function createRevocationFeed({
+  store,
+  issuer,
+  redis,
+  logger,
+}: {
+  store: RevocationFeedStore;
+  issuer: string;
+  redis?: RedisChannels | undefined;
+  logger: Logger;
+}) {
   const local = new EventEmitter().setMaxListeners(0);
   let timer: NodeJS.Timeout | undefined;
   // Ids at or below `floor` existed before this poller started: a live stream does not replay them.
@@ -61,7 +71,8 @@ export function createRevocationFeed({ store, issuer, redis, logger }: { store: 
       return () => local.off('event', listener);
     },
 
-    backlog: (afterId: number, limit = 10_000) => store.listAfter(afterId, limit).then((rows) => rows.map((r) => ({ id: r.id, event: JSON.parse(r.event) as RevocationMessage }))),
+    backlog: (afterId: number, limit = 10_000) =>
+      store.listAfter(afterId, limit).then((rows) => rows.map((r) => ({ id: r.id, event: JSON.parse(r.event) as RevocationMessage }))),
     latestId: () => store.latestId(),
 
     async close() {

@@ -51,7 +51,16 @@ const scopeOfPass = (pass: RevocationPassRow): RevocationScope => ({
  * Revocation in every mode: ledger entries change status; stateless tokens, which have no entry, are
  * listed in the revoked-token list or matched by a revocation event. Part of the ledger manager.
  */
-export function createRevocation({ config, entries, revokedTokens, revocationEvents, revocationPasses, publish, counted = () => undefined, settleMs = 1000 }: RevocationDependencies) {
+export function createRevocation({
+  config,
+  entries,
+  revokedTokens,
+  revocationEvents,
+  revocationPasses,
+  publish,
+  counted = () => undefined,
+  settleMs = 1000,
+}: RevocationDependencies) {
   const countEntries = (counts: Record<EntryFormat, number>) => {
     for (const format of ENTRY_FORMATS) if (counts[format] > 0) counted(format, counts[format]);
     return counts.reference + counts.jwt;

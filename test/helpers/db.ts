@@ -61,7 +61,9 @@ function withSqlite<T>(file: string, readonly: boolean, run: (db: Database.Datab
 }
 
 async function tablesOf(client: pg.Client): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name");
+  const { rows } = await client.query<{ name: string }>(
+    "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
+  );
   return rows.map((r) => r.name);
 }
 
@@ -120,7 +122,10 @@ export async function insertRows(target: DatabaseTarget, table: string, columns:
       for (let start = 0; start < rows.length; start += perStatement) {
         const batch = rows.slice(start, start + perStatement);
         const values = batch.map((_, i) => `(${columns.map((__, j) => `$${i * columns.length + j + 1}`).join(', ')})`).join(', ');
-        await client.query(`INSERT INTO "${table}" (${names}) VALUES ${values}`, batch.flatMap((row) => parameters(row, false)));
+        await client.query(
+          `INSERT INTO "${table}" (${names}) VALUES ${values}`,
+          batch.flatMap((row) => parameters(row, false)),
+        );
       }
       await client.query('COMMIT');
     } catch (error) {
@@ -140,7 +145,11 @@ export async function databaseContents(target: DatabaseTarget): Promise<Buffer> 
   const file = sqliteFile(url);
   if (file) {
     const dir = dirname(file);
-    return Buffer.concat(readdirSync(dir).filter((f) => f.startsWith(basename(file))).map((f) => readFileSync(join(dir, f))));
+    return Buffer.concat(
+      readdirSync(dir)
+        .filter((f) => f.startsWith(basename(file)))
+        .map((f) => readFileSync(join(dir, f))),
+    );
   }
   return withPostgres(url, async (client) => {
     const { rows: columns } = await client.query<{ table_name: string; column_name: string }>(
@@ -150,7 +159,9 @@ export async function databaseContents(target: DatabaseTarget): Promise<Buffer> 
     for (const c of columns) byTable.set(c.table_name, [...(byTable.get(c.table_name) ?? []), c]);
     const parts: string[] = [];
     for (const [table, cols] of byTable) {
-      const { rows } = await client.query<{ row: string }>(`SELECT concat_ws(E'\\n', ${cols.map((c) => `"${c.column_name}"::text`).join(', ')}) AS row FROM "${table}"`);
+      const { rows } = await client.query<{ row: string }>(
+        `SELECT concat_ws(E'\\n', ${cols.map((c) => `"${c.column_name}"::text`).join(', ')}) AS row FROM "${table}"`,
+      );
       for (const r of rows) parts.push(r.row);
     }
     return Buffer.from(parts.join('\n'));

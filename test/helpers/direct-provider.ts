@@ -65,7 +65,13 @@ const signingKey = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).priv
  * front, as the server has them: for the declines that only a configuration other than Tally's produces.
  */
 export function directProvider(configuration: Configuration) {
-  const provider = new Provider('http://localhost:3000', { adapter: MapAdapter, jwks: { keys: [signingKey] }, ttl: { ClientCredentials: 600 }, ...configuration, features: { devInteractions: { enabled: false }, ...configuration.features } });
+  const provider = new Provider('http://localhost:3000', {
+    adapter: MapAdapter,
+    jwks: { keys: [signingKey] },
+    ttl: { ClientCredentials: 600 },
+    ...configuration,
+    features: { devInteractions: { enabled: false }, ...configuration.features },
+  });
   const metrics = createMetrics({ caches: {}, pool: () => undefined });
   const secrets = createVerifiedSecrets();
   const warnings: unknown[] = [];
@@ -80,7 +86,10 @@ export function directProvider(configuration: Configuration) {
     /** A form post with HTTP Basic credentials (SECRET), read and parsed as the server does. */
     ask(endpoint: DirectEndpoint, form: Record<string, string>, clientId: string) {
       const path = endpoint === 'token' ? '/token' : '/token/introspection';
-      const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}` };
+      const headers = {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}`,
+      };
       return answer(endpoint, parseProtocolRequest(path, headers, Buffer.from(new URLSearchParams(form).toString())), path);
     },
     async counts(endpoint: DirectEndpoint): Promise<Counts> {

@@ -14,7 +14,9 @@ export function createClient(server: TestServer, metadata: Record<string, unknow
 }
 
 export function createUser(server: TestServer, username = unique('user'), password = `pw-${unique('secret')}`) {
-  const user = JSON.parse(server.cli(['users', 'create', '--username', username, '--email', `${username}@example.com`, '--name', 'Test User', '--password-stdin'], `${password}\n`)) as { id: string; username: string };
+  const user = JSON.parse(
+    server.cli(['users', 'create', '--username', username, '--email', `${username}@example.com`, '--name', 'Test User', '--password-stdin'], `${password}\n`),
+  ) as { id: string; username: string };
   return { ...user, password };
 }
 

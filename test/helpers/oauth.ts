@@ -26,7 +26,13 @@ export async function signInAndConsent(browser: Browser, startUrl: string, user:
 }
 
 /** The authorization code flow with PKCE, end to end; returns the token response. */
-export async function codeFlow(config: oidc.Configuration, user: { username: string; password: string }, scope = 'openid profile email offline_access', extra: Record<string, string> = {}, browser = new Browser()) {
+export async function codeFlow(
+  config: oidc.Configuration,
+  user: { username: string; password: string },
+  scope = 'openid profile email offline_access',
+  extra: Record<string, string> = {},
+  browser = new Browser(),
+) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {

@@ -107,10 +107,14 @@ export async function startPostgres(): Promise<TestPostgres | undefined> {
   // If this process dies without running its exit handlers (SIGKILL, a test-runner timeout), stdin of
   // the watchdog closes and it stops the server and removes the directory.
   const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const watchdog = spawn('sh', ['-c', `cat >/dev/null; ${pgCtl('stop', '-m', 'immediate').map(shellQuote).join(' ')} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true,
-  });
+  const watchdog = spawn(
+    'sh',
+    ['-c', `cat >/dev/null; ${pgCtl('stop', '-m', 'immediate').map(shellQuote).join(' ')} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    },
+  );
   watchdog.unref();
   (watchdog.stdin as unknown as Socket).unref();
 
@@ -122,7 +126,15 @@ export async function startPostgres(): Promise<TestPostgres | undefined> {
   };
   process.on('exit', onExit);
 
-  const options = [`-c listen_addresses=127.0.0.1`, `-p ${port}`, `-k ${dir}`, '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=200'].join(' ');
+  const options = [
+    `-c listen_addresses=127.0.0.1`,
+    `-p ${port}`,
+    `-k ${dir}`,
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=200',
+  ].join(' ');
   const started = run(pgCtl('-o', options, '-l', join(dir, 'postgres.log'), '-w', '-t', '30', 'start'));
   if (started.status !== 0) {
     const log = existsSync(join(dir, 'postgres.log')) ? readFileSync(join(dir, 'postgres.log'), 'utf8') : '';

@@ -22,7 +22,6 @@ export const sqliteOnly = (why: string): string | undefined => (onPostgres ? `SQ
 /** `{ skip: postgresOnly('why') }`: a test about PostgreSQL itself, skipped (with the reason) in the SQLite pass. */
 export const postgresOnly = (why: string): string | undefined => (onPostgres ? undefined : `PostgreSQL-specific: ${why}`);
 
-
 export async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();

@@ -46,7 +46,15 @@ export function recordAdminWrites(audit: AuditStore, logger: Logger) {
       if (recorded) return;
       recorded = true;
       const actor = res.locals.actor as AdminActor | undefined;
-      const event = { actor: actor ? { kind: actor.kind, id: actor.id } : null, method, route: matched?.route ?? null, action: matched?.action ?? null, targetId: matched?.targetId ?? null, status, createdAt: new Date() };
+      const event = {
+        actor: actor ? { kind: actor.kind, id: actor.id } : null,
+        method,
+        route: matched?.route ?? null,
+        action: matched?.action ?? null,
+        targetId: matched?.targetId ?? null,
+        status,
+        createdAt: new Date(),
+      };
       const fail = (error: unknown) => logger.error({ err: error, method, route: event.route, status }, 'audit event not recorded');
       try {
         audit.record(event).catch(fail);

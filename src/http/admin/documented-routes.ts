@@ -34,6 +34,11 @@ export function documentedRoutes(document: OpenApiDocument): DocumentedRoute[] {
         }),
       );
     };
-    return Object.entries(item).map(([method, operation]) => ({ method: method.toUpperCase(), route: path.replace(/\{(\w+)\}/g, ':$1'), operationId: operation.operationId, match }));
+    return Object.entries(item).map(([method, operation]) => ({
+      method: method.toUpperCase(),
+      route: path.replace(/\{(\w+)\}/g, ':$1'),
+      operationId: operation.operationId,
+      match,
+    }));
   });
 }

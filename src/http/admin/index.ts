@@ -5,7 +5,16 @@ import { TallyError } from '../../lib/errors.js';
 import { parseClientPatch, parseNewClient } from '../../admin/client-schemas.js';
 import { deleteClient, getClient, listClients, registerClient, rotateClientSecret, updateClient } from '../../admin/clients.js';
 import { createUser, deleteUser, getUser, parseNewUser } from '../../admin/users.js';
-import { getToken, listTokens, parsePruneRequest, parseRevocationRequest, parseTokenFilter, pruneLedger, revokeToken, revokeTokens } from '../../admin/tokens.js';
+import {
+  getToken,
+  listTokens,
+  parsePruneRequest,
+  parseRevocationRequest,
+  parseTokenFilter,
+  pruneLedger,
+  revokeToken,
+  revokeTokens,
+} from '../../admin/tokens.js';
 import { listAuditEvents } from '../../admin/audit.js';
 import { parsePage } from '../../admin/pagination.js';
 import { recordAdminWrites } from './audit.js';

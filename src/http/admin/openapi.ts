@@ -23,7 +23,12 @@ const problem = (description: string): ResponseObject => ({ description, content
 /** The query parameters an object schema of the admin layer describes, one per property. */
 function queryParameters(name: SchemaName): ParameterObject[] {
   const { properties = {} } = schemas[name];
-  return Object.entries(properties).map(([key, { description, ...schema }]) => ({ name: key, in: 'query', ...(typeof description === 'string' ? { description } : {}), schema }));
+  return Object.entries(properties).map(([key, { description, ...schema }]) => ({
+    name: key,
+    in: 'query',
+    ...(typeof description === 'string' ? { description } : {}),
+    schema,
+  }));
 }
 
 const pathId = (what: string): ParameterObject => ({ name: 'id', in: 'path', required: true, description: `the ${what}'s id`, schema: { type: 'string' } });
@@ -87,7 +92,8 @@ export const adminOpenApi: OpenApiDocument = {
       patch: {
         operationId: 'updateClient',
         summary: 'Change some of a client’s metadata',
-        description: 'Fields absent are kept, `null` removes a field; the result is validated as a whole. Changing `token_mode` never invalidates tokens already issued.',
+        description:
+          'Fields absent are kept, `null` removes a field; the result is validated as a whole. Changing `token_mode` never invalidates tokens already issued.',
         tags: ['clients'],
         parameters: [pathId('client')],
         requestBody: { required: true, content: json('ClientPatch') },
@@ -206,7 +212,8 @@ export const adminOpenApi: OpenApiDocument = {
       get: {
         operationId: 'listAuditEvents',
         summary: 'List admin writes, newest first',
-        description: 'Every POST, PATCH and DELETE under /admin, including refused and unauthenticated attempts. Bodies, secrets, passwords and tokens are never recorded.',
+        description:
+          'Every POST, PATCH and DELETE under /admin, including refused and unauthenticated attempts. Bodies, secrets, passwords and tokens are never recorded.',
         tags: ['audit'],
         parameters: PAGE_PARAMETERS,
         responses: { '200': { description: 'a page of audit events', content: json('AuditEventList') }, ...LIST_ERRORS },
@@ -218,7 +225,12 @@ export const adminOpenApi: OpenApiDocument = {
         summary: 'This document',
         tags: ['meta'],
         security: [],
-        responses: { '200': { description: 'the OpenAPI 3.1 document of the admin API', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'] } } } } },
+        responses: {
+          '200': {
+            description: 'the OpenAPI 3.1 document of the admin API',
+            content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'] } } },
+          },
+        },
       },
     },
   },
@@ -264,4 +276,3 @@ export const adminOpenApi: OpenApiDocument = {
 export function openApiFor(issuer: string): OpenApiDocument {
   return { ...adminOpenApi, servers: [{ url: `${issuer}/admin`, description: 'this server' }] };
 }
-

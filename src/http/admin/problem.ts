@@ -55,7 +55,11 @@ export function problemBody(error: TallyError): Record<string, unknown> {
 }
 
 export function sendProblem(res: Response, error: TallyError) {
-  res.status(error.status).type('application/problem+json').set('cache-control', 'no-store').send(JSON.stringify(problemBody(error)));
+  res
+    .status(error.status)
+    .type('application/problem+json')
+    .set('cache-control', 'no-store')
+    .send(JSON.stringify(problemBody(error)));
 }
 
 /** Writes a problem on a response no router has touched (see server.ts's refusals). */
@@ -65,7 +69,9 @@ export function writeProblem(res: ServerResponse, error: TallyError, headers: Re
 }
 
 const UNAVAILABLE = new TallyError(503, 'database_unavailable', 'the database does not answer; try again in a few seconds', { expose: true });
-const INTERNAL = new TallyError(500, 'internal_error', 'the server could not complete the request; nothing was changed that it did not finish', { expose: true });
+const INTERNAL = new TallyError(500, 'internal_error', 'the server could not complete the request; nothing was changed that it did not finish', {
+  expose: true,
+});
 
 /** The admin router's error handler: the one place its errors become answers. */
 export function renderProblems({ events, logger }: Pick<Runtime, 'events' | 'logger'>) {

@@ -51,14 +51,24 @@ const LOCK_MS = 10_000;
 
 /** Whether a fetch body can be sent a second time: a stream or an iterator is used up by the first. */
 function replayable(body: RequestInit['body']): boolean {
-  return body == null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof FormData || body instanceof Blob || body instanceof ArrayBuffer || ArrayBuffer.isView(body);
+  return (
+    body == null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof FormData ||
+    body instanceof Blob ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body)
+  );
 }
 
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const issuer = options.issuer.replace(/\/$/, '');
   const skewMs = (options.skewSeconds ?? 60) * 1000;
   const discover = createDiscovery(issuer);
-  const cacheKey = `tally:token:${createHash('sha256').update(JSON.stringify([issuer, options.clientId, options.scope ?? '', options.resource ?? ''])).digest('base64url')}`;
+  const cacheKey = `tally:token:${createHash('sha256')
+    .update(JSON.stringify([issuer, options.clientId, options.scope ?? '', options.resource ?? '']))
+    .digest('base64url')}`;
   const sealingKey = Buffer.from(hkdfSync('sha256', options.clientSecret, cacheKey, 'tally client token cache', 32));
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
   redis?.on('error', () => undefined);
@@ -101,7 +111,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     try {
       response = await fetch(endpoint, {
         method: 'POST',
-        headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers: {
+          authorization: basicAuthorization(options.clientId, options.clientSecret),
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
         body,
         signal: AbortSignal.timeout(10_000),
       });
@@ -138,7 +152,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
           return token;
         } finally {
           // Release only our own lock.
-          await redis!.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lock, owner).catch(() => undefined);
+          await redis!
+            .eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lock, owner)
+            .catch(() => undefined);
         }
       }
       await new Promise((r) => setTimeout(r, 25));
@@ -171,7 +187,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       // Dropped only if it still holds the token that was refused (compare and delete, in one step).
       const sealed = await redis.get(cacheKey).catch(() => null);
       if (sealed && (!usedToken || unseal(sealed)?.accessToken === usedToken)) {
-        await redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, cacheKey, sealed).catch(() => undefined);
+        await redis
+          .eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, cacheKey, sealed)
+          .catch(() => undefined);
       }
     }
   }

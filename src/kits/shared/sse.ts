@@ -26,7 +26,8 @@ export async function readEventStream(
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + (buffer[newline] === '\r' ? 2 : 1));
       if (line === '') {
-        if (current.data.length) onEvent({ ...(current.id !== undefined ? { id: current.id } : {}), event: current.event ?? 'message', data: current.data.join('\n') });
+        if (current.data.length)
+          onEvent({ ...(current.id !== undefined ? { id: current.id } : {}), event: current.event ?? 'message', data: current.data.join('\n') });
         current = { data: [] };
         continue;
       }

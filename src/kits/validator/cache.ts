@@ -75,7 +75,11 @@ export function createRedisCache(redis: Redis, prefix: string): ValidationCache 
     },
     async set(key, value, ttlMs) {
       const pipeline = redis.multi().set(entryKey(key), JSON.stringify(value), 'PX', Math.max(1, Math.floor(ttlMs)));
-      for (const tag of value.tags) pipeline.sadd(tagKey(tag), key).pexpire(tagKey(tag), Math.max(1, Math.floor(ttlMs)), 'GT').pexpire(tagKey(tag), Math.max(1, Math.floor(ttlMs)), 'NX');
+      for (const tag of value.tags)
+        pipeline
+          .sadd(tagKey(tag), key)
+          .pexpire(tagKey(tag), Math.max(1, Math.floor(ttlMs)), 'GT')
+          .pexpire(tagKey(tag), Math.max(1, Math.floor(ttlMs)), 'NX');
       await pipeline.exec();
     },
     async evict(tags) {

@@ -137,7 +137,11 @@ export function createValidator(options: ValidatorOptions): Validator {
     try {
       response = await fetch(endpoint, {
         method: 'POST',
-        headers: { authorization: basicAuthorization(options.clientId, options.clientSecret), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers: {
+          authorization: basicAuthorization(options.clientId, options.clientSecret),
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
         body: new URLSearchParams({ token }),
         signal: AbortSignal.timeout(5_000),
       });
@@ -173,7 +177,13 @@ export function createValidator(options: ValidatorOptions): Validator {
     }
     if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return { result: INACTIVE };
     const jtiHash = sha256(payload.jti);
-    const facts = { jtiHash, subject: payload.sub, clientId: payload.client_id, grantId: typeof payload.grant_id === 'string' ? payload.grant_id : undefined, iat: payload.iat };
+    const facts = {
+      jtiHash,
+      subject: payload.sub,
+      clientId: payload.client_id,
+      grantId: typeof payload.grant_id === 'string' ? payload.grant_id : undefined,
+      iat: payload.iat,
+    };
     const revoked = (await memoryState.isRevoked(facts)) || (await sharedState?.isRevoked(facts).catch(() => false));
     if (revoked) return { result: INACTIVE, jtiHash };
     // Without a live feed this validator would not hear of a revocation: ask the ledger instead.

@@ -27,14 +27,20 @@ export function requireToken(validator: Validator, options: RequireTokenOptions 
       const result = match ? await validator.validate(match[1]!) : { active: false };
       if (!result.active) {
         const description = match ? 'the access token is not valid' : 'a bearer access token is required';
-        res.status(401).set('WWW-Authenticate', `Bearer realm="${realm}", error="invalid_token", error_description="${description}"`).json({ error: 'invalid_token', error_description: description });
+        res
+          .status(401)
+          .set('WWW-Authenticate', `Bearer realm="${realm}", error="invalid_token", error_description="${description}"`)
+          .json({ error: 'invalid_token', error_description: description });
         return;
       }
       const granted = new Set(typeof result.scope === 'string' ? result.scope.split(' ') : []);
       const missing = required.filter((scope) => !granted.has(scope));
       if (missing.length) {
         const scope = quote(required.join(' '));
-        res.status(403).set('WWW-Authenticate', `Bearer realm="${realm}", error="insufficient_scope", scope="${scope}"`).json({ error: 'insufficient_scope', error_description: `requires scope ${scope}`, scope });
+        res
+          .status(403)
+          .set('WWW-Authenticate', `Bearer realm="${realm}", error="insufficient_scope", scope="${scope}"`)
+          .json({ error: 'insufficient_scope', error_description: `requires scope ${scope}`, scope });
         return;
       }
       req.token = result;

@@ -24,7 +24,13 @@ function scopeKey(fields: { subject?: string | undefined; client?: string | unde
 }
 
 function candidateKeys(facts: TokenFacts): string[] {
-  const present = ([['subject', facts.subject], ['client', facts.clientId], ['grant', facts.grantId]] as const).filter(([, v]) => v !== undefined);
+  const present = (
+    [
+      ['subject', facts.subject],
+      ['client', facts.clientId],
+      ['grant', facts.grantId],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
   const keys: string[] = [];
   for (let mask = 1; mask < 1 << present.length; mask++) keys.push(scopeKey(Object.fromEntries(present.filter((_, i) => mask & (1 << i)))));
   return keys;

@@ -4,7 +4,24 @@
  * Tally imports `oidc-provider/lib/...` or patches a model, so an upgrade is reviewed here, and
  * library.ts refuses to start on a version this was not written for (version.ts).
  */
-export { findToken, isValidScope, NO_VSCHAR, PROVIDER_BODY_LIMIT, providerConfiguration, validResourceServer, type ProviderClient, type ProviderConfiguration } from './library.js';
-export { adjustFoundAccessTokens, interceptAccessTokenFind, recogniseScopes, replaceClientSecretComparison, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './patches.js';
+export {
+  findToken,
+  isValidScope,
+  NO_VSCHAR,
+  PROVIDER_BODY_LIMIT,
+  providerConfiguration,
+  validResourceServer,
+  type ProviderClient,
+  type ProviderConfiguration,
+} from './library.js';
+export {
+  adjustFoundAccessTokens,
+  interceptAccessTokenFind,
+  recogniseScopes,
+  replaceClientSecretComparison,
+  replaceTokenIds,
+  sealRefreshTokenValues,
+  type TokenInstance,
+} from './patches.js';
 export { installFirstSessionSave } from './first-session-save.js';
 export { SUPPORTED_RANGE } from './version.js';

@@ -91,8 +91,13 @@ export function adjustFoundAccessTokens<T extends object>(provider: Provider, ad
  * Client secrets compared by `compare` (used by client_secret_basic and client_secret_post); where it
  * returns nothing, by oidc-provider's own plain comparison.
  */
-export function replaceClientSecretComparison(provider: Provider, compare: (clientId: string, stored: string | undefined, actual: string) => Promise<boolean> | undefined): void {
-  const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string): Promise<boolean> } };
+export function replaceClientSecretComparison(
+  provider: Provider,
+  compare: (clientId: string, stored: string | undefined, actual: string) => Promise<boolean> | undefined,
+): void {
+  const ClientClass = provider.Client as unknown as {
+    prototype: { compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string): Promise<boolean> };
+  };
   const original = ClientClass.prototype.compareClientSecret;
   ClientClass.prototype.compareClientSecret = async function compareClientSecret(actual: string) {
     return compare(this.clientId, this.clientSecret, actual) ?? original.call(this, actual);
