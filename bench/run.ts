@@ -218,7 +218,7 @@ function evaluateTargets(report: Report): Target[] {
     if (db === sqlite) {
       for (const mode of ['reference', 'jwt', 'stateless']) {
         const s = find(`refresh-${mode}`);
-        const best = s && s.levels.length ? s.levels.reduce((a, b) => (b.rps > a.rps ? b : a)) : undefined;
+        const best = s?.levels.length ? s.levels.reduce((a, b) => (b.rps > a.rps ? b : a)) : undefined;
         targets.push({
           what: `refresh rotation, ${mode} mode (SQLite)`,
           goal: '≥ 1,000/s',

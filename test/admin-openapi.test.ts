@@ -67,7 +67,7 @@ function schemaErrors(schemaOrRef: SchemaObject, value: unknown, at = '$'): stri
     if (typeof schema.minProperties === 'number' && Object.keys(object).length < schema.minProperties)
       errors.push(`${at}: fewer than ${schema.minProperties} fields`);
   }
-  if (Array.isArray(value) && schema.items) value.forEach((item, i) => errors.push(...schemaErrors(schema.items!, item, `${at}[${i}]`)));
+  if (Array.isArray(value) && schema.items) for (const [i, item] of value.entries()) errors.push(...schemaErrors(schema.items, item, `${at}[${i}]`));
   return errors;
 }
 
@@ -173,7 +173,7 @@ async function conforms(op: Operation, call: Call = {}, expected?: number): Prom
 /** The routes the router really serves, from its stack: `METHOD /path` (Express form). */
 function servedRoutes(): string[] {
   // Construction only wires handlers; a do-nothing stand-in for every dependency is enough.
-  const stub: any = new Proxy(function () {}, { get: (_target, key) => (key === 'then' ? undefined : stub), apply: () => stub });
+  const stub: any = new Proxy(() => {}, { get: (_target, key) => (key === 'then' ? undefined : stub), apply: () => stub });
   const router = createAdminRouter({ provider: stub, runtime: stub }) as Router & { stack: any[] };
   const routes: string[] = [];
   for (const layer of router.stack) {

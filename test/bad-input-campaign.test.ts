@@ -1342,7 +1342,7 @@ function interactionCases(fx: Fixtures): Case[] {
     const browser = new Browser();
     const shown = await browser.navigate(authUrl(), {}, REDIRECT_URI);
     const [form] = parseForms(shown.html, shown.url);
-    if (!form?.fields.hasOwnProperty('username')) throw new Error(`no login page: ${shown.response.status} ${shown.html.slice(0, 200)}`);
+    if (!(form && Object.hasOwn(form.fields, 'username'))) throw new Error(`no login page: ${shown.response.status} ${shown.html.slice(0, 200)}`);
     return { browser, form, cookie: cookieHeader(browser), path: new URL(form.action).pathname, csrf: form.fields._csrf! };
   };
   /** A consent page in progress (signed in as fx.user). */
@@ -1350,7 +1350,7 @@ function interactionCases(fx: Fixtures): Case[] {
     const login = await loginPage();
     const shown = await login.browser.submit(login.form, { username: fx.user.username, password: fx.user.password }, REDIRECT_URI);
     const [allow] = parseForms(shown.html, shown.url);
-    if (!allow || allow.fields.hasOwnProperty('username')) throw new Error(`no consent page: ${shown.response.status} ${shown.html.slice(0, 200)}`);
+    if (!allow || Object.hasOwn(allow.fields, 'username')) throw new Error(`no consent page: ${shown.response.status} ${shown.html.slice(0, 200)}`);
     return { cookie: cookieHeader(login.browser), path: new URL(allow.action).pathname, csrf: allow.fields._csrf! };
   };
   const login =
@@ -1995,7 +1995,7 @@ function rawCases(): Case[] {
     'a body on a GET to discovery with a bad Content-Length': { raw: toDiscovery(`Host: ${host}\r\nContent-Length: abc\r\n`) },
     'leading empty lines, then a malformed request': { raw: '\r\n\r\nGARBAGE\r\n\r\n' },
     'a request line of random bytes': { raw: Buffer.concat([seededBytes(SEED + 1, 200), Buffer.from('\r\n\r\n')]) },
-    'a TLS ClientHello on the plain port': { raw: Buffer.from('16030100a5010000a10303' + '00'.repeat(64), 'hex') },
+    'a TLS ClientHello on the plain port': { raw: Buffer.from(`16030100a5010000a10303${'00'.repeat(64)}`, 'hex') },
   };
   return Object.entries(kinds).map(([kind, { raw, responses, expect }]) => ({
     name: `http (raw socket): ${kind}`,
@@ -2267,8 +2267,8 @@ function mutationCases(rng: Rng, bases: MutationBase[]): Case[] {
 
 /** Bytes node:http will not put in a request target, percent-encoded (the rest kept as mutated). */
 function escapeForPath(body: string | Buffer): string {
-  const escape = (b: number) => (b > 0x20 && b < 0x7f && b !== 0x23 ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0').toUpperCase()}`);
-  return [...Buffer.from(body)].map(escape).join('');
+  const escapeByte = (b: number) => (b > 0x20 && b < 0x7f && b !== 0x23 ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0').toUpperCase()}`);
+  return [...Buffer.from(body)].map(escapeByte).join('');
 }
 
 function mutationBases(fx: Fixtures): MutationBase[] {

@@ -51,7 +51,7 @@ test('login and consent pages work in a real browser (headless Chromium)', { tim
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
   page.on('pageerror', (error) => consoleErrors.push(String(error)));
-  const problems = () => (consoleErrors.length ? `\nbrowser console errors:\n${consoleErrors.join('\n')}` : '') + `\nserver output:\n${server.output()}`;
+  const problems = () => `${consoleErrors.length ? `\nbrowser console errors:\n${consoleErrors.join('\n')}` : ''}\nserver output:\n${server.output()}`;
 
   // The client's redirect URI points at a closed port: answer it in the browser instead.
   const callbacks: PwRequest[] = [];

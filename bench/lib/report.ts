@@ -65,7 +65,7 @@ function scenarioTable(s: ScenarioResult, express: Map<number, number> | undefin
     const r = express ? ratio(l.rps, express, l.connections) : undefined;
     return `| ${l.connections} | **${n0(l.rps)}** | ${n0(l.rpsMin)}–${n0(l.rpsMax)} | ${ms(l.p50)} | ${ms(l.p99)} (${ms(l.p99Min)}–${ms(l.p99Max)}) | ${cpu(l.cpuPerOp)} | ${l.rss ? n0(l.rss) : '–'} | ${showRatio ? `${r === undefined ? '–' : `${r.toFixed(2)}×`} | ` : ''}${l.failed} |`;
   });
-  return [head, rule, ...rows].join('\n') + '\n';
+  return `${[head, rule, ...rows].join('\n')}\n`;
 }
 
 export function renderReport(report: Report): string {

@@ -24,10 +24,10 @@ export interface Scenario {
   /** True when the operation is not one HTTP request of the server (ratios to Express say less). */
   composite?: boolean;
   /** Runs once before the warm-up; may return a note for the report. */
-  prepare?: () => Promise<string | void>;
+  prepare?: () => Promise<string | undefined>;
   run: RunOnce;
   /** After the runs: a note for the report (e.g. how many introspections a validator made). */
-  after?: () => Promise<string | void>;
+  after?: () => Promise<string | undefined>;
 }
 
 export interface Fixtures {

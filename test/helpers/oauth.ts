@@ -15,7 +15,7 @@ export async function signInAndConsent(browser: Browser, startUrl: string, user:
   let page = await browser.navigate(startUrl, {}, REDIRECT_URI);
   if (page.url.startsWith(REDIRECT_URI)) return new URL(page.url);
   const [login] = parseForms(page.html, page.url);
-  if (!login?.fields.hasOwnProperty('username')) throw new Error(`expected the login page, got ${page.response.status}: ${page.html.slice(0, 300)}`);
+  if (!(login && Object.hasOwn(login.fields, 'username'))) throw new Error(`expected the login page, got ${page.response.status}: ${page.html.slice(0, 300)}`);
   page = await browser.submit(login, { username: user.username, password: user.password }, REDIRECT_URI);
   if (page.url.startsWith(REDIRECT_URI)) return new URL(page.url);
   const [allow] = parseForms(page.html, page.url);

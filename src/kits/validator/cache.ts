@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /** A cached validation and what revocation events can match it by. */
 export interface CachedValidation {
