@@ -6,6 +6,8 @@ import { createMetrics } from '../../src/http/metrics.ts';
 import { createVerifiedSecrets } from '../../src/oidc/client-secrets.ts';
 import { parseProtocolRequest } from '../../src/oidc/protocol-request.ts';
 import { holdProvider } from '../../src/oidc/provider-holder.ts';
+import { attachLedger } from '../../src/oidc/provider-ledger.ts';
+import { judgeFoundToken, type LedgerManager } from '../../src/tokens/ledger-manager.ts';
 
 export interface Counts {
   /** Answered by Tally directly. */
@@ -72,6 +74,14 @@ export function directProvider(configuration: Configuration) {
     ...configuration,
     features: { devInteractions: { enabled: false }, ...configuration.features },
   });
+  // What beside oidc-provider judges its tokens asks the ledger manager; here, its rule over this provider's grants.
+  const Grant = provider.Grant as unknown as {
+    find(id: string, options: object): Promise<{ clientId?: string; accountId?: string; exp?: number } | undefined>;
+  };
+  attachLedger(provider, {
+    findActive: async (query: { found: Parameters<typeof judgeFoundToken>[0] }) =>
+      judgeFoundToken(query.found, (id) => Grant.find(id, { ignoreExpiration: true })),
+  } as unknown as LedgerManager);
   const metrics = createMetrics({ caches: {}, pool: () => undefined });
   const secrets = createVerifiedSecrets();
   const warnings: unknown[] = [];
