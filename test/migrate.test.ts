@@ -45,8 +45,10 @@ describe(`the migration runner (${testDialect})`, () => {
           env: { ...process.env, DATABASE_URL: url },
         });
         let out = '';
+        let err = '';
         child.stdout.on('data', (d) => (out += d));
-        child.on('exit', (code) => (code === 0 ? done(JSON.parse(out).applied) : fail(new Error(`exit ${code}`))));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('exit', (code) => (code === 0 ? done(JSON.parse(out).applied) : fail(new Error(`exit ${code}: ${err}`))));
       });
     const results = await Promise.all([migrate(), migrate(), migrate()]);
     assert.deepEqual(results.flat().sort(), ALL);
