@@ -1,10 +1,12 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
+import { usesClientSecret } from '../lib/enums.js';
 import { parseBasicCredentials } from '../protocol/client-credentials.js';
 import { REVOCATION_EVENT, REVOCATION_STREAM_PATH, STREAM_CONNECTED, type FeedEvent } from '../protocol/revocations.js';
 import type { RevocationFeed } from '../tokens/revocation-feed.js';
 import { MAX_FEED_ID } from '../storage/revocation-feed.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
+import { TallyError } from '../lib/errors.js';
 
 const HEARTBEAT_MS = 5_000;
 /** Backlog events read from the database at a time while a resuming client catches up. */
@@ -34,7 +36,7 @@ async function authenticateClient(provider: () => Provider, header: string | und
   if (!credentials) return undefined;
   try {
     const client = (await provider().Client.find(credentials.clientId)) as unknown as ClientWithSecret | undefined;
-    if (!client || !['client_secret_basic', 'client_secret_post'].includes(client.clientAuthMethod ?? '')) return undefined;
+    if (!client || !usesClientSecret(client.clientAuthMethod)) return undefined;
     return (await client.compareClientSecret(credentials.secret)) ? credentials.clientId : undefined;
   } catch (error) {
     // A database that does not answer says nothing about the credentials: a 503 (the error handler's).
@@ -54,16 +56,12 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
   router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
     const clientId = await authenticateClient(provider, req.headers.authorization);
     if (!clientId) {
-      res
-        .status(401)
-        .set('www-authenticate', 'Basic realm="tally"')
-        .json({ error: 'invalid_client', error_description: 'authenticate with the client id and secret (HTTP Basic)' });
-      return;
+      res.set('www-authenticate', 'Basic realm="tally"');
+      throw new TallyError(401, 'invalid_client', 'authenticate with the client id and secret (HTTP Basic)');
     }
     const resumeFrom = String(req.headers['last-event-id'] ?? req.query.last_event_id ?? '');
     if (resumeFrom && !(/^\d{1,10}$/.test(resumeFrom) && Number(resumeFrom) <= MAX_FEED_ID)) {
-      res.status(400).json({ error: 'invalid_request', error_description: 'Last-Event-ID must be an event id from this stream' });
-      return;
+      throw new TallyError(400, 'invalid_request', 'Last-Event-ID must be an event id from this stream');
     }
     // Sent once each. On PostgreSQL ids can commit, and so arrive, a little out of order: below the
     // highest id sent, the recent ids sent decide.

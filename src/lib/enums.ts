@@ -32,6 +32,11 @@ export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post',
 /** The methods that present the client secret itself, so a client registered with one gets a secret. */
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 
+/** Whether a client registered with `method` presents its secret (with HTTP Basic, oidc-provider accepts either). */
+export function usesClientSecret(method: string | undefined): boolean {
+  return (SECRET_AUTH_METHODS as readonly (string | undefined)[]).includes(method);
+}
+
 export const APPLICATION_TYPES = ['web', 'native'] as const;
 
 /** Asymmetric only: symmetric algorithms would key on the client secret, stored here as an argon2 hash. */

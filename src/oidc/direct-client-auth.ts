@@ -1,3 +1,4 @@
+import { usesClientSecret } from '../lib/enums.js';
 import { parseBasicCredentials } from '../protocol/client-credentials.js';
 import type { ProviderClient } from './internals/index.js';
 import type { DeclineReason, DirectState } from './direct-guards.js';
@@ -16,7 +17,7 @@ export async function knownBasicClient(state: DirectState): Promise<DeclineReaso
   const client = (await (provider.Client as unknown as ClientModel).find(credentials.clientId)) ?? undefined;
   if (!client) return 'unknown_client';
   // With HTTP Basic, oidc-provider accepts either secret method as the registered one.
-  if (client.clientAuthMethod !== 'client_secret_basic' && client.clientAuthMethod !== 'client_secret_post') return 'client_auth_method';
+  if (!usesClientSecret(client.clientAuthMethod)) return 'client_auth_method';
   if (!client.clientSecret?.startsWith('$argon2')) return 'secret_not_hashed';
   try {
     client.checkClientSecretExpiration('expired');

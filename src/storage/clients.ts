@@ -5,7 +5,7 @@ import type { Sql } from './sql.js';
 import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
 import { createReadCache } from '../lib/read-cache.js';
 import { hashSecret } from './passwords.js';
-import { SECRET_AUTH_METHODS } from '../lib/enums.js';
+import { usesClientSecret } from '../lib/enums.js';
 
 export type ClientMetadata = Record<string, unknown> & { client_id?: string; token_endpoint_auth_method?: string };
 
@@ -18,7 +18,7 @@ export interface StoredClient {
 
 /** Clients that authenticate with nothing have no secret; every other method here needs one. */
 export function needsSecret(metadata: ClientMetadata): boolean {
-  return (SECRET_AUTH_METHODS as readonly string[]).includes(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
+  return usesClientSecret(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
 }
 
 /** A clients row, as the prepared statement and Prisma both read it. */
