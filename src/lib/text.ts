@@ -1,7 +1,15 @@
 import { z } from 'zod';
 
-/** No C0 or C1 control character, nor DEL: never part of a name, an identifier or a URI. */
-const NO_CONTROL = /^[^\x00-\x1F\x7F-\x9F]*$/;
+/** C0 and C1 control characters and DEL: never part of a name, an identifier or a URI. */
+const CONTROL = '\\x00-\\x1F\\x7F-\\x9F';
+const NO_CONTROL = new RegExp(`^[^${CONTROL}]*$`);
+const ANY_CONTROL = new RegExp(`[${CONTROL}]`, 'g');
+
+/** `text` with each control character written as a \uXXXX escape: kept readable, and storable anywhere (PostgreSQL refuses U+0000). */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(ANY_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A UTF-16 surrogate without its pair: no character at all, and stored as U+FFFD by the drivers. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

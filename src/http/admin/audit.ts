@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { escapeControlCharacters } from '../../lib/text.js';
 import type { Logger } from '../../config/logger.js';
 import type { AuditStore } from '../../storage/audit.js';
 import type { AdminActor } from './auth.js';
@@ -13,7 +14,7 @@ const WRITES = new Set<string>(AUDITED_METHODS);
  * as \uXXXX escapes (PostgreSQL cannot store U+0000: the whole event was lost), at most 200 characters.
  */
 export function printableId(id: string): string {
-  return id.replace(/[\x00-\x1F\x7F-\x9F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).slice(0, 200);
+  return escapeControlCharacters(id).slice(0, 200);
 }
 
 /** Status recorded when the caller closed the connection before the answer was sent (nginx's 499). */
