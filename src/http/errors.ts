@@ -29,18 +29,18 @@ export function renderAppErrors({ events, logger }: Pick<Runtime, 'events' | 'lo
   return async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     // Only the interaction pages are for people; the feed, health and metrics paths answer in the OAuth shape.
     const forPeople = req.path.startsWith('/interaction/') && req.accepts(['html', 'json']) === 'html';
-    if (isDatabaseUnavailable(error)) {
-      events.emit(DATABASE_UNAVAILABLE, { path: req.path, error } satisfies UnavailableNotice);
-      if (res.headersSent) return void res.end();
+    const unavailable = isDatabaseUnavailable(error);
+    const shown = unavailable ? undefined : exposedError(error);
+    if (unavailable) events.emit(DATABASE_UNAVAILABLE, { path: req.path, error } satisfies UnavailableNotice);
+    else if (!shown) logger.error({ err: error, path: req.path }, 'request failed');
+    // A stream already under way cannot take an error document: end it, so the client does not wait on.
+    if (res.headersSent) return void res.end();
+    if (unavailable) {
       res.status(503).set({ 'cache-control': 'no-store', 'retry-after': String(RETRY_AFTER_SECONDS) });
       if (forPeople) res.send(await renderPage('error', UNAVAILABLE_PAGE));
       else res.json(UNAVAILABLE_BODY);
       return;
     }
-    const shown = exposedError(error);
-    if (!shown) logger.error({ err: error, path: req.path }, 'request failed');
-    // A stream already under way cannot take an error document: end it, so the client does not wait on.
-    if (res.headersSent) return void res.end();
     const answer = shown ?? SERVER_ERROR;
     res.status(answer.status).set('cache-control', 'no-store');
     if (forPeople) res.send(await renderPage('error', { title: 'Something went wrong', error: answer.code, description: answer.message }));
