@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { createProvider } from './oidc/provider.js';
+import { logEscapedErrors } from './oidc/escaped-errors.js';
 import { createVerifiedSecrets } from './oidc/client-secrets.js';
 import { holdProvider } from './oidc/provider-holder.js';
 import { startKeyReload } from './oidc/key-reload.js';
@@ -31,14 +32,7 @@ if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedM
 const verifiedSecrets = createVerifiedSecrets(runtime.cacheStats.clientSecret);
 const build = (keyring: Keyring) => {
   const provider = createProvider({ ...runtime, keyring, renderPage, verifiedSecrets });
-  // What escapes oidc-provider reaches Koa, which prints it to stderr unless the app has an error
-  // listener when its request handler is made: mostly clients that went away mid-request (nothing to
-  // answer) or sent malformed HTTP.
-  provider.app.on('error', (error: Error & { code?: string }) => {
-    const clientSide = error.code === 'ECONNRESET' || error.code === 'ECONNABORTED' || error.message === 'aborted' || String(error.code).startsWith('HPE_');
-    if (clientSide) logger.debug({ err: error }, 'request aborted or malformed');
-    else logger.error({ err: error, event: 'server_error' }, 'oidc-provider request failed');
-  });
+  provider.app.on('error', logEscapedErrors(logger));
   return provider;
 };
 const providers = holdProvider(build(runtime.keyring));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger } from '../src/config/logger.ts';
+import { logEscapedErrors } from '../src/oidc/escaped-errors.ts';
 
 test('logs: credentials are redacted, an error keeps the code that says why it failed', () => {
   const lines: string[] = [];
@@ -18,4 +19,16 @@ test('logs: credentials are redacted, an error keeps the code that says why it f
   assert.equal(line.req.query.code, '[redacted]');
   assert.equal(line.body.client_secret, '[redacted]');
   assert.equal(line.body.password, '[redacted]');
+});
+
+test('an error escaping oidc-provider → logged as an error with event server_error; a client gone mid-request → debug only', () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk, _encoding, done) => done(void lines.push(String(chunk))) });
+  const log = logEscapedErrors(createLogger('info', sink));
+  log(new TypeError('persist can only be called on previously persisted Sessions'));
+  log(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+  const written = lines.map((text) => JSON.parse(text));
+  assert.equal(written.length, 1, 'the aborted request is below info');
+  assert.equal(written[0].level, 50);
+  assert.equal(written[0].event, 'server_error');
 });
