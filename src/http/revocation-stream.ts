@@ -83,6 +83,8 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
     res.on('close', unsubscribe);
     // The first read comes before the 200, so that a database that does not answer is a 503 (the error
     // handler's); a later read that fails ends the stream, and the client resumes with Last-Event-ID.
+    // A new stream starts after the latest event; read once the feed follows, so that nothing after it is missed.
+    await feed.following();
     floor = resumeFrom ? Number(resumeFrom) : await feed.latestId();
     let page = resumeFrom ? await feed.backlog(floor, BACKLOG_PAGE) : [];
     res
@@ -97,7 +99,7 @@ export function createRevocationStreamRouter({ provider, feed }: { provider: () 
         if (res.destroyed || page.length < BACKLOG_PAGE) break;
         page = await feed.backlog(page.at(-1)!.id, BACKLOG_PAGE);
       }
-    } else floor = Math.min(floor, ...queued.map((e) => e.id - 1));
+    }
     replaying = false;
     if (res.destroyed) return;
     for (const event of queued.sort((a, b) => a.id - b.id)) send(event);

@@ -31,10 +31,25 @@ export function createRevocationFeed({
   const delivered = new Set<number>();
   // Told once when polling starts to fail (the database is away, say) and once when it works again.
   let failing = false;
+  let starting: Promise<void> | undefined;
+
+  /** Reads where live events begin, once per run of the poller; a subscriber waits for it before counting on live events. */
+  function start(): Promise<void> {
+    if (floor >= 0) return Promise.resolve();
+    starting ??= store
+      .latestId()
+      .then((id) => {
+        floor = highest = id;
+      })
+      .finally(() => {
+        starting = undefined;
+      });
+    return starting;
+  }
 
   async function poll() {
     try {
-      if (floor < 0) floor = highest = await store.latestId();
+      await start();
       // Re-read a little behind the highest id seen: on PostgreSQL ids can commit out of order.
       const rows = await store.listAfter(Math.max(0, highest - 100), 1000);
       for (const row of rows) {
@@ -64,16 +79,25 @@ export function createRevocationFeed({
       await redis?.publish(revocationChannel(issuer), encodeFeedEvent({ id: row.id, event: message }));
     },
 
-    /** Live events from now on (a resuming stream reads `backlog` first); returns the unsubscribe function. */
+    /**
+     * Live events: every revocation committed after `following()` resolves, and any earlier one the poller had
+     * not emitted yet (a resuming stream reads `backlog` first). Returns the unsubscribe function.
+     */
     subscribe(listener: (event: FeedEvent) => void): () => void {
       local.on('event', listener);
       if (!timer) timer = setTimeout(poll, 0);
       return () => local.off('event', listener);
     },
 
+    /**
+     * Resolves once the poller knows where its live events begin (a database read when it was idle), so a
+     * revocation made after this cannot be missed; rejects when that read fails.
+     */
+    following: (): Promise<void> => start(),
+    latestId: () => store.latestId(),
+
     backlog: (afterId: number, limit = 10_000) =>
       store.listAfter(afterId, limit).then((rows) => rows.map((r) => ({ id: r.id, event: JSON.parse(r.event) as RevocationMessage }))),
-    latestId: () => store.latestId(),
 
     async close() {
       clearTimeout(timer);
