@@ -10,8 +10,7 @@ import { openRuntime } from './runtime.js';
 import { loadConfig, type Config } from './config/index.js';
 import { exitFor } from './cli/exit.js';
 import type { Keyring } from './storage/keys.js';
-import { followRevocations } from './tokens/ledger-invalidation.js';
-import { pollSecondPasses } from './tokens/second-passes.js';
+import { followRevocations, pollSecondPasses } from './tokens/revocation/index.js';
 
 // After a full collection V8 lets the old generation grow to as much as four times what survived
 // before it collects again. Under load most of that is requests' garbage promoted while in flight

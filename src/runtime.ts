@@ -17,10 +17,9 @@ import { createRevocationEventStore, type RevocationEventStore } from './storage
 import { createRevocationPassStore, type RevocationPassStore } from './storage/revocation-passes.js';
 import { createRevokedTokenStore, type RevokedTokenStore } from './storage/revoked-tokens.js';
 import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager.js';
-import { createRevocation } from './tokens/revocation.js';
+import { openRevocation, type RevocationFeed } from './tokens/revocation/index.js';
 import { createSealedRecords, type SealedRecords } from './tokens/sealed-records.js';
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
-import { createRevocationFeed, type RevocationFeed } from './tokens/revocation-feed.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
 /** What the server and the CLI share: configuration, a migrated database, keys and stores. */
@@ -86,7 +85,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => redis?.publish(clientsChannel, id, { timeoutMs: 1000 }) });
   redis?.subscribe(clientsChannel, (id) => clients.invalidate(id));
   // Other replicas' revocations reach the ledger cache through Redis (and, within the revocation feed's
-  // poll interval, through the database; see tokens/ledger-invalidation.ts). PostgreSQL replicas
+  // poll interval, through the database; see tokens/revocation/follow.ts). PostgreSQL replicas
   // without Redis could not tell each other at once, so there the cache is off.
   const ledgerCache = sql.dialect === 'sqlite' || config.redisUrl !== undefined;
   const stores = {
@@ -99,16 +98,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   };
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
-  const revocationFeed = createRevocationFeed({ store: stores.revocationFeed, issuer: config.issuer, redis, logger });
-  const revocation = createRevocation({
-    ...stores,
-    config,
-    publish: (message) => {
-      events.emit('revocation', message);
-      return revocationFeed.publish(message).catch((error: unknown) => logger.error({ err: error }, 'revocation not published'));
-    },
-    counted: (mode, count) => events.emit('tokens-revoked', { mode, count }),
-  });
+  const { revocation, feed: revocationFeed } = openRevocation({ config, logger, events, redis, stores });
   const ledger = createLedgerManager({ ...stores, config, records, revocation });
   return {
     config,

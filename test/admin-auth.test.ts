@@ -19,13 +19,8 @@ before(async () => {
   runtime = await openRuntime(loadConfig({ DATABASE_URL: database.databaseUrl, LOG_LEVEL: 'silent' }), { shortLived: true });
   provider = createProvider(runtime);
   for (const id of ['console', 'other']) {
-    await runtime.clients.create({
-      client_id: id,
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      redirect_uris: ['https://app.example/cb'],
-      scope: 'openid admin',
-    });
+    const metadata = { grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://app.example/cb'], scope: 'openid admin' };
+    await runtime.clients.create({ client_id: id, ...metadata });
   }
 });
 after(async () => {

@@ -12,7 +12,7 @@ import { createRevocationEventStore, eventKey } from '../src/storage/revocation-
 import { createRevocationPassStore } from '../src/storage/revocation-passes.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
 import { createLedgerManager } from '../src/tokens/ledger-manager.ts';
-import { createRevocation } from '../src/tokens/revocation.ts';
+import { createRevocation } from '../src/tokens/revocation/index.ts';
 import { createSealedRecords } from '../src/tokens/sealed-records.ts';
 import { newStatelessJti } from '../src/tokens/token-ids.ts';
 import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
@@ -143,12 +143,8 @@ test('a found token: active while unused, unexpired, and its grant in place for 
   const exp = seconds() + 3600;
   const grant = async (payload: Partial<AdapterPayload>, ttl = 3600) => {
     const id = randomUUID();
-    await records.save(
-      'Grant',
-      id,
-      { kind: 'Grant', jti: id, iat: seconds(), exp: seconds() + ttl, clientId: 'app', accountId: 'alice', ...payload } as AdapterPayload,
-      ttl,
-    );
+    const stored = { kind: 'Grant', jti: id, iat: seconds(), exp: seconds() + ttl, clientId: 'app', accountId: 'alice', ...payload };
+    await records.save('Grant', id, stored as AdapterPayload, ttl);
     return id;
   };
   const token = { clientId: 'app', accountId: 'alice', exp };

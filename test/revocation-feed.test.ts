@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { createLogger } from '../src/config/logger.ts';
 import type { FeedEvent } from '../src/protocol/revocations.ts';
 import { createRevocationFeedStore } from '../src/storage/revocation-feed.ts';
-import { createRevocationFeed } from '../src/tokens/revocation-feed.ts';
+import { createRevocationFeed } from '../src/tokens/revocation/feed.ts';
 import { useTestStorage } from './helpers/storage.ts';
 
 // The feed's poller over a real database of the suite's dialect.

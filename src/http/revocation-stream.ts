@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import { usesClientSecret } from '../lib/enums.js';
 import { parseBasicCredentials } from '../protocol/client-credentials.js';
 import { REVOCATION_EVENT, REVOCATION_STREAM_PATH, STREAM_CONNECTED, type FeedEvent } from '../protocol/revocations.js';
-import type { RevocationFeed } from '../tokens/revocation-feed.js';
+import type { RevocationFeed } from '../tokens/revocation/index.js';
 import { MAX_FEED_ID } from '../storage/revocation-feed.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { TallyError } from '../lib/errors.js';

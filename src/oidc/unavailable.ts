@@ -74,8 +74,8 @@ export function translatingUnavailable<T extends object>(store: T): T {
 
 /**
  * The adapters as oidc-provider calls them. Their stores translate already; this notes the request
- * once more for a read that several requests share (TokenLookups in tokens/adapter.ts), which was
- * translated in the first one's context.
+ * once more for a read that several requests share (the ledger manager's reads of one turn), which
+ * was translated in the first one's context.
  */
 export function translatingAdapters<A extends object>(adapterFor: (model: string) => A): (model: string) => A {
   return (model) => translatingUnavailable(adapterFor(model));

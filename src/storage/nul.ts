@@ -15,16 +15,10 @@ export function containsNul(value: unknown): boolean {
 /** What a Prisma read or conditional write answers when its filter can match no row. */
 const NO_MATCH: Record<string, unknown> = { findUnique: null, findFirst: null, findMany: [], count: 0, updateMany: { count: 0 }, deleteMany: { count: 0 } };
 
+type PrismaOperation = { operation: string; args: unknown; query: (args: unknown) => Promise<unknown> };
+
 /** Prisma query extension (PostgreSQL): a filter holding a NUL matches nothing. */
-export function matchNothingOnNul({
-  operation,
-  args,
-  query,
-}: {
-  operation: string;
-  args: unknown;
-  query: (args: unknown) => Promise<unknown>;
-}): Promise<unknown> {
+export function matchNothingOnNul({ operation, args, query }: PrismaOperation): Promise<unknown> {
   if (operation in NO_MATCH && containsNul((args as { where?: unknown } | undefined)?.where)) return Promise.resolve(NO_MATCH[operation]);
   return query(args);
 }

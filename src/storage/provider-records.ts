@@ -38,7 +38,8 @@ export function createProviderRecordStore(db: Db, sql: Sql): ProviderRecordStore
     async upsert({ model, id, payload, grantId, uid, expiresAt }) {
       await sql.run(
         `INSERT INTO "provider_records" ("model", "id", "payload", "grant_id", "uid", "expires_at") VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT ("model", "id") DO UPDATE SET "payload" = excluded."payload", "grant_id" = excluded."grant_id", "uid" = excluded."uid", "expires_at" = excluded."expires_at"`,
+        ON CONFLICT ("model", "id") DO UPDATE SET "payload" = excluded."payload", "grant_id" = excluded."grant_id", "uid" = excluded."uid",
+        "expires_at" = excluded."expires_at"`,
         [model, id, payload, grantId, uid, expiresAt],
       );
     },

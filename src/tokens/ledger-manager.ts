@@ -4,7 +4,7 @@ import type { EntryFormat, EntryType, LedgerRow } from '../storage/ledger.js';
 import type { CachedLedgerStore } from '../storage/ledger-cache.js';
 import type { RevocationEventStore } from '../storage/revocation-events.js';
 import type { RevokedTokenStore } from '../storage/revoked-tokens.js';
-import type { Revocation } from './revocation.js';
+import type { Revocation } from './revocation/index.js';
 import type { SealedRecords } from './sealed-records.js';
 import { isStatelessJti } from './token-ids.js';
 
@@ -56,21 +56,6 @@ export interface ActiveToken {
 
 const ACTIVE: ActiveToken = Object.freeze({});
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-type FoundGrant = { clientId?: unknown; accountId?: unknown; exp?: unknown } | undefined;
-
-/**
- * A found token counts while unused and unexpired (oidc-provider's isValid) and its grant is in place,
- * for its client and account. Exported for a provider built around another store of grants (the
- * direct-answer tests' in-process oidc-provider); the manager judges with its own.
- */
-export async function judgeFoundToken(token: FoundToken, findGrant: (id: string) => Promise<FoundGrant>): Promise<ActiveToken | undefined> {
-  if (token.consumed || (typeof token.exp === 'number' && token.exp <= nowSeconds())) return undefined;
-  if (!token.grantId) return ACTIVE;
-  const grant = await findGrant(token.grantId);
-  if (!grant || (typeof grant.exp === 'number' && grant.exp <= nowSeconds())) return undefined;
-  return grant.clientId === token.clientId && grant.accountId === token.accountId ? ACTIVE : undefined;
-}
 
 /**
  * Whether a refresh token used at `usedAt` may be used again now. A leeway of 0 means never, even
@@ -131,14 +116,22 @@ export function createLedgerManager({ config, entries, revokedTokens, revocation
     return includeUsed ? { usedAt: listed.revokedAt } : undefined;
   }
 
-  const judgeFound = (token: FoundToken) => judgeFoundToken(token, (id) => records.find('Grant', id));
+  /** A found token counts while unused and unexpired (oidc-provider's isValid) and its grant is in place, for its client and account. */
+  async function judgeFound(token: FoundToken): Promise<ActiveToken | undefined> {
+    if (token.consumed || (typeof token.exp === 'number' && token.exp <= nowSeconds())) return undefined;
+    if (!token.grantId) return ACTIVE;
+    const grant = await records.find('Grant', token.grantId);
+    if (!grant || (typeof grant.exp === 'number' && grant.exp <= nowSeconds())) return undefined;
+    return grant.clientId === token.clientId && grant.accountId === token.accountId ? ACTIVE : undefined;
+  }
 
   return {
     /** The one definition of an active token: undefined when it is not. */
     async findActive(query: ActiveQuery): Promise<ActiveToken | undefined> {
       if ('found' in query) return judgeFound(query.found);
-      if ('userCode' in query)
+      if ('userCode' in query) {
         return judgeEntry(await entries.findByUserCodeHash(sha256(query.userCode), query.type), query.type, 'reference', query.includeUsed);
+      }
       if (!isStatelessJti(query.id)) return judgeEntry(await readEntry(query.id), query.type, query.format, query.includeUsed);
       return query.claims ? judgeStateless(query.id, query.type, query.claims, query.includeUsed) : undefined;
     },

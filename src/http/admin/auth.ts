@@ -40,8 +40,8 @@ export function requireAdmin(provider: () => Provider, adminApiKey: string | und
       if (token) break;
     }
     // Active as the ledger manager judges it: unexpired, not revoked, its grant in place for its client and account.
-    if (!token || !(await ledgerOf(provider()).findActive({ found: token })))
-      throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
+    const active = token && (await ledgerOf(provider()).findActive({ found: token }));
+    if (!token || !active) throw new Problem(401, 'invalid_token', 'Unauthenticated', 'the bearer credential is not valid');
     // Known before the scope check, so that a refused attempt is audited with who made it.
     res.locals.actor = { kind: 'token', id: token.accountId ? `${token.clientId}/${token.accountId}` : token.clientId } satisfies AdminActor;
     if (!token.scopes.has('admin')) {

@@ -1,12 +1,12 @@
-import type { Config, TokenMode } from '../config/index.js';
-import { sha256 } from '../lib/crypto.js';
-import { ENTRY_FORMATS, toLedgerEntry, type EntryFormat, type EntryType, type LedgerEntry, type RevocationScope } from '../storage/ledger.js';
-import type { CachedLedgerStore } from '../storage/ledger-cache.js';
-import { eventKey, type RevocationEventStore } from '../storage/revocation-events.js';
-import type { RevocationPassRow, RevocationPassStore } from '../storage/revocation-passes.js';
-import type { RevokedTokenStore } from '../storage/revoked-tokens.js';
-import type { RevocationMessage } from '../protocol/revocations.js';
-import { isStatelessJti } from './token-ids.js';
+import type { Config, TokenMode } from '../../config/index.js';
+import { sha256 } from '../../lib/crypto.js';
+import { ENTRY_FORMATS, toLedgerEntry, type EntryFormat, type EntryType, type LedgerEntry, type RevocationScope } from '../../storage/ledger.js';
+import type { CachedLedgerStore } from '../../storage/ledger-cache.js';
+import { eventKey, type RevocationEventStore } from '../../storage/revocation-events.js';
+import type { RevocationPassRow, RevocationPassStore } from '../../storage/revocation-passes.js';
+import type { RevokedTokenStore } from '../../storage/revoked-tokens.js';
+import type { RevocationMessage } from '../../protocol/revocations.js';
+import { isStatelessJti } from '../token-ids.js';
 
 export interface RevocationDependencies {
   config: Config;
@@ -51,16 +51,8 @@ const scopeOfPass = (pass: RevocationPassRow): RevocationScope => ({
  * Revocation in every mode: ledger entries change status; stateless tokens, which have no entry, are
  * listed in the revoked-token list or matched by a revocation event. Part of the ledger manager.
  */
-export function createRevocation({
-  config,
-  entries,
-  revokedTokens,
-  revocationEvents,
-  revocationPasses,
-  publish,
-  counted = () => undefined,
-  settleMs = 1000,
-}: RevocationDependencies) {
+export function createRevocation(deps: RevocationDependencies) {
+  const { config, entries, revokedTokens, revocationEvents, revocationPasses, publish, counted = () => undefined, settleMs = 1000 } = deps;
   const countEntries = (counts: Record<EntryFormat, number>) => {
     for (const format of ENTRY_FORMATS) if (counts[format] > 0) counted(format, counts[format]);
     return counts.reference + counts.jwt;

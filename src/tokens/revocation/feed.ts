@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../config/logger.js';
-import { encodeFeedEvent, revocationChannel, type FeedEvent, type RevocationMessage } from '../protocol/revocations.js';
-import type { RedisChannels } from '../storage/redis.js';
-import type { RevocationFeedStore } from '../storage/revocation-feed.js';
+import type { Logger } from '../../config/logger.js';
+import { encodeFeedEvent, revocationChannel, type FeedEvent, type RevocationMessage } from '../../protocol/revocations.js';
+import type { RedisChannels } from '../../storage/redis.js';
+import type { RevocationFeedStore } from '../../storage/revocation-feed.js';
 
 const POLL_MS = 200;
 const RECENT_IDS = 2000;

@@ -1,4 +1,4 @@
-import type { Logger } from '../config/logger.js';
+import type { Logger } from '../../config/logger.js';
 
 /** How often a server process looks for due second passes of bulk revocations. */
 export const SECOND_PASS_POLL_MS = 500;
