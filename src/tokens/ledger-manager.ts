@@ -57,6 +57,21 @@ export interface ActiveToken {
 const ACTIVE: ActiveToken = Object.freeze({});
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+type FoundGrant = { clientId?: unknown; accountId?: unknown; exp?: unknown } | undefined;
+
+/**
+ * A found token counts while unused and unexpired (oidc-provider's isValid) and its grant is in place,
+ * for its client and account. Exported for a provider built around another store of grants (the
+ * direct-answer tests' in-process oidc-provider); the manager judges with its own.
+ */
+export async function judgeFoundToken(token: FoundToken, findGrant: (id: string) => Promise<FoundGrant>): Promise<ActiveToken | undefined> {
+  if (token.consumed || (typeof token.exp === 'number' && token.exp <= nowSeconds())) return undefined;
+  if (!token.grantId) return ACTIVE;
+  const grant = await findGrant(token.grantId);
+  if (!grant || (typeof grant.exp === 'number' && grant.exp <= nowSeconds())) return undefined;
+  return grant.clientId === token.clientId && grant.accountId === token.accountId ? ACTIVE : undefined;
+}
+
 /**
  * Whether a refresh token used at `usedAt` may be used again now. A leeway of 0 means never, even
  * within the same millisecond (a racing second use must fail).
@@ -116,22 +131,14 @@ export function createLedgerManager({ config, entries, revokedTokens, revocation
     return includeUsed ? { usedAt: listed.revokedAt } : undefined;
   }
 
-  /** A found token counts while unused and unexpired (oidc-provider's isValid) and its grant is in place, for its client and account. */
-  async function judgeFound(token: FoundToken): Promise<ActiveToken | undefined> {
-    if (token.consumed || (typeof token.exp === 'number' && token.exp <= nowSeconds())) return undefined;
-    if (!token.grantId) return ACTIVE;
-    const grant = await records.find('Grant', token.grantId);
-    if (!grant || (typeof grant.exp === 'number' && grant.exp <= nowSeconds())) return undefined;
-    return grant.clientId === token.clientId && grant.accountId === token.accountId ? ACTIVE : undefined;
-  }
+  const judgeFound = (token: FoundToken) => judgeFoundToken(token, (id) => records.find('Grant', id));
 
   return {
     /** The one definition of an active token: undefined when it is not. */
     async findActive(query: ActiveQuery): Promise<ActiveToken | undefined> {
       if ('found' in query) return judgeFound(query.found);
-      if ('userCode' in query) {
+      if ('userCode' in query)
         return judgeEntry(await entries.findByUserCodeHash(sha256(query.userCode), query.type), query.type, 'reference', query.includeUsed);
-      }
       if (!isStatelessJti(query.id)) return judgeEntry(await readEntry(query.id), query.type, query.format, query.includeUsed);
       return query.claims ? judgeStateless(query.id, query.type, query.claims, query.includeUsed) : undefined;
     },
