@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
+import { createSecurityEvents, type SecurityEvents } from './config/security-events.js';
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
 import { openRedisChannels, type RedisChannels } from './storage/redis.js';
@@ -58,6 +59,8 @@ export interface Runtime {
    * ({ mode, count }), `database-unavailable` (an UnavailableNotice: a request refused because the database is unavailable).
    */
   events: EventEmitter;
+  /** Security events: a structured warning with an `event` field each, counted on /metrics (SECURITY_EVENT on `events`). */
+  security: SecurityEvents;
   /** Closes the database and Redis connections. */
   close(): Promise<void>;
   statelessRefreshTokens: StatelessRefreshTokens;
@@ -116,6 +119,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     revocationFeed,
     redis,
     events,
+    security: createSecurityEvents(logger, events),
     async close() {
       await revocationFeed.close();
       await redis?.close();

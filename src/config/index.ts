@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { TOKEN_MODES, type TokenMode } from '../lib/enums.js';
 import { TallyError } from '../lib/errors.js';
@@ -44,7 +45,23 @@ const schema = z.object({
   KEY_ACTIVATION_DELAY: z.coerce.number().int().min(0).default(60),
   /** Seconds between checks for new, activated or retired signing keys. */
   KEY_RELOAD_INTERVAL: positiveInt.default(30),
+  /** Peers whose X-Forwarded-* headers are believed: `loopback`, or IP addresses and CIDR ranges, comma-separated. */
+  TRUST_PROXY: z
+    .string()
+    .transform((v) => v.split(',').map((part) => part.trim()))
+    .refine((list) => list.every(Boolean) && compiles(list), 'must be loopback, or IP addresses and CIDR ranges separated by commas')
+    .optional(),
 });
+
+/** Whether proxy-addr (Express's own reader of trusted hops) takes the list. */
+function compiles(list: string[]): boolean {
+  try {
+    proxyaddr.compile(list);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The names of every environment variable Tally reads. */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
@@ -66,6 +83,8 @@ export interface Config {
   databasePoolSize: number;
   keyActivationDelay: number;
   keyReloadInterval: number;
+  /** Trusted proxies (proxy-addr's terms); empty: none, the socket's peer is the client. */
+  trustProxy: string[];
 }
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
@@ -96,5 +115,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: v.DATABASE_POOL_SIZE,
     keyActivationDelay: v.KEY_ACTIVATION_DELAY,
     keyReloadInterval: v.KEY_RELOAD_INTERVAL,
+    trustProxy: v.TRUST_PROXY ?? [],
   };
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SECURITY_EVENTS } from '../config/security-events.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 
 /** What /metrics reads from the runtime when it is scraped. */
@@ -82,6 +83,14 @@ export function createMetrics(sources: MetricSources) {
     labelNames: ['route'],
     registers: [registry],
   });
+  const securityEvents = new Counter({
+    name: 'tally_security_events_total',
+    help: 'Security events by name (config/security-events.ts): failed sign-ins, lockouts, failed client and admin authentication, reused refresh tokens, replayed codes, forged tokens, refused overload',
+    labelNames: ['event'],
+    registers: [registry],
+  });
+  // Every event starts at 0, so that a rate() over it works before its first occurrence.
+  for (const event of Object.keys(SECURITY_EVENTS)) securityEvents.inc({ event }, 0);
   new Counter({
     name: 'tally_cache_lookups_total',
     help: 'In-process cache lookups by cache (client, client_secret, ledger) and result (hit, miss)',
@@ -119,6 +128,7 @@ export function createMetrics(sources: MetricSources) {
     protocolAnswers,
     directDeclines,
     databaseUnavailable,
+    securityEvents,
     /** Counts a request when its response is finished. */
     observe(req: IncomingMessage, res: ServerResponse) {
       const started = process.hrtime.bigint();

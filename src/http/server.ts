@@ -10,6 +10,8 @@ import { renderAppErrors, writeOAuthError } from './errors.js';
 import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
+import { createForwardedHeaders } from './forwarded.js';
+import { SECURITY_EVENT } from '../config/security-events.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
 import { readBody } from './body.js';
 import { replayRequest } from '../lib/replay-request.js';
@@ -91,10 +93,9 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
 }
 
 /**
- * Whether the URL oidc-provider builds from a request parses. It trusts X-Forwarded-Host and
- * -Proto (proxy mode) and builds its links from them; a malformed one would fail deep inside it as a 500.
- * Host and protocol are worked out exactly as Koa's request getters do (koa/lib/request.js): the
- * first comma-separated value, even an empty one.
+ * Whether the URL oidc-provider builds from a request parses (a malformed one would fail deep inside it
+ * as a 500). Its host and protocol are the issuer's (forwarded.ts), read exactly as Koa's request getters
+ * do (koa/lib/request.js); what is left to go wrong is the request target.
  */
 function providerCanBuildUrls(req: IncomingMessage): boolean {
   const header = (name: string) => {
@@ -148,6 +149,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     pool: () => runtime.sql.poolStats(),
   });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
+  deps.runtime.events.on(SECURITY_EVENT, ({ event }: { event: string }) => metrics.securityEvents.inc({ event }));
   deps.runtime.events.on('tokens-revoked', ({ mode, count }: { mode: string; count: number }) => metrics.tokensRevoked.inc({ mode }, count));
   // Every surface reports a request refused for a database outage here, once: one log line, one count.
   deps.runtime.events.on(DATABASE_UNAVAILABLE, ({ path, error }: UnavailableNotice) => {
@@ -202,12 +204,14 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     res.end(json);
   }
 
+  const trustedOrigin = createForwardedHeaders(runtime.config);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     metrics.observe(req, res);
     if (hasRepeatedHost(req)) {
       refuseRequest(req, res, 400, 'the request has more than one Host header');
       return;
     }
+    trustedOrigin(req);
     if (isAppPath(req.url ?? '/')) {
       app(req, res);
       return;
@@ -222,7 +226,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
     if (!providerCanBuildUrls(req)) {
-      refuseRequest(req, res, 400, 'the Host and X-Forwarded-Host / X-Forwarded-Proto headers do not form a URL');
+      refuseRequest(req, res, 400, 'the request target does not form a URL');
       return;
     }
     const url = req.url ?? '/';

@@ -1,0 +1,41 @@
+import type { EventEmitter } from 'node:events';
+import type { Logger } from './logger.js';
+
+/**
+ * Every security-relevant event Tally reports, by the name it carries in the log (`event`) and on
+ * /metrics (`tally_security_events_total{event}`). One list, so that a new one is counted too.
+ */
+export const SECURITY_EVENTS = {
+  sign_in_failed: 'a sign-in with a wrong password or an unknown or disabled username',
+  account_locked: 'an account locked after consecutive failed sign-ins (and each refusal during the lockout)',
+  address_throttled: 'a client IP refused after failed sign-ins across accounts',
+  user_code_failed: 'a wrong device user_code',
+  client_auth_failed: 'a client authentication with a wrong or missing secret',
+  admin_auth_failed: 'an admin API call with missing or wrong credentials, or without the admin scope',
+  refresh_token_reused: 'a rotated refresh token presented again (its grant revoked)',
+  code_replayed: 'an authorization or device code presented again (its grant revoked)',
+  forged_token: 'a token that claims to be Tally’s but is not (bad signature, unknown key, bad seal)',
+  overloaded: 'expensive work refused because its bound was reached',
+} as const;
+
+export type SecurityEventName = keyof typeof SECURITY_EVENTS;
+
+/** The emitter channel metrics listen on: `{ event }`. */
+export const SECURITY_EVENT = 'security';
+
+/** Never a secret, password, token or code value among the fields: names, ids, addresses, counts. */
+export type SecurityEventFields = Record<string, string | number | boolean | undefined>;
+
+export interface SecurityEvents {
+  report(event: SecurityEventName, fields?: SecurityEventFields): void;
+}
+
+/** A structured warning with an `event` field, and one count on `events` for /metrics. */
+export function createSecurityEvents(logger: Logger, events: EventEmitter): SecurityEvents {
+  return {
+    report(event, fields = {}) {
+      logger.warn({ ...fields, event }, SECURITY_EVENTS[event]);
+      events.emit(SECURITY_EVENT, { event });
+    },
+  };
+}
