@@ -24,7 +24,8 @@ try {
 } catch (error) {
   exitFor(error); // a bad variable: its message, exit 2
 }
-const runtime = await openRuntime(config);
+// A migration that cannot run is told as a bad variable is (exit 2, its message); other failures throw.
+const runtime = await openRuntime(config).catch(exitFor);
 const { logger } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MigrationError, migrationsRoot, readMigrations, runMigrations } from '../src/storage/migrate.ts';
-import { query } from './helpers/db.ts';
+import { execute, query } from './helpers/db.ts';
 import { createDatabaseOn, postgresPassServer } from './helpers/postgres.ts';
 import { onPostgres, root, testDialect } from './helpers/server.ts';
 import { spawn } from 'node:child_process';
@@ -60,6 +60,22 @@ describe(`the migration runner (${testDialect})`, () => {
     await runMigrations(url, migrations);
     appendFileSync(join(migrations, testDialect, '0001_init.sql'), '\n-- edited\n');
     await assert.rejects(runMigrations(url, migrations), (error: unknown) => error instanceof MigrationError && /0001_init.*checksum/.test(error.message));
+  });
+
+  test('the server on a database whose applied migration was edited → exit 2 with the reason, no stack trace', async () => {
+    const url = await newDatabase('edited-server.db');
+    await runMigrations(url);
+    await execute(url, `UPDATE "_tally_migrations" SET "checksum" = 'edited' WHERE "name" = '0001_init'`);
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts')], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: url, PORT: '0', LOG_LEVEL: 'silent', NODE_NO_WARNINGS: '1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((done) => child.on('exit', done));
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^tally: migration 0001_init was edited after it was applied/m);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
   });
 
   test('a new migration → only it is applied', async () => {

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { TallyError } from '../lib/errors.js';
 import { dialectOf, sqliteFilePath, type Dialect } from './database.js';
 
 /** migrations/<dialect>/NNNN_name.sql, committed and forward-only. */
@@ -15,8 +16,11 @@ export interface Migration {
   checksum: string;
 }
 
-export class MigrationError extends Error {
-  override name = 'MigrationError';
+/** A migration that cannot run (a missing or edited file): for the operator to read, like a bad variable. */
+export class MigrationError extends TallyError {
+  constructor(message: string) {
+    super(500, 'migration_failed', message, { expose: true });
+  }
 }
 
 export function readMigrations(dialect: Dialect, root = migrationsRoot): Migration[] {
