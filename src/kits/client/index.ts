@@ -1,6 +1,6 @@
+import { postAsClient } from '../shared/client-post.js';
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { basicAuthorization } from '../../protocol/client-credentials.js';
 import { createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
 
 export { IssuerUnavailableError };
@@ -107,21 +107,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const body = new URLSearchParams({ grant_type: 'client_credentials' });
     if (options.scope) body.set('scope', options.scope);
     if (options.resource) body.set('resource', options.resource);
-    let response: Response;
-    try {
-      response = await fetch(endpoint, {
-        method: 'POST',
-        headers: {
-          authorization: basicAuthorization(options.clientId, options.clientSecret),
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch (error) {
-      throw new IssuerUnavailableError(`token request failed: ${(error as Error).message}`);
-    }
+    const response = await postAsClient(endpoint, options, body, { what: 'token request', timeoutMs: 10_000 });
     const json = (await response.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
     if (!response.ok || !json.access_token) throw new TokenRequestError(json.error ?? 'invalid_response', json.error_description, response.status);
     const now = Date.now();

@@ -1,7 +1,7 @@
+import { postAsClient } from '../shared/client-post.js';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { basicAuthorization } from '../../protocol/client-credentials.js';
 import { revocationChannel, type RevocationMessage } from '../../protocol/revocations.js';
 import { createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
 import { createMemoryCache, createRedisCache, type CachedValidation, type ValidationCache } from './cache.js';
@@ -133,21 +133,7 @@ export function createValidator(options: ValidatorOptions): Validator {
   async function introspect(token: string): Promise<ValidationResult> {
     const { introspection_endpoint: endpoint } = await discover();
     if (!endpoint) throw new IssuerUnavailableError('the issuer offers no introspection endpoint');
-    let response: Response;
-    try {
-      response = await fetch(endpoint, {
-        method: 'POST',
-        headers: {
-          authorization: basicAuthorization(options.clientId, options.clientSecret),
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body: new URLSearchParams({ token }),
-        signal: AbortSignal.timeout(5_000),
-      });
-    } catch (error) {
-      throw new IssuerUnavailableError(`introspection failed: ${(error as Error).message}`);
-    }
+    const response = await postAsClient(endpoint, options, new URLSearchParams({ token }), { what: 'introspection', timeoutMs: 5_000 });
     if (!response.ok) throw new IssuerUnavailableError(`introspection answered ${response.status}`);
     const result = (await response.json()) as ValidationResult;
     if (result.active !== true) return INACTIVE;
