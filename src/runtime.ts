@@ -106,7 +106,8 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     revocationFeed: createRevocationFeedStore(db, sql),
     throttleCounters: createThrottleCounterStore(db, sql),
   };
-  const throttle = createThrottle(redis ? createRedisThrottleCounterStore(redis.commands, `tally:throttle:${config.issuer}:`) : stores.throttleCounters);
+  // Under one prefix whatever the issuer, as in the database: every server on this Redis counts together.
+  const throttle = createThrottle(redis ? createRedisThrottleCounterStore(redis.commands, 'tally:throttle:') : stores.throttleCounters);
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
   const { revocation, feed: revocationFeed } = openRevocation({ config, logger, events, redis, stores });
