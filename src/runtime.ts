@@ -21,6 +21,8 @@ import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager
 import { openRevocation, type RevocationFeed } from './tokens/revocation/index.js';
 import { createSealedRecords, type SealedRecords } from './tokens/sealed-records.js';
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
+import { createRedisThrottleCounterStore, createThrottleCounterStore, type ThrottleCounterStore } from './storage/throttle-counters.js';
+import { createThrottle, type Throttle } from './tokens/throttle.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
 /** What the server and the CLI share: configuration, a migrated database, keys and stores. */
@@ -50,8 +52,12 @@ export interface Runtime {
     revocationPasses: RevocationPassStore;
     providerRecords: ProviderRecordStore;
     revocationFeed: RevocationFeedStore;
+    /** The throttle's counts in the database (used without Redis; pruned either way). */
+    throttleCounters: ThrottleCounterStore;
   };
   revocationFeed: RevocationFeed;
+  /** Throttling of guessing (tokens/throttle.ts), its counts in Redis when REDIS_URL is set, else in the database. */
+  throttle: Throttle;
   /** The process's one pair of Redis connections (publisher, subscriber), when REDIS_URL is set. */
   redis: RedisChannels | undefined;
   /**
@@ -98,7 +104,10 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     revocationPasses: createRevocationPassStore(db, sql),
     providerRecords: createProviderRecordStore(db, sql),
     revocationFeed: createRevocationFeedStore(db, sql),
+    throttleCounters: createThrottleCounterStore(db, sql),
   };
+  // Under one prefix whatever the issuer, as in the database: every server on this Redis counts together.
+  const throttle = createThrottle(redis ? createRedisThrottleCounterStore(redis.commands, 'tally:throttle:') : stores.throttleCounters);
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
   const { revocation, feed: revocationFeed } = openRevocation({ config, logger, events, redis, stores });
@@ -117,6 +126,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     records,
     stores,
     revocationFeed,
+    throttle,
     redis,
     events,
     security: createSecurityEvents(logger, events),

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Runtime } from '../runtime.js';
 import { notFound, parseInput } from './input.js';
 import { createUserBody, type userView } from './schemas.js';
+import { THROTTLE_POLICIES } from '../tokens/throttle.js';
 
 // The operations on users, for the admin API and the CLI.
 
@@ -29,4 +30,11 @@ export async function deleteUser(runtime: Runtime, id: string): Promise<void> {
   if (!(await runtime.users.find(id))) throw notFound('user', id);
   await runtime.revocation.revokeScope({ subject: id });
   await runtime.users.delete(id);
+}
+
+/** Clears the account's failed sign-ins (tokens/throttle.ts): a lockout ends at once. */
+export async function unlockUser(runtime: Runtime, id: string): Promise<void> {
+  const user = await runtime.users.find(id);
+  if (!user) throw notFound('user', id);
+  await runtime.throttle.clear(THROTTLE_POLICIES.account, user.username);
 }

@@ -6,7 +6,7 @@ import { findDuplicateKey } from '../lib/duplicate-keys.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 import { runMigrations } from '../storage/migrate.js';
 import { parseNewClient } from '../admin/client-schemas.js';
-import { createUser, parseNewUser } from '../admin/users.js';
+import { createUser, parseNewUser, unlockUser } from '../admin/users.js';
 import { pruneLedger } from '../admin/tokens.js';
 import { rotateSigningKeys } from '../admin/keys.js';
 import { MAX_PRUNE_AGE_SECONDS } from '../admin/schemas.js';
@@ -21,6 +21,7 @@ export const HELP: Record<string, string> = {
 Commands:
   migrate                 apply pending database migrations and exit
   users create            create a user (password from standard input)
+  users unlock            clear a user's failed sign-ins (ends a lockout)
   clients create          register a client from RFC 7591 metadata
   prune                   delete expired ledger entries in batches
   keys rotate             add new signing keys; older ones stay published until their tokens expire
@@ -29,6 +30,8 @@ Every command reads the same environment as the server (DATABASE_URL, ...). Use 
   migrate: 'Usage: tally migrate\n\nApplies pending migrations to DATABASE_URL and prints their names as JSON.',
   'users create':
     'Usage: tally users create --username NAME [--email E] [--name N] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON.',
+  'users unlock':
+    'Usage: tally users unlock --id ID\n\nClears the failed sign-ins of the user with this id (the `sub`), ending a lockout at once. Prints nothing.',
   'clients create': `Usage: tally clients create --json '{"client_name":"...","redirect_uris":[...],...}'\n\nThe body of POST /admin/clients. Prints the client as JSON, with client_secret this once.`,
   'keys rotate': 'Usage: tally keys rotate\n\nAdds an ES256 and an RS256 signing key. New tokens are signed with them; older keys stay in the JWKS.',
   prune:
@@ -89,6 +92,13 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
       ...(values.name !== undefined ? { name: values.name } : {}),
     });
     await withRuntime(async (runtime) => print(await createUser(runtime, user)));
+  },
+
+  async 'users unlock'(args) {
+    const { values } = parseArgs({ args, options: { id: { type: 'string' } } });
+    if (!values.id) throw new UsageError('--id is required');
+    const id = values.id;
+    await withRuntime((runtime) => unlockUser(runtime, id));
   },
 
   async 'clients create'(args) {

@@ -1,6 +1,6 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
-import type { UserStore } from '../storage/users.js';
+import type { SignIn } from '../oidc/sign-in.js';
 import type { Csrf } from './csrf.js';
 import { TallyError } from '../lib/errors.js';
 import { renderPage } from './views.js';
@@ -21,7 +21,7 @@ function allowFormActionTo(res: Response, redirectUri: unknown) {
   res.setHeader('content-security-policy', csp.replace("form-action 'self'", `form-action 'self' ${new URL(redirectUri).origin}`));
 }
 
-export function createInteractionRouter({ provider, users, csrf }: { provider: () => Provider; users: UserStore; csrf: Csrf }): Router {
+export function createInteractionRouter({ provider, signIn, csrf }: { provider: () => Provider; signIn: SignIn; csrf: Csrf }): Router {
   const router = express.Router();
   const parseForm = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 20 });
 
@@ -69,10 +69,11 @@ export function createInteractionRouter({ provider, users, csrf }: { provider: (
 
     if (details.prompt.name === 'login') {
       const { username, password } = body;
-      const user =
-        typeof username === 'string' && typeof password === 'string' && username && password ? await users.authenticate(username, password) : undefined;
+      // Throttled and counted there (oidc/sign-in.ts); a refusal re-renders this page saying when to try again.
+      const { user, refusal } = await signIn(username, password, req.ip);
       if (!user) {
-        await show(res, details, 401, 'Wrong username or password.', typeof username === 'string' ? username : undefined);
+        if (refusal.retryAfterSeconds) res.set('retry-after', String(refusal.retryAfterSeconds));
+        await show(res, details, refusal.status, refusal.message, typeof username === 'string' ? username : undefined);
         return;
       }
       await provider().interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });

@@ -10,6 +10,7 @@ import { renderAppErrors, writeOAuthError } from './errors.js';
 import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
+import { createSignIn } from '../oidc/sign-in.js';
 import { createForwardedHeaders } from './forwarded.js';
 import { SECURITY_EVENT } from '../config/security-events.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
@@ -83,7 +84,8 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   });
   app.use('/admin', createAdminRouter({ provider, runtime }));
   app.use(revocationStream.router);
-  app.use(createInteractionRouter({ provider, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
+  const signIn = createSignIn({ users: runtime.users, throttle: runtime.throttle, security: runtime.security });
+  app.use(createInteractionRouter({ provider, signIn, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
 
   app.use((_req: Request, _res: Response) => {
     throw new TallyError(404, 'not_found', 'There is nothing here.');

@@ -17,6 +17,9 @@ import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } fro
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 import { attachLedger } from './provider-ledger.js';
+import type { SecurityEvents } from '../config/security-events.js';
+import type { Throttle } from '../tokens/throttle.js';
+import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttle.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -37,6 +40,9 @@ export interface ProviderDependencies {
   renderPage?: RenderPage;
   /** Told of requests refused because the database is unavailable (storage/unavailable.ts). */
   events?: EventEmitter;
+  /** Device user_code guesses are throttled with these (absent in the CLI, which serves no page). */
+  throttle?: Throttle;
+  security?: SecurityEvents;
 }
 
 const noPages: RenderPage = () => Promise.reject(new Error('this provider serves no pages'));
@@ -138,13 +144,14 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       },
       deviceFlow: {
         enabled: true,
-        userCodeInputSource: (ctx, form, _out, err) =>
-          isDatabaseUnavailable(err)
-            ? page(ctx, 'error', UNAVAILABLE_PAGE)
-            : page(ctx, 'device', {
-                form: form.replace('</form>', '<button type="submit">Continue</button></form>'),
-                error: err ? 'That code is not valid or has expired. Try again.' : undefined,
-              }),
+        userCodeInputSource: (ctx, form, _out, err) => {
+          if (isDatabaseUnavailable(err)) return page(ctx, 'error', UNAVAILABLE_PAGE);
+          if (err instanceof UserCodesThrottled) ctx.set('retry-after', String(err.retryAfterSeconds));
+          return page(ctx, 'device', {
+            form: form.replace('</form>', '<button type="submit">Continue</button></form>'),
+            error: err instanceof UserCodesThrottled ? err.pageMessage : err ? 'That code is not valid or has expired. Try again.' : undefined,
+          });
+        },
         userCodeConfirmSource: (ctx, form, client, _deviceInfo, userCode) =>
           page(ctx, 'device-confirm', {
             form: form.replace('</form>', '<button type="submit">Continue</button><button type="submit" name="abort" value="yes">Abort</button></form>'),
@@ -204,6 +211,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);
   installFirstSessionSave(provider, { sessionTtl: SESSION_TTL, cookie: LONG_COOKIE });
+  if (deps.throttle && deps.security) installUserCodeThrottle(provider, { throttle: deps.throttle, security: deps.security });
   return provider;
 }
 

@@ -15,6 +15,8 @@ export interface RedisChannels {
   publish(channel: string, message: string, options?: { timeoutMs?: number }): Promise<void>;
   /** Calls `handler` with every message on `channel`; returns the function that stops it. */
   subscribe(channel: string, handler: (message: string) => void): () => void;
+  /** The publishing connection, for commands (counters: storage/throttle-counters.ts); it never subscribes. */
+  readonly commands: Redis;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,8 @@ export function openRedisChannels(url: string, logger: Logger): RedisChannels {
   });
 
   return {
+    commands: publisher,
+
     async publish(channel, message, { timeoutMs } = {}) {
       const sent = publisher.publish(channel, message).then(
         () => undefined,

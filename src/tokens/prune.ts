@@ -4,6 +4,7 @@ import type { ProviderRecordStore } from '../storage/provider-records.js';
 import type { RevocationEventStore } from '../storage/revocation-events.js';
 import type { RevocationFeedStore } from '../storage/revocation-feed.js';
 import type { RevokedTokenStore } from '../storage/revoked-tokens.js';
+import type { ThrottleCounterStore } from '../storage/throttle-counters.js';
 import type { Config } from '../config/index.js';
 
 export interface PruneDependencies {
@@ -14,6 +15,7 @@ export interface PruneDependencies {
     revocationEvents: RevocationEventStore;
     providerRecords: ProviderRecordStore;
     revocationFeed: RevocationFeedStore;
+    throttleCounters: ThrottleCounterStore;
   };
 }
 
@@ -32,12 +34,14 @@ export interface PruneResult {
   revoked_tokens: number;
   provider_records: number;
   revocation_feed: number;
+  /** Expired counts of the throttle (tokens/throttle.ts). */
+  throttle_counters: number;
   batches: number;
 }
 
 /**
  * Deletes what can never be active again: ledger entries, revoked-list rows and revocation events,
- * and provider records whose expiry is past, and feed events older than any token they could name. Never an entry of an unexpired token. Runs as its own
+ * and provider records whose expiry is past, feed events older than any token they could name, and expired throttle counts. Never an entry of an unexpired token. Runs as its own
  * job (CLI or admin API), never inside a token request, in batches with a pause between them.
  */
 export async function prune({ config, stores }: PruneDependencies, options: PruneOptions = {}): Promise<PruneResult> {
@@ -46,7 +50,7 @@ export async function prune({ config, stores }: PruneDependencies, options: Prun
   const limit = options.limit ?? Infinity;
   // A feed event matters while a token issued before it can still be alive.
   const feedBefore = new Date(before.getTime() - Math.max(config.accessTokenTtl, config.refreshTokenTtl) * 1000);
-  const result: PruneResult = { deleted: 0, token_entries: 0, revoked_tokens: 0, provider_records: 0, revocation_feed: 0, batches: 0 };
+  const result: PruneResult = { deleted: 0, token_entries: 0, revoked_tokens: 0, provider_records: 0, revocation_feed: 0, throttle_counters: 0, batches: 0 };
   const steps: [keyof PruneResult, (size: number) => Promise<number>][] = [
     ['token_entries', (size) => stores.entries.pruneBatch(before, size)],
     // Revocation events go with the last batch of the revoked-token list (they count as its rows).
@@ -59,6 +63,8 @@ export async function prune({ config, stores }: PruneDependencies, options: Prun
     ],
     ['provider_records', (size) => stores.providerRecords.pruneBatch(before, size)],
     ['revocation_feed', (size) => stores.revocationFeed.pruneBefore(feedBefore, size)],
+    // A count past its expiry counts nothing; older than `before`, it goes.
+    ['throttle_counters', (size) => stores.throttleCounters.pruneBatch(before, size)],
   ];
   for (const [key, step] of steps) {
     while (result.deleted < limit) {

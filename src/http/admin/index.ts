@@ -4,7 +4,7 @@ import type { Runtime } from '../../runtime.js';
 import { TallyError } from '../../lib/errors.js';
 import { parseClientPatch, parseNewClient } from '../../admin/client-schemas.js';
 import { deleteClient, getClient, listClients, registerClient, rotateClientSecret, updateClient } from '../../admin/clients.js';
-import { createUser, deleteUser, getUser, parseNewUser } from '../../admin/users.js';
+import { createUser, deleteUser, getUser, parseNewUser, unlockUser } from '../../admin/users.js';
 import {
   getToken,
   listTokens,
@@ -62,6 +62,10 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   router.get('/users/:id', async (req, res) => void res.json(await getUser(runtime, id(req))));
   router.delete('/users/:id', async (req, res) => {
     await deleteUser(runtime, id(req));
+    res.status(204).end();
+  });
+  router.post('/users/:id/unlock', async (req, res) => {
+    await unlockUser(runtime, id(req));
     res.status(204).end();
   });
 

@@ -160,6 +160,16 @@ export const adminOpenApi: OpenApiDocument = {
         responses: { '204': { description: 'deleted' }, ...AUTH_ERRORS, ...NOT_FOUND },
       },
     },
+    '/users/{id}/unlock': {
+      post: {
+        operationId: 'unlockUser',
+        summary: 'Clear a user’s failed sign-ins',
+        description: 'Ends a lockout after consecutive failed sign-ins at once; the next attempt counts from zero. Takes no body.',
+        tags: ['users'],
+        parameters: [pathId('user')],
+        responses: { '204': { description: 'the failures are cleared' }, ...BODY_ERRORS, ...AUTH_ERRORS, ...NOT_FOUND },
+      },
+    },
     '/tokens': {
       get: {
         operationId: 'listTokens',

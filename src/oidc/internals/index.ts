@@ -17,6 +17,7 @@ export {
 export {
   adjustFoundAccessTokens,
   interceptAccessTokenFind,
+  interceptUserCodeFind,
   recogniseScopes,
   replaceClientSecretComparison,
   replaceTokenIds,

@@ -111,3 +111,13 @@ export function replaceClientSecretComparison(
 export function recogniseScopes(provider: Provider, Scopes: new () => Set<string>): void {
   Object.setPrototypeOf(providerConfiguration(provider).scopes, Scopes.prototype);
 }
+
+/**
+ * Device user_code lookups (actions/code_verification.js, their only
+ * caller): `lookUp` decides around oidc-provider's own find (it may throw to refuse one).
+ */
+export function interceptUserCodeFind(provider: Provider, lookUp: (find: () => Promise<unknown>) => Promise<unknown>): void {
+  const DeviceCode = provider.DeviceCode as unknown as { findByUserCode(userCode: string, options?: FindOptions): Promise<unknown> };
+  const findByUserCode = DeviceCode.findByUserCode.bind(DeviceCode);
+  DeviceCode.findByUserCode = (userCode, options) => lookUp(() => findByUserCode(userCode, options));
+}
