@@ -17,6 +17,8 @@ import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } fro
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 import { attachLedger } from './provider-ledger.js';
+import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
+import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -103,13 +105,15 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       authorizationSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
     },
     extraClientMetadata: {
-      properties: ['token_mode'],
-      validator(_ctx, key, value) {
+      properties: ['token_mode', ...CLIENT_POLICY_METADATA],
+      validator(_ctx, key, value, metadata) {
         if (key === 'token_mode' && value !== undefined && !isTokenMode(value)) {
           throw new errors.InvalidClientMetadata(`token_mode must be one of ${TOKEN_MODES.join(', ')}`);
         }
+        checkClientPolicyMetadata(key, value, metadata);
       },
     },
+    pkce: { required: pkceRequired },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     responseTypes: [...RESPONSE_TYPES],
     rotateRefreshToken: true,
@@ -128,7 +132,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       devInteractions: { enabled: false },
       externalSigningSupport: EXTERNAL_SIGNING_FEATURE,
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: introspectionAllowedPolicy },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
@@ -203,6 +207,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);
+  installIntrospectionTokenType(provider);
   installFirstSessionSave(provider, { sessionTtl: SESSION_TTL, cookie: LONG_COOKIE });
   return provider;
 }
