@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
+import { createValidator } from '../src/kits/validator/index.ts';
 import { countsOf } from './helpers/direct-provider.ts';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
@@ -102,6 +103,16 @@ for (const mode of MODES) {
       assert.deepEqual(await introspect(resourceServer, tokens.forIssuer), { active: false });
       assert.deepEqual(await introspect(resourceServer, tokens.refresh), { active: false });
       if (mode === 'reference') assert.equal((await answers()).direct - before.direct, 4, 'the direct answer applied the rule');
+    });
+
+    test("tally/validator on the issuing client's credentials: its access token passes, its refresh token does not", async () => {
+      const validator = createValidator({ issuer: server.url, clientId: app.client_id, clientSecret: app.client_secret! });
+      try {
+        assert.equal((await validator.validate(tokens.forApi)).active, true);
+        assert.deepEqual(await validator.validate(tokens.refresh), { active: false });
+      } finally {
+        await validator.close();
+      }
     });
 
     test('the issuer as an audience: tokens issued without resource; no audiences: nothing of others', async () => {
