@@ -29,7 +29,10 @@ const basic = (client: RegisteredClient) =>
 
 async function introspectOnce(client: RegisteredClient, token: string, how: 'basic' | 'post'): Promise<string> {
   const form = new URLSearchParams({ token });
-  if (how === 'post') form.append('client_id', client.client_id), form.append('client_secret', client.client_secret!);
+  if (how === 'post') {
+    form.append('client_id', client.client_id);
+    form.append('client_secret', client.client_secret!);
+  }
   const response = await fetch(`${server.url}/token/introspection`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...(how === 'basic' ? { authorization: basic(client) } : {}) },

@@ -50,7 +50,8 @@ const clientFields = {
   scope: scopeString,
   token_mode: z.enum(TOKEN_MODES).meta({ description: 'the server default (TOKEN_MODE) when absent' }),
   introspection_audiences: z.array(absoluteUri).max(MAX_INTROSPECTION_AUDIENCES).meta({
-    description: "audiences (`aud` values, e.g. an API's URI, or the issuer for the default audience) of other clients' access tokens this client may introspect; none when absent or empty",
+    description:
+      "audiences (`aud` values, e.g. an API's URI, or the issuer for the default audience) of other clients' access tokens this client may introspect; none when absent or empty",
   }),
   require_pkce: z.boolean().meta({ default: true, description: 'false lets a confidential client use the code flow without PKCE; refused for public clients' }),
   application_type: z.enum(APPLICATION_TYPES).meta({ default: 'web' }),

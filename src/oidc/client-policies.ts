@@ -13,8 +13,7 @@ export const MAX_INTROSPECTION_AUDIENCES = 20;
 export function checkClientPolicyMetadata(key: string, value: unknown, metadata: { token_endpoint_auth_method?: unknown }): void {
   if (value === undefined) return;
   if (key === 'introspection_audiences') {
-    const ok =
-      Array.isArray(value) && value.length <= MAX_INTROSPECTION_AUDIENCES && value.every((aud) => typeof aud === 'string' && URL.canParse(aud));
+    const ok = Array.isArray(value) && value.length <= MAX_INTROSPECTION_AUDIENCES && value.every((aud) => typeof aud === 'string' && URL.canParse(aud));
     if (!ok) throw new errors.InvalidClientMetadata(`introspection_audiences must be a list of at most ${MAX_INTROSPECTION_AUDIENCES} absolute URIs`);
   }
   if (key === 'require_pkce') {
