@@ -37,13 +37,14 @@ interface Worker {
   client_secret: string;
 }
 
-async function newWorker(on: TestServer, scope = 'api:read'): Promise<Worker> {
+async function newWorker(on: TestServer, scope = 'api:read', extra: Record<string, unknown> = {}): Promise<Worker> {
   const answer = await admin(on, 'POST', '/clients', {
     client_name: 'client kit worker',
     redirect_uris: [REDIRECT_URI],
     grant_types: ['client_credentials'],
     response_types: [],
     scope,
+    ...extra,
   });
   assert.equal(answer.status, 201, JSON.stringify(answer.body));
   return answer.body;
@@ -315,7 +316,7 @@ describe('fetch()', () => {
 
   test('an API that introspects the token: after a revocation, one 401 then a new token and 200', async () => {
     const worker = await newWorker(server);
-    const resourceServer = await newWorker(server);
+    const resourceServer = await newWorker(server, 'api:read', { introspection_audiences: [server.url] });
     const client = tokenClient(server, worker);
     const api = await startApi(async (call) => {
       const token = call.authorization?.replace(/^Bearer /, '') ?? '';

@@ -77,10 +77,10 @@ const VOLATILE = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding
 const stable = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).filter(([name]) => !VOLATILE.has(name)));
 
 /** Asks oidc-provider (client_secret_post) and then Tally directly (Basic): the answers must be the same. */
-async function bothWays(params: Record<string, string>): Promise<Record<string, unknown>> {
+async function bothWays(params: Record<string, string>, client = resourceServer): Promise<Record<string, unknown>> {
   const before = await answeredBy();
-  const byProvider = await introspect(params, 'post');
-  const direct = await introspect(params, 'basic');
+  const byProvider = await introspect(params, 'post', {}, client);
+  const direct = await introspect(params, 'basic', {}, client);
   const afterwards = await answeredBy();
   // client_secret_post: client_id and client_secret are parameters a direct answer does not take.
   assert.deepEqual(since(before, afterwards, 'introspection'), { direct: 1, provider: 1, reasons: { unexpected_parameter: 1 } }, 'one answer each way');
@@ -106,7 +106,13 @@ async function byProvider(
 
 before(async () => {
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
-  resourceServer = await newClient('reference', { client_name: 'resource server', grant_types: ['client_credentials'], response_types: [] });
+  // It introspects other clients' tokens of the default audience (the issuer).
+  resourceServer = await newClient('reference', {
+    client_name: 'resource server',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    introspection_audiences: [server.url],
+  });
   // The first use of the secret is verified by oidc-provider (argon2); later ones may be answered directly.
   assert.equal((await byProvider('secret_not_verified', { token: 'x'.repeat(43) })).status, 200);
 });
@@ -139,15 +145,18 @@ describe('introspection: the same answer whoever answers', () => {
     assert.deepEqual(await bothWays({ token: tokens.access_token, token_type_hint: 'access_token' }), access);
     assert.deepEqual(await bothWays({ token: tokens.access_token, token_type_hint: 'urn:ietf:params:oauth:token-type:refresh_token' }), access);
 
-    const refresh = await bothWays({ token: tokens.refresh_token!, token_type_hint: 'refresh_token' });
+    // A refresh token only to the client it was issued to, and marked as one.
+    assert.deepEqual(await bothWays({ token: tokens.refresh_token! }), { active: false }, 'not to another client');
+    const refresh = await bothWays({ token: tokens.refresh_token!, token_type_hint: 'refresh_token' }, client);
     assert.equal(refresh.active, true);
-    assert.equal(refresh.token_type, undefined, 'a refresh token has no token_type at introspection');
-    assert.deepEqual(await bothWays({ token: tokens.refresh_token! }), refresh);
+    assert.equal(refresh.token_type, 'refresh_token');
+    assert.deepEqual(await bothWays({ token: tokens.refresh_token! }, client), refresh);
+    assert.deepEqual(await bothWays({ token: tokens.access_token }, client), access);
 
     // Revoking the refresh token ends the grant: the access token goes with it.
     await oidc.tokenRevocation(config, tokens.refresh_token!);
     assert.deepEqual(await bothWays({ token: tokens.access_token }), { active: false });
-    assert.deepEqual(await bothWays({ token: tokens.refresh_token! }), { active: false });
+    assert.deepEqual(await bothWays({ token: tokens.refresh_token! }, client), { active: false });
   });
 
   test('a revoked token, an unknown one and one revoked through the admin API: inactive', async () => {

@@ -411,7 +411,12 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
     }
 
     test('a validator on A with Redis drops a token revoked through B within 2 s', async () => {
-      const resourceServer = await newClient(direct(a), 'reference', { grant_types: ['client_credentials'], response_types: [], redirect_uris: undefined });
+      const resourceServer = await newClient(direct(a), 'reference', {
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: undefined,
+        introspection_audiences: [a.env.ISSUER],
+      });
       validator = createValidator({
         issuer: a.url,
         clientId: resourceServer.client_id,

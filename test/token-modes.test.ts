@@ -154,7 +154,12 @@ for (const mode of MODES) {
 
     test('deleting the client → its tokens are inactive', async () => {
       const s = await session(mode);
-      const resourceServer = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], redirect_uris: undefined });
+      const resourceServer = await newClient('reference', {
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: undefined,
+        introspection_audiences: [server.url],
+      });
       const rsConfig = await discover(server, resourceServer);
       assert.equal(await isActive(rsConfig, s.tokens.access_token), true);
       assert.equal((await admin(server, 'DELETE', `/clients/${s.client.client_id}`)).status, 204);

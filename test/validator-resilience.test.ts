@@ -15,7 +15,7 @@ const clientOf = new Map<string, string>();
 const decodeClient = (token: string) => clientOf.get(token)!;
 
 async function tokensFor(server: TestServer) {
-  const rs = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [] })).body;
+  const rs = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], introspection_audiences: [server.url] })).body;
   const tokens: Record<string, string> = {};
   for (const mode of ['reference', 'jwt', 'stateless']) {
     const client = (await admin(server, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode }))

@@ -29,7 +29,14 @@ before(async () => {
   redis = await startRedis();
   if (!redis) console.log('# redis-server not installed: the Redis validator is not tested (apt-get install redis-server)');
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ...(redis ? { REDIS_URL: redis.url } : {}) } });
-  resourceServer = (await admin(server, 'POST', '/clients', { client_name: 'orders API', grant_types: ['client_credentials'], response_types: [] })).body;
+  resourceServer = (
+    await admin(server, 'POST', '/clients', {
+      client_name: 'orders API',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      introspection_audiences: [server.url],
+    })
+  ).body;
   onFeed = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 });
   if (redis)
     onRedis = createValidator({
@@ -156,7 +163,8 @@ describe('validating tokens', () => {
   test('expired tokens and tokens of another issuer → inactive', async () => {
     const other = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ACCESS_TOKEN_TTL: '4' } });
     try {
-      const rs = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [] })).body;
+      const rs = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], introspection_audiences: [other.url] }))
+        .body;
       const issued: string[] = [];
       for (const mode of MODES) {
         const client = (

@@ -3,6 +3,7 @@ import { plainText } from '../lib/text.js';
 import { TallyError } from '../lib/errors.js';
 import { APPLICATION_TYPES, ASYMMETRIC_SIGNING_ALGS, CLIENT_AUTH_METHODS, GRANT_TYPES, RESPONSE_TYPES, TOKEN_MODES } from '../lib/enums.js';
 import { isJsonObject, parseInput } from './input.js';
+import { MAX_INTROSPECTION_AUDIENCES } from '../oidc/client-policies.js';
 
 // RFC 7591 client metadata as Tally accepts it, checked before oidc-provider's own validation
 // (admin/clients.ts). The descriptions are the OpenAPI document's (admin/json-schemas.ts).
@@ -48,6 +49,11 @@ const clientFields = {
   }),
   scope: scopeString,
   token_mode: z.enum(TOKEN_MODES).meta({ description: 'the server default (TOKEN_MODE) when absent' }),
+  introspection_audiences: z.array(absoluteUri).max(MAX_INTROSPECTION_AUDIENCES).meta({
+    description:
+      "audiences (`aud` values, e.g. an API's URI, or the issuer for the default audience) of other clients' access tokens this client may introspect; none when absent or empty",
+  }),
+  require_pkce: z.boolean().meta({ default: true, description: 'false lets a confidential client use the code flow without PKCE; refused for public clients' }),
   application_type: z.enum(APPLICATION_TYPES).meta({ default: 'web' }),
   client_uri: absoluteUri,
   logo_uri: absoluteUri,

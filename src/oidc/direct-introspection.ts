@@ -18,6 +18,7 @@ import {
   type Guard,
 } from './direct-guards.js';
 import { ledgerOf } from './provider-ledger.js';
+import { introspectionAllowedPolicy, introspectionTokenType, mayIntrospect } from './introspection-policy.js';
 
 type Token = {
   kind: string;
@@ -65,6 +66,12 @@ async function findActiveToken(state: IntrospectionState): Promise<undefined> {
   return undefined;
 }
 
+/** Who may see the token (introspection-policy.ts): to anyone else it is `active: false`, as from oidc-provider. */
+function visibleToCaller(state: IntrospectionState): undefined {
+  if (state.token && !mayIntrospect(state.client!, state.token)) state.token = undefined;
+  return undefined;
+}
+
 /** No sender constraint and no authorization details: their answer carries `cnf` or details this path does not write. */
 function plainToken({ token }: IntrospectionState): DeclineReason | undefined {
   if (!token) return undefined;
@@ -80,6 +87,7 @@ const GUARDS: readonly Guard<IntrospectionState>[] = [
   referenceToken,
   knownBasicClient,
   findActiveToken,
+  visibleToCaller,
   plainToken,
 ];
 
@@ -101,7 +109,7 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
     authorization_details: undefined,
     scope: token.scope || undefined,
     cnf: undefined,
-    token_type: token.kind !== 'RefreshToken' ? token.tokenType : undefined,
+    token_type: introspectionTokenType(token),
   });
   return body;
 }
@@ -118,18 +126,17 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
  * not verified in the last few minutes, JWTs and stateless tokens, CORS, DPoP, attestation, repeated,
  * missing or unexpected parameters, and tokens with sender constraints or authorization details. It
  * declines everything under configurations it does not reproduce (JWT introspection responses,
- * pairwise subjects, attestation, a custom allowedPolicy).
+ * pairwise subjects, attestation, an allowedPolicy other than Tally's).
  */
 export function createDirectIntrospection(provider: Provider, secrets: VerifiedSecrets) {
   const configuration = providerConfiguration(provider);
   const { features } = configuration;
-  // The default policy lets every authenticated confidential client introspect any token.
   const reproducible =
     features.introspection.enabled &&
     !features.jwtIntrospection.enabled &&
     !features.attestClientAuth.enabled &&
     ![...configuration.subjectTypes].includes('pairwise') &&
-    features.introspection.allowedPolicy.name === 'introspectionAllowedPolicy';
+    features.introspection.allowedPolicy === introspectionAllowedPolicy;
   const ledger = ledgerOf(provider);
 
   /** The token when introspection may show it and the ledger manager finds it active (its grant included, as oidc-provider's introspection checks). */

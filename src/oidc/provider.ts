@@ -20,6 +20,8 @@ import { attachLedger } from './provider-ledger.js';
 import type { SecurityEvents } from '../config/security-events.js';
 import type { Throttle } from '../tokens/throttle.js';
 import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttle.js';
+import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
+import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -109,13 +111,15 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       authorizationSigningAlgValues: [...ASYMMETRIC_SIGNING_ALGS],
     },
     extraClientMetadata: {
-      properties: ['token_mode'],
-      validator(_ctx, key, value) {
+      properties: ['token_mode', ...CLIENT_POLICY_METADATA],
+      validator(_ctx, key, value, metadata) {
         if (key === 'token_mode' && value !== undefined && !isTokenMode(value)) {
           throw new errors.InvalidClientMetadata(`token_mode must be one of ${TOKEN_MODES.join(', ')}`);
         }
+        checkClientPolicyMetadata(key, value, metadata);
       },
     },
+    pkce: { required: pkceRequired },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     responseTypes: [...RESPONSE_TYPES],
     rotateRefreshToken: true,
@@ -134,7 +138,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       devInteractions: { enabled: false },
       externalSigningSupport: EXTERNAL_SIGNING_FEATURE,
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: introspectionAllowedPolicy },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
@@ -210,6 +214,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);
+  installIntrospectionTokenType(provider);
   installFirstSessionSave(provider, { sessionTtl: SESSION_TTL, cookie: LONG_COOKIE });
   if (deps.throttle && deps.security) installUserCodeThrottle(provider, { throttle: deps.throttle, security: deps.security });
   return provider;

@@ -4,6 +4,7 @@ import Provider, { type Adapter, type AdapterPayload, type Configuration } from 
 import { createDirectAnswers, type DirectEndpoint } from '../../src/http/direct-answers.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { createVerifiedSecrets } from '../../src/oidc/client-secrets.ts';
+import { introspectionAllowedPolicy } from '../../src/oidc/introspection-policy.ts';
 import { parseProtocolRequest } from '../../src/oidc/protocol-request.ts';
 import { holdProvider } from '../../src/oidc/provider-holder.ts';
 import { attachLedger } from '../../src/oidc/provider-ledger.ts';
@@ -72,7 +73,12 @@ export function directProvider(configuration: Configuration) {
     jwks: { keys: [signingKey] },
     ttl: { ClientCredentials: 600 },
     ...configuration,
-    features: { devInteractions: { enabled: false }, ...configuration.features },
+    features: {
+      devInteractions: { enabled: false },
+      ...configuration.features,
+      // Tally's introspection rule: the only policy the direct answer reproduces.
+      introspection: { allowedPolicy: introspectionAllowedPolicy as never, ...configuration.features?.introspection },
+    },
   });
   // What beside oidc-provider judges its tokens asks the ledger manager; here, its rule over this provider's grants.
   const Grant = provider.Grant as unknown as {

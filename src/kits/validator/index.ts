@@ -137,6 +137,8 @@ export function createValidator(options: ValidatorOptions): Validator {
     if (!response.ok) throw new IssuerUnavailableError(`introspection answered ${response.status}`);
     const result = (await response.json()) as ValidationResult;
     if (result.active !== true) return INACTIVE;
+    // Only access tokens: a refresh token of the validator's own client introspects active too.
+    if (result.token_type !== 'Bearer' && result.token_type !== 'DPoP') return INACTIVE;
     if (options.audience !== undefined) {
       const aud = Array.isArray(result.aud) ? result.aud : [result.aud];
       if (!aud.includes(options.audience)) return INACTIVE;

@@ -32,7 +32,7 @@ export interface ProviderConfiguration {
   subjectTypes: Iterable<string>;
   renderError(ctx: unknown, out: object, error: unknown): Promise<void>;
   features: {
-    introspection: { enabled: boolean; allowedPolicy: { name: string } };
+    introspection: { enabled: boolean; allowedPolicy: unknown };
     jwtIntrospection: { enabled: boolean };
     attestClientAuth: { enabled: boolean };
     clientCredentials: { enabled: boolean };
