@@ -11,7 +11,8 @@ import type { SealedRecords } from '../tokens/sealed-records.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
 import { createFindAccount } from './account.js';
-import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
+import { installHashedClientSecrets } from './client-secrets.js';
+import type { SecurityEvents } from '../config/security-events.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
 import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } from './internals/index.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
@@ -24,8 +25,6 @@ export type RenderPage = (view: string, locals: Record<string, unknown>) => Prom
 export interface ProviderDependencies {
   config: Config;
   keyring: Keyring;
-  /** The verified-client-secret cache, shared by every provider a server builds; absent in the CLI. */
-  verifiedSecrets?: VerifiedSecrets;
   clients: ClientStore;
   users: UserStore;
   /** The ledger manager: every token read, single use and revocation. */
@@ -37,6 +36,8 @@ export interface ProviderDependencies {
   renderPage?: RenderPage;
   /** Told of requests refused because the database is unavailable (storage/unavailable.ts). */
   events?: EventEmitter;
+  /** Failed client authentications and refusals at a bound are reported here; absent in the CLI. */
+  security?: SecurityEvents;
 }
 
 const noPages: RenderPage = () => Promise.reject(new Error('this provider serves no pages'));
@@ -199,7 +200,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   recogniseScopes(provider, RegisteredScopes);
   attachLedger(provider, deps.ledger);
   installUnavailableAnswers(provider, deps.events);
-  installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
+  installHashedClientSecrets(provider, deps.clients, deps.security);
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);
