@@ -39,5 +39,5 @@ export function usesClientSecret(method: string | undefined): boolean {
 
 export const APPLICATION_TYPES = ['web', 'native'] as const;
 
-/** Asymmetric only: symmetric algorithms would key on the client secret, stored here as an argon2 hash. */
+/** Asymmetric only: symmetric algorithms would key on the client secret, stored here only as a keyed hash. */
 export const ASYMMETRIC_SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
