@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import { databaseContents, execute, query } from './helpers/db.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
