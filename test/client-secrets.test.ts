@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import express from 'express';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import { databaseContents, execute, query } from './helpers/db.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { hashSecret } from '../src/storage/passwords.ts';
+import { renderAppErrors } from '../src/http/errors.ts';
+import { Overloaded } from '../src/lib/limiter.ts';
 
 // Client secrets are HMAC-SHA-256 values under a server key (sealed by the root key), compared in
 // constant time; secrets stored as argon2 hashes before keep working, under client authentication's own
@@ -145,4 +150,38 @@ test('a flood of wrong secrets for an argon2-secret client: beyond the bound 503
   assert.equal((await securityEvents(server, 'client_auth_failed')) - before.failed, failed.length);
   // The bound holds nothing back once the flood is over.
   assert.equal((await clientCredentials(server, target.client_id, target.client_secret)).status, 200);
+});
+
+test('sign-in work refused at its bound: a readable 503 page for people (Retry-After), JSON elsewhere, each reported as overloaded', async () => {
+  const reported: { event: string; fields: Record<string, unknown> }[] = [];
+  const security = { report: (event: string, fields: Record<string, unknown> = {}) => void reported.push({ event, fields }) };
+  const logger = { error: () => undefined, warn: () => undefined };
+  const app = express();
+  app.post(['/interaction/:uid/login', '/revocations/stream'], () => {
+    throw new Overloaded('sign_in');
+  });
+  app.use(renderAppErrors({ events: new EventEmitter(), logger, security } as never));
+  const listening = app.listen(0, '127.0.0.1');
+  await once(listening, 'listening');
+  const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+  try {
+    const page = await fetch(`${base}/interaction/abc/login`, { method: 'POST', headers: { accept: 'text/html' } });
+    assert.equal(page.status, 503);
+    assert.ok(Number(page.headers.get('retry-after')) > 0);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await page.text(), /too many requests/i);
+    const json = await fetch(`${base}/revocations/stream`, { method: 'POST' });
+    assert.equal(json.status, 503);
+    assert.ok(Number(json.headers.get('retry-after')) > 0);
+    assert.equal(((await json.json()) as { error: string }).error, 'temporarily_unavailable');
+    assert.deepEqual(
+      reported.map((r) => [r.event, r.fields.work, r.fields.path]),
+      [
+        ['overloaded', 'sign_in', '/interaction/abc/login'],
+        ['overloaded', 'sign_in', '/revocations/stream'],
+      ],
+    );
+  } finally {
+    listening.close();
+  }
 });
