@@ -77,6 +77,7 @@ const QUICK_SCENARIOS = new Set([
   'introspect-random-reference',
   'refresh-reference',
   'code-flow',
+  'login-during-flood',
   'revoke-reference',
   'validator-reference',
 ]);

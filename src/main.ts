@@ -1,7 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { createProvider } from './oidc/provider.js';
 import { logEscapedErrors } from './oidc/escaped-errors.js';
-import { createVerifiedSecrets } from './oidc/client-secrets.js';
 import { holdProvider } from './oidc/provider-holder.js';
 import { startKeyReload } from './oidc/key-reload.js';
 import { closeGracefully, createHttpServer } from './http/server.js';
@@ -29,9 +28,8 @@ const runtime = await openRuntime(config).catch(exitFor);
 const { logger } = runtime;
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
-const verifiedSecrets = createVerifiedSecrets(runtime.cacheStats.clientSecret);
 const build = (keyring: Keyring) => {
-  const provider = createProvider({ ...runtime, keyring, renderPage, verifiedSecrets });
+  const provider = createProvider({ ...runtime, keyring, renderPage });
   provider.app.on('error', logEscapedErrors(logger));
   return provider;
 };
@@ -47,7 +45,7 @@ const stopFollowingRevocations = runtime.stores.entries.enabled
 // Bulk revocations' second passes are recorded in the database; every server process runs those due.
 const stopSecondPasses = pollSecondPasses(runtime.ledger, logger);
 
-const { server, closeStreams } = createHttpServer({ providers, runtime, verifiedSecrets });
+const { server, closeStreams } = createHttpServer({ providers, runtime });
 server.listen(config.port, config.host, () => {
   const lines = [
     `Tally is serving the issuer ${config.issuer}`,

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { EventEmitter } from 'node:events';
 import type { Config } from './config/index.js';
 import { createLogger, type Logger } from './config/logger.js';
@@ -33,7 +34,7 @@ export interface Runtime {
   /** Prepared statements on the same database, for the queries of every protocol request. */
   sql: Sql;
   /** Hits and misses of the in-process caches, for /metrics. */
-  cacheStats: { client: CacheStats; clientSecret: CacheStats; ledger: CacheStats };
+  cacheStats: { client: CacheStats; ledger: CacheStats };
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
@@ -77,7 +78,8 @@ export interface Runtime {
 
 /** `shortLived`: a CLI command, not the server (no background checkpoint worker for SQLite). */
 export async function openRuntime(config: Config, { shortLived = false } = {}): Promise<Runtime> {
-  const logger = createLogger(config.logLevel);
+  // A command's standard output is its answer (JSON): its log lines go to standard error.
+  const logger = createLogger(config.logLevel, shortLived ? pino.destination(2) : undefined);
   const appliedMigrations = await runMigrations(config.databaseUrl);
   const storage = await openStorage({
     databaseUrl: config.databaseUrl,
@@ -88,10 +90,15 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   const { db, sql } = storage;
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
   const redis = config.redisUrl ? openRedisChannels(config.redisUrl, logger) : undefined;
-  // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s).
+  // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s; a client's
+  // secret is read fresh at each authentication, so a rotation counts at once everywhere).
   const clientsChannel = `tally:clients:${config.issuer}`;
-  const cacheStats = { client: createCacheStats(), clientSecret: createCacheStats(), ledger: createCacheStats() };
-  const clients = createClientStore(db, sql, { stats: cacheStats.client, onChange: (id) => redis?.publish(clientsChannel, id, { timeoutMs: 1000 }) });
+  const cacheStats = { client: createCacheStats(), ledger: createCacheStats() };
+  const clients = createClientStore(db, sql, {
+    secretKeys: keyring,
+    stats: cacheStats.client,
+    onChange: (id) => redis?.publish(clientsChannel, id, { timeoutMs: 1000 }),
+  });
   redis?.subscribe(clientsChannel, (id) => clients.invalidate(id));
   // Other replicas' revocations reach the ledger cache through Redis (and, within the revocation feed's
   // poll interval, through the database; see tokens/revocation/follow.ts). PostgreSQL replicas

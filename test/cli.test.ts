@@ -83,7 +83,7 @@ describe('the tally CLI, as written in the contract', () => {
     assert.equal(client.token_mode, 'jwt');
     assert.equal(client.scope, 'reports:read');
     const [row] = await query<{ secret_hash: string; metadata: string }>(db, 'SELECT secret_hash, metadata FROM clients WHERE id = ?', client.client_id);
-    assert.match(row!.secret_hash, /^\$argon2id\$/);
+    assert.match(row!.secret_hash, /^hmac-sha256\$client-secret-1\$[A-Za-z0-9_-]{43}$/, 'a keyed hash (HMAC-SHA-256)');
     assert.ok(!row!.metadata.includes(client.client_secret));
   });
 

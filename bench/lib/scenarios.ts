@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { codeFlow, discover } from '../../test/helpers/oauth.ts';
+import { execute } from '../../test/helpers/db.ts';
+import { hashSecret } from '../../src/storage/passwords.ts';
 import { basic, FORM, postForm, request } from './http.ts';
 import { cannonRun, loopRun, type RunOnce } from './measure.ts';
 import { seedPostgresLedger, seedSqliteLedger, type SeedResult } from './seed.ts';
@@ -231,6 +233,65 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
         const tokens = await codeFlow(config!, fx.user);
         if (!tokens.access_token) throw new Error('no access token');
       }),
+    });
+  }
+
+  {
+    // A login while 200 connections send wrong secrets for a client whose secret is still a legacy
+    // argon2 hash (HMAC secrets cost no argon2 at all), each one a second after its last answer: up to
+    // 200 argon2 verifications a second offered, several times what the cores can hash. Client
+    // authentication's argon2 work has its own small bound and the rest is refused at once (503), so
+    // the login's own queue stays free. (A flood that sends again at once only measures how many
+    // cheap requests the CPU can answer.)
+    const client = fx.web.reference;
+    let config: Awaited<ReturnType<typeof discover>> | undefined;
+    let flooded = '';
+    const floodAnswers = { refused: 0, failed: 0, other: 0 };
+    scenarios.push({
+      id: 'login-during-flood',
+      title: 'Full authorization code + PKCE flow with a login, during a flood of wrong client secrets (200 connections, each 1/s, legacy argon2 secret)',
+      unit: 'flows/s',
+      levels: [1],
+      composite: true,
+      prepare: async () => {
+        config = await discover({ url: server.url } as never, client as never);
+        const legacy = await createServiceClient(server, 'reference', 'bench legacy secret');
+        await execute(server, `UPDATE "clients" SET "secret_hash" = ? WHERE "id" = ?`, await hashSecret(legacy.client_secret), legacy.client_id);
+        flooded = basic(legacy.client_id, 'a-wrong-secret');
+        return undefined;
+      },
+      run: async (workers, seconds) => {
+        let flooding = true;
+        const flood = Promise.all(
+          Array.from({ length: 200 }, async () => {
+            while (flooding) {
+              const status = await request(`${server.url}/token`, {
+                method: 'POST',
+                headers: { authorization: flooded, 'content-type': FORM },
+                body: 'grant_type=client_credentials',
+              }).then(
+                (answer) => answer.status,
+                () => 0,
+              );
+              if (status === 503) floodAnswers.refused++;
+              else if (status === 401) floodAnswers.failed++;
+              else floodAnswers.other++;
+              await new Promise((r) => setTimeout(r, 1000));
+            }
+          }),
+        );
+        try {
+          return await loopRun(async () => {
+            const tokens = await codeFlow(config!, fx.user);
+            if (!tokens.access_token) throw new Error('no access token');
+          })(workers, seconds);
+        } finally {
+          flooding = false;
+          await flood;
+        }
+      },
+      after: async () =>
+        `flood answers: ${floodAnswers.refused.toLocaleString('en-US')} refused at once (503), ${floodAnswers.failed.toLocaleString('en-US')} checked and refused (401), ${floodAnswers.other} other`,
     });
   }
 

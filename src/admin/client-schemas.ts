@@ -3,7 +3,7 @@ import { plainText } from '../lib/text.js';
 import { TallyError } from '../lib/errors.js';
 import { APPLICATION_TYPES, ASYMMETRIC_SIGNING_ALGS, CLIENT_AUTH_METHODS, GRANT_TYPES, RESPONSE_TYPES, TOKEN_MODES } from '../lib/enums.js';
 import { isJsonObject, parseInput } from './input.js';
-import { MAX_INTROSPECTION_AUDIENCES } from '../oidc/client-policies.js';
+import { MAX_INTROSPECTION_AUDIENCES } from '../lib/enums.js';
 
 // RFC 7591 client metadata as Tally accepts it, checked before oidc-provider's own validation
 // (admin/clients.ts). The descriptions are the OpenAPI document's (admin/json-schemas.ts).

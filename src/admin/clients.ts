@@ -59,7 +59,7 @@ export function presentClient(client: StoredClient, clientSecret?: string): Clie
 }
 
 /**
- * Checks, then stores the client with a generated secret (argon2id at rest). The plain secret is in
+ * Checks, then stores the client with a generated secret (an HMAC at rest). The plain secret is in
  * the result, and nowhere else, ever.
  */
 export async function registerClient(runtime: Runtime, metadata: NewClient): Promise<ClientView> {

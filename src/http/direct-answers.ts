@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../config/logger.js';
-import type { VerifiedSecrets } from '../oidc/client-secrets.js';
+import type { ClientSecrets } from '../oidc/client-secrets.js';
 import { createDirectClientCredentials } from '../oidc/direct-client-credentials.js';
 import type { DirectOutcome } from '../oidc/direct-guards.js';
 import { createDirectIntrospection } from '../oidc/direct-introspection.js';
@@ -30,7 +30,8 @@ export interface DirectReply {
 
 export interface DirectAnswerDependencies {
   providers: ProviderHolder;
-  verifiedSecrets: VerifiedSecrets;
+  /** The client-secret comparison (the client store's). */
+  secrets: ClientSecrets;
   metrics: Metrics;
   /** Told of a request refused because the database is unavailable (DATABASE_UNAVAILABLE). */
   events: EventEmitter;
@@ -43,10 +44,10 @@ const FAILED: DirectOutcome = { declined: 'failed' };
  * The direct answers of the current provider, counted on /metrics: who answered
  * (`tally_protocol_answers_total`) and, for oidc-provider, why (`tally_direct_answer_declines_total`).
  */
-export function createDirectAnswers({ providers, verifiedSecrets, metrics, events, logger }: DirectAnswerDependencies) {
+export function createDirectAnswers({ providers, secrets, metrics, events, logger }: DirectAnswerDependencies) {
   let direct: Record<DirectEndpoint, { answer(request: ProtocolRequest): Promise<DirectOutcome> }>;
   providers.onProvider((provider) => {
-    direct = { introspection: createDirectIntrospection(provider, verifiedSecrets), token: createDirectClientCredentials(provider, verifiedSecrets) };
+    direct = { introspection: createDirectIntrospection(provider, secrets), token: createDirectClientCredentials(provider, secrets) };
   });
 
   /** The reply to send, or undefined when oidc-provider must answer (it then reports what it meets). */

@@ -2,6 +2,8 @@ import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { exposedError, TallyError } from '../lib/errors.js';
+import { OVERLOADED_RETRY_AFTER_SECONDS, overloadedOf } from '../lib/limiter.js';
+import { reportOverloaded } from '../oidc/client-secrets.js';
 import { UNAVAILABLE_BODY, UNAVAILABLE_PAGE } from '../oidc/unavailable.js';
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 import { renderPage } from './views.js';
@@ -21,14 +23,31 @@ export function writeOAuthError(res: ServerResponse, error: TallyError, headers:
   res.end(JSON.stringify(oauthErrorBody(error)));
 }
 
+/** The page of a person's request refused at a bound of expensive work (a sign-in during a flood). */
+const OVERLOADED_PAGE = {
+  title: 'Too busy right now',
+  error: 'temporarily_unavailable',
+  description: 'This service is handling too many requests at the moment. Wait a few seconds, then try again.',
+};
+
 /** What a 500 says: nothing about why (that is logged). */
 const SERVER_ERROR = new TallyError(500, 'server_error', 'The server could not complete the request.', { expose: true });
 
 /** The Express error handler of the app: the one place its errors become answers. */
-export function renderAppErrors({ events, logger }: Pick<Runtime, 'events' | 'logger'>) {
+export function renderAppErrors({ events, logger, security }: Pick<Runtime, 'events' | 'logger' | 'security'>) {
   return async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     // Only the interaction pages are for people; the feed, health and metrics paths answer in the OAuth shape.
     const forPeople = req.path.startsWith('/interaction/') && req.accepts(['html', 'json']) === 'html';
+    // Expensive work refused at its bound (a flood of sign-ins or client authentications): answered at once.
+    const overloaded = overloadedOf(error);
+    if (overloaded) {
+      reportOverloaded(security, overloaded, { path: req.path, ip: req.ip });
+      if (res.headersSent) return void res.end();
+      res.status(503).set({ 'cache-control': 'no-store', 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) });
+      if (forPeople) res.send(await renderPage('error', OVERLOADED_PAGE));
+      else res.json(oauthErrorBody(overloaded));
+      return;
+    }
     const unavailable = isDatabaseUnavailable(error);
     const shown = unavailable ? undefined : exposedError(error);
     if (unavailable) events.emit(DATABASE_UNAVAILABLE, { path: req.path, error } satisfies UnavailableNotice);

@@ -7,6 +7,9 @@ import type { RevocationFeed } from '../tokens/revocation/index.js';
 import { MAX_FEED_ID } from '../storage/revocation-feed.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { TallyError } from '../lib/errors.js';
+import { overloadedOf } from '../lib/limiter.js';
+import type { SecurityEvents } from '../config/security-events.js';
+import { reportClientAuthFailed } from '../oidc/client-secrets.js';
 
 const HEARTBEAT_MS = 5_000;
 /** Backlog events read from the database at a time while a resuming client catches up. */
@@ -30,7 +33,11 @@ function drained(res: Response): Promise<void> {
 
 type ClientWithSecret = { clientAuthMethod?: string; compareClientSecret(secret: string): Promise<boolean> };
 
-/** HTTP Basic with a confidential client's credentials, read as every client-authenticating endpoint reads them. */
+/**
+ * HTTP Basic with a confidential client's credentials, read as every client-authenticating endpoint
+ * reads them and compared by the client model's comparison (oidc/client-secrets.ts). A refusal at the
+ * bound of argon2 work (Overloaded) goes on to the error handler: a 503 with Retry-After.
+ */
 async function authenticateClient(provider: () => Provider, header: string | undefined): Promise<string | undefined> {
   const credentials = parseBasicCredentials(header);
   if (!credentials) return undefined;
@@ -39,8 +46,8 @@ async function authenticateClient(provider: () => Provider, header: string | und
     if (!client || !usesClientSecret(client.clientAuthMethod)) return undefined;
     return (await client.compareClientSecret(credentials.secret)) ? credentials.clientId : undefined;
   } catch (error) {
-    // A database that does not answer says nothing about the credentials: a 503 (the error handler's).
-    if (isDatabaseUnavailable(error)) throw error;
+    // A database that does not answer, or work refused at its bound, says nothing about the credentials: a 503 (the error handler's).
+    if (isDatabaseUnavailable(error) || overloadedOf(error)) throw error;
     return undefined;
   }
 }
@@ -49,13 +56,17 @@ async function authenticateClient(provider: () => Provider, header: string | und
  * `GET /revocations/stream` (REVOCATION_STREAM_PATH): server-sent events, one per revocation, for validators without Redis.
  * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
  */
-export function createRevocationStreamRouter({ provider, feed }: { provider: () => Provider; feed: RevocationFeed }): { router: Router; closeAll(): void } {
+export function createRevocationStreamRouter({ provider, feed, security }: { provider: () => Provider; feed: RevocationFeed; security?: SecurityEvents }): {
+  router: Router;
+  closeAll(): void;
+} {
   const router = express.Router();
   const open = new Set<Response>();
 
   router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
     const clientId = await authenticateClient(provider, req.headers.authorization);
     if (!clientId) {
+      reportClientAuthFailed(security, parseBasicCredentials(req.headers.authorization)?.clientId, req.ip);
       res.set('www-authenticate', 'Basic realm="tally"');
       throw new TallyError(401, 'invalid_client', 'authenticate with the client id and secret (HTTP Basic)');
     }

@@ -19,7 +19,6 @@ import { replayRequest } from '../lib/replay-request.js';
 import { createMetrics, routeOf, type Metrics } from './metrics.js';
 import { isStatelessJti } from '../tokens/token-ids.js';
 import { DIRECT_ANSWER_HEADERS } from '../oidc/direct-guards.js';
-import type { VerifiedSecrets } from '../oidc/client-secrets.js';
 import { PROVIDER_BODY_LIMIT } from '../oidc/internals/index.js';
 import { parseProtocolRequest, pathOf, readsForm } from '../oidc/protocol-request.js';
 import { TemporarilyUnavailable } from '../oidc/unavailable.js';
@@ -29,8 +28,6 @@ import { DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, type UnavailableNotice } fro
 export interface HttpDependencies {
   providers: ProviderHolder;
   runtime: Runtime;
-  /** The verified-client-secret cache the providers use; the direct answers read it too. */
-  verifiedSecrets: VerifiedSecrets;
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
@@ -144,10 +141,14 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
 
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
-  const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: deps.runtime.revocationFeed });
+  const revocationStream = createRevocationStreamRouter({
+    provider: () => deps.providers.current,
+    feed: deps.runtime.revocationFeed,
+    security: deps.runtime.security,
+  });
   const { runtime } = deps;
   const metrics = createMetrics({
-    caches: { client: runtime.cacheStats.client, client_secret: runtime.cacheStats.clientSecret, ledger: runtime.cacheStats.ledger },
+    caches: { client: runtime.cacheStats.client, ledger: runtime.cacheStats.ledger },
     pool: () => runtime.sql.poolStats(),
   });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));
@@ -171,7 +172,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   });
   const answerDirectly = createDirectAnswers({
     providers: deps.providers,
-    verifiedSecrets: deps.verifiedSecrets,
+    secrets: runtime.clients,
     metrics,
     events: runtime.events,
     logger: runtime.logger,

@@ -39,5 +39,8 @@ export function usesClientSecret(method: string | undefined): boolean {
 
 export const APPLICATION_TYPES = ['web', 'native'] as const;
 
-/** Asymmetric only: symmetric algorithms would key on the client secret, stored here as an argon2 hash. */
+/** Asymmetric only: symmetric algorithms would key on the client secret, stored here only as a keyed hash. */
 export const ASYMMETRIC_SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+
+/** The most audiences a client's `introspection_audiences` may list (the admin layer and oidc-provider's metadata check). */
+export const MAX_INTROSPECTION_AUDIENCES = 20;

@@ -1,4 +1,5 @@
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { MAX_INTROSPECTION_AUDIENCES } from '../lib/enums.js';
 
 // Tally's client metadata for its protocol policies, registered with oidc-provider as extra metadata
 // (provider.ts). The admin layer checks the same fields first, in detail (admin/client-schemas.ts);
@@ -6,8 +7,6 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 /** `introspection_audiences`: who else's access tokens the client may introspect (introspection-policy.ts). `require_pkce`: see pkceRequired. */
 export const CLIENT_POLICY_METADATA = ['introspection_audiences', 'require_pkce'] as const;
-
-export const MAX_INTROSPECTION_AUDIENCES = 20;
 
 /** oidc-provider's extraClientMetadata.validator for these fields; throws invalid_client_metadata naming the field first. */
 export function checkClientPolicyMetadata(key: string, value: unknown, metadata: { token_endpoint_auth_method?: unknown }): void {

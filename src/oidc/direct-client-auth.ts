@@ -1,14 +1,16 @@
 import { usesClientSecret } from '../lib/enums.js';
 import { parseBasicCredentials } from '../protocol/client-credentials.js';
+import { isKeyedSecretHash } from '../storage/client-secrets.js';
 import type { ProviderClient } from './internals/index.js';
 import type { DeclineReason, DirectState } from './direct-guards.js';
 
 type ClientModel = { find(id: string): Promise<ProviderClient | undefined> };
 
 /**
- * The client authenticates with HTTP Basic and a secret verified within the last few minutes, and
+ * The client authenticates with HTTP Basic and its secret, stored as an HMAC and compared with the
+ * one comparison every path uses (the stored value read fresh; oidc/client-secrets.ts), and
  * oidc-provider would accept that method for it (sets `state.client`). Otherwise oidc-provider
- * authenticates it, with argon2, and produces any error.
+ * authenticates it (a legacy argon2 secret, under its bound) and produces any error and report.
  */
 export async function knownBasicClient(state: DirectState): Promise<DeclineReason | undefined> {
   const credentials = parseBasicCredentials(state.request.headers.authorization);
@@ -18,13 +20,13 @@ export async function knownBasicClient(state: DirectState): Promise<DeclineReaso
   if (!client) return 'unknown_client';
   // With HTTP Basic, oidc-provider accepts either secret method as the registered one.
   if (!usesClientSecret(client.clientAuthMethod)) return 'client_auth_method';
-  if (!client.clientSecret?.startsWith('$argon2')) return 'secret_not_hashed';
+  if (!client.clientSecret || !isKeyedSecretHash(client.clientSecret)) return 'secret_not_keyed';
   try {
     client.checkClientSecretExpiration('expired');
   } catch {
     return 'secret_expired';
   }
-  if (!secrets.isKnown(client.clientId, client.clientSecret, credentials.secret)) return 'secret_not_verified';
+  if (!(await secrets.verifySecret(client.clientId, credentials.secret, { keyedOnly: true }))) return 'secret_not_verified';
   state.client = client;
   return undefined;
 }

@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { VerifiedSecrets } from './client-secrets.js';
+import type { ClientSecrets } from './client-secrets.js';
 import { knownBasicClient } from './direct-client-auth.js';
 import {
   formPost,
@@ -125,7 +125,7 @@ async function issueToken({ context, client, requested, resource }: ClientCreden
  * unexpected parameters. The configuration functions it calls (default resource, resource server
  * info, token TTLs and claims) are Tally's, which read no request context.
  */
-export function createDirectClientCredentials(provider: Provider, secrets: VerifiedSecrets) {
+export function createDirectClientCredentials(provider: Provider, secrets: ClientSecrets) {
   const configuration = providerConfiguration(provider);
   const { features } = configuration;
   const reproducible =

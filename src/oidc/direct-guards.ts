@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { VerifiedSecrets } from './client-secrets.js';
+import type { ClientSecrets } from './client-secrets.js';
 import type { ProviderClient } from './internals/index.js';
 import type { ProtocolRequest } from './protocol-request.js';
 
@@ -22,7 +22,7 @@ export const DECLINE_REASONS = [
   'no_basic_credentials',
   'unknown_client',
   'client_auth_method',
-  'secret_not_hashed',
+  'secret_not_keyed',
   'secret_expired',
   'secret_not_verified',
   'grant_type_not_allowed',
@@ -37,7 +37,8 @@ export type DeclineReason = (typeof DECLINE_REASONS)[number];
 /** What a direct answer needs of its provider, worked out once per provider. */
 export interface DirectContext {
   provider: Provider;
-  secrets: VerifiedSecrets;
+  /** The client-secret comparison (storage's, the stored hash read fresh). */
+  secrets: ClientSecrets;
   /** Whether the provider's configuration is one the direct answer reproduces. */
   reproducible: boolean;
   /** The only form parameters the direct answer takes. */

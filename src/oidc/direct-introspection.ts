@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import { findToken, providerConfiguration } from './internals/index.js';
 import type { ProtocolRequest } from './protocol-request.js';
 import { looksLikeReference } from '../tokens/token-ids.js';
-import type { VerifiedSecrets } from './client-secrets.js';
+import type { ClientSecrets } from './client-secrets.js';
 import { knownBasicClient } from './direct-client-auth.js';
 import {
   formPost,
@@ -128,7 +128,7 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
  * declines everything under configurations it does not reproduce (JWT introspection responses,
  * pairwise subjects, attestation, an allowedPolicy other than Tally's).
  */
-export function createDirectIntrospection(provider: Provider, secrets: VerifiedSecrets) {
+export function createDirectIntrospection(provider: Provider, secrets: ClientSecrets) {
   const configuration = providerConfiguration(provider);
   const { features } = configuration;
   const reproducible =

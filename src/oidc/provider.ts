@@ -11,13 +11,13 @@ import type { SealedRecords } from '../tokens/sealed-records.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
 import { createFindAccount } from './account.js';
-import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
+import { installHashedClientSecrets } from './client-secrets.js';
+import type { SecurityEvents } from '../config/security-events.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
 import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } from './internals/index.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 import { attachLedger } from './provider-ledger.js';
-import type { SecurityEvents } from '../config/security-events.js';
 import type { Throttle } from '../tokens/throttle.js';
 import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttle.js';
 import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
@@ -29,8 +29,6 @@ export type RenderPage = (view: string, locals: Record<string, unknown>) => Prom
 export interface ProviderDependencies {
   config: Config;
   keyring: Keyring;
-  /** The verified-client-secret cache, shared by every provider a server builds; absent in the CLI. */
-  verifiedSecrets?: VerifiedSecrets;
   clients: ClientStore;
   users: UserStore;
   /** The ledger manager: every token read, single use and revocation. */
@@ -44,6 +42,7 @@ export interface ProviderDependencies {
   events?: EventEmitter;
   /** Device user_code guesses are throttled with these (absent in the CLI, which serves no page). */
   throttle?: Throttle;
+  /** Failed client authentications and refusals at a bound are reported here; absent in the CLI. */
   security?: SecurityEvents;
 }
 
@@ -210,7 +209,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   recogniseScopes(provider, RegisteredScopes);
   attachLedger(provider, deps.ledger);
   installUnavailableAnswers(provider, deps.events);
-  installHashedClientSecrets(provider, deps.verifiedSecrets ?? createVerifiedSecrets());
+  installHashedClientSecrets(provider, deps.clients, deps.security);
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);

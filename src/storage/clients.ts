@@ -4,7 +4,8 @@ import type { Db } from './database.js';
 import type { Sql } from './sql.js';
 import { createCacheStats, type CacheStats } from '../lib/cache-stats.js';
 import { createReadCache } from '../lib/read-cache.js';
-import { hashSecret } from './passwords.js';
+import { compareClientSecret, keyedSecretHash } from './client-secrets.js';
+import type { Keyring } from './keys.js';
 import { usesClientSecret } from '../lib/enums.js';
 
 export type ClientMetadata = Record<string, unknown> & { client_id?: string; token_endpoint_auth_method?: string };
@@ -39,6 +40,8 @@ function sortKeys(metadata: ClientMetadata): ClientMetadata {
 }
 
 export interface ClientStoreOptions {
+  /** The key client secrets are stored under (an HMAC; storage/client-secrets.ts), and every such key by id. */
+  secretKeys: Pick<Keyring, 'clientSecretKey' | 'clientSecretKeys'>;
   /** How long a client read is reused (ms); every write here invalidates it at once. */
   cacheTtlMs?: number;
   /** Told about every write, so other replicas can drop their copy (see runtime.ts); the write answers after it. */
@@ -47,7 +50,8 @@ export interface ClientStoreOptions {
   stats?: CacheStats;
 }
 
-export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChange, stats = createCacheStats() }: ClientStoreOptions = {}) {
+export function createClientStore(db: Db, sql: Sql, { secretKeys, cacheTtlMs = 5_000, onChange, stats = createCacheStats() }: ClientStoreOptions) {
+  const hashOf = (secret: string) => keyedSecretHash(secretKeys.clientSecretKey, secret);
   // oidc-provider looks its client up on every request; a short-lived copy saves a query each time.
   const cache = createReadCache<StoredClient | undefined>({ max: 10_000, stats });
   const invalidate = (id: string) => cache.forget(id);
@@ -67,7 +71,7 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       const clean = sortKeys({ ...metadata, client_id: id });
       delete clean.client_secret;
       const row = await db.client.create({
-        data: { id, metadata: JSON.stringify(clean), secretHash: clientSecret ? await hashSecret(clientSecret) : null, createdAt: now, updatedAt: now },
+        data: { id, metadata: JSON.stringify(clean), secretHash: clientSecret ? hashOf(clientSecret) : null, createdAt: now, updatedAt: now },
       });
       return { client: { metadata: clean, secretHash: row.secretHash, createdAt: now, updatedAt: now }, ...(clientSecret ? { clientSecret } : {}) };
     },
@@ -86,6 +90,24 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       );
     },
 
+    /**
+     * Whether `secret` is the client's secret now. The stored hash is read from the database each time,
+     * not from the cached copy, so that a rotation counts at once on every replica (one indexed read;
+     * an HMAC costs microseconds). A legacy argon2 hash that matches is stored again as HMAC (unless
+     * rotated meanwhile); its argon2 work may be refused (Overloaded). `keyedOnly`: an argon2 hash
+     * is not tried and answers false (for callers that let another path do that work).
+     */
+    async verifySecret(id: string, secret: string, { keyedOnly = false } = {}): Promise<boolean> {
+      const row = await sql.get<{ secretHash: string | null }>(`SELECT "secret_hash" AS "secretHash" FROM "clients" WHERE "id" = ?`, [id]);
+      const stored = row?.secretHash;
+      const { match, legacy } = await compareClientSecret(secretKeys.clientSecretKeys, stored, secret, { keyedOnly });
+      if (match && legacy) {
+        const { count } = await db.client.updateMany({ where: { id, secretHash: stored! }, data: { secretHash: hashOf(secret) } });
+        if (count) await changed(id);
+      }
+      return match;
+    },
+
     /** Replaces the metadata (a secret is kept, added or dropped as the auth method now needs). */
     async update(id: string, metadata: ClientMetadata): Promise<{ client: StoredClient; clientSecret?: string } | undefined> {
       const row = await db.client.findUnique({ where: { id } });
@@ -93,7 +115,7 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
       const clean = sortKeys({ ...metadata, client_id: id });
       delete clean.client_secret;
       const clientSecret = needsSecret(clean) && !row.secretHash ? randomToken() : undefined;
-      const secretHash = needsSecret(clean) ? (clientSecret ? await hashSecret(clientSecret) : row.secretHash) : null;
+      const secretHash = needsSecret(clean) ? (clientSecret ? hashOf(clientSecret) : row.secretHash) : null;
       const updated = await db.client.update({ where: { id }, data: { metadata: JSON.stringify(clean), secretHash, updatedAt: new Date() } });
       await changed(id);
       return {
@@ -114,7 +136,7 @@ export function createClientStore(db: Db, sql: Sql, { cacheTtlMs = 5_000, onChan
 
     async rotateSecret(id: string): Promise<string | undefined> {
       const clientSecret = randomToken();
-      const { count } = await db.client.updateMany({ where: { id }, data: { secretHash: await hashSecret(clientSecret), updatedAt: new Date() } });
+      const { count } = await db.client.updateMany({ where: { id }, data: { secretHash: hashOf(clientSecret), updatedAt: new Date() } });
       await changed(id);
       return count ? clientSecret : undefined;
     },

@@ -14,6 +14,9 @@ export interface Keyring {
   /** Key that seals stored payloads now; `payloadKeys` opens older ones too. */
   payloadKey: SealingKey;
   payloadKeys: Map<string, Buffer>;
+  /** Key of the HMAC-SHA-256 that stored client secrets are (storage/client-secrets.ts); `clientSecretKeys` has every one by id. */
+  clientSecretKey: SealingKey;
+  clientSecretKeys: Map<string, Buffer>;
 }
 
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
@@ -58,6 +61,13 @@ async function ensureInitialKeys(db: Db, root: SealingKey): Promise<void> {
     await insertOnce(db, { id: 'payload-1', use: 'payload', alg: 'A256GCM', material: wrap('payload-1', randomBytes(32).toString('base64url')) });
   if (!existing.has('cookie-1'))
     await insertOnce(db, { id: 'cookie-1', use: 'cookie', alg: 'HS256', material: wrap('cookie-1', randomBytes(32).toString('base64url')) });
+  if (!existing.has('client-secret-1'))
+    await insertOnce(db, {
+      id: 'client-secret-1',
+      use: 'client-secret',
+      alg: 'HS256',
+      material: wrap('client-secret-1', randomBytes(32).toString('base64url')),
+    });
   for (const alg of SIGNING_ALGORITHMS) {
     const id = `sig-${alg.toLowerCase()}-1`;
     if (!existing.has(id)) await insertOnce(db, { id, use: 'sig', alg, material: wrap(id, JSON.stringify(await makeSigningKey(alg))) });
@@ -87,6 +97,8 @@ export async function loadKeyring(db: Db, secretKey?: Buffer, activationDelayMs 
   const payloadRows = rows.filter((r) => r.use === 'payload');
   const payloadKeys = new Map(payloadRows.map((r) => [r.id, Buffer.from(openMaterial(root, r), 'base64url')]));
   const current = payloadRows[0]!;
+  const clientSecretRows = rows.filter((r) => r.use === 'client-secret');
+  const clientSecretKeys = new Map(clientSecretRows.map((r) => [r.id, Buffer.from(openMaterial(root, r), 'base64url')]));
   const signing = orderForSigning(
     live.filter((r) => r.use === 'sig'),
     activationDelayMs,
@@ -97,6 +109,8 @@ export async function loadKeyring(db: Db, secretKey?: Buffer, activationDelayMs 
     cookieKeys: live.filter((r) => r.use === 'cookie').map((r) => openMaterial(root, r)),
     payloadKey: { id: current.id, key: payloadKeys.get(current.id)! },
     payloadKeys,
+    clientSecretKey: { id: clientSecretRows[0]!.id, key: clientSecretKeys.get(clientSecretRows[0]!.id)! },
+    clientSecretKeys,
   };
 }
 

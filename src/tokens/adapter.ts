@@ -179,7 +179,7 @@ class RecordAdapter implements Adapter {
   }
 }
 
-/** Clients come from the clients table; the stored argon2 hash stands in `client_secret`. */
+/** Clients come from the clients table; the stored secret hash (HMAC, or a legacy argon2 hash) stands in `client_secret`. */
 class ClientAdapter implements Adapter {
   constructor(private readonly deps: AdapterDependencies) {}
 

@@ -1,14 +1,15 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
 import { createDirectAnswers, type DirectEndpoint } from '../../src/http/direct-answers.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
-import { createVerifiedSecrets } from '../../src/oidc/client-secrets.ts';
+import type { ClientSecrets } from '../../src/oidc/client-secrets.ts';
 import { introspectionAllowedPolicy } from '../../src/oidc/introspection-policy.ts';
 import { parseProtocolRequest } from '../../src/oidc/protocol-request.ts';
 import { holdProvider } from '../../src/oidc/provider-holder.ts';
 import { attachLedger } from '../../src/oidc/provider-ledger.ts';
 import { judgeFoundToken, type LedgerManager } from '../../src/tokens/ledger-manager.ts';
+import { compareClientSecret, keyedSecretHash } from '../../src/storage/client-secrets.ts';
 
 export interface Counts {
   /** Answered by Tally directly. */
@@ -33,6 +34,10 @@ export function countsOf(text: string, endpoint: string): Counts {
 }
 
 export const SECRET = 'in-process-client-secret';
+
+/** The key of the in-process clients' stored secrets, and SECRET stored under it (an HMAC, as Tally stores it). */
+const secretKey = { id: 'in-process', key: randomBytes(32) };
+export const STORED_SECRET = keyedSecretHash(secretKey, SECRET);
 
 /** oidc-provider's store, in a Map (its own in-memory adapter warns at every start). */
 class MapAdapter implements Adapter {
@@ -89,16 +94,19 @@ export function directProvider(configuration: Configuration) {
       judgeFoundToken(query.found, (id) => Grant.find(id, { ignoreExpiration: true })),
   } as unknown as LedgerManager);
   const metrics = createMetrics({ caches: {}, pool: () => undefined });
-  const secrets = createVerifiedSecrets();
+  // The comparison as the client store makes it, against the stored value of the provider's client.
+  const Client = provider.Client as unknown as { find(id: string): Promise<{ clientSecret?: string } | undefined> };
+  const secrets: ClientSecrets = {
+    verifySecret: async (id, secret, options) =>
+      (await compareClientSecret(new Map([[secretKey.id, secretKey.key]]), (await Client.find(id))?.clientSecret, secret, options)).match,
+  };
   const warnings: unknown[] = [];
   const logger = { warn: (...args: unknown[]) => void warnings.push(args) } as unknown as Parameters<typeof createDirectAnswers>[0]['logger'];
-  const answer = createDirectAnswers({ providers: holdProvider(provider), verifiedSecrets: secrets, metrics, events: new EventEmitter(), logger });
+  const answer = createDirectAnswers({ providers: holdProvider(provider), secrets, metrics, events: new EventEmitter(), logger });
   return {
     provider,
     /** What the direct answers logged. */
     warnings,
-    /** The client's secret (SECRET) counts as verified, as after oidc-provider first authenticated it. */
-    verified: (clientId: string, stored: string) => secrets.verify(clientId, stored, SECRET),
     /** A form post with HTTP Basic credentials (SECRET), read and parsed as the server does. */
     ask(endpoint: DirectEndpoint, form: Record<string, string>, clientId: string) {
       const path = endpoint === 'token' ? '/token' : '/token/introspection';
