@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
-import helmet from 'helmet';
 import type { ProviderHolder } from '../oidc/provider-holder.js';
 import type { Runtime } from '../runtime.js';
 import { createAdminRouter } from './admin/index.js';
 import { writeProblem } from './admin/problem.js';
 import { createCsrf } from './csrf.js';
 import { renderAppErrors, writeOAuthError } from './errors.js';
+import { appSecurityHeaders, providerContentSecurityPolicy, providerSecurityHeaders } from './security-headers.js';
+import { STYLESHEET_PATH, serveStylesheet } from './views.js';
 import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
@@ -33,42 +34,11 @@ export interface HttpDependencies {
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
-const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/'];
+const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/'];
 
 function isAppPath(url: string): boolean {
   return APP_PREFIXES.some((prefix) => url.startsWith(prefix));
 }
-
-// Pages Tally renders itself: nothing inline, forms post to this origin (plus the client's, set per page).
-const appSecurityHeaders = helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'none'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      formAction: ["'self'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'none'"],
-    },
-  },
-});
-
-// oidc-provider's responses: the form_post page submits itself with an inline script to the client,
-// and logout redirects to registered clients, so form-action is left open there.
-const providerSecurityHeaders = helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'none'"],
-      scriptSrc: ["'unsafe-inline'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      frameAncestors: ["'none'"],
-      baseUri: ["'none'"],
-    },
-  },
-});
 
 export function createApp(deps: HttpDependencies, revocationStream: ReturnType<typeof createRevocationStreamRouter>, metrics: Metrics): express.Express {
   const app = express();
@@ -78,6 +48,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   const { runtime } = deps;
   const provider = () => deps.providers.current;
   app.use(createHealthRouter(runtime.db));
+  app.get(STYLESHEET_PATH, serveStylesheet);
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -225,6 +196,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       return;
     }
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
+    res.setHeader('content-security-policy', providerContentSecurityPolicy(res));
     if (!providerCanBuildUrls(req)) {
       refuseRequest(req, res, 400, 'the request target does not form a URL');
       return;
