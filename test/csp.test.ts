@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { signInAndConsent } from './helpers/oauth.ts';
 import { createUser, createWebClient, REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
@@ -124,4 +126,52 @@ describe('a strict Content-Security-Policy with a nonce on every HTML page', () 
     assert.match(css.headers.get('content-type') ?? '', /^text\/css/);
     assert.match(await css.text(), /font-family/);
   });
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('in Chromium: the form_post page and the logout pages work under the policy, with no CSP violation', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`Chromium not installed (apt-get install chromium): ${CHROMIUM} does not exist`);
+    return;
+  }
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  after(() => browser.close());
+  const page = await browser.newPage();
+  const messages: string[] = [];
+  page.on('console', (message) => messages.push(message.text()));
+  page.on('pageerror', (error) => messages.push(String(error)));
+  const violations = () => messages.filter((m) => /Content Security Policy/i.test(m));
+  // The client's redirect URI points at a closed port: answer it in the browser instead.
+  const callbacks: { method: string; body: string }[] = [];
+  await page.route('http://127.0.0.1:9/**', (route) => {
+    callbacks.push({ method: route.request().method(), body: route.request().postData() ?? '' });
+    return route.fulfill({ status: 200, contentType: 'text/html', body: 'done' });
+  });
+
+  // Login (styled by the served stylesheet), consent, then the form_post page submits itself to the client.
+  await page.goto(authorizationUrl({ response_mode: 'form_post' }));
+  await page.fill('input[name=username]', user.username);
+  const background = await page.locator('button[type=submit]').evaluate((button) => getComputedStyle(button).backgroundColor);
+  assert.equal(background, 'rgb(36, 86, 211)', 'the stylesheet applies');
+  await page.fill('input[name=password]', user.password);
+  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL(`${REDIRECT_URI}*`);
+  assert.equal(callbacks.length, 1, violations().join('\n'));
+  assert.equal(callbacks[0]!.method, 'POST', 'form_post: the code was posted by the page’s script');
+  assert.match(callbacks[0]!.body, /(^|&)code=[^&]+/);
+
+  // Logout: the confirmation page, then signed out.
+  await page.goto(`${server.url}/session/end`);
+  await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+  await page.getByText('You are signed out').waitFor();
+  // Without a session, oidc-provider's self-submitting page carries the user on to the same end.
+  await page.goto(`${server.url}/session/end`);
+  await page.getByText('You are signed out').waitFor();
+  assert.deepEqual(violations(), []);
 });
