@@ -28,7 +28,12 @@ const nonces = new Set<string>();
 function assertStrictPage(what: string, response: Response, html: string) {
   assert.match(response.headers.get('content-type') ?? '', /^text\/html/, what);
   const policy = response.headers.get('content-security-policy') ?? '';
-  const directives = new Map(policy.split(';').map((d) => d.trim().split(/\s+/) as [string, ...string[]]).map(([name, ...values]) => [name, values]));
+  const directives = new Map(
+    policy
+      .split(';')
+      .map((d) => d.trim().split(/\s+/) as [string, ...string[]])
+      .map(([name, ...values]) => [name, values]),
+  );
   const scriptSrc = directives.get('script-src') ?? [];
   assert.equal(scriptSrc.length, 1, `${what}: script-src is one nonce: ${policy}`);
   const nonce = /^'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(scriptSrc[0]!)?.[1];
@@ -138,7 +143,15 @@ test('in Chromium: the form_post page and the logout pages work under the policy
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   after(() => browser.close());
   const page = await browser.newPage();

@@ -35,3 +35,6 @@ export const providerSecurityHeaders = helmet({ contentSecurityPolicy: false });
 export function providerContentSecurityPolicy(res: ServerResponse): string {
   return [...COMMON, `script-src 'nonce-${newPageNonce(res)}'`].join(';');
 }
+
+/** The token, introspection and revocation endpoints answer machines, never a page: no nonce to make. */
+export const MACHINE_ENDPOINT_POLICY = [...COMMON, "script-src 'none'"].join(';');

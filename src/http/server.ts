@@ -6,7 +6,7 @@ import { createAdminRouter } from './admin/index.js';
 import { writeProblem } from './admin/problem.js';
 import { createCsrf } from './csrf.js';
 import { renderAppErrors, writeOAuthError } from './errors.js';
-import { appSecurityHeaders, providerContentSecurityPolicy, providerSecurityHeaders } from './security-headers.js';
+import { appSecurityHeaders, MACHINE_ENDPOINT_POLICY, providerContentSecurityPolicy, providerSecurityHeaders } from './security-headers.js';
 import { STYLESHEET_PATH, serveStylesheet } from './views.js';
 import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
@@ -99,7 +99,7 @@ function rejectOversizedBody(res: ServerResponse) {
   writeOAuthError(res, new TallyError(413, 'invalid_request', 'the request body is larger than 56 KiB'), { connection: 'close' });
 }
 
-/** helmet's headers are the same on every response here: work them out once, not per request. */
+/** helmet's headers (but the policy) are the same on every response here: work them out once, not per request. */
 function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): [string, string][] {
   const headers: [string, string][] = [];
   const recorder = {
@@ -195,14 +195,14 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       );
       return;
     }
+    const url = req.url ?? '/';
+    const path = pathOf(url);
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
-    res.setHeader('content-security-policy', providerContentSecurityPolicy(res));
+    res.setHeader('content-security-policy', readsForm(req.method, path) ? MACHINE_ENDPOINT_POLICY : providerContentSecurityPolicy(res));
     if (!providerCanBuildUrls(req)) {
       refuseRequest(req, res, 400, 'the request target does not form a URL');
       return;
     }
-    const url = req.url ?? '/';
-    const path = pathOf(url);
     // A chunked body declares no length to refuse it by: it is read here too, under the same limit.
     const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
     if (chunked || readsForm(req.method, path)) {
