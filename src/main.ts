@@ -6,7 +6,7 @@ import { startKeyReload } from './oidc/key-reload.js';
 import { closeGracefully, createHttpServer } from './http/server.js';
 import { renderPage } from './http/views.js';
 import { openRuntime } from './runtime.js';
-import { loadConfig, type Config } from './config/index.js';
+import { loadConfig, NO_SECRET_KEY_WARNING, type Config } from './config/index.js';
 import { exitFor } from './cli/exit.js';
 import type { Keyring } from './storage/keys.js';
 import { followRevocations, pollSecondPasses } from './tokens/revocation/index.js';
@@ -26,6 +26,7 @@ try {
 // A migration that cannot run is told as a bad variable is (exit 2, its message); other failures throw.
 const runtime = await openRuntime(config).catch(exitFor);
 const { logger } = runtime;
+if (!config.secretKey) logger.warn({ variable: 'TALLY_SECRET_KEY' }, NO_SECRET_KEY_WARNING);
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 
 const build = (keyring: Keyring) => {

@@ -143,7 +143,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
       await storage.close();
     },
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
-    audit: createAuditStore(db),
+    audit: createAuditStore(db, sql),
     appliedMigrations,
   };
 }

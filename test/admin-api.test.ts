@@ -847,7 +847,7 @@ describe('the token ledger', () => {
 
     const answer = await api('POST', '/prune', { body: { older_than_seconds: 0 } });
     assert.equal(answer.status, 200, answer.text);
-    assert.deepEqual(Object.keys(answer.body), ['deleted']);
+    assert.deepEqual(Object.keys(answer.body), ['deleted', 'audit_deleted']);
     assert.ok(Number.isInteger(answer.body.deleted) && answer.body.deleted >= 3, answer.text);
     for (const id of seeded) assertProblem(await api('GET', `/tokens/${id}`), 404);
     assert.deepEqual(

@@ -80,6 +80,8 @@ test("the runtime stage's files, environment and CMD start a server that migrate
   assert.equal(env.DATABASE_URL, `file:${app}/data/tally.db`);
   env.PORT = String(await freePort());
   env.HOST = '127.0.0.1';
+  // NODE_ENV=production (the image's) refuses to start without a root key from the operator.
+  env.TALLY_SECRET_KEY = Buffer.alloc(32, 7).toString('base64url');
   env.NODE_NO_WARNINGS = '1';
 
   const [command, ...args] = JSON.parse(one(runtime, 'CMD')) as string[];

@@ -79,7 +79,10 @@ export const MAX_PRUNE_AGE_SECONDS = 100 * 366 * 24 * 3600;
 
 export const pruneBody = z.strictObject({ older_than_seconds: z.number().int().min(0).max(MAX_PRUNE_AGE_SECONDS).optional().meta({ default: 0 }) });
 
-export const pruneResult = z.object({ deleted: z.int().min(0) });
+export const pruneResult = z.object({
+  deleted: z.int().min(0).meta({ description: 'ledger entries, revoked-list rows, provider records and feed events deleted' }),
+  audit_deleted: z.int().min(0).meta({ description: 'audit events older than AUDIT_RETENTION_DAYS deleted' }),
+});
 
 // The audit trail
 
@@ -103,6 +106,12 @@ export const auditEventView = z.object({
   action: z.string().nullable().meta({ description: 'the operationId in the OpenAPI document, e.g. `updateClient`; null when no admin route matched' }),
   target_id: z.string().nullable().meta({ description: 'the `:id` of the route' }),
   status: z.int().meta({ description: 'the HTTP status answered (499: the caller went away before the answer)' }),
+  source_ip: z.string().nullable().meta({ description: 'the client IP: the peer’s, or what a trusted proxy (TRUST_PROXY) says it is' }),
+  count: z
+    .int()
+    .min(1)
+    .meta({ description: 'attempts the event stands for: 1, or the refused unauthenticated attempts from source_ip in that minute (the first one shown)' }),
+  created_id: z.string().nullable().meta({ description: 'what the write created: the new client’s `client_id`, the new user’s `id`, the new key’s `kid`' }),
 });
 
 // Lists

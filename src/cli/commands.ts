@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, NO_SECRET_KEY_WARNING } from '../config/index.js';
 import { TallyError } from '../lib/errors.js';
 import { findDuplicateKey } from '../lib/duplicate-keys.js';
 import { openRuntime, type Runtime } from '../runtime.js';
@@ -54,7 +54,9 @@ function readStdin(): string {
 }
 
 async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T> {
-  const runtime = await openRuntime(loadConfig(), { shortLived: true });
+  const config = loadConfig();
+  if (!config.secretKey) process.stderr.write(`warning: ${NO_SECRET_KEY_WARNING}\n`);
+  const runtime = await openRuntime(config, { shortLived: true });
   try {
     return await run(runtime);
   } finally {

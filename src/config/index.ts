@@ -51,6 +51,10 @@ const schema = z.object({
     .transform((v) => v.split(',').map((part) => part.trim()))
     .refine((list) => list.every(Boolean) && compiles(list), 'must be loopback, or IP addresses and CIDR ranges separated by commas')
     .optional(),
+  /** Days an audit event is kept; prune deletes older ones. */
+  AUDIT_RETENTION_DAYS: positiveInt.default(90),
+  /** `production` makes TALLY_SECRET_KEY required. */
+  NODE_ENV: z.string().optional(),
 });
 
 /** Whether proxy-addr (Express's own reader of trusted hops) takes the list. */
@@ -85,7 +89,14 @@ export interface Config {
   keyReloadInterval: number;
   /** Trusted proxies (proxy-addr's terms); empty: none, the socket's peer is the client. */
   trustProxy: string[];
+  auditRetentionDays: number;
+  /** NODE_ENV=production: refuses to start without TALLY_SECRET_KEY. */
+  production: boolean;
 }
+
+/** Said at every start without TALLY_SECRET_KEY (by the server through its logger, by the CLI on stderr). */
+export const NO_SECRET_KEY_WARNING =
+  'TALLY_SECRET_KEY is not set: the root key that seals every stored key is kept in the database, beside what it seals; set TALLY_SECRET_KEY (required with NODE_ENV=production)';
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -97,6 +108,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid environment variable ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
   }
   const v = parsed.data;
+  if (v.NODE_ENV === 'production' && !v.TALLY_SECRET_KEY) {
+    throw new ConfigError(
+      'TALLY_SECRET_KEY is required with NODE_ENV=production: set it to 32 random bytes, base64url (the root key that seals every stored key)',
+    );
+  }
   const issuer = (v.ISSUER ?? `http://localhost:${v.PORT}`).replace(/\/$/, '');
   return {
     port: v.PORT,
@@ -116,5 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyActivationDelay: v.KEY_ACTIVATION_DELAY,
     keyReloadInterval: v.KEY_RELOAD_INTERVAL,
     trustProxy: v.TRUST_PROXY ?? [],
+    auditRetentionDays: v.AUDIT_RETENTION_DAYS,
+    production: v.NODE_ENV === 'production',
   };
 }

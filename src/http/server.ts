@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
-import helmet from 'helmet';
 import type { ProviderHolder } from '../oidc/provider-holder.js';
 import type { Runtime } from '../runtime.js';
 import { createAdminRouter } from './admin/index.js';
 import { writeProblem } from './admin/problem.js';
 import { createCsrf } from './csrf.js';
 import { renderAppErrors, writeOAuthError } from './errors.js';
+import { appSecurityHeaders, MACHINE_ENDPOINT_POLICY, providerContentSecurityPolicy, providerSecurityHeaders } from './security-headers.js';
+import { STYLESHEET_PATH, serveStylesheet } from './views.js';
 import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
@@ -31,42 +32,11 @@ export interface HttpDependencies {
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
-const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/'];
+const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/'];
 
 function isAppPath(url: string): boolean {
   return APP_PREFIXES.some((prefix) => url.startsWith(prefix));
 }
-
-// Pages Tally renders itself: nothing inline, forms post to this origin (plus the client's, set per page).
-const appSecurityHeaders = helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'none'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      formAction: ["'self'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'none'"],
-    },
-  },
-});
-
-// oidc-provider's responses: the form_post page submits itself with an inline script to the client,
-// and logout redirects to registered clients, so form-action is left open there.
-const providerSecurityHeaders = helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'none'"],
-      scriptSrc: ["'unsafe-inline'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      frameAncestors: ["'none'"],
-      baseUri: ["'none'"],
-    },
-  },
-});
 
 export function createApp(deps: HttpDependencies, revocationStream: ReturnType<typeof createRevocationStreamRouter>, metrics: Metrics): express.Express {
   const app = express();
@@ -76,6 +46,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   const { runtime } = deps;
   const provider = () => deps.providers.current;
   app.use(createHealthRouter(runtime.db));
+  app.get(STYLESHEET_PATH, serveStylesheet);
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -127,7 +98,7 @@ function rejectOversizedBody(res: ServerResponse) {
   writeOAuthError(res, new TallyError(413, 'invalid_request', 'the request body is larger than 56 KiB'), { connection: 'close' });
 }
 
-/** helmet's headers are the same on every response here: work them out once, not per request. */
+/** helmet's headers (but the policy) are the same on every response here: work them out once, not per request. */
 function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): [string, string][] {
   const headers: [string, string][] = [];
   const recorder = {
@@ -227,13 +198,14 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
       );
       return;
     }
+    const url = req.url ?? '/';
+    const path = pathOf(url);
     for (const [name, value] of providerHeaders) res.setHeader(name, value);
+    res.setHeader('content-security-policy', readsForm(req.method, path) ? MACHINE_ENDPOINT_POLICY : providerContentSecurityPolicy(res));
     if (!providerCanBuildUrls(req)) {
       refuseRequest(req, res, 400, 'the request target does not form a URL');
       return;
     }
-    const url = req.url ?? '/';
-    const path = pathOf(url);
     // A chunked body declares no length to refuse it by: it is read here too, under the same limit.
     const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
     if (chunked || readsForm(req.method, path)) {

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/index.js';
 import { ASYMMETRIC_SIGNING_ALGS, CLIENT_AUTH_METHODS, isTokenMode, RESPONSE_TYPES, TOKEN_MODES } from '../lib/enums.js';
@@ -14,7 +15,8 @@ import { createFindAccount } from './account.js';
 import { installHashedClientSecrets } from './client-secrets.js';
 import type { SecurityEvents } from '../config/security-events.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
-import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } from './internals/index.js';
+import { adjustFoundAccessTokens, installFirstSessionSave, installNoncedFormPost, recogniseScopes } from './internals/index.js';
+import { pageNonceOf } from '../lib/page-nonce.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 import { attachLedger } from './provider-ledger.js';
@@ -216,6 +218,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installIntrospectionTokenType(provider);
   installFirstSessionSave(provider, { sessionTtl: SESSION_TTL, cookie: LONG_COOKIE });
   if (deps.throttle && deps.security) installUserCodeThrottle(provider, { throttle: deps.throttle, security: deps.security });
+  installNoncedFormPost(provider, (res) => pageNonceOf(res as ServerResponse));
   return provider;
 }
 

@@ -20,12 +20,20 @@ export function printableId(id: string): string {
 /** Status recorded when the caller closed the connection before the answer was sent (nginx's 499). */
 export const CLIENT_CLOSED = 499;
 
+/** Tells the audit trail what a write created (the new client_id, user id or kid): set by the route. */
+export function noteCreated(res: Response, id: string): void {
+  res.locals.createdId = id;
+}
+
 /**
  * Records every admin write once its answer is sent: the actor that `requireAdmin` put in
  * `res.locals.actor` (none for an unauthenticated attempt), the method, the route pattern and
- * operation (from the OpenAPI document, which the tests hold equal to the router), the route's `:id`
- * and the status. It never reads the body. A failure to record is logged and changes nothing for the
- * request. Mount it before authentication so that refused attempts are recorded too.
+ * operation (from the OpenAPI document, which the tests hold equal to the router), the route's `:id`,
+ * the status, the source IP (`req.ip`, trusted hops only: http/forwarded.ts) and what it created
+ * (`noteCreated`). It never reads the body. Refused unauthenticated attempts (401) are counted in one
+ * row per source IP and minute; every other write is a row of its own. A failure to record is logged
+ * and changes nothing for the request. Mount it before authentication so that refused attempts are
+ * recorded too.
  */
 export function recordAdminWrites(audit: AuditStore, logger: Logger) {
   const routes = documentedRoutes(adminOpenApi);
@@ -47,6 +55,7 @@ export function recordAdminWrites(audit: AuditStore, logger: Logger) {
       if (recorded) return;
       recorded = true;
       const actor = res.locals.actor as AdminActor | undefined;
+      const createdId = res.locals.createdId as string | undefined;
       const event = {
         actor: actor ? { kind: actor.kind, id: actor.id } : null,
         method,
@@ -55,10 +64,12 @@ export function recordAdminWrites(audit: AuditStore, logger: Logger) {
         targetId: matched?.targetId ?? null,
         status,
         createdAt: new Date(),
+        sourceIp: req.ip ?? null,
+        createdId: createdId ?? null,
       };
       const fail = (error: unknown) => logger.error({ err: error, method, route: event.route, status }, 'audit event not recorded');
       try {
-        audit.record(event).catch(fail);
+        (status === 401 && !actor ? audit.recordRefusal(event) : audit.record(event)).catch(fail);
       } catch (error) {
         fail(error);
       }

@@ -17,7 +17,7 @@ import {
 } from '../../admin/tokens.js';
 import { listAuditEvents } from '../../admin/audit.js';
 import { parsePage } from '../../admin/pagination.js';
-import { recordAdminWrites } from './audit.js';
+import { noteCreated, recordAdminWrites } from './audit.js';
 import { requireAdmin } from './auth.js';
 import { parseJsonBody } from './json-body.js';
 import { renderProblems } from './problem.js';
@@ -47,7 +47,11 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   const id = (req: Request<{ id: string }>) => req.params.id;
 
   // Clients
-  router.post('/clients', async (req, res) => void res.status(201).json(await registerClient(runtime, parseNewClient(req.body))));
+  router.post('/clients', async (req, res) => {
+    const client = await registerClient(runtime, parseNewClient(req.body));
+    noteCreated(res, client.client_id);
+    res.status(201).json(client);
+  });
   router.get('/clients', async (req, res) => void res.json(await listClients(runtime, parsePage(req.query))));
   router.get('/clients/:id', async (req, res) => void res.json(await getClient(runtime, id(req))));
   router.patch('/clients/:id', async (req, res) => void res.json(await updateClient(runtime, id(req), parseClientPatch(req.body))));
@@ -58,7 +62,11 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   router.post('/clients/:id/secret', async (req, res) => void res.json(await rotateClientSecret(runtime, id(req))));
 
   // Users
-  router.post('/users', async (req, res) => void res.status(201).json(await createUser(runtime, parseNewUser(req.body))));
+  router.post('/users', async (req, res) => {
+    const user = await createUser(runtime, parseNewUser(req.body));
+    noteCreated(res, user.id);
+    res.status(201).json(user);
+  });
   router.get('/users/:id', async (req, res) => void res.json(await getUser(runtime, id(req))));
   router.delete('/users/:id', async (req, res) => {
     await deleteUser(runtime, id(req));
@@ -78,8 +86,8 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   router.post('/tokens/:id/revoke', async (req, res) => void res.json(await revokeToken(runtime, id(req))));
   router.post('/revocations', async (req, res) => void res.json(await revokeTokens(runtime, parseRevocationRequest(req.body))));
   router.post('/prune', async (req, res) => {
-    const { deleted } = await pruneLedger(runtime, parsePruneRequest(req.body));
-    res.json({ deleted });
+    const { deleted, audit_deleted } = await pruneLedger(runtime, parsePruneRequest(req.body));
+    res.json({ deleted, audit_deleted });
   });
 
   // The audit trail, newest first

@@ -25,4 +25,5 @@ export {
   type TokenInstance,
 } from './patches.js';
 export { installFirstSessionSave } from './first-session-save.js';
+export { installNoncedFormPost } from './form-post.js';
 export { SUPPORTED_RANGE } from './version.js';

@@ -1,0 +1,40 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import helmet from 'helmet';
+import { newPageNonce } from '../lib/page-nonce.js';
+
+// Every response's Content-Security-Policy: a page may run only the inline scripts that carry the nonce
+// made for its response (no 'unsafe-inline' anywhere), take styles only from Tally's stylesheet
+// (views/assets/tally.css), and be framed by no one.
+
+const COMMON = ["default-src 'none'", "style-src 'self'", "img-src 'self' data:", "frame-ancestors 'none'", "base-uri 'none'"];
+
+/** Tally's own routes (interaction pages, admin, health): forms post to this origin (plus the client's, set per page). */
+export const appSecurityHeaders = helmet({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      scriptSrc: [(_req: IncomingMessage, res: ServerResponse) => `'nonce-${newPageNonce(res)}'`],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'", 'data:'],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+  },
+});
+
+/** helmet's other headers on oidc-provider's responses (the same on each: server.ts works them out once). */
+export const providerSecurityHeaders = helmet({ contentSecurityPolicy: false });
+
+/**
+ * The policy of a response of oidc-provider's, with a new nonce: its form_post page submits itself with
+ * an inline script (given the nonce: oidc/internals/form-post.ts), and logout redirects to registered
+ * clients, so form-action is left open there.
+ */
+export function providerContentSecurityPolicy(res: ServerResponse): string {
+  return [...COMMON, `script-src 'nonce-${newPageNonce(res)}'`].join(';');
+}
+
+/** The token, introspection and revocation endpoints answer machines, never a page: no nonce to make. */
+export const MACHINE_ENDPOINT_POLICY = [...COMMON, "script-src 'none'"].join(';');
