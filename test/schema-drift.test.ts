@@ -39,7 +39,7 @@ function modelTables(): Map<string, Column[]> {
 const SQLITE_TYPES: Record<string, string> = { String: 'TEXT', DateTime: 'DATETIME', Int: 'INTEGER', Boolean: 'BOOLEAN', BigInt: 'BIGINT' };
 const POSTGRES_TYPES: Record<string, string> = { String: 'TEXT', DateTime: 'TIMESTAMP(3)', Int: 'INTEGER', Boolean: 'BOOLEAN', BigInt: 'BIGINT' };
 
-/** CREATE TABLE statements of a dialect's migrations, as columns. */
+/** CREATE TABLE (and ALTER TABLE … ADD COLUMN) statements of a dialect's migrations, as columns. */
 function migrationTables(dialect: string): Map<string, Column[]> {
   const dir = join(root, 'migrations', dialect);
   const sql = readdirSync(dir)
@@ -54,6 +54,10 @@ function migrationTables(dialect: string): Map<string, Column[]> {
       nullable: !notNull,
     }));
     tables.set(table!, columns);
+  }
+  // Columns added by later migrations.
+  for (const [, table, column, type, notNull] of sql.matchAll(/ALTER TABLE "(\w+)" ADD COLUMN "(\w+)" ([A-Z0-9()]+)( NOT NULL)?/g)) {
+    tables.get(table!)?.push({ column: column!, type: type!, nullable: !notNull });
   }
   return tables;
 }

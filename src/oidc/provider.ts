@@ -22,6 +22,7 @@ import type { Throttle } from '../tokens/throttle.js';
 import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttle.js';
 import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
 import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
+import { resourceScopes } from './admin-rights.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -170,8 +171,11 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resource, client) => {
           const mode = tokenModeOf(client as unknown as ClientLike, config.tokenMode);
+          // Scope `admin` belongs to the admin API's resource alone, for clients the operator gave it.
+          const scope = resourceScopes(config.issuer, resource, scopesOf(client as unknown as ClientLike));
+          if (scope === undefined) throw new errors.InvalidTarget('this client may not request the admin API');
           return {
-            scope: scopesOf(client as unknown as ClientLike),
+            scope,
             audience: resource,
             accessTokenTTL: config.accessTokenTtl,
             accessTokenFormat: mode === 'reference' ? 'opaque' : 'jwt',
