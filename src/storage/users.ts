@@ -113,6 +113,7 @@ export function createUserStore(db: Db, sql: Sql) {
         ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
         ...(changes.password !== undefined ? { passwordHash: await hashSecret(changes.password) } : {}),
       };
+      if (Object.keys(data).length === 0) return this.find(id);
       const { count } = await db.user.updateMany({ where: { id }, data });
       return count ? this.find(id) : undefined;
     },
