@@ -49,16 +49,19 @@ async function listAll(query: string, limit = 2) {
   return items;
 }
 
-/** Submits the login form; the answer to the POST itself. */
-async function tryLogin(username: string, password: string) {
-  const url = oidc.buildAuthorizationUrl(config, {
+async function authorizationUrl() {
+  return oidc.buildAuthorizationUrl(config, {
     redirect_uri: (client.redirect_uris as string[])[0]!,
     scope: 'openid',
     code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
     code_challenge_method: 'S256',
-  });
+  }).href;
+}
+
+/** Submits the login form; the answer to the POST itself. */
+async function tryLogin(username: string, password: string) {
   const browser = new Browser();
-  const page = await browser.navigate(url.href);
+  const page = await browser.navigate(await authorizationUrl());
   const [login] = parseForms(page.html, page.url);
   const answer = await browser.submit(login!, { username, password });
   const alert = /role="alert"[^>]*>([^<]*)</.exec(answer.html)?.[1];
@@ -160,10 +163,14 @@ describe('POST and PATCH /admin/users', () => {
 
   test('disabled → sign-in refused exactly as a wrong password; every token inactive; re-enabled → sign-in works, old tokens stay revoked', async () => {
     const user = await newUser();
-    const before = await codeFlow(config, user);
+    const browser = new Browser();
+    const before = await codeFlow(config, user, undefined, {}, browser);
     assert.equal(await isActive(before.access_token), true);
 
     assert.equal((await admin(server, 'PATCH', `/users/${user.id}`, { disabled: true })).status, 200);
+    // The session they signed in with gives no more codes: it is asked to sign in again.
+    const again = await browser.navigate(await authorizationUrl(), {}, (client.redirect_uris as string[])[0]!);
+    assert.ok('username' in (parseForms(again.html, again.url)[0]?.fields ?? {}), `the login page, not a code: ${again.url}`);
     assert.equal(await isActive(before.access_token), false, 'the access token is inactive');
     assert.equal(await isActive(before.refresh_token!), false, 'the refresh token is inactive');
     await assert.rejects(oidc.refreshTokenGrant(config, before.refresh_token!));

@@ -10,7 +10,7 @@ import type { LedgerManager } from '../tokens/ledger-manager.js';
 import type { SealedRecords } from '../tokens/sealed-records.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
-import { createFindAccount } from './account.js';
+import { createFindAccount, signInPolicy } from './account.js';
 import { createVerifiedSecrets, installHashedClientSecrets, type VerifiedSecrets } from './client-secrets.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
 import { adjustFoundAccessTokens, installFirstSessionSave, recogniseScopes } from './internals/index.js';
@@ -121,7 +121,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       },
     },
     pkce: { required: pkceRequired },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: signInPolicy() },
     responseTypes: [...RESPONSE_TYPES],
     rotateRefreshToken: true,
     ttl: {
