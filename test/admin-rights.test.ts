@@ -79,7 +79,10 @@ describe('user tokens', () => {
     const answer = await adminCall(tokens.access_token);
     assert.equal(answer.status, 403, JSON.stringify(answer.body));
     assert.equal(answer.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    assert.equal((await admin(server, 'POST', '/users', { username: `sneaky${Date.now()}`, password: 'long enough password' }, tokens.access_token)).status, 403);
+    assert.equal(
+      (await admin(server, 'POST', '/users', { username: `sneaky${Date.now()}`, password: 'long enough password' }, tokens.access_token)).status,
+      403,
+    );
     assert.equal(await adminAuthFailures(), before + 2, 'each refusal is an admin_auth_failed event');
     await sleep(100);
     assert.match(server.output(), /"reason":"no_admin_scope"[^\n]*"event":"admin_auth_failed"/);

@@ -210,10 +210,7 @@ describe('the CLI', () => {
 
     const updated = cli(['users', 'update', '--id', user.id, '--roles', '', '--disabled', 'true', '--name', 'Via CLI']);
     assert.equal(updated.status, 0, updated.stderr);
-    assert.deepEqual(
-      (({ roles, disabled, name }) => ({ roles, disabled, name }))(JSON.parse(updated.stdout)),
-      { roles: [], disabled: true, name: 'Via CLI' },
-    );
+    assert.deepEqual((({ roles, disabled, name }) => ({ roles, disabled, name }))(JSON.parse(updated.stdout)), { roles: [], disabled: true, name: 'Via CLI' });
 
     for (const [args, message] of [
       [['users', 'update', '--id', user.id, '--disabled', 'maybe'], /--disabled must be true or false/],

@@ -28,7 +28,12 @@ export function createUser(runtime: Runtime, user: NewUser): Promise<UserView> {
 /** Oldest first; `q` matches a part of the username, email or name, case-insensitively. */
 export async function listUsers(runtime: Runtime, filter: UserFilter, page: Page): Promise<PageOf<UserView>> {
   const rows = await runtime.users.list(page.limit + 1, page.after, filter.q);
-  return pageOf(rows, page.limit, (u) => ({ createdAt: new Date(u.created_at), id: u.id }), (u) => u);
+  return pageOf(
+    rows,
+    page.limit,
+    (u) => ({ createdAt: new Date(u.created_at), id: u.id }),
+    (u) => u,
+  );
 }
 
 export async function getUser(runtime: Runtime, id: string): Promise<UserView> {

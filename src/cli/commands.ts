@@ -32,7 +32,7 @@ Commands:
 Every command reads the same environment as the server (DATABASE_URL, ...). Use --help on each.`,
   migrate: 'Usage: tally migrate\n\nApplies pending migrations to DATABASE_URL and prints their names as JSON.',
   'users create':
-    'Usage: tally users create --username NAME [--email E] [--name N] [--roles admin,ops] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON. The role admin lets the user\'s tokens carry scope admin.',
+    "Usage: tally users create --username NAME [--email E] [--name N] [--roles admin,ops] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON. The role admin lets the user's tokens carry scope admin.",
   'users unlock':
     'Usage: tally users unlock --id ID\n\nClears the failed sign-ins of the user with this id (the `sub`), ending a lockout at once. Prints nothing.',
   'users list':
@@ -94,7 +94,13 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
   async 'users create'(args) {
     const { values } = parseArgs({
       args,
-      options: { username: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+      options: {
+        username: { type: 'string' },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        roles: { type: 'string' },
+        'password-stdin': { type: 'boolean' },
+      },
     });
     if (!values.username) throw new UsageError('--username is required');
     if (!values['password-stdin']) throw new UsageError('--password-stdin is required: the password is read from standard input');

@@ -30,6 +30,8 @@ export function signInPolicy(): interactionPolicy.DefaultPolicy {
   const policy = interactionPolicy.base();
   const accountGone = (ctx: { oidc: { session?: { accountId?: string | undefined }; account?: unknown } }) =>
     Boolean(ctx.oidc.session?.accountId) && !ctx.oidc.account;
-  policy.get('login')!.checks.add(new interactionPolicy.Check('account_unavailable', 'the signed-in account is no longer available', 'login_required', accountGone), 0);
+  policy
+    .get('login')!
+    .checks.add(new interactionPolicy.Check('account_unavailable', 'the signed-in account is no longer available', 'login_required', accountGone), 0);
   return policy;
 }

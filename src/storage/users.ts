@@ -54,7 +54,13 @@ function containsPattern(text: string): string {
 
 export function createUserStore(db: Db, sql: Sql) {
   return {
-    async create(input: { username: string; password: string; email?: string | undefined; name?: string | undefined; roles?: string[] | undefined }): Promise<User> {
+    async create(input: {
+      username: string;
+      password: string;
+      email?: string | undefined;
+      name?: string | undefined;
+      roles?: string[] | undefined;
+    }): Promise<User> {
       const passwordHash = await hashSecret(input.password);
       try {
         const row = await db.user.create({

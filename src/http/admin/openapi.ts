@@ -262,7 +262,11 @@ export const adminOpenApi: OpenApiDocument = {
   },
   components: {
     securitySchemes: {
-      bearer: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY, or an access token this server issued with scope `admin` for the resource `$ISSUER/admin`' },
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'ADMIN_API_KEY, or an access token this server issued with scope `admin` for the resource `$ISSUER/admin`',
+      },
     },
     // Described by the admin layer's PageQuery, shared by every list.
     parameters: Object.fromEntries(queryParameters('PageQuery').map((parameter) => [parameter.name, parameter])),
