@@ -217,8 +217,8 @@ function rememberTokens(tokens: { access_token: string; refresh_token?: string |
   }
 }
 
-async function clientCredentials(config: oidc.Configuration, scope = 'api:read') {
-  const tokens = await oidc.clientCredentialsGrant(config, { scope });
+async function clientCredentials(config: oidc.Configuration, scope = 'api:read', resource?: string) {
+  const tokens = await oidc.clientCredentialsGrant(config, { scope, ...(resource ? { resource } : {}) });
   rememberTokens(tokens);
   return tokens;
 }
@@ -1000,7 +1000,7 @@ describe('admin-scoped access tokens', () => {
     test(`${mode}: scope admin → 200; without admin → 403 insufficient_scope; revoked → 401`, async () => {
       const client = await serviceClient(mode, 'admin api:read');
       const config = await discover(server, client);
-      const adminToken = (await clientCredentials(config, 'admin')).access_token;
+      const adminToken = (await clientCredentials(config, 'admin', `${server.url}/admin`)).access_token;
       if (mode === 'reference') assert.match(adminToken, REFERENCE);
       else assert.equal(decodeProtectedHeader(adminToken).typ, 'at+jwt');
 
@@ -1037,7 +1037,7 @@ describe('admin-scoped access tokens', () => {
   test('deleting the client of an admin token locks it out', async () => {
     const client = await serviceClient('jwt', 'admin');
     const config = await discover(server, client);
-    const adminToken = (await clientCredentials(config, 'admin')).access_token;
+    const adminToken = (await clientCredentials(config, 'admin', `${server.url}/admin`)).access_token;
     assert.equal((await api('GET', '/clients', { token: adminToken })).status, 200);
     assert.equal((await api('DELETE', `/clients/${client.client_id}`)).status, 204);
     assertProblem(await api('GET', '/clients', { token: adminToken }), 401);

@@ -266,9 +266,13 @@ describe('the OpenAPI document of the admin API', () => {
     expectOk(await run('updateClient', { id: clientId, body: { client_name: 'renamed', token_mode: 'jwt' } }));
     expectOk(await run('rotateClientSecret', { id: clientId }));
 
-    const user = await run('createUser', { body: { username: unique('openapi'), password: 'correct horse battery', email: 'openapi@example.com' } });
+    const user = await run('createUser', {
+      body: { username: unique('openapi'), password: 'correct horse battery', email: 'openapi@example.com', roles: ['ops'] },
+    });
     assert.equal(user.status, 201);
     expectOk(await run('getUser', { id: user.body.id }));
+    expectOk(await run('listUsers', { query: { q: 'OPENAPI', limit: '2' } }));
+    expectOk(await run('updateUser', { id: user.body.id, body: { name: 'Renamed', roles: [], disabled: true, email: null } }));
 
     const service = await issueNonAdminToken();
     const tokens = await run('listTokens', { query: { client_id: service.clientId, type: 'access_token', status: 'valid', limit: '5' } });
@@ -335,6 +339,8 @@ describe('the OpenAPI document of the admin API', () => {
       ['createClient', { client_name: 'x', colour: 'blue' }],
       ['revokeTokens', {}],
       ['updateClient', { client_secret: 'chosen' }],
+      ['updateUser', { password_hash: 'x' }],
+      ['updateUser', { roles: 'admin' }],
     ] as const) {
       assert.notDeepEqual(schemaErrors(requestSchema(operation(operationId)), body), [], `${operationId} documents ${JSON.stringify(body)} as refused`);
       await conforms(operation(operationId), { id: publicClient.body.client_id, body }, 400);

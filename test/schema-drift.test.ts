@@ -55,6 +55,7 @@ function migrationTables(dialect: string): Map<string, Column[]> {
     }));
     tables.set(table!, columns);
   }
+  // Columns added by later migrations.
   for (const [, table, column, type, notNull] of sql.matchAll(/ALTER TABLE "(\w+)" ADD COLUMN "(\w+)" ([A-Z0-9()]+)( NOT NULL)?/g)) {
     tables.get(table!)?.push({ column: column!, type: type!, nullable: !notNull });
   }

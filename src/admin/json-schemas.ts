@@ -13,6 +13,8 @@ import {
   tokenQuery,
   tokenStatus,
   tokenType,
+  userPatchBody,
+  userQuery,
   userView,
 } from './schemas.js';
 
@@ -30,7 +32,10 @@ const NAMED = {
   ClientList: pageView(clientView),
   ClientSecret: clientSecretView,
   UserCreate: createUserBody,
+  UserPatch: userPatchBody,
+  UserQuery: userQuery.omit({ limit: true, cursor: true }),
   User: userView,
+  UserList: pageView(userView),
   TokenType: tokenType,
   TokenStatus: tokenStatus,
   TokenQuery: tokenQuery.omit({ limit: true, cursor: true }),

@@ -10,15 +10,47 @@ const timestamp = z.string().meta({ format: 'date-time' });
 
 // Users
 
+const password = z.string().min(8, 'must be at least 8 characters').max(1024).meta({ writeOnly: true });
+const email = z.email().max(254);
+const roles = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9_:.-]+$/, 'a role name is 1 to 64 of a-z 0-9 _ : . -'),
+  )
+  .max(50)
+  .transform((names) => [...new Set(names)])
+  .meta({ description: 'role names; `admin` lets the user’s tokens carry scope `admin` (see the contract)' });
+
 export const createUserBody = z.strictObject({
   username: z
     .string()
     .min(1)
     .max(100)
     .regex(/^[\w.@+-]+$/, 'may contain letters, digits and . _ @ + -'),
-  password: z.string().min(8, 'must be at least 8 characters').max(1024).meta({ writeOnly: true }),
-  email: z.email().max(254).optional(),
+  password,
+  email: email.optional(),
   name: plainText(200).optional(),
+  roles: roles.optional(),
+});
+
+export const userPatchBody = z
+  .strictObject({
+    email: email.nullable().optional(),
+    name: plainText(200).nullable().optional(),
+    roles: roles.optional(),
+    disabled: z.boolean().optional().meta({ description: 'true: the user cannot sign in and every token of theirs becomes inactive' }),
+    password: password.optional(),
+  })
+  .meta({ description: 'any of the fields; null clears email or name' });
+
+export const userQuery = z.object({
+  q: z.string().min(1).max(200).optional().meta({ description: 'a part of the username, email or name, matched case-insensitively' }),
+  // Read by parsePage.
+  limit: z.string().optional(),
+  cursor: z.string().optional(),
 });
 
 export const userView = z.object({
@@ -26,6 +58,8 @@ export const userView = z.object({
   username: z.string(),
   email: z.string().nullable(),
   name: z.string().nullable(),
+  roles: z.array(z.string()),
+  disabled: z.boolean(),
   created_at: timestamp,
 });
 

@@ -6,7 +6,8 @@ import { findDuplicateKey } from '../lib/duplicate-keys.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 import { runMigrations } from '../storage/migrate.js';
 import { parseNewClient } from '../admin/client-schemas.js';
-import { createUser, parseNewUser, unlockUser } from '../admin/users.js';
+import { createUser, listUsers, parseNewUser, parseUserFilter, parseUserPatch, unlockUser, updateUser } from '../admin/users.js';
+import { parsePage } from '../admin/pagination.js';
 import { pruneLedger } from '../admin/tokens.js';
 import { rotateSigningKeys } from '../admin/keys.js';
 import { MAX_PRUNE_AGE_SECONDS } from '../admin/schemas.js';
@@ -22,6 +23,8 @@ Commands:
   migrate                 apply pending database migrations and exit
   users create            create a user (password from standard input)
   users unlock            clear a user's failed sign-ins (ends a lockout)
+  users list              list or search users
+  users update            change a user's email, name, roles, password or disabled state
   clients create          register a client from RFC 7591 metadata
   prune                   delete expired ledger entries in batches
   keys rotate             add new signing keys; older ones stay published until their tokens expire
@@ -29,9 +32,13 @@ Commands:
 Every command reads the same environment as the server (DATABASE_URL, ...). Use --help on each.`,
   migrate: 'Usage: tally migrate\n\nApplies pending migrations to DATABASE_URL and prints their names as JSON.',
   'users create':
-    'Usage: tally users create --username NAME [--email E] [--name N] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON.',
+    "Usage: tally users create --username NAME [--email E] [--name N] [--roles admin,ops] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON. The role admin lets the user's tokens carry scope admin.",
   'users unlock':
     'Usage: tally users unlock --id ID\n\nClears the failed sign-ins of the user with this id (the `sub`), ending a lockout at once. Prints nothing.',
+  'users list':
+    'Usage: tally users list [--q TEXT] [--limit N] [--cursor C]\n\nPrints a page of users as JSON ({ items, next_cursor }), oldest first; --q matches a part of the username, email or name, case-insensitively.',
+  'users update':
+    'Usage: tally users update --id ID [--email E] [--name N] [--roles admin,ops] [--disabled true|false] [--password-stdin]\n\nChanges the user as PATCH /admin/users/{id} does and prints it as JSON. --roles replaces the roles (--roles "" clears them); --disabled true refuses their sign-ins and makes every token of theirs inactive.',
   'clients create': `Usage: tally clients create --json '{"client_name":"...","redirect_uris":[...],...}'\n\nThe body of POST /admin/clients. Prints the client as JSON, with client_secret this once.`,
   'keys rotate': 'Usage: tally keys rotate\n\nAdds an ES256 and an RS256 signing key. New tokens are signed with them; older keys stay in the JWKS.',
   prune:
@@ -64,6 +71,14 @@ async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T>
   }
 }
 
+/** `admin,ops` → ['admin', 'ops']; an empty text is no roles. */
+function roleList(text: string): string[] {
+  return text
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean);
+}
+
 /** An integer option within bounds, or undefined when not given. */
 function integerOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -81,7 +96,13 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
   async 'users create'(args) {
     const { values } = parseArgs({
       args,
-      options: { username: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+      options: {
+        username: { type: 'string' },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        roles: { type: 'string' },
+        'password-stdin': { type: 'boolean' },
+      },
     });
     if (!values.username) throw new UsageError('--username is required');
     if (!values['password-stdin']) throw new UsageError('--password-stdin is required: the password is read from standard input');
@@ -92,6 +113,7 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
       password,
       ...(values.email !== undefined ? { email: values.email } : {}),
       ...(values.name !== undefined ? { name: values.name } : {}),
+      ...(values.roles !== undefined ? { roles: roleList(values.roles) } : {}),
     });
     await withRuntime(async (runtime) => print(await createUser(runtime, user)));
   },
@@ -101,6 +123,39 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
     if (!values.id) throw new UsageError('--id is required');
     const id = values.id;
     await withRuntime((runtime) => unlockUser(runtime, id));
+  },
+
+  async 'users list'(args) {
+    const { values } = parseArgs({ args, options: { q: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } } });
+    const filter = parseUserFilter(values.q !== undefined ? { q: values.q } : {});
+    const page = parsePage(values);
+    await withRuntime(async (runtime) => print(await listUsers(runtime, filter, page)));
+  },
+
+  async 'users update'(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        id: { type: 'string' },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        roles: { type: 'string' },
+        disabled: { type: 'string' },
+        'password-stdin': { type: 'boolean' },
+      },
+    });
+    if (!values.id) throw new UsageError('--id is required');
+    if (values.disabled !== undefined && values.disabled !== 'true' && values.disabled !== 'false') throw new UsageError('--disabled must be true or false');
+    const patch = parseUserPatch({
+      ...(values.email !== undefined ? { email: values.email } : {}),
+      ...(values.name !== undefined ? { name: values.name } : {}),
+      ...(values.roles !== undefined ? { roles: roleList(values.roles) } : {}),
+      ...(values.disabled !== undefined ? { disabled: values.disabled === 'true' } : {}),
+      ...(values['password-stdin'] ? { password: readStdin() } : {}),
+    });
+    if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --email, --name, --roles, --disabled or --password-stdin');
+    const id = values.id;
+    await withRuntime(async (runtime) => print(await updateUser(runtime, id, patch)));
   },
 
   async 'clients create'(args) {

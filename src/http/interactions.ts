@@ -1,9 +1,11 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { SignIn } from '../oidc/sign-in.js';
+import type { UserStore } from '../storage/users.js';
 import type { Csrf } from './csrf.js';
 import { TallyError } from '../lib/errors.js';
 import { renderPage } from './views.js';
+import { ADMIN_SCOPE, ADMIN_SCOPE_DESCRIPTION, splitAdminScope, userMayHoldAdmin } from '../oidc/admin-rights.js';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -21,7 +23,17 @@ function allowFormActionTo(res: Response, redirectUri: unknown) {
   res.setHeader('content-security-policy', csp.replace("form-action 'self'", `form-action 'self' ${new URL(redirectUri).origin}`));
 }
 
-export function createInteractionRouter({ provider, signIn, csrf }: { provider: () => Provider; signIn: SignIn; csrf: Csrf }): Router {
+export function createInteractionRouter({
+  provider,
+  signIn,
+  users,
+  csrf,
+}: {
+  provider: () => Provider;
+  signIn: SignIn;
+  users: Pick<UserStore, 'find'>;
+  csrf: Csrf;
+}): Router {
   const router = express.Router();
   const parseForm = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 20 });
 
@@ -37,9 +49,17 @@ export function createInteractionRouter({ provider, signIn, csrf }: { provider: 
     const requested = String(details.params.scope ?? '')
       .split(' ')
       .filter(Boolean);
-    const scopes = requested.map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? `Use ${name}` }));
+    // Administrator rights are said plainly, and not offered to a user who cannot have them.
+    const mayHoldAdmin = await mayHoldAdminRights(details);
+    const scopes = splitAdminScope(requested, mayHoldAdmin).granted.map((name) => ({
+      name,
+      description: name === ADMIN_SCOPE ? ADMIN_SCOPE_DESCRIPTION : (SCOPE_DESCRIPTIONS[name] ?? `Use ${name}`),
+      warning: name === ADMIN_SCOPE,
+    }));
     res.send(await renderPage('consent', { ...common, title: 'Allow access', scopes }));
   }
+
+  const mayHoldAdminRights = async (details: Details) => !!details.session && userMayHoldAdmin(await users.find(details.session.accountId));
 
   async function grantConsent(details: Details): Promise<string> {
     const { prompt, params, session, grantId } = details;
@@ -48,9 +68,16 @@ export function createInteractionRouter({ provider, signIn, csrf }: { provider: 
       : new (provider().Grant)({ accountId: session!.accountId, clientId: String(params.client_id) });
     if (!grant) throw new TallyError(400, 'grant_not_found', 'This sign-in request is no longer valid.');
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    const mayHoldAdmin = await mayHoldAdminRights(details);
+    const oidcScopes = splitAdminScope(missing.missingOIDCScope ?? [], mayHoldAdmin);
+    if (oidcScopes.granted.length) grant.addOIDCScope(oidcScopes.granted.join(' '));
+    if (oidcScopes.withheld.length) grant.rejectOIDCScope(oidcScopes.withheld.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    for (const [indicator, requested] of Object.entries(missing.missingResourceScopes ?? {})) {
+      const scopes = splitAdminScope(requested, mayHoldAdmin);
+      if (scopes.granted.length) grant.addResourceScope(indicator, scopes.granted.join(' '));
+      if (scopes.withheld.length) grant.rejectResourceScope(indicator, scopes.withheld.join(' '));
+    }
     return grant.save();
   }
 

@@ -53,7 +53,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.use('/admin', createAdminRouter({ provider, runtime }));
   app.use(revocationStream.router);
   const signIn = createSignIn({ users: runtime.users, throttle: runtime.throttle, security: runtime.security });
-  app.use(createInteractionRouter({ provider, signIn, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
+  app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
 
   app.use((_req: Request, _res: Response) => {
     throw new TallyError(404, 'not_found', 'There is nothing here.');

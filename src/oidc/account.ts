@@ -1,11 +1,14 @@
-import type { Account, FindAccount } from 'oidc-provider';
+import { interactionPolicy, type Account, type FindAccount } from 'oidc-provider';
 import type { UserStore } from '../storage/users.js';
 
-/** oidc-provider's account lookup: standard claims from the users table. */
+/**
+ * oidc-provider's account lookup: standard claims from the users table. A disabled user is no
+ * account: their refresh tokens and codes are refused, and their session signs in again (below).
+ */
 export function createFindAccount(users: UserStore): FindAccount {
   return async (_ctx, id): Promise<Account | undefined> => {
     const user = await users.find(id);
-    if (!user) return undefined;
+    if (!user || user.disabled) return undefined;
     return {
       accountId: user.id,
       claims: () => ({
@@ -16,4 +19,19 @@ export function createFindAccount(users: UserStore): FindAccount {
       }),
     };
   };
+}
+
+/**
+ * oidc-provider's interaction policy, with one more reason to show the login page: a session whose
+ * account was disabled or deleted since it signed in (without it, the session would still be given
+ * codes, or the consent checks would fail on the missing account).
+ */
+export function signInPolicy(): interactionPolicy.DefaultPolicy {
+  const policy = interactionPolicy.base();
+  const accountGone = (ctx: { oidc: { session?: { accountId?: string | undefined }; account?: unknown } }) =>
+    Boolean(ctx.oidc.session?.accountId) && !ctx.oidc.account;
+  policy
+    .get('login')!
+    .checks.add(new interactionPolicy.Check('account_unavailable', 'the signed-in account is no longer available', 'login_required', accountGone), 0);
+  return policy;
 }

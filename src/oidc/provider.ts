@@ -11,7 +11,7 @@ import type { LedgerManager } from '../tokens/ledger-manager.js';
 import type { SealedRecords } from '../tokens/sealed-records.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
-import { createFindAccount } from './account.js';
+import { createFindAccount, signInPolicy } from './account.js';
 import { installHashedClientSecrets } from './client-secrets.js';
 import type { SecurityEvents } from '../config/security-events.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
@@ -24,6 +24,7 @@ import type { Throttle } from '../tokens/throttle.js';
 import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttle.js';
 import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
 import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
+import { resourceScopes } from './admin-rights.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -121,7 +122,7 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       },
     },
     pkce: { required: pkceRequired },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: signInPolicy() },
     responseTypes: [...RESPONSE_TYPES],
     rotateRefreshToken: true,
     ttl: {
@@ -171,8 +172,11 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resource, client) => {
           const mode = tokenModeOf(client as unknown as ClientLike, config.tokenMode);
+          // Scope `admin` belongs to the admin API's resource alone, for clients the operator gave it.
+          const scope = resourceScopes(config.issuer, resource, scopesOf(client as unknown as ClientLike));
+          if (scope === undefined) throw new errors.InvalidTarget('this client may not request the admin API');
           return {
-            scope: scopesOf(client as unknown as ClientLike),
+            scope,
             audience: resource,
             accessTokenTTL: config.accessTokenTtl,
             accessTokenFormat: mode === 'reference' ? 'opaque' : 'jwt',

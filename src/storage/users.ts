@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db } from './database.js';
-import type { Sql } from './sql.js';
+import type { Sql, SqlValue } from './sql.js';
 import { decoyHash, hashSecret, verifySecret } from './passwords.js';
 import { TallyError } from '../lib/errors.js';
 
@@ -9,6 +9,8 @@ export interface User {
   username: string;
   email: string | null;
   name: string | null;
+  roles: string[];
+  disabled: boolean;
   created_at: string;
 }
 
@@ -19,19 +21,58 @@ export class DuplicateUsernameError extends TallyError {
   }
 }
 
-type Row = { id: string; username: string; email: string | null; name: string | null; createdAt: Date };
+/** What may change in a user; a password is stored as its argon2id hash. */
+export interface UserChanges {
+  email?: string | null | undefined;
+  name?: string | null | undefined;
+  roles?: string[] | undefined;
+  disabled?: boolean | undefined;
+  password?: string | undefined;
+}
+
+// `roles` is a JSON array in a text column; `disabled` reads back as 0/1 from SQLite and a boolean from PostgreSQL.
+type Row = { id: string; username: string; email: string | null; name: string | null; roles: string; disabled: boolean | number; createdAt: Date };
+
+const COLUMNS = `"id", "username", "email", "name", "roles", "disabled", "created_at" AS "createdAt"`;
 
 function toUser(row: Row): User {
-  return { id: row.id, username: row.username, email: row.email, name: row.name, created_at: row.createdAt.toISOString() };
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    name: row.name,
+    roles: JSON.parse(row.roles) as string[],
+    disabled: Boolean(row.disabled),
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+/** `text` as a LIKE pattern matching itself anywhere, with `!` escaping `%`, `_` and `!`. */
+function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
 }
 
 export function createUserStore(db: Db, sql: Sql) {
   return {
-    async create(input: { username: string; password: string; email?: string | undefined; name?: string | undefined }): Promise<User> {
+    async create(input: {
+      username: string;
+      password: string;
+      email?: string | undefined;
+      name?: string | undefined;
+      roles?: string[] | undefined;
+    }): Promise<User> {
       const passwordHash = await hashSecret(input.password);
       try {
         const row = await db.user.create({
-          data: { id: randomUUID(), username: input.username, email: input.email ?? null, name: input.name ?? null, passwordHash, createdAt: new Date() },
+          data: {
+            id: randomUUID(),
+            username: input.username,
+            email: input.email ?? null,
+            name: input.name ?? null,
+            roles: JSON.stringify(input.roles ?? []),
+            passwordHash,
+            createdAt: new Date(),
+          },
         });
         return toUser(row);
       } catch (error) {
@@ -41,15 +82,56 @@ export function createUserStore(db: Db, sql: Sql) {
     },
 
     async find(id: string): Promise<User | undefined> {
-      const row = await sql.get<Row>(`SELECT "id", "username", "email", "name", "created_at" AS "createdAt" FROM "users" WHERE "id" = ?`, [id]);
+      const row = await sql.get<Row>(`SELECT ${COLUMNS} FROM "users" WHERE "id" = ?`, [id]);
       return row ? toUser(row) : undefined;
     },
 
-    /** The user when the password matches; the same work is done when the username is unknown. */
+    /**
+     * Users in creation order, after the cursor; `q` matches a part of the username, email or name,
+     * case-insensitively (LOWER on both sides: SQLite's LIKE ignores only ASCII case, PostgreSQL's
+     * none), its `%` and `_` taken literally.
+     */
+    async list(limit: number, after?: { createdAt: Date; id: string }, q?: string): Promise<User[]> {
+      const where: string[] = [];
+      const params: SqlValue[] = [];
+      if (q) {
+        where.push(`(LOWER("username") LIKE ? ESCAPE '!' OR LOWER("email") LIKE ? ESCAPE '!' OR LOWER("name") LIKE ? ESCAPE '!')`);
+        const pattern = containsPattern(q);
+        params.push(pattern, pattern, pattern);
+      }
+      if (after) {
+        where.push(`("created_at" > ? OR ("created_at" = ? AND "id" > ?))`);
+        params.push(after.createdAt, after.createdAt, after.id);
+      }
+      const rows = await sql.all<Row>(
+        `SELECT ${COLUMNS} FROM "users" ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY "created_at", "id" LIMIT ?`,
+        [...params, limit],
+      );
+      return rows.map(toUser);
+    },
+
+    /** The user as changed; undefined when there is none with this id. */
+    async update(id: string, changes: UserChanges): Promise<User | undefined> {
+      const data = {
+        ...(changes.email !== undefined ? { email: changes.email } : {}),
+        ...(changes.name !== undefined ? { name: changes.name } : {}),
+        ...(changes.roles !== undefined ? { roles: JSON.stringify(changes.roles) } : {}),
+        ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
+        ...(changes.password !== undefined ? { passwordHash: await hashSecret(changes.password) } : {}),
+      };
+      if (Object.keys(data).length === 0) return this.find(id);
+      const { count } = await db.user.updateMany({ where: { id }, data });
+      return count ? this.find(id) : undefined;
+    },
+
+    /**
+     * The user when the password matches and the account is not disabled; the same work is done,
+     * and the same answer given, when the username is unknown or the account disabled.
+     */
     async authenticate(username: string, password: string): Promise<User | undefined> {
       const row = await db.user.findUnique({ where: { username } });
       const ok = await verifySecret(row?.passwordHash ?? (await decoyHash()), password);
-      return row && ok ? toUser(row) : undefined;
+      return row && ok && !row.disabled ? toUser(row) : undefined;
     },
 
     async delete(id: string): Promise<boolean> {

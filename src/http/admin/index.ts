@@ -4,7 +4,7 @@ import type { Runtime } from '../../runtime.js';
 import { TallyError } from '../../lib/errors.js';
 import { parseClientPatch, parseNewClient } from '../../admin/client-schemas.js';
 import { deleteClient, getClient, listClients, registerClient, rotateClientSecret, updateClient } from '../../admin/clients.js';
-import { createUser, deleteUser, getUser, parseNewUser, unlockUser } from '../../admin/users.js';
+import { createUser, deleteUser, getUser, listUsers, parseNewUser, parseUserFilter, parseUserPatch, unlockUser, updateUser } from '../../admin/users.js';
 import {
   getToken,
   listTokens,
@@ -42,7 +42,7 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   // Before authentication: refused attempts are audited too, and the document needs no key.
   router.use(recordAdminWrites(runtime.audit, runtime.logger));
   router.get('/openapi.json', (_req, res) => void res.json(openApiFor(runtime.config.issuer)));
-  router.use(requireAdmin(provider, runtime.config.adminApiKey));
+  router.use(requireAdmin(provider, runtime));
   router.use(parseJsonBody);
   const id = (req: Request<{ id: string }>) => req.params.id;
 
@@ -67,7 +67,9 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
     noteCreated(res, user.id);
     res.status(201).json(user);
   });
+  router.get('/users', async (req, res) => void res.json(await listUsers(runtime, parseUserFilter(req.query), parsePage(req.query))));
   router.get('/users/:id', async (req, res) => void res.json(await getUser(runtime, id(req))));
+  router.patch('/users/:id', async (req, res) => void res.json(await updateUser(runtime, id(req), parseUserPatch(req.body))));
   router.delete('/users/:id', async (req, res) => {
     await deleteUser(runtime, id(req));
     res.status(204).end();

@@ -142,6 +142,13 @@ export const adminOpenApi: OpenApiDocument = {
           '409': problem('the username is taken (`duplicate_username`)'),
         },
       },
+      get: {
+        operationId: 'listUsers',
+        summary: 'List or search users, oldest first',
+        tags: ['users'],
+        parameters: [...queryParameters('UserQuery'), ...PAGE_PARAMETERS],
+        responses: { '200': { description: 'a page of users; never a password hash', content: json('UserList') }, ...LIST_ERRORS },
+      },
     },
     '/users/{id}': {
       get: {
@@ -150,6 +157,15 @@ export const adminOpenApi: OpenApiDocument = {
         tags: ['users'],
         parameters: [pathId('user')],
         responses: { '200': { description: 'the user', content: json('User') }, ...AUTH_ERRORS, ...NOT_FOUND },
+      },
+      patch: {
+        operationId: 'updateUser',
+        summary: 'Change a user’s email, name, roles, password or disabled state',
+        description: '`disabled: true` refuses the user’s sign-ins and makes every token of theirs inactive; re-enabling revives none of them.',
+        tags: ['users'],
+        parameters: [pathId('user')],
+        requestBody: { required: true, content: json('UserPatch') },
+        responses: { '200': { description: 'the user', content: json('User') }, ...BODY_ERRORS, ...AUTH_ERRORS, ...NOT_FOUND },
       },
       delete: {
         operationId: 'deleteUser',
@@ -246,7 +262,11 @@ export const adminOpenApi: OpenApiDocument = {
   },
   components: {
     securitySchemes: {
-      bearer: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY, or an access token this server issued with scope `admin`' },
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'ADMIN_API_KEY, or an access token this server issued with scope `admin` for the resource `$ISSUER/admin`',
+      },
     },
     // Described by the admin layer's PageQuery, shared by every list.
     parameters: Object.fromEntries(queryParameters('PageQuery').map((parameter) => [parameter.name, parameter])),
@@ -265,7 +285,7 @@ export const adminOpenApi: OpenApiDocument = {
         required: ['type', 'title', 'status', 'detail', 'code'],
       },
       // Described by the parameters they became.
-      ...Object.fromEntries(Object.entries(schemas).filter(([name]) => name !== 'TokenQuery' && name !== 'PageQuery')),
+      ...Object.fromEntries(Object.entries(schemas).filter(([name]) => !['TokenQuery', 'UserQuery', 'PageQuery'].includes(name))),
     },
     responses: {
       BadRequest: problem('invalid input: unknown field, wrong type, bad JSON, duplicate key, bad `limit` or `cursor`; `field` names it'),
@@ -274,7 +294,7 @@ export const adminOpenApi: OpenApiDocument = {
         headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
         content: problemContent,
       },
-      Forbidden: problem('a valid access token without scope `admin` (`insufficient_scope`)'),
+      Forbidden: problem('a valid access token without admin rights: no scope `admin`, or an audience other than `$ISSUER/admin` (`insufficient_scope`)'),
       NotFound: problem('no such resource (`not_found`)'),
       PayloadTooLarge: problem('a body over 100 kB (`body_too_large`)'),
       UnsupportedMediaType: problem('a body that is not `application/json` (`unsupported_media_type`)'),
