@@ -37,10 +37,17 @@ before(async () => {
       introspection_audiences: [server.url],
     })
   ).body;
-  onFeed = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 });
+  onFeed = createValidator({
+    issuer: server.url,
+    audience: server.url,
+    clientId: resourceServer.client_id,
+    clientSecret: resourceServer.client_secret,
+    cacheTtlSeconds: 300,
+  });
   if (redis)
     onRedis = createValidator({
       issuer: server.url,
+      audience: server.url,
       clientId: resourceServer.client_id,
       clientSecret: resourceServer.client_secret,
       cacheTtlSeconds: 300,
@@ -173,7 +180,7 @@ describe('validating tokens', () => {
         issued.push((await oidc.clientCredentialsGrant(await discover(other, client), { scope: 'api:read' })).access_token);
       }
       for (const token of issued) assert.equal((await onFeed.validate(token)).active, false, 'another issuer’s token');
-      const otherValidator = createValidator({ issuer: other.url, clientId: rs.client_id, clientSecret: rs.client_secret });
+      const otherValidator = createValidator({ issuer: other.url, audience: other.url, clientId: rs.client_id, clientSecret: rs.client_secret });
       try {
         for (const token of issued) assert.equal((await otherValidator.validate(token)).active, true, 'fresh at its own issuer');
         await sleep(4100);
@@ -289,7 +296,13 @@ describe('a validator started after a revocation knows it (it reads the backlog 
       await flusher.flushall();
       flusher.disconnect();
     }
-    const options = { issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 };
+    const options = {
+      issuer: server.url,
+      audience: server.url,
+      clientId: resourceServer.client_id,
+      clientSecret: resourceServer.client_secret,
+      cacheTtlSeconds: 300,
+    };
     const fresh = [createValidator(options), ...(redis ? [createValidator({ ...options, redisUrl: redis.url })] : [])];
     try {
       await sleep(1000); // connected, and the backlog read
