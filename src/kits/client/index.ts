@@ -78,6 +78,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     .digest('base64url')}`;
   const sealingKey = deriveEntryKey(options.clientSecret, cacheKey, 'tally client token cache');
   let rejectedCacheEntries = 0;
+  let lastRejected: string | undefined;
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
   redis?.on('error', () => undefined);
   // Until its first connection, commands wait in ioredis's queue; once lost, Redis is skipped (each
@@ -100,7 +101,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const opened = unsealEntry(sealingKey, value, cacheKey);
     const token = opened === undefined ? undefined : (JSON.parse(opened) as CachedToken);
     if (typeof token?.accessToken !== 'string' || typeof token.renewAt !== 'number' || typeof token.expiresAt !== 'number') {
-      rejectedCacheEntries++;
+      if (value !== lastRejected) rejectedCacheEntries++; // each bad entry counted once, however often it is read
+      lastRejected = value;
       return undefined;
     }
     return token;
