@@ -10,7 +10,7 @@ import { createValidator, requireToken, type Validator, type ValidatorOptions } 
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { introspectionRequests, startServer, type TestServer } from './helpers/server.ts';
 
 type Mode = 'reference' | 'jwt' | 'stateless';
 const MODES: Mode[] = ['reference', 'jwt', 'stateless'];
@@ -41,7 +41,15 @@ before(async () => {
   redis = await startRedis();
   if (!redis) console.log(`# ${REDIS_SKIP}: the Redis validator is not tested`);
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ...(redis ? { REDIS_URL: redis.url } : {}) } });
-  resourceServer = (await admin(server, 'POST', '/clients', { client_name: 'orders API', grant_types: ['client_credentials'], response_types: [] })).body;
+  // It introspects other clients' tokens for the issuer's default audience.
+  resourceServer = (
+    await admin(server, 'POST', '/clients', {
+      client_name: 'orders API',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      introspection_audiences: [server.url],
+    })
+  ).body;
   onFeed = validator();
   if (redis) onRedis = validator({ redisUrl: redis.url });
   await sleep(500); // both validators connect to their revocation feeds
@@ -202,10 +210,25 @@ describe('a hostile writer on the shared Redis', () => {
     assert.deepEqual(await reader.validate(replayed), { active: false }, "another key's entry");
     assert.equal(reader.stats().rejectedCacheEntries, 4);
 
-    // The authentic entry is still used: a third validator takes it without asking the issuer.
+    // Replayed in time: the authentic entry, saved before the token's revocation, written back after it.
+    const saved = (await hostile.get(key))!;
+    await oidc.tokenRevocation(await discover(server, issuing), token);
+    const revokedAt = Date.now();
+    while ((await reader.validate(token)).active) {
+      assert.ok(Date.now() - revokedAt < 2000, 'revoked within 2 s');
+      await sleep(25);
+    }
+    await hostile.set(key, saved, 'PX', 60_000);
+    assert.deepEqual(await reader.validate(token), { active: false }, 'an authentic entry from before the revocation');
+
+    // An authentic entry is still used: a third validator takes it without asking the issuer.
+    const other = (await oidc.clientCredentialsGrant(await discover(server, issuing), { scope: 'api:read' })).access_token;
+    assert.equal((await reader.validate(other)).active, true);
     const third = validator({ redisUrl: redis.url });
     await sleep(300);
-    assert.equal((await third.validate(token)).scope, 'api:read');
+    const introspections = await introspectionRequests(server);
+    assert.equal((await third.validate(other)).scope, 'api:read');
+    assert.equal(await introspectionRequests(server), introspections, 'taken from the shared entry');
     assert.equal(third.stats().rejectedCacheEntries, 0);
   });
 });

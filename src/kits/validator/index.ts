@@ -223,7 +223,13 @@ export function createValidator(options: ValidatorOptions): Validator {
     if (!wellFormed(token)) return INACTIVE;
     const key = sha256(token);
     const hit = await cached(key);
-    if (hit) return hit.result;
+    if (hit) {
+      // What this process heard is checked too: an authentic entry saved before a revocation and
+      // written back after it (or one whose eviction was missed) is still refused.
+      const jtiHash = hit.tags.find((tag) => tag.startsWith('jti:'))?.slice(4);
+      if (hit.result.active && (await memoryState.isRevoked(factsOf(hit.result, jtiHash)))) return INACTIVE;
+      return hit.result;
+    }
 
     let computed: { result: ValidationResult; jtiHash?: string | undefined };
     const heardBefore = revocationsHeard;
