@@ -109,7 +109,7 @@ for (const mode of MODES) {
     });
 
     test("tally/validator on the issuing client's credentials: its access token passes, its refresh token does not", async () => {
-      const validator = createValidator({ issuer: server.url, clientId: app.client_id, clientSecret: app.client_secret! });
+      const validator = createValidator({ issuer: server.url, audience: API, clientId: app.client_id, clientSecret: app.client_secret! });
       try {
         assert.equal((await validator.validate(tokens.forApi)).active, true);
         assert.deepEqual(await validator.validate(tokens.refresh), { active: false });

@@ -419,6 +419,7 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
       });
       validator = createValidator({
         issuer: a.url,
+        audience: a.url,
         clientId: resourceServer.client_id,
         clientSecret: resourceServer.client_secret!,
         cacheTtlSeconds: 300,

@@ -44,6 +44,7 @@ test('Redis briefly down → the validator keeps answering, still drops revoked 
   const { rs, tokens } = await tokensFor(server);
   const validator: Validator = createValidator({
     issuer: server.url,
+    audience: server.url,
     clientId: rs.client_id,
     clientSecret: rs.client_secret,
     cacheTtlSeconds: 300,
@@ -78,7 +79,7 @@ test('Redis briefly down → the validator keeps answering, still drops revoked 
 test('issuer briefly unreachable → cached results within bounds, then fail closed, then recovery', async () => {
   let server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
   const { rs, tokens } = await tokensFor(server);
-  const validator = createValidator({ issuer: server.url, clientId: rs.client_id, clientSecret: rs.client_secret, cacheTtlSeconds: 300 });
+  const validator = createValidator({ issuer: server.url, audience: server.url, clientId: rs.client_id, clientSecret: rs.client_secret, cacheTtlSeconds: 300 });
   after(() => validator.close());
   await sleep(500);
   for (const token of Object.values(tokens)) assert.equal((await validator.validate(token)).active, true);
@@ -104,7 +105,7 @@ test('close() while the revocation feed is retrying (a wrong secret): the proces
   // In a process of its own: nothing else keeps it alive once the validator is closed.
   const script = `
     import { createValidator } from ${JSON.stringify(new URL('../src/kits/validator/index.ts', import.meta.url).href)};
-    const validator = createValidator({ issuer: ${JSON.stringify(server.url)}, clientId: 'nobody', clientSecret: 'wrong' });
+    const validator = createValidator({ issuer: ${JSON.stringify(server.url)}, audience: ${JSON.stringify(server.url)}, clientId: 'nobody', clientSecret: 'wrong' });
     await new Promise((done) => setTimeout(done, 4500)); // the feed refuses; by now the retry waits 5 s
     await validator.close();
     console.log(Date.now());

@@ -37,10 +37,17 @@ before(async () => {
       introspection_audiences: [server.url],
     })
   ).body;
-  onFeed = createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 });
+  onFeed = createValidator({
+    issuer: server.url,
+    audience: server.url,
+    clientId: resourceServer.client_id,
+    clientSecret: resourceServer.client_secret,
+    cacheTtlSeconds: 300,
+  });
   if (redis)
     onRedis = createValidator({
       issuer: server.url,
+      audience: server.url,
       clientId: resourceServer.client_id,
       clientSecret: resourceServer.client_secret,
       cacheTtlSeconds: 300,
@@ -165,17 +172,21 @@ describe('validating tokens', () => {
     try {
       const rs = (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], introspection_audiences: [other.url] }))
         .body;
-      const issued: string[] = [];
-      for (const mode of MODES) {
-        const client = (
-          await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode })
-        ).body;
-        issued.push((await oidc.clientCredentialsGrant(await discover(other, client), { scope: 'api:read' })).access_token);
-      }
-      for (const token of issued) assert.equal((await onFeed.validate(token)).active, false, 'another issuer’s token');
-      const otherValidator = createValidator({ issuer: other.url, clientId: rs.client_id, clientSecret: rs.client_secret });
+      // Created (and its discovery read) before the 4-second tokens are issued, so that a slow machine
+      // does not spend their lifetime on it.
+      const otherValidator = createValidator({ issuer: other.url, audience: other.url, clientId: rs.client_id, clientSecret: rs.client_secret });
       try {
+        await otherValidator.ready();
+        const clients = [];
+        for (const mode of MODES)
+          clients.push(
+            (await admin(other, 'POST', '/clients', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read', token_mode: mode })).body,
+          );
+        const configs = await Promise.all(clients.map((client) => discover(other, client)));
+        const issued: string[] = [];
+        for (const config of configs) issued.push((await oidc.clientCredentialsGrant(config, { scope: 'api:read' })).access_token);
         for (const token of issued) assert.equal((await otherValidator.validate(token)).active, true, 'fresh at its own issuer');
+        for (const token of issued) assert.equal((await onFeed.validate(token)).active, false, 'another issuer’s token');
         await sleep(4100);
         for (const token of issued) assert.equal((await otherValidator.validate(token)).active, false, 'expired');
       } finally {
@@ -289,7 +300,13 @@ describe('a validator started after a revocation knows it (it reads the backlog 
       await flusher.flushall();
       flusher.disconnect();
     }
-    const options = { issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, cacheTtlSeconds: 300 };
+    const options = {
+      issuer: server.url,
+      audience: server.url,
+      clientId: resourceServer.client_id,
+      clientSecret: resourceServer.client_secret,
+      cacheTtlSeconds: 300,
+    };
     const fresh = [createValidator(options), ...(redis ? [createValidator({ ...options, redisUrl: redis.url })] : [])];
     try {
       await sleep(1000); // connected, and the backlog read

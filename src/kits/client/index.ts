@@ -1,9 +1,10 @@
 import { postAsClient } from '../shared/client-post.js';
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
+import { createDiscovery, IssuerUnavailableError, UntrustedEndpointError } from '../shared/discovery.js';
+import { deriveEntryKey, sealEntry, unsealEntry } from '../shared/entry-keys.js';
 
-export { IssuerUnavailableError };
+export { IssuerUnavailableError, UntrustedEndpointError };
 
 export interface TokenClientOptions {
   issuer: string;
@@ -15,6 +16,8 @@ export interface TokenClientOptions {
   redisUrl?: string;
   /** Renew this long before expiry (default 60), but never sooner than halfway through the token's lifetime. */
   skewSeconds?: number;
+  /** Origins besides the issuer's that the discovery document's endpoints may be on (none by default). */
+  allowedEndpointOrigins?: string[];
 }
 
 /** The token endpoint refused: `error` is the OAuth code (invalid_client, invalid_scope, ...). */
@@ -36,6 +39,10 @@ export interface TokenClient {
   fetch(url: string | URL, init?: RequestInit): Promise<Response>;
   /** Forgets the cached token (here and, with Redis, for every process). */
   invalidate(): Promise<void>;
+  /** Resolves once discovery is read and its token endpoint trusted; rejects with an UntrustedEndpointError naming it otherwise. */
+  ready(): Promise<void>;
+  /** `rejectedCacheEntries`: shared entries in Redis that failed authentication (put or altered by another writer), ignored. */
+  stats(): { rejectedCacheEntries: number };
   close(): Promise<void>;
 }
 
@@ -65,11 +72,13 @@ function replayable(body: RequestInit['body']): boolean {
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const issuer = options.issuer.replace(/\/$/, '');
   const skewMs = (options.skewSeconds ?? 60) * 1000;
-  const discover = createDiscovery(issuer);
+  const discover = createDiscovery(issuer, { allowedEndpointOrigins: options.allowedEndpointOrigins });
   const cacheKey = `tally:token:${createHash('sha256')
     .update(JSON.stringify([issuer, options.clientId, options.scope ?? '', options.resource ?? '']))
     .digest('base64url')}`;
-  const sealingKey = Buffer.from(hkdfSync('sha256', options.clientSecret, cacheKey, 'tally client token cache', 32));
+  const sealingKey = deriveEntryKey(options.clientSecret, cacheKey, 'tally client token cache');
+  let rejectedCacheEntries = 0;
+  let lastRejected: string | undefined;
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
   redis?.on('error', () => undefined);
   // Until its first connection, commands wait in ioredis's queue; once lost, Redis is skipped (each
@@ -83,23 +92,20 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   const fresh = (token: CachedToken | undefined): token is CachedToken => !!token && token.renewAt > Date.now();
 
-  function seal(token: CachedToken): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', sealingKey, iv);
-    const body = Buffer.concat([cipher.update(JSON.stringify(token)), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
-  }
+  // Sealed with AES-GCM under the key derived from the secret, the Redis key as associated data: an
+  // entry written or altered without the secret, or copied from another key, does not open.
+  const seal = (token: CachedToken) => sealEntry(sealingKey, JSON.stringify(token), cacheKey);
 
   function unseal(value: string | null): CachedToken | undefined {
     if (!value) return undefined;
-    try {
-      const raw = Buffer.from(value, 'base64url');
-      const decipher = createDecipheriv('aes-256-gcm', sealingKey, raw.subarray(0, 12));
-      decipher.setAuthTag(raw.subarray(raw.length - 16));
-      return JSON.parse(Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString()) as CachedToken;
-    } catch {
+    const opened = unsealEntry(sealingKey, value, cacheKey);
+    const token = opened === undefined ? undefined : (JSON.parse(opened) as CachedToken);
+    if (typeof token?.accessToken !== 'string' || typeof token.renewAt !== 'number' || typeof token.expiresAt !== 'number') {
+      if (value !== lastRejected) rejectedCacheEntries++; // each bad entry counted once, however often it is read
+      lastRejected = value;
       return undefined;
     }
+    return token;
   }
 
   async function requestToken(): Promise<CachedToken> {
@@ -198,6 +204,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       return send(await tokenFor(token));
     },
     invalidate: () => invalidate(),
+    async ready() {
+      await discover();
+    },
+    stats: () => ({ rejectedCacheEntries }),
     async close() {
       redis?.disconnect();
     },

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { entryMac, entryMacMatches } from '../shared/entry-keys.js';
 
 /** A cached validation and what revocation events can match it by. */
 export interface CachedValidation {
@@ -64,22 +65,45 @@ export function createMemoryCache(maxEntries = 10_000): ValidationCache {
   };
 }
 
-/** Shared by every validator on the same Redis: entries with PX expiry, tags as sets. */
-export function createRedisCache(redis: Redis, prefix: string): ValidationCache {
+/**
+ * Shared by every validator on the same Redis: entries with PX expiry, tags as sets. Each entry carries
+ * a MAC (under `macKey`, derived from the client secret) over its Redis key, its result and its times:
+ * an entry that another writer put there, altered, or copied from another key fails the check, is
+ * reported to `onRejected` and read as absent. Its times are believed only once it passes.
+ */
+export function createRedisCache(redis: Redis, prefix: string, macKey: Buffer, onRejected: () => void): ValidationCache {
   const entryKey = (key: string) => `${prefix}e:${key}`;
   const tagKey = (tag: string) => `${prefix}t:${tag}`;
+  const macOf = (key: string, value: CachedValidation, expiresAt: number) => [entryKey(key), value.result, value.storedAt, expiresAt, value.tags];
   return {
     async get(key) {
       const raw = await redis.get(entryKey(key));
-      return raw ? (JSON.parse(raw) as CachedValidation) : undefined;
+      if (!raw) return undefined;
+      let stored: CachedValidation & { expiresAt?: unknown; mac?: unknown };
+      try {
+        stored = JSON.parse(raw) as typeof stored;
+        const { result, storedAt, expiresAt, tags, mac } = stored;
+        if (
+          typeof result?.active !== 'boolean' ||
+          typeof storedAt !== 'number' ||
+          typeof expiresAt !== 'number' ||
+          !Array.isArray(tags) ||
+          !entryMacMatches(macKey, macOf(key, { result, storedAt, tags }, expiresAt), mac)
+        )
+          throw new Error('not authentic');
+      } catch {
+        onRejected();
+        return undefined;
+      }
+      if ((stored.expiresAt as number) <= Date.now()) return undefined;
+      return { result: stored.result, storedAt: stored.storedAt, tags: stored.tags };
     },
     async set(key, value, ttlMs) {
-      const pipeline = redis.multi().set(entryKey(key), JSON.stringify(value), 'PX', Math.max(1, Math.floor(ttlMs)));
-      for (const tag of value.tags)
-        pipeline
-          .sadd(tagKey(tag), key)
-          .pexpire(tagKey(tag), Math.max(1, Math.floor(ttlMs)), 'GT')
-          .pexpire(tagKey(tag), Math.max(1, Math.floor(ttlMs)), 'NX');
+      const px = Math.max(1, Math.floor(ttlMs));
+      const expiresAt = Date.now() + px;
+      const stored = { ...value, expiresAt, mac: entryMac(macKey, macOf(key, value, expiresAt)) };
+      const pipeline = redis.multi().set(entryKey(key), JSON.stringify(stored), 'PX', px);
+      for (const tag of value.tags) pipeline.sadd(tagKey(tag), key).pexpire(tagKey(tag), px, 'GT').pexpire(tagKey(tag), px, 'NX');
       await pipeline.exec();
     },
     async evict(tags) {

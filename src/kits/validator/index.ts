@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { revocationChannel, type RevocationMessage } from '../../protocol/revocations.js';
-import { createDiscovery, IssuerUnavailableError } from '../shared/discovery.js';
+import { createDiscovery, IssuerUnavailableError, UntrustedEndpointError } from '../shared/discovery.js';
+import { deriveEntryKey } from '../shared/entry-keys.js';
 import { createMemoryCache, createRedisCache, type CachedValidation, type ValidationCache } from './cache.js';
 import {
   createMemoryRevocationState,
@@ -17,7 +18,7 @@ import {
   type TokenFacts,
 } from './revocations.js';
 
-export { IssuerUnavailableError };
+export { IssuerUnavailableError, UntrustedEndpointError };
 
 export interface ValidatorOptions {
   /** The Tally issuer URL. */
@@ -25,14 +26,21 @@ export interface ValidatorOptions {
   /** This resource server's client credentials (it introspects and follows revocations with them). */
   clientId: string;
   clientSecret: string;
-  /** When set, tokens must carry this audience. */
-  audience?: string;
+  /** Required: the value, or one of the values, a token's `aud` must hold for this API. */
+  audience: string | string[];
   /** Longest a result is reused (default 60); never past the token's exp. Revocations still evict at once. */
   cacheTtlSeconds?: number;
   /** Share the cache and receive revocations through this Redis (the server must have REDIS_URL too). */
   redisUrl?: string;
   /** Also check a JWT's ledger status at the server (cached like any result). */
   entryValidation?: boolean;
+  /** Origins besides the issuer's that the discovery document's endpoints may be on (none by default). */
+  allowedEndpointOrigins?: string[];
+}
+
+export interface ValidatorStats {
+  /** Entries read from the shared Redis cache that failed their MAC check (put or altered by another writer), ignored. */
+  rejectedCacheEntries: number;
 }
 
 /** RFC 7662-shaped: `{ active: false }` for any token that is not good, never a throw. */
@@ -53,6 +61,13 @@ export interface ValidationResult {
 
 export interface Validator {
   validate(token: string): Promise<ValidationResult>;
+  /**
+   * Resolves once the issuer's discovery document is read and its endpoints trusted; rejects with an
+   * UntrustedEndpointError naming an endpoint outside the issuer's origin (until then, and while that
+   * lasts, `validate` answers `{ active: false }`), or an IssuerUnavailableError.
+   */
+  ready(): Promise<void>;
+  stats(): ValidatorStats;
   close(): Promise<void>;
 }
 
@@ -68,6 +83,17 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest('bas
 function wellFormed(token: unknown): token is string {
   return typeof token === 'string' && token.length > 0 && token.length <= 8192 && /^[\x21-\x7E]+$/.test(token);
 }
+
+/** The audiences this validator accepts; a TypeError naming `audience` when there is none. */
+function audiencesOf(audience: unknown): string[] {
+  const list = Array.isArray(audience) ? audience : [audience];
+  if (list.length === 0 || !list.every((a) => typeof a === 'string' && a.length > 0))
+    throw new TypeError('createValidator: `audience` is required: the value, or a non-empty list of values, that tokens for this API carry in `aud`');
+  return list as string[];
+}
+
+/** Access tokens only (an introspection answer's token_type): a refresh token has none. */
+const ACCESS_TOKEN_TYPES = new Set(['bearer', 'dpop']);
 
 function tagsFor(result: ValidationResult, jtiHash: string | undefined): string[] {
   return [
@@ -90,18 +116,22 @@ function factsOf(result: ValidationResult, jtiHash: string | undefined): TokenFa
 }
 
 export function createValidator(options: ValidatorOptions): Validator {
+  const audiences = audiencesOf(options.audience);
   const issuer = options.issuer.replace(/\/$/, '');
   const cacheTtlMs = (options.cacheTtlSeconds ?? 60) * 1000;
-  const discover = createDiscovery(issuer);
+  const discover = createDiscovery(issuer, { allowedEndpointOrigins: options.allowedEndpointOrigins });
   // Revocations are facts about the issuer, shared by all its validators; a result depends on who
   // asks and what it checks too (audience, entry validation), so results are shared only among equals.
   const prefix = `tally:validator:${sha256(issuer)}:`;
-  const resultPrefix = `${prefix}${sha256(JSON.stringify([options.clientId, options.audience ?? null, options.entryValidation === true]))}:`;
+  const resultPrefix = `${prefix}${sha256(JSON.stringify([options.clientId, [...audiences].sort(), options.entryValidation === true]))}:`;
 
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false }) : undefined;
   redis?.on('error', () => undefined);
   const memory = createMemoryCache();
-  const shared: ValidationCache | undefined = redis && createRedisCache(redis, resultPrefix);
+  const stats: ValidatorStats = { rejectedCacheEntries: 0 };
+  const shared: ValidationCache | undefined =
+    redis &&
+    createRedisCache(redis, resultPrefix, deriveEntryKey(options.clientSecret, resultPrefix, 'tally validator cache'), () => stats.rejectedCacheEntries++);
   const memoryState = createMemoryRevocationState();
   const sharedState: RevocationState | undefined = redis && createRedisRevocationState(redis, prefix);
 
@@ -138,11 +168,9 @@ export function createValidator(options: ValidatorOptions): Validator {
     const result = (await response.json()) as ValidationResult;
     if (result.active !== true) return INACTIVE;
     // Only access tokens: a refresh token of the validator's own client introspects active too.
-    if (result.token_type !== 'Bearer' && result.token_type !== 'DPoP') return INACTIVE;
-    if (options.audience !== undefined) {
-      const aud = Array.isArray(result.aud) ? result.aud : [result.aud];
-      if (!aud.includes(options.audience)) return INACTIVE;
-    }
+    if (typeof result.token_type !== 'string' || !ACCESS_TOKEN_TYPES.has(result.token_type.toLowerCase())) return INACTIVE;
+    const aud = Array.isArray(result.aud) ? result.aud : [result.aud];
+    if (!aud.some((a) => typeof a === 'string' && audiences.includes(a))) return INACTIVE;
     return result;
   }
 
@@ -154,7 +182,7 @@ export function createValidator(options: ValidatorOptions): Validator {
           issuer,
           typ: 'at+jwt',
           algorithms: JWT_ALGORITHMS,
-          ...(options.audience !== undefined ? { audience: options.audience } : {}),
+          audience: audiences,
         })
       ).payload;
     } catch (error) {
@@ -195,7 +223,13 @@ export function createValidator(options: ValidatorOptions): Validator {
     if (!wellFormed(token)) return INACTIVE;
     const key = sha256(token);
     const hit = await cached(key);
-    if (hit) return hit.result;
+    if (hit) {
+      // What this process heard is checked too: an authentic entry saved before a revocation and
+      // written back after it (or one whose eviction was missed) is still refused.
+      const jtiHash = hit.tags.find((tag) => tag.startsWith('jti:'))?.slice(4);
+      if (hit.result.active && (await memoryState.isRevoked(factsOf(hit.result, jtiHash)))) return INACTIVE;
+      return hit.result;
+    }
 
     let computed: { result: ValidationResult; jtiHash?: string | undefined };
     const heardBefore = revocationsHeard;
@@ -243,6 +277,10 @@ export function createValidator(options: ValidatorOptions): Validator {
       }
       return running;
     },
+    async ready() {
+      await discover();
+    },
+    stats: () => ({ ...stats }),
     async close() {
       await listener.close();
       await memory.close();
