@@ -401,6 +401,14 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal(wrong.status, 401);
   });
 
+  test('a client refused for too many wrong secrets from this address: 429 invalid_client from oidc-provider, the right secret too', async () => {
+    const guessed = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+    for (let i = 0; i < 10; i++) await passedOn('secret_not_verified', () => clientCredentials({ ...guessed, client_secret: `wrong-${i}` }, 'basic'));
+    const refused = await passedOn('client_throttled', () => clientCredentials(guessed, 'basic'));
+    assert.equal(refused.status, 429);
+    assert.equal(JSON.parse(refused.text).error, 'invalid_client');
+  });
+
   test('another grant type (refresh_token, which this client may not use): 400 from oidc-provider', async () => {
     const answer = await passedOn('other_grant_type', () =>
       fetch(`${server.url}/token`, {

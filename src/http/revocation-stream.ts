@@ -8,8 +8,7 @@ import { MAX_FEED_ID } from '../storage/revocation-feed.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { TallyError } from '../lib/errors.js';
 import { overloadedOf } from '../lib/limiter.js';
-import type { SecurityEvents } from '../config/security-events.js';
-import { reportClientAuthFailed } from '../oidc/client-secrets.js';
+import { ClientAuthThrottled, type ClientSecrets } from '../oidc/client-secrets.js';
 
 const HEARTBEAT_MS = 5_000;
 /** Backlog events read from the database at a time while a resuming client catches up. */
@@ -31,23 +30,25 @@ function drained(res: Response): Promise<void> {
   });
 }
 
-type ClientWithSecret = { clientAuthMethod?: string; compareClientSecret(secret: string): Promise<boolean> };
+type ClientWithSecret = { clientAuthMethod?: string };
 
 /**
  * HTTP Basic with a confidential client's credentials, read as every client-authenticating endpoint
  * reads them and compared by the client model's comparison (oidc/client-secrets.ts). A refusal at the
  * bound of argon2 work (Overloaded) goes on to the error handler: a 503 with Retry-After.
  */
-async function authenticateClient(provider: () => Provider, header: string | undefined): Promise<string | undefined> {
-  const credentials = parseBasicCredentials(header);
+async function authenticateClient(provider: () => Provider, secrets: ClientSecrets, req: Request): Promise<string | undefined> {
+  const credentials = parseBasicCredentials(req.headers.authorization);
   if (!credentials) return undefined;
   try {
     const client = (await provider().Client.find(credentials.clientId)) as unknown as ClientWithSecret | undefined;
     if (!client || !usesClientSecret(client.clientAuthMethod)) return undefined;
-    return (await client.compareClientSecret(credentials.secret)) ? credentials.clientId : undefined;
+    return (await secrets.verifySecret(credentials.clientId, credentials.secret, { ip: req.ip })) ? credentials.clientId : undefined;
   } catch (error) {
     // A database that does not answer, or work refused at its bound, says nothing about the credentials: a 503 (the error handler's).
     if (isDatabaseUnavailable(error) || overloadedOf(error)) throw error;
+    // Refused for now (too many failures from this address): the route answers 429.
+    if (error instanceof ClientAuthThrottled) throw error;
     return undefined;
   }
 }
@@ -56,7 +57,7 @@ async function authenticateClient(provider: () => Provider, header: string | und
  * `GET /revocations/stream` (REVOCATION_STREAM_PATH): server-sent events, one per revocation, for validators without Redis.
  * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
  */
-export function createRevocationStreamRouter({ provider, feed, security }: { provider: () => Provider; feed: RevocationFeed; security?: SecurityEvents }): {
+export function createRevocationStreamRouter({ provider, feed, secrets }: { provider: () => Provider; feed: RevocationFeed; secrets: ClientSecrets }): {
   router: Router;
   closeAll(): void;
 } {
@@ -64,9 +65,16 @@ export function createRevocationStreamRouter({ provider, feed, security }: { pro
   const open = new Set<Response>();
 
   router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
-    const clientId = await authenticateClient(provider, req.headers.authorization);
+    let clientId: string | undefined;
+    try {
+      clientId = await authenticateClient(provider, secrets, req);
+    } catch (error) {
+      if (!(error instanceof ClientAuthThrottled)) throw error;
+      res.set('retry-after', String(error.retryAfterSeconds));
+      throw new TallyError(429, 'invalid_client', error.error_description ?? 'too many failed authentications');
+    }
     if (!clientId) {
-      reportClientAuthFailed(security, parseBasicCredentials(req.headers.authorization)?.clientId, req.ip);
+      await secrets.failed(parseBasicCredentials(req.headers.authorization)?.clientId, req.ip);
       res.set('www-authenticate', 'Basic realm="tally"');
       throw new TallyError(401, 'invalid_client', 'authenticate with the client id and secret (HTTP Basic)');
     }

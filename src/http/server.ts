@@ -13,6 +13,7 @@ import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createSignIn } from '../oidc/sign-in.js';
 import { createForwardedHeaders } from './forwarded.js';
+import { createClientSecrets } from '../oidc/client-secrets.js';
 import { SECURITY_EVENT } from '../config/security-events.js';
 import { createRevocationStreamRouter } from './revocation-stream.js';
 import { readBody } from './body.js';
@@ -112,12 +113,10 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
 
 /** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
-  const revocationStream = createRevocationStreamRouter({
-    provider: () => deps.providers.current,
-    feed: deps.runtime.revocationFeed,
-    security: deps.runtime.security,
-  });
   const { runtime } = deps;
+  // Every client-secret comparison outside oidc-provider's (the direct answers, the stream), behind the same throttle.
+  const secrets = createClientSecrets(runtime.clients, { throttle: runtime.throttle, security: runtime.security });
+  const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: runtime.revocationFeed, secrets });
   const metrics = createMetrics({
     caches: { client: runtime.cacheStats.client, ledger: runtime.cacheStats.ledger },
     pool: () => runtime.sql.poolStats(),
@@ -143,7 +142,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   });
   const answerDirectly = createDirectAnswers({
     providers: deps.providers,
-    secrets: runtime.clients,
+    secrets,
     metrics,
     events: runtime.events,
     logger: runtime.logger,

@@ -1,6 +1,7 @@
 import { usesClientSecret } from '../lib/enums.js';
 import { parseBasicCredentials } from '../protocol/client-credentials.js';
 import { isKeyedSecretHash } from '../storage/client-secrets.js';
+import { ClientAuthThrottled } from './client-secrets.js';
 import type { ProviderClient } from './internals/index.js';
 import type { DeclineReason, DirectState } from './direct-guards.js';
 
@@ -26,7 +27,16 @@ export async function knownBasicClient(state: DirectState): Promise<DeclineReaso
   } catch {
     return 'secret_expired';
   }
-  if (!(await secrets.verifySecret(client.clientId, credentials.secret, { keyedOnly: true }))) return 'secret_not_verified';
+  // The caller's address, as src/http/forwarded.ts left it (the trusted client IP).
+  const ip = state.request.headers['x-forwarded-for'];
+  try {
+    if (!(await secrets.verifySecret(client.clientId, credentials.secret, { keyedOnly: true, ip: typeof ip === 'string' ? ip : undefined })))
+      return 'secret_not_verified';
+  } catch (error) {
+    // oidc-provider answers it (429, invalid_client, Retry-After).
+    if (error instanceof ClientAuthThrottled) return 'client_throttled';
+    throw error;
+  }
   state.client = client;
   return undefined;
 }

@@ -25,6 +25,7 @@ export const DECLINE_REASONS = [
   'secret_not_keyed',
   'secret_expired',
   'secret_not_verified',
+  'client_throttled',
   'grant_type_not_allowed',
   'sender_constrained',
   'scope_not_allowed',

@@ -12,7 +12,7 @@ import type { SealedRecords } from '../tokens/sealed-records.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { installTokenModes, tokenModeConfiguration, tokenModeOf } from './token-modes.js';
 import { createFindAccount, signInPolicy } from './account.js';
-import { installHashedClientSecrets } from './client-secrets.js';
+import { createClientSecrets, installHashedClientSecrets } from './client-secrets.js';
 import type { SecurityEvents } from '../config/security-events.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
 import { adjustFoundAccessTokens, installFirstSessionSave, installNoncedFormPost, recogniseScopes } from './internals/index.js';
@@ -215,7 +215,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   recogniseScopes(provider, RegisteredScopes);
   attachLedger(provider, deps.ledger);
   installUnavailableAnswers(provider, deps.events);
-  installHashedClientSecrets(provider, deps.clients, deps.security);
+  installHashedClientSecrets(provider, createClientSecrets(deps.clients, { throttle: deps.throttle, security: deps.security }), deps.security);
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);

@@ -34,6 +34,9 @@ export const THROTTLE_POLICIES = {
   address: { name: 'address', threshold: 21, windowSeconds: 15 * 60, sliding: false },
   /** Device user_code guesses per client IP: 10 wrong codes within 15 minutes, then refused for the rest of the 15 minutes. */
   userCode: { name: 'user_code', threshold: 10, windowSeconds: 15 * 60, sliding: false },
+  // Failed client authentications of one client_id from one client IP: beyond 10 in 15 minutes, refused
+  // for the rest of the window (even with the right secret), so a client secret cannot be guessed there.
+  clientAuth: { name: 'client_auth', threshold: 10, windowSeconds: 15 * 60, sliding: false },
 } as const satisfies Record<string, ThrottlePolicy>;
 
 export interface ThrottleVerdict {

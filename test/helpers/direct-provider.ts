@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
 import { createDirectAnswers, type DirectEndpoint } from '../../src/http/direct-answers.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
-import type { ClientSecrets } from '../../src/oidc/client-secrets.ts';
+import { createClientSecrets, type ClientSecrets } from '../../src/oidc/client-secrets.ts';
 import { introspectionAllowedPolicy } from '../../src/oidc/introspection-policy.ts';
 import { parseProtocolRequest } from '../../src/oidc/protocol-request.ts';
 import { holdProvider } from '../../src/oidc/provider-holder.ts';
@@ -96,10 +96,10 @@ export function directProvider(configuration: Configuration) {
   const metrics = createMetrics({ caches: {}, pool: () => undefined });
   // The comparison as the client store makes it, against the stored value of the provider's client.
   const Client = provider.Client as unknown as { find(id: string): Promise<{ clientSecret?: string } | undefined> };
-  const secrets: ClientSecrets = {
+  const secrets: ClientSecrets = createClientSecrets({
     verifySecret: async (id, secret, options) =>
       (await compareClientSecret(new Map([[secretKey.id, secretKey.key]]), (await Client.find(id))?.clientSecret, secret, options)).match,
-  };
+  });
   const warnings: unknown[] = [];
   const logger = { warn: (...args: unknown[]) => void warnings.push(args) } as unknown as Parameters<typeof createDirectAnswers>[0]['logger'];
   const answer = createDirectAnswers({ providers: holdProvider(provider), secrets, metrics, events: new EventEmitter(), logger });
