@@ -130,7 +130,7 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
       const sqliteDb = tempDatabase();
       try {
         await runMigrations(`file:${sqliteDb.dbFile}`);
-        const PG_TYPES: Record<string, string> = { TEXT: 'text', DATETIME: 'timestamp without time zone', INTEGER: 'integer' };
+        const PG_TYPES: Record<string, string> = { TEXT: 'text', DATETIME: 'timestamp without time zone', INTEGER: 'integer', BOOLEAN: 'boolean' };
         const lite = new Database(sqliteDb.dbFile, { readonly: true });
         let sqliteColumns: string[];
         let sqliteIndexes: string[];
