@@ -20,6 +20,7 @@ import { pageNonceOf } from '../lib/page-nonce.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 import { attachLedger } from './provider-ledger.js';
+import { reportReplays } from './replay-events.js';
 import type { Throttle } from '../tokens/throttle.js';
 import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttle.js';
 import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
@@ -222,6 +223,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installIntrospectionTokenType(provider);
   installFirstSessionSave(provider, { sessionTtl: SESSION_TTL, cookie: LONG_COOKIE });
   if (deps.throttle && deps.security) installUserCodeThrottle(provider, { throttle: deps.throttle, security: deps.security });
+  if (deps.security) reportReplays(provider, deps.security);
   installNoncedFormPost(provider, (res) => pageNonceOf(res as ServerResponse));
   return provider;
 }

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as oidc from 'openid-client';
+import { Browser } from './helpers/browser.ts';
+import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
+import { discover, signInAndConsent } from './helpers/oauth.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+// A rotated refresh token presented again, and an authorization code redeemed twice, revoke their grant
+// (oidc-provider) and are security events: a log line with `event` and a count on /metrics.
+
+let server: TestServer;
+before(async () => {
+  server = await startServer();
+});
+after(() => server.stop());
+
+async function securityEvents(event: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return Number(new RegExp(`^tally_security_events_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+}
+
+const tokenRequest = (client: { client_id: string; client_secret?: string }, body: Record<string, string>) =>
+  fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams(body),
+  });
+
+test('a replayed authorization code and a reused refresh token: invalid_grant, counted and logged as code_replayed and refresh_token_reused', async () => {
+  const client = createWebClient(server);
+  const user = createUser(server);
+  const config = await discover(server, client);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid offline_access',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
+  const callback = await signInAndConsent(new Browser(), url.href, user);
+  const code = callback.searchParams.get('code')!;
+  const redeem = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier };
+  const before = { code: await securityEvents('code_replayed'), refresh: await securityEvents('refresh_token_reused') };
+
+  const first = await tokenRequest(client, redeem);
+  assert.equal(first.status, 200);
+  const { refresh_token } = await first.json();
+  const replay = await tokenRequest(client, redeem);
+  assert.equal(replay.status, 400);
+  assert.equal((await replay.json()).error, 'invalid_grant');
+  assert.equal((await securityEvents('code_replayed')) - before.code, 1);
+
+  // The replay revoked the grant; a second sign-in gives a refresh token to rotate and then reuse.
+  const second = await oidc.authorizationCodeGrant(config, await signInAndConsent(new Browser(), url.href, user), { pkceCodeVerifier: verifier });
+  assert.ok(refresh_token);
+  const rotated = await tokenRequest(client, { grant_type: 'refresh_token', refresh_token: second.refresh_token! });
+  assert.equal(rotated.status, 200);
+  const reused = await tokenRequest(client, { grant_type: 'refresh_token', refresh_token: second.refresh_token! });
+  assert.equal(reused.status, 400);
+  assert.equal((await securityEvents('refresh_token_reused')) - before.refresh, 1);
+  assert.match(server.output(), /"event":"refresh_token_reused"/);
+  assert.match(server.output(), /"event":"code_replayed"/);
+});
