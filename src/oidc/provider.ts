@@ -206,7 +206,13 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
 }
 
 function tokenModeDependencies(deps: ProviderDependencies) {
-  return { config: deps.config, ledger: deps.ledger, statelessRefreshTokens: deps.statelessRefreshTokens, signingKeys: deps.keyring.signingKeys };
+  return {
+    config: deps.config,
+    ledger: deps.ledger,
+    statelessRefreshTokens: deps.statelessRefreshTokens,
+    signingKeys: deps.keyring.signingKeys,
+    security: deps.security,
+  };
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import type { SecurityEvents } from '../config/security-events.js';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
@@ -11,7 +12,26 @@ import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token
 import { interceptAccessTokenFind, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './internals/index.js';
 import { looksLikeJwt, unmarkJwt } from './jwt-mark.js';
 
+/** jose's verdicts that mean a JWT was not signed by any key of this server (not expired, not merely malformed). */
+const FORGERY_CODES = new Set([
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+
+/** The `iss` a JWT claims, unverified; undefined when it does not parse. */
+function claimedIssuer(jwt: string): unknown {
+  try {
+    return decodeJwt(jwt).iss;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface TokenModeDependencies {
+  /** Forged tokens are reported here (absent in the CLI). */
+  security?: SecurityEvents | undefined;
   config: Config;
   ledger: LedgerManager;
   statelessRefreshTokens: StatelessRefreshTokens;
@@ -50,7 +70,10 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
     try {
       const { payload } = await jwtVerify(jwt, keySet, { issuer: deps.config.issuer, typ: 'at+jwt', algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'] });
       return typeof payload.jti === 'string' && typeof payload.client_id === 'string' && typeof payload.iat === 'number' ? payload : undefined;
-    } catch {
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      // Claims this issuer but no key of its signed it (or signed it so): made by someone else.
+      if (FORGERY_CODES.has(code) && claimedIssuer(jwt) === deps.config.issuer) deps.security?.report('forged_token', { reason: code });
       return undefined;
     }
   }

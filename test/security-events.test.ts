@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.ts';
 import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
 import { discover, signInAndConsent } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
-// A rotated refresh token presented again, and an authorization code redeemed twice, revoke their grant
+// Security events seen from outside. A rotated refresh token presented again, and an authorization code redeemed twice, revoke their grant
 // (oidc-provider) and are security events: a log line with `event` and a count on /metrics.
 
 let server: TestServer;
@@ -65,4 +66,30 @@ test('a replayed authorization code and a reused refresh token: invalid_grant, c
   assert.equal((await securityEvents('refresh_token_reused')) - before.refresh, 1);
   assert.match(server.output(), /"event":"refresh_token_reused"/);
   assert.match(server.output(), /"event":"code_replayed"/);
+});
+
+test('a JWT claiming this issuer but signed by another key: inactive at introspection, counted and logged as forged_token', async () => {
+  const client = createWebClient(server);
+  const { privateKey } = await generateKeyPair('ES256');
+  const now = Math.floor(Date.now() / 1000);
+  const forged = await new SignJWT({ client_id: client.client_id, scope: 'openid', jti: 'forged-jti-0123456789' })
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'not-ours' })
+    .setIssuer(server.url)
+    .setSubject('someone')
+    .setAudience(server.url)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .sign(privateKey);
+  const before = await securityEvents('forged_token');
+  const answer = await fetch(`${server.url}/token/introspection`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ token: forged }),
+  });
+  assert.deepEqual(await answer.json(), { active: false });
+  assert.equal((await securityEvents('forged_token')) - before, 1);
+  assert.match(server.output(), /"event":"forged_token"/);
 });
