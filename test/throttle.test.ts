@@ -91,8 +91,9 @@ describe('in the database', () => {
     const stores = { throttleCounters: store() } as unknown as Parameters<typeof prune>[0]['stores'];
     const empty = { pruneBatch: async () => 0, prune: async () => 0, pruneBefore: async () => 0 };
     const result = await prune({
-      config: { accessTokenTtl: 60, refreshTokenTtl: 60 } as never,
+      config: { accessTokenTtl: 60, refreshTokenTtl: 60, auditRetentionDays: 90 } as never,
       stores: { ...stores, entries: empty, revokedTokens: empty, revocationEvents: empty, providerRecords: empty, revocationFeed: empty } as never,
+      audit: empty as never,
     });
     assert.ok(result.throttle_counters >= 1);
     const after = (await query<{ n: number }>(opened.database, `SELECT COUNT(*) AS "n" FROM "throttle_counters"`))[0]!.n;
