@@ -295,3 +295,31 @@ test('with Redis the counts live there: a lockout made on one server is refused 
     await redis.stop();
   }
 });
+
+test('with Redis away, a sign-in is neither let through unthrottled nor a 500: 503 with Retry-After, and it works again when Redis is back', async (t) => {
+  const redis = await startRedis();
+  if (!redis) return t.skip('redis-server not installed (apt-get install redis-server)');
+  const target = await startServer({ env: { ...ENV, REDIS_URL: redis.url } });
+  try {
+    const user = await createUser(target);
+    const browser = new ClientAt();
+    await loginForm(browser, target);
+    await redis.stop();
+    const refused = await signIn(browser, user.username, user.password, target);
+    assert.equal(refused.status, 503, refused.html.slice(0, 300));
+    assert.ok(Number(refused.retryAfter) > 0, 'Retry-After');
+    await redis.restart();
+    const through = (a: Attempt) => a.status < 400 && a.signedIn;
+    const deadline = Date.now() + 15_000;
+    let again = await signIn(new ClientAt(), user.username, user.password, target);
+    while (!through(again) && Date.now() < deadline) {
+      await sleep(500);
+      again = await signIn(new ClientAt(), user.username, user.password, target);
+    }
+    assert.ok(through(again), `signs in once Redis answers again (${again.status})`);
+    assert.doesNotMatch(target.output(), /"level":50.*throttle/, 'not logged as a failure of Tally');
+  } finally {
+    await target.stop();
+    await redis.stop();
+  }
+});

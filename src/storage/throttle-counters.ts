@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { SharedStoreUnavailable } from './unavailable.js';
 import type { Db } from './database.js';
 import type { Sql } from './sql.js';
 
@@ -86,9 +87,14 @@ return { failures, first, expires }`;
 /** In Redis (REDIS_URL): keys under `prefix`, deleted by Redis when they expire, so nothing to prune. */
 export function createRedisThrottleCounterStore(redis: Redis, prefix: string): ThrottleCounterStore {
   const keyOf = (key: string) => `${prefix}${key}`;
+  // Redis away: the counts cannot be read or kept, and a sign-in is not let through unthrottled (503).
+  const answered = <T>(call: Promise<T>): Promise<T> =>
+    call.catch((error: unknown) => {
+      throw new SharedStoreUnavailable('Redis (throttle counts)', error);
+    });
   return {
     async get(key, now) {
-      const fields = await redis.hgetall(keyOf(key));
+      const fields = await answered(redis.hgetall(keyOf(key)));
       if (!fields.failures || !(Number(fields.expires) > now.getTime())) return undefined;
       return {
         failures: Number(fields.failures),
@@ -99,7 +105,7 @@ export function createRedisThrottleCounterStore(redis: Redis, prefix: string): T
     },
 
     async increment(key, now, ttlMs, sliding) {
-      const [failures, first, expires] = (await redis.eval(INCREMENT_SCRIPT, 1, keyOf(key), now.getTime(), ttlMs, sliding ? '1' : '0')) as [
+      const [failures, first, expires] = (await answered(redis.eval(INCREMENT_SCRIPT, 1, keyOf(key), now.getTime(), ttlMs, sliding ? '1' : '0'))) as [
         number,
         string,
         number,
@@ -108,7 +114,7 @@ export function createRedisThrottleCounterStore(redis: Redis, prefix: string): T
     },
 
     async clear(key) {
-      await redis.del(keyOf(key));
+      await answered(redis.del(keyOf(key)));
     },
 
     pruneBatch: () => Promise.resolve(0),

@@ -21,6 +21,17 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return inspect(error, 0);
 }
 
+/**
+ * Another shared store Tally cannot answer without (Redis holding the throttle's counts) did not
+ * answer: judged and answered as the database being unavailable (503 with Retry-After everywhere).
+ */
+export class SharedStoreUnavailable extends Error {
+  constructor(store: string, cause: unknown) {
+    super(`${store} did not answer`, { cause });
+    this.name = 'SharedStoreUnavailable';
+  }
+}
+
 /** Seconds a client is told to wait (Retry-After) before trying again. */
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -53,6 +64,7 @@ function codeMeans(code: unknown): boolean {
 
 function inspect(error: unknown, depth: number): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false;
+  if (error instanceof SharedStoreUnavailable) return true;
   const e = error as {
     code?: unknown;
     syscall?: unknown;
