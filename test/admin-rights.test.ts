@@ -6,7 +6,7 @@ import { admin, registerClient, registerUser } from './helpers/admin.ts';
 import { ADMIN_KEY } from './helpers/admin.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
-import { discover } from './helpers/oauth.ts';
+import { authorizationRequest, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
 // Scope `admin` (CONTRACT, "OAuth 2.0 / OpenID Connect endpoints"): it opens the admin API only in an
@@ -36,16 +36,7 @@ async function userWithRoles(roles: string[]) {
 
 /** The code flow through the real login and consent pages; returns the consent page's HTML and the tokens. */
 async function signIn(config: oidc.Configuration, user: { username: string; password: string }, scope: string, extra: Record<string, string> = {}) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
-    scope,
-    state,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    ...extra,
-  });
+  const { url, verifier, state } = await authorizationRequest(config, scope, extra);
   const browser = new Browser();
   let page = await browser.navigate(url.href, {}, REDIRECT_URI);
   const [login] = parseForms(page.html, page.url);

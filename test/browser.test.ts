@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { chromium, type Browser as PwBrowser, type Request as PwRequest } from 'playwright-core';
+import type { Browser as PwBrowser, Request as PwRequest } from 'playwright-core';
+import { chromiumSkipReason, launchChromium } from './helpers/chromium.ts';
 import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
 import { root, startServer, type TestServer } from './helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = join(root, 'test-results');
 
 test('login and consent pages work in a real browser (headless Chromium)', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    const reason = `Chromium not installed (apt-get install chromium): ${CHROMIUM} does not exist`;
+  const reason = chromiumSkipReason();
+  if (reason) {
     console.log(`skipping browser test: ${reason}`);
     t.skip(reason);
     return;
@@ -29,19 +29,7 @@ test('login and consent pages work in a real browser (headless Chromium)', { tim
     `${server.url}/auth?client_id=${encodeURIComponent(client.client_id)}&response_type=code&scope=openid%20profile` +
     `&redirect_uri=${encodeURIComponent(REDIRECT_URI)}&state=xyz&code_challenge=${challenge}&code_challenge_method=S256`;
 
-  const browser: PwBrowser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser: PwBrowser = await launchChromium();
   after(() => browser.close());
 
   const page = await browser.newPage();

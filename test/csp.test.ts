@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { chromiumSkipReason, launchChromium } from './helpers/chromium.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { signInAndConsent } from './helpers/oauth.ts';
 import { createUser, createWebClient, REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
@@ -133,26 +132,13 @@ describe('a strict Content-Security-Policy with a nonce on every HTML page', () 
   });
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-
 test('in Chromium: the form_post page and the logout pages work under the policy, with no CSP violation', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`Chromium not installed (apt-get install chromium): ${CHROMIUM} does not exist`);
+  const skip = chromiumSkipReason();
+  if (skip) {
+    t.skip(skip);
     return;
   }
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   after(() => browser.close());
   const page = await browser.newPage();
   const messages: string[] = [];

@@ -25,14 +25,8 @@ export async function signInAndConsent(browser: Browser, startUrl: string, user:
   return new URL(page.url);
 }
 
-/** The authorization code flow with PKCE, end to end; returns the token response. */
-export async function codeFlow(
-  config: oidc.Configuration,
-  user: { username: string; password: string },
-  scope = 'openid profile email offline_access',
-  extra: Record<string, string> = {},
-  browser = new Browser(),
-) {
+/** An authorization request with PKCE (and prompt=consent when offline_access is asked for, as OpenID Connect requires). */
+export async function authorizationRequest(config: oidc.Configuration, scope: string, extra: Record<string, string> = {}) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
@@ -44,6 +38,18 @@ export async function codeFlow(
     ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
     ...extra,
   });
+  return { url, verifier, state };
+}
+
+/** The authorization code flow with PKCE, end to end; returns the token response. */
+export async function codeFlow(
+  config: oidc.Configuration,
+  user: { username: string; password: string },
+  scope = 'openid profile email offline_access',
+  extra: Record<string, string> = {},
+  browser = new Browser(),
+) {
+  const { url, verifier, state } = await authorizationRequest(config, scope, extra);
   const callback = await signInAndConsent(browser, url.href, user);
   return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
 }
