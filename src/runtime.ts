@@ -22,7 +22,7 @@ import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager
 import { openRevocation, type RevocationFeed } from './tokens/revocation/index.js';
 import { createSealedRecords, type SealedRecords } from './tokens/sealed-records.js';
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
-import { createRedisThrottleCounterStore, createThrottleCounterStore, type ThrottleCounterStore } from './storage/throttle-counters.js';
+import { createRedisThrottleCounterStore, createThrottleCounterStore, type ThrottleCounterStore, withFallbackStore } from './storage/throttle-counters.js';
 import { createThrottle, type Throttle } from './tokens/throttle.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
@@ -114,7 +114,13 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     throttleCounters: createThrottleCounterStore(db, sql),
   };
   // Under one prefix whatever the issuer, as in the database: every server on this Redis counts together.
-  const throttle = createThrottle(redis ? createRedisThrottleCounterStore(redis.commands, 'tally:throttle:') : stores.throttleCounters);
+  const throttle = createThrottle(
+    redis
+      ? withFallbackStore(createRedisThrottleCounterStore(redis.commands, 'tally:throttle:'), stores.throttleCounters, (error) =>
+          logger.warn({ err: error }, 'throttle counts: Redis does not answer; counting in the database meanwhile'),
+        )
+      : stores.throttleCounters,
+  );
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
   const { revocation, feed: revocationFeed } = openRevocation({ config, logger, events, redis, stores });

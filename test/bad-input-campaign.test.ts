@@ -93,6 +93,12 @@ const isRaw = (request: Request): request is RawRequest => 'raw' in request;
 
 let port = 0;
 
+let sent = 0;
+const nextAddress = () => {
+  const n = ++sent;
+  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+};
+
 function sendHttp(r: HttpRequest): Promise<HttpAnswer> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -107,7 +113,9 @@ function sendHttp(r: HttpRequest): Promise<HttpAnswer> {
       const text = Buffer.concat(chunks).toString('utf8');
       resolve({ kind: 'http', ...partial, text, ms: Date.now() - started, timedOut: extra.timedOut ?? false, error: extra.error });
     };
-    const headers: Record<string, string | string[]> = { host: `localhost:${port}` };
+    // Each case from its own client address (the server trusts loopback as a proxy), so that the cases
+    // with wrong secrets do not throttle the fixture clients for the ones after them.
+    const headers: Record<string, string | string[]> = { host: `localhost:${port}`, 'x-forwarded-for': nextAddress() };
     for (const [name, value] of Object.entries(r.headers ?? {})) if (value !== undefined) headers[name] = value;
     let request: ReturnType<typeof httpRequest>;
     try {
@@ -2490,7 +2498,7 @@ describe(`bad-input campaign (${testDialect})`, () => {
   ];
 
   before(async () => {
-    server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
+    server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, TRUST_PROXY: 'loopback' } });
     port = Number(server.env.PORT);
     const loggedOut = 'http://127.0.0.1:9/logged-out';
     const everyGrant = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'];

@@ -222,7 +222,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
   recogniseScopes(provider, RegisteredScopes);
   attachLedger(provider, deps.ledger);
   installUnavailableAnswers(provider, deps.events);
-  installHashedClientSecrets(provider, createClientSecrets(deps.clients, { throttle: deps.throttle, security: deps.security }), deps.security);
+  // A stored secret or a throttle count that cannot be read is a 503 with Retry-After, as every other read.
+  const secrets = translatingUnavailable(createClientSecrets(deps.clients, { throttle: deps.throttle, security: deps.security }));
+  installHashedClientSecrets(provider, secrets, deps.security);
   installTokenModes(provider, tokenModeDependencies(deps));
   installIssuerAudienceForUserinfo(provider, deps.config);
   installJsonNotFound(provider);

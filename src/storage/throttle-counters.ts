@@ -120,3 +120,36 @@ export function createRedisThrottleCounterStore(redis: Redis, prefix: string): T
     pruneBatch: () => Promise.resolve(0),
   };
 }
+
+/** How long counts stay in the fallback store after Redis failed to answer, before Redis is tried again. */
+const REDIS_RETRY_MS = 5_000;
+
+/**
+ * Counts in `primary` (Redis), or in `fallback` (the database, shared by every replica too) while
+ * Redis does not answer: an outage of Redis neither lets guessing through unthrottled nor refuses
+ * sign-ins and client authentication. `onFallback` is told when the fallback starts being used.
+ */
+export function withFallbackStore(primary: ThrottleCounterStore, fallback: ThrottleCounterStore, onFallback: (error: unknown) => void): ThrottleCounterStore {
+  let primaryDownUntil = 0;
+  async function either<T>(call: (store: ThrottleCounterStore) => Promise<T>): Promise<T> {
+    if (Date.now() >= primaryDownUntil) {
+      try {
+        return await call(primary);
+      } catch (error) {
+        if (!(error instanceof SharedStoreUnavailable)) throw error;
+        if (Date.now() >= primaryDownUntil) onFallback(error);
+        primaryDownUntil = Date.now() + REDIS_RETRY_MS;
+      }
+    }
+    return call(fallback);
+  }
+  return {
+    get: (key, now) => either((store) => store.get(key, now)),
+    increment: (key, now, ttlMs, sliding) => either((store) => store.increment(key, now, ttlMs, sliding)),
+    // Cleared in both: counts made during an outage stay in the fallback.
+    async clear(key) {
+      await Promise.all([either((store) => store.clear(key)), fallback.clear(key)]);
+    },
+    pruneBatch: (before, size) => fallback.pruneBatch(before, size),
+  };
+}
