@@ -72,7 +72,8 @@ export async function createFixtures(server: TallyServer): Promise<Fixtures> {
     service[mode] = await createServiceClient(server, mode);
     web[mode] = await createWebClient(server, mode);
   }
-  const resourceServer = await createServiceClient(server, 'reference', 'bench resource server');
+  // It introspects the other clients' tokens of the default audience (the issuer).
+  const resourceServer = await createServiceClient(server, 'reference', 'bench resource server', { introspection_audiences: [server.url] });
   const user = await createUser(server, `bench-${randomBytes(4).toString('hex')}`, `pw-${randomBytes(12).toString('base64url')}`);
   const hot = {} as Record<Mode, string>;
   for (const mode of MODES) hot[mode] = await clientCredentialsToken(server, service[mode]);
@@ -330,7 +331,12 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
         const { createValidator } = (await import(pathToFileURL(join(distDir, 'kits/validator/index.js')).href)) as {
           createValidator(o: object): NonNullable<typeof validator>;
         };
-        validator = createValidator({ issuer: server.url, clientId: fx.resourceServer.client_id, clientSecret: fx.resourceServer.client_secret });
+        validator = createValidator({
+          issuer: server.url,
+          audience: server.url,
+          clientId: fx.resourceServer.client_id,
+          clientSecret: fx.resourceServer.client_secret,
+        });
         // Let the revocation feed connect (without it, cached results are trusted for 2 s only).
         const deadline = Date.now() + 3000;
         while (Date.now() < deadline) {

@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort, spawnChild, waitUntilServing, type Child } from './processes.ts';
+
+/** The root key of this run's servers (one per run: a restarted server must open what it sealed). */
+const ROOT_KEY = randomBytes(32).toString('base64url');
 
 export const root = resolve(import.meta.dirname, '../..');
 /** The benchmark's own compiled copy of src/ (so a concurrent `npm run build` cannot change it mid-run). */
@@ -78,7 +82,9 @@ export async function startTally(options: StartOptions = {}): Promise<TallyServe
   }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    // As deployed: production refuses to start without a root key given by the environment.
     NODE_ENV: 'production',
+    TALLY_SECRET_KEY: ROOT_KEY,
     DATABASE_URL: databaseUrl,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -115,7 +121,7 @@ async function adminCall<T>(server: TallyServer, method: string, path: string, b
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
 /** A confidential service client (client_credentials only) in one token mode. */
-export function createServiceClient(server: TallyServer, mode: string, name = `bench ${mode}`): Promise<Client> {
+export function createServiceClient(server: TallyServer, mode: string, name = `bench ${mode}`, extra: Record<string, unknown> = {}): Promise<Client> {
   return adminCall(server, 'POST', '/clients', {
     client_name: name,
     grant_types: ['client_credentials'],
@@ -123,6 +129,7 @@ export function createServiceClient(server: TallyServer, mode: string, name = `b
     token_endpoint_auth_method: 'client_secret_basic',
     scope: 'api:read',
     token_mode: mode,
+    ...extra,
   });
 }
 
@@ -136,6 +143,8 @@ export function createWebClient(server: TallyServer, mode: string): Promise<Clie
     token_endpoint_auth_method: 'client_secret_basic',
     scope: 'openid profile email offline_access api:read',
     token_mode: mode,
+    // The bench's code flow sends no code_challenge (PKCE is required of every client unless it opts out).
+    require_pkce: false,
   });
 }
 
