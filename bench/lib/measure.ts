@@ -94,6 +94,8 @@ export interface CannonTarget {
   body?: string;
   /** Builds each request's body (e.g. a random token); autocannon calls it per request. */
   bodyFor?: () => string;
+  /** Headers added to each request (e.g. a fresh DPoP proof); autocannon calls it per request. */
+  headersFor?: () => Record<string, string>;
 }
 
 /** One autocannon run (programmatic API). */
@@ -112,10 +114,11 @@ export function cannonRun(target: CannonTarget): RunOnce {
         {
           method: target.method ?? 'GET',
           path: url.pathname + url.search,
-          ...(target.bodyFor
+          ...(target.bodyFor || target.headersFor
             ? {
                 setupRequest: (req: Record<string, unknown>) => {
-                  req.body = target.bodyFor!();
+                  if (target.bodyFor) req.body = target.bodyFor();
+                  if (target.headersFor) req.headers = { ...(req.headers as Record<string, string>), ...target.headersFor() };
                   return req;
                 },
               }

@@ -1,0 +1,38 @@
+import { createHash, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+
+/**
+ * DPoP proofs (RFC 9449) for the load generator, signed synchronously with node:crypto: autocannon
+ * builds each request in a synchronous callback, and every request needs a fresh `jti`.
+ */
+export interface ProofMaker {
+  /** The RFC 7638 thumbprint of the public key, as a bound token's `cnf.jkt` holds it. */
+  thumbprint: string;
+  proof(method: string, url: string, accessToken?: string): string;
+}
+
+const b64 = (value: Buffer | string) => Buffer.from(value).toString('base64url');
+
+export function createProofMaker(): ProofMaker {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { x, y } = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+  const jwk = { crv: 'P-256', kty: 'EC', x, y };
+  const header = b64(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk }));
+  return {
+    thumbprint: b64(createHash('sha256').update(JSON.stringify(jwk)).digest()),
+    proof(method, url, accessToken) {
+      const claims = {
+        htm: method,
+        htu: url,
+        iat: Math.floor(Date.now() / 1000),
+        jti: randomUUID(),
+        ...(accessToken ? { ath: b64(createHash('sha256').update(accessToken).digest()) } : {}),
+      };
+      const input = `${header}.${b64(JSON.stringify(claims))}`;
+      return `${input}.${b64(signEs256(privateKey, input))}`;
+    },
+  };
+}
+
+function signEs256(key: KeyObject, input: string): Buffer {
+  return sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+}
