@@ -72,6 +72,7 @@ const QUICK_SCENARIOS = new Set([
   'cc-reference',
   'cc-jwt',
   'cc-stateless',
+  'cc-dpop-reference',
   'introspect-hot-reference',
   'introspect-hot-jwt',
   'introspect-random-reference',
@@ -132,7 +133,7 @@ async function runScenario(s: Scenario, sampler: RssSampler | undefined): Promis
   log(`scenario ${s.id}`);
   try {
     const note = await s.prepare?.();
-    if (note) result.notes.push(note);
+    if (typeof note === 'string' && note) result.notes.push(note);
     result.levels = await measure(s.run, {
       levels: s.levels ?? levels,
       runs,
@@ -216,6 +217,23 @@ function evaluateTargets(report: Report): Target[] {
     ratioTarget('cc-jwt', 'client credentials, jwt mode', 0.35);
     ratioTarget('cc-reference', 'client credentials, reference mode', 0.35);
     ratioTarget('introspect-hot-reference', 'introspection of a reference token', 0.6);
+    // DPoP against the same grant without it, in the same run: CPU cost first, throughput beside it.
+    for (const mode of ['reference', 'jwt', 'stateless']) {
+      const bound = level(find(`cc-dpop-${mode}`), top);
+      const plain = level(find(`cc-${mode}`), top);
+      const what = `client credentials with DPoP against without, ${mode} mode (${db.name}, ${top} connections)`;
+      if (!bound || !plain) {
+        targets.push({ what, goal: '≥ 0.7× in CPU cost', measured: 'not run', met: undefined });
+        continue;
+      }
+      const byCpu = bound.cpuPerOp && plain.cpuPerOp ? plain.cpuPerOp / bound.cpuPerOp : undefined;
+      targets.push({
+        what,
+        goal: '≥ 0.7× plain client credentials in CPU cost',
+        measured: `${byCpu !== undefined ? `CPU-cost ratio ${byCpu.toFixed(2)}× (${bound.cpuPerOp!.toFixed(2)} vs ${plain.cpuPerOp!.toFixed(2)} ms per request); ` : ''}throughput ${(bound.rps / plain.rps).toFixed(2)}× (${Math.round(bound.rps).toLocaleString('en-US')}/s vs ${Math.round(plain.rps).toLocaleString('en-US')}/s)`,
+        met: (byCpu ?? bound.rps / plain.rps) >= 0.7,
+      });
+    }
     if (db === sqlite) {
       for (const mode of ['reference', 'jwt', 'stateless']) {
         const s = find(`refresh-${mode}`);

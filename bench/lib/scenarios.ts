@@ -26,8 +26,8 @@ export interface Scenario {
   tokenEndpoint?: boolean;
   /** True when the operation is not one HTTP request of the server (ratios to Express say less). */
   composite?: boolean;
-  /** Runs once before the warm-up; may return a note for the report. */
-  prepare?: () => Promise<string | undefined | void>;
+  /** Runs once before the warm-up; a string it returns is a note for the report. */
+  prepare?: () => Promise<unknown>;
   run: RunOnce;
   /** After the runs: a note for the report (e.g. how many introspections a validator made). */
   after?: () => Promise<string | undefined>;
