@@ -94,7 +94,7 @@ export async function signDpopProof(
 
 /** Whether a 401's `WWW-Authenticate` is the DPoP scheme's `use_dpop_nonce` challenge (RFC 9449 §9). */
 export function asksForNonce(wwwAuthenticate: string | null): boolean {
-  return !!wwwAuthenticate && /(^|,)\s*DPoP\b[^]*?\berror\s*=\s*"?use_dpop_nonce"?/i.test(wwwAuthenticate);
+  return !!wwwAuthenticate && /(^|,)\s*DPoP\b[\s\S]*?\berror\s*=\s*"?use_dpop_nonce"?/i.test(wwwAuthenticate);
 }
 
 /** The latest `DPoP-Nonce` each origin gave (RFC 9449 §8.2: a server may send a new one on any answer). */
