@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, importJWK, type JWK, jwtVerify } from 'jose';
+import { generateDpopKey } from '../src/kits/client/dpop.ts';
 import { createTokenClient, TokenRequestError, type TokenClientOptions } from '../src/kits/client/index.ts';
 import { deriveEntryKey, sealEntry, unsealEntry } from '../src/kits/shared/entry-keys.ts';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
@@ -176,6 +177,32 @@ describe('a DPoP-bound token', () => {
       assert.equal(decodeProtectedHeader(headers.dpop!).alg, dpop === true ? 'ES256' : 'EdDSA');
       assert.deepEqual(decodeJwt(token).cnf, { jkt: await thumbprintOf(headers.dpop!) });
     }
+  });
+
+  test('getAuthorization() with a nonce → that proof and the next ones for the origin carry it; another origin none', async () => {
+    const worker = await newWorker(server);
+    const client = tokenClient(server, worker);
+    const proofs = [
+      await client.getAuthorization('GET', 'https://api.example.com/a', { nonce: 'server-nonce' }),
+      await client.getAuthorization('DELETE', 'https://api.example.com/b?x=1'),
+      await client.getAuthorization('GET', 'https://other.example.com/a'),
+    ].map(({ headers }) => decodeJwt(headers.dpop!));
+    assert.deepEqual(
+      proofs.map((p) => [p.htm, p.htu, p.nonce]),
+      [
+        ['GET', 'https://api.example.com/a', 'server-nonce'],
+        ['DELETE', 'https://api.example.com/b', 'server-nonce'],
+        ['GET', 'https://other.example.com/a', undefined],
+      ],
+    );
+  });
+
+  test('the private key cannot be read back unless it is shared through Redis', async () => {
+    const own = await generateDpopKey('ES256', false);
+    await assert.rejects(crypto.subtle.exportKey('jwk', own.privateKey));
+    assert.equal(own.exported, undefined);
+    const shared = await generateDpopKey('ES256', true);
+    assert.equal(typeof shared.exported?.d, 'string');
   });
 
   test('a token endpoint that answers token_type Bearer to a DPoP request → TokenRequestError, the token is not used', async () => {
@@ -366,6 +393,23 @@ describe('DPoP with a shared Redis', () => {
     assert.equal((await introspect(server, worker, answers[0]!.token!)).cnf?.jkt, a, 'the key the token is bound to');
     for (const answer of answers) assert.equal(decodeJwt(answer.dpop!).ath, sha256(answer.token!));
     assert.equal(await requests(), 1);
+  });
+
+  test('a process that took the shared token keeps its key: a renewal it makes is bound to the same key', async (t) => {
+    if (!redis) return t.skip(REDIS_SKIP);
+    const worker = await newWorker(server);
+    const a = tokenClient(server, worker, { redisUrl: redis.url });
+    const b = tokenClient(server, worker, { redisUrl: redis.url });
+    const first = await a.getAuthorization('GET', 'https://api.example.com/x');
+    const taken = await b.getAuthorization('GET', 'https://api.example.com/x');
+    assert.equal(taken.token, first.token);
+    await b.invalidate();
+    const renewed = await b.getAuthorization('GET', 'https://api.example.com/x');
+    assert.notEqual(renewed.token, first.token, 'b renewed');
+    const jkt = await thumbprintOf(first.headers.dpop!);
+    assert.equal(await thumbprintOf(renewed.headers.dpop!), jkt);
+    assert.equal((await introspect(server, worker, renewed.token)).cnf?.jkt, jkt);
+    assert.equal(await thumbprintOf((await a.getAuthorization('GET', 'https://api.example.com/x')).headers.dpop!), jkt);
   });
 
   test('the shared entry is sealed: neither the token nor the private key appears in Redis', async (t) => {

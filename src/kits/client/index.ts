@@ -248,10 +248,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   /** A shared token taken from Redis: its key becomes the one this process binds its next tokens to. */
   function adopt(token: CachedToken): CachedToken {
-    if (token.key && token.key !== lastAdopted) ownKey = Promise.resolve((lastAdopted = token.key));
+    if (token.key) ownKey = Promise.resolve(token.key);
     return token;
   }
-  let lastAdopted: DpopKey | undefined;
 
   /** A token; `rejected` names one an API has just refused, which is not handed out again. */
   async function tokenFor(rejected?: string): Promise<CachedToken> {
