@@ -22,7 +22,7 @@ export interface LedgerEntry {
   expires_at: string;
   redeemed_at: string | null;
   /** The key or certificate a sender-constrained token is bound to (RFC 9449, RFC 8705); absent when unbound. */
-  cnf?: { jkt: string } | { 'x5t#S256': string };
+  cnf?: { jkt?: string; 'x5t#S256'?: string };
 }
 
 /**
@@ -85,7 +85,7 @@ export function toLedgerEntry(row: LedgerRow): LedgerEntry {
     created_at: row.createdAt.toISOString(),
     expires_at: row.expiresAt.toISOString(),
     redeemed_at: row.redeemedAt?.toISOString() ?? null,
-    ...(row.cnfJkt ? { cnf: { jkt: row.cnfJkt } } : row.cnfX5tS256 ? { cnf: { 'x5t#S256': row.cnfX5tS256 } } : {}),
+    ...(row.cnfJkt || row.cnfX5tS256 ? { cnf: { ...(row.cnfJkt ? { jkt: row.cnfJkt } : {}), ...(row.cnfX5tS256 ? { 'x5t#S256': row.cnfX5tS256 } : {}) } } : {}),
   };
 }
 
