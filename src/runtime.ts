@@ -24,6 +24,7 @@ import { createSealedRecords, type SealedRecords } from './tokens/sealed-records
 import { createRevocationFeedStore, type RevocationFeedStore } from './storage/revocation-feed.js';
 import { createRedisThrottleCounterStore, createThrottleCounterStore, type ThrottleCounterStore, withFallbackStore } from './storage/throttle-counters.js';
 import { createThrottle, type Throttle } from './tokens/throttle.js';
+import { createRedisReplayMarkStore, createReplayMarkStore, type ReplayMarkStore } from './storage/replay-marks.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
 
 /** What the server and the CLI share: configuration, a migrated database, keys and stores. */
@@ -57,6 +58,8 @@ export interface Runtime {
     throttleCounters: ThrottleCounterStore;
   };
   revocationFeed: RevocationFeed;
+  /** One-time marks of DPoP proofs and client assertions (their `jti`): in Redis when REDIS_URL is set, else in the database. */
+  replayMarks: ReplayMarkStore;
   /** Throttling of guessing (tokens/throttle.ts), its counts in Redis when REDIS_URL is set, else in the database. */
   throttle: Throttle;
   /** The process's one pair of Redis connections (publisher, subscriber), when REDIS_URL is set. */
@@ -121,6 +124,11 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
         )
       : stores.throttleCounters,
   );
+  const replayMarks = redis
+    ? createRedisReplayMarkStore(redis.commands, `tally:replay:${config.issuer}:`, createReplayMarkStore(sql), (error) =>
+        logger.warn({ err: error }, 'replay marks: Redis does not answer; marking in the database'),
+      )
+    : createReplayMarkStore(sql);
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();
   const { revocation, feed: revocationFeed } = openRevocation({ config, logger, events, redis, stores });
@@ -140,6 +148,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     stores,
     revocationFeed,
     throttle,
+    replayMarks,
     redis,
     events,
     security: createSecurityEvents(logger, events),

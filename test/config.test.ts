@@ -18,6 +18,12 @@ describe('configuration from the environment', () => {
     assert.equal(config.defaultAudience, 'http://localhost:3000');
     assert.equal(config.logLevel, 'info');
     assert.equal(config.redisUrl, undefined);
+    assert.equal(config.dpopNonces, false);
+  });
+
+  test('DPOP_NONCES=true → DPoP proofs need a server nonce', () => {
+    assert.equal(loadConfig({ DPOP_NONCES: 'true' }).dpopNonces, true);
+    assert.equal(loadConfig({ DPOP_NONCES: 'false' }).dpopNonces, false);
   });
 
   test('ISSUER follows PORT unless given', () => {
@@ -36,6 +42,7 @@ describe('configuration from the environment', () => {
     ['ACCESS_TOKEN_TTL', '0'],
     ['REFRESH_TOKEN_TTL', '-5'],
     ['LOG_LEVEL', 'loud'],
+    ['DPOP_NONCES', 'yes'],
   ] as const) {
     test(`${name}=${value} → ConfigError naming ${name}`, () => {
       assert.throws(

@@ -54,6 +54,10 @@ const clientFields = {
       "audiences (`aud` values, e.g. an API's URI, or the issuer for the default audience) of other clients' access tokens this client may introspect; none when absent or empty",
   }),
   require_pkce: z.boolean().meta({ default: true, description: 'false lets a confidential client use the code flow without PKCE; refused for public clients' }),
+  dpop_bound_access_tokens: z.boolean().meta({
+    default: false,
+    description: 'true: every token request must carry a DPoP proof (RFC 9449 §5.2), and the tokens are bound to its key',
+  }),
   application_type: z.enum(APPLICATION_TYPES).meta({ default: 'web' }),
   client_uri: absoluteUri,
   logo_uri: absoluteUri,

@@ -91,6 +91,10 @@ export const ledgerEntryView = z.object({
   created_at: timestamp,
   expires_at: timestamp,
   redeemed_at: timestamp.nullable(),
+  cnf: z.object({ jkt: z.string().optional(), 'x5t#S256': z.string().optional() }).optional().meta({
+    description:
+      'what a sender-constrained token is bound to: a DPoP key thumbprint (`jkt`, RFC 9449), a client certificate thumbprint (`x5t#S256`, RFC 8705), or both; absent when unbound',
+  }),
 });
 
 // No control characters: no identifier holds one, and PostgreSQL cannot store a NUL (the event would fail).

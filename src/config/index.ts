@@ -53,6 +53,12 @@ const schema = z.object({
     .optional(),
   /** Days an audit event is kept; prune deletes older ones. */
   AUDIT_RETENTION_DAYS: positiveInt.default(90),
+  /**
+   * `true`: DPoP proofs must carry a server nonce (RFC 9449 §8); a proof without one is answered
+   * `use_dpop_nonce` with a `DPoP-Nonce` header. The nonce secret is kept sealed in the keys table, so
+   * a nonce one replica gives works on every other.
+   */
+  DPOP_NONCES: z.enum(['true', 'false']).default('false'),
   /** `production` makes TALLY_SECRET_KEY required. */
   NODE_ENV: z.string().optional(),
 });
@@ -90,6 +96,8 @@ export interface Config {
   /** Trusted proxies (proxy-addr's terms); empty: none, the socket's peer is the client. */
   trustProxy: string[];
   auditRetentionDays: number;
+  /** DPOP_NONCES=true: DPoP proofs need a server nonce. */
+  dpopNonces: boolean;
   /** NODE_ENV=production: refuses to start without TALLY_SECRET_KEY. */
   production: boolean;
 }
@@ -133,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyReloadInterval: v.KEY_RELOAD_INTERVAL,
     trustProxy: v.TRUST_PROXY ?? [],
     auditRetentionDays: v.AUDIT_RETENTION_DAYS,
+    dpopNonces: v.DPOP_NONCES === 'true',
     production: v.NODE_ENV === 'production',
   };
 }

@@ -35,6 +35,8 @@ type Token = {
   rar?: unknown;
   scope?: string;
   tokenType?: string;
+  jkt?: string;
+  'x5t#S256'?: string;
   isSenderConstrained(): boolean;
 };
 
@@ -72,11 +74,9 @@ function visibleToCaller(state: IntrospectionState): undefined {
   return undefined;
 }
 
-/** No sender constraint and no authorization details: their answer carries `cnf` or details this path does not write. */
-function plainToken({ token }: IntrospectionState): DeclineReason | undefined {
-  if (!token) return undefined;
-  if (token.rar !== undefined) return 'authorization_details';
-  return token.isSenderConstrained() ? 'sender_constrained' : undefined;
+/** No authorization details: their answer carries details this path does not write. */
+function noAuthorizationDetails({ token }: IntrospectionState): DeclineReason | undefined {
+  return token?.rar !== undefined ? 'authorization_details' : undefined;
 }
 
 /** In order, as oidc-provider's introspection action (lib/actions/introspection.js) runs its steps. */
@@ -88,7 +88,7 @@ const GUARDS: readonly Guard<IntrospectionState>[] = [
   knownBasicClient,
   findActiveToken,
   visibleToCaller,
-  plainToken,
+  noAuthorizationDetails,
 ];
 
 /** Field for field (and in order) what oidc-provider's introspection action writes. */
@@ -108,9 +108,13 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
     aud: token.aud,
     authorization_details: undefined,
     scope: token.scope || undefined,
-    cnf: undefined,
+    cnf: token.isSenderConstrained() ? {} : undefined,
     token_type: introspectionTokenType(token),
   });
+  // A sender-constrained token's binding, certificate first, as oidc-provider adds them.
+  const cnf = body.cnf as Record<string, string> | undefined;
+  if (token['x5t#S256']) cnf!['x5t#S256'] = token['x5t#S256'];
+  if (token.jkt) cnf!.jkt = token.jkt;
   return body;
 }
 
@@ -124,7 +128,8 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
  * this path does not cover is declined by one of its guards, with the reason, and goes to
  * oidc-provider, which then also produces every error: other client authentication methods, a secret
  * not verified in the last few minutes, JWTs and stateless tokens, CORS, DPoP, attestation, repeated,
- * missing or unexpected parameters, and tokens with sender constraints or authorization details. It
+ * missing or unexpected parameters, and tokens with authorization details. A sender-constrained token's
+ * answer (`token_type: DPoP`, `cnf`) is written here as oidc-provider writes it. It
  * declines everything under configurations it does not reproduce (JWT introspection responses,
  * pairwise subjects, attestation, an allowedPolicy other than Tally's).
  */

@@ -15,7 +15,8 @@ import { createFindAccount, signInPolicy } from './account.js';
 import { createClientSecrets, installHashedClientSecrets } from './client-secrets.js';
 import type { SecurityEvents } from '../config/security-events.js';
 import { EXTERNAL_SIGNING_FEATURE, providerSigningKeys } from './signing-keys.js';
-import { adjustFoundAccessTokens, installFirstSessionSave, installNoncedFormPost, recogniseScopes } from './internals/index.js';
+import { adjustFoundAccessTokens, installFirstSessionSave, installNoncedFormPost, recogniseScopes, replaceReplayDetection } from './internals/index.js';
+import type { ReplayMarkStore } from '../storage/replay-marks.js';
 import { pageNonceOf } from '../lib/page-nonce.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
@@ -48,6 +49,8 @@ export interface ProviderDependencies {
   throttle?: Throttle;
   /** Failed client authentications and refusals at a bound are reported here; absent in the CLI. */
   security?: SecurityEvents;
+  /** One-time marks of DPoP proofs and client assertions, shared by every replica (absent in the CLI, which serves no request). */
+  replayMarks?: ReplayMarkStore;
 }
 
 const noPages: RenderPage = () => Promise.reject(new Error('this provider serves no pages'));
@@ -139,6 +142,8 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
+      // DPoP (RFC 9449) for every grant; with DPOP_NONCES, proofs carry a nonce from the shared secret.
+      dPoP: config.dpopNonces ? { enabled: true, nonceSecret: keyring.dpopNonceSecret, requireNonce: () => true } : { enabled: true },
       externalSigningSupport: EXTERNAL_SIGNING_FEATURE,
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: introspectionAllowedPolicy },
@@ -233,6 +238,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
   if (deps.throttle && deps.security) installUserCodeThrottle(provider, { throttle: deps.throttle, security: deps.security });
   if (deps.security) reportReplays(provider, deps.security);
   installNoncedFormPost(provider, (res) => pageNonceOf(res as ServerResponse));
+  // A proof replayed on another replica is refused as on this one: one atomic insert-if-absent.
+  if (deps.replayMarks) replaceReplayDetection(provider, translatingUnavailable(deps.replayMarks).mark);
   return provider;
 }
 

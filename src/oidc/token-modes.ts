@@ -9,6 +9,7 @@ import { sha256 } from '../lib/crypto.js';
 import type { LedgerManager } from '../tokens/ledger-manager.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token-ids.js';
+import { bindingOf, entryBinding, type TokenBinding } from '../tokens/binding.js';
 import { interceptAccessTokenFind, replaceTokenIds, sealRefreshTokenValues, type TokenInstance } from './internals/index.js';
 import { looksLikeJwt, unmarkJwt } from './jwt-mark.js';
 
@@ -82,7 +83,8 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
   async function activePayload(claims: JWTPayload): Promise<Record<string, unknown> | undefined> {
     const jti = claims.jti!;
     const clientId = claims.client_id as string;
-    const base = { jti, clientId, aud: claims.aud, scope: claims.scope, iat: claims.iat, exp: claims.exp };
+    // The binding (DPoP `jkt`, mTLS `x5t#S256`) is the JWT's `cnf`: without it the token would pass as Bearer.
+    const base = { jti, clientId, aud: claims.aud, scope: claims.scope, iat: claims.iat, exp: claims.exp, ...bindingOf(claims.cnf) };
     if (isStatelessJti(jti)) {
       const grantId = typeof claims.grant_id === 'string' ? claims.grant_id : undefined;
       if (!(await deps.ledger.findActive({ id: jti, type: 'access_token', claims: { iat: claims.iat!, subject: claims.sub, clientId, grantId } })))
@@ -140,7 +142,7 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
  */
 function createJwtCustomizer(deps: TokenModeDependencies) {
   return async (_ctx: KoaContextWithOIDC, token: unknown, jwt: { payload: Record<string, unknown> }) => {
-    const t = token as TokenInstance;
+    const t = token as TokenInstance & TokenBinding;
     const { payload } = jwt;
     if (isStatelessJti(t.jti)) return;
     await deps.ledger.create({
@@ -156,6 +158,7 @@ function createJwtCustomizer(deps: TokenModeDependencies) {
       audience: Array.isArray(payload.aud) ? payload.aud.join(' ') : ((payload.aud as string | undefined) ?? null),
       payload: null,
       userCodeHash: null,
+      ...entryBinding(t),
       createdAt: new Date((payload.iat as number) * 1000),
       expiresAt: new Date((payload.exp as number) * 1000),
     });

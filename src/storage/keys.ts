@@ -17,6 +17,8 @@ export interface Keyring {
   /** Key of the HMAC-SHA-256 that stored client secrets are (storage/client-secrets.ts); `clientSecretKeys` has every one by id. */
   clientSecretKey: SealingKey;
   clientSecretKeys: Map<string, Buffer>;
+  /** The secret of DPoP server nonces (oidc-provider's features.dPoP.nonceSecret, 32 bytes): the same on every replica. */
+  dpopNonceSecret: Buffer;
 }
 
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
@@ -68,6 +70,8 @@ async function ensureInitialKeys(db: Db, root: SealingKey): Promise<void> {
       alg: 'HS256',
       material: wrap('client-secret-1', randomBytes(32).toString('base64url')),
     });
+  if (!existing.has('dpop-nonce-1'))
+    await insertOnce(db, { id: 'dpop-nonce-1', use: 'dpop-nonce', alg: 'A256GCM', material: wrap('dpop-nonce-1', randomBytes(32).toString('base64url')) });
   for (const alg of SIGNING_ALGORITHMS) {
     const id = `sig-${alg.toLowerCase()}-1`;
     if (!existing.has(id)) await insertOnce(db, { id, use: 'sig', alg, material: wrap(id, JSON.stringify(await makeSigningKey(alg))) });
@@ -111,6 +115,7 @@ export async function loadKeyring(db: Db, secretKey?: Buffer, activationDelayMs 
     payloadKeys,
     clientSecretKey: { id: clientSecretRows[0]!.id, key: clientSecretKeys.get(clientSecretRows[0]!.id)! },
     clientSecretKeys,
+    dpopNonceSecret: Buffer.from(openMaterial(root, rows.find((r) => r.id === 'dpop-nonce-1')!), 'base64url'),
   };
 }
 

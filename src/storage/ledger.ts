@@ -21,6 +21,8 @@ export interface LedgerEntry {
   created_at: string;
   expires_at: string;
   redeemed_at: string | null;
+  /** The key or certificate a sender-constrained token is bound to (RFC 9449, RFC 8705); absent when unbound. */
+  cnf?: { jkt?: string; 'x5t#S256'?: string };
 }
 
 /**
@@ -37,17 +39,19 @@ export interface LedgerRow extends Omit<NewEntry, 'type' | 'format'> {
 
 const COLUMNS = `"id", "lookup_hash" AS "lookupHash", "type", "format", "status", "subject", "client_id" AS "clientId",
   "grant_id" AS "grantId", "session_uid" AS "sessionUid", "scope", "audience", "payload", "user_code_hash" AS "userCodeHash",
-  "created_at" AS "createdAt", "expires_at" AS "expiresAt", "redeemed_at" AS "redeemedAt", "revoked_at" AS "revokedAt"`;
+  "cnf_jkt" AS "cnfJkt", "cnf_x5t_s256" AS "cnfX5tS256", "created_at" AS "createdAt", "expires_at" AS "expiresAt", "redeemed_at" AS "redeemedAt", "revoked_at" AS "revokedAt"`;
 
 /** Either source's row as this store's: the columns are the same (Prisma's model types its text columns as plain strings). */
 const toRow = <T extends object>(row: T | null | undefined): LedgerRow | null => (row ?? null) as LedgerRow | null;
 
 const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "format", "status", "subject", "client_id", "grant_id", "session_uid",
-  "scope", "audience", "payload", "user_code_hash", "created_at", "expires_at") VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  "scope", "audience", "payload", "user_code_hash", "cnf_jkt", "cnf_x5t_s256", "created_at", "expires_at")
+  VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // Saved again (a device code as the user acts on it): the payload and what it names change, not its identity.
 const UPSERT = `${INSERT} ON CONFLICT ("lookup_hash") DO UPDATE SET "subject" = excluded."subject", "grant_id" = excluded."grant_id",
   "session_uid" = excluded."session_uid", "scope" = excluded."scope", "audience" = excluded."audience", "payload" = excluded."payload",
-  "user_code_hash" = excluded."user_code_hash", "expires_at" = excluded."expires_at"`;
+  "user_code_hash" = excluded."user_code_hash", "cnf_jkt" = excluded."cnf_jkt", "cnf_x5t_s256" = excluded."cnf_x5t_s256",
+  "expires_at" = excluded."expires_at"`;
 const insertParams = (e: NewEntry) => [
   e.id,
   e.lookupHash,
@@ -61,6 +65,8 @@ const insertParams = (e: NewEntry) => [
   e.audience,
   e.payload,
   e.userCodeHash,
+  e.cnfJkt,
+  e.cnfX5tS256,
   e.createdAt,
   e.expiresAt,
 ];
@@ -79,6 +85,7 @@ export function toLedgerEntry(row: LedgerRow): LedgerEntry {
     created_at: row.createdAt.toISOString(),
     expires_at: row.expiresAt.toISOString(),
     redeemed_at: row.redeemedAt?.toISOString() ?? null,
+    ...(row.cnfJkt || row.cnfX5tS256 ? { cnf: { ...(row.cnfJkt ? { jkt: row.cnfJkt } : {}), ...(row.cnfX5tS256 ? { 'x5t#S256': row.cnfX5tS256 } : {}) } } : {}),
   };
 }
 
@@ -94,6 +101,9 @@ export interface EntryFields {
   audience: string | null;
   payload: string | null;
   userCodeHash: string | null;
+  /** The thumbprint of the DPoP key (`cnf.jkt`) or client certificate (`cnf.x5t#S256`) a token is bound to; null when unbound. */
+  cnfJkt: string | null;
+  cnfX5tS256: string | null;
   expiresAt: Date;
 }
 

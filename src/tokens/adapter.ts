@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import { seal, sha256, unseal, type SealingKey } from '../lib/crypto.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { EntryType, LedgerRow } from '../storage/ledger.js';
+import { entryBinding, type TokenBinding } from './binding.js';
 import type { ActiveToken, LedgerManager } from './ledger-manager.js';
 import type { SealedRecords } from './sealed-records.js';
 import type { StatelessRefreshTokens } from './stateless-refresh-tokens.js';
@@ -85,6 +86,7 @@ class TokenAdapter implements Adapter {
       audience: joinAudience(payload.aud),
       payload: seal(JSON.stringify(payload), this.deps.payloadKey, `token:${lookupHash}`),
       userCodeHash: payload.userCode ? sha256(payload.userCode) : null,
+      ...entryBinding(payload as TokenBinding),
       expiresAt: payload.exp ? new Date(payload.exp * 1000) : expiry(expiresIn)!,
     });
   }

@@ -41,15 +41,16 @@ export async function authorizationRequest(config: oidc.Configuration, scope: st
   return { url, verifier, state };
 }
 
-/** The authorization code flow with PKCE, end to end; returns the token response. */
+/** The authorization code flow with PKCE, end to end (`options.DPoP`: the token request carries a proof); returns the token response. */
 export async function codeFlow(
   config: oidc.Configuration,
   user: { username: string; password: string },
   scope = 'openid profile email offline_access',
   extra: Record<string, string> = {},
   browser = new Browser(),
+  options: oidc.AuthorizationCodeGrantOptions = {},
 ) {
   const { url, verifier, state } = await authorizationRequest(config, scope, extra);
   const callback = await signInAndConsent(browser, url.href, user);
-  return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+  return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, undefined, options);
 }

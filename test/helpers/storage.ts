@@ -34,6 +34,8 @@ export const ledgerEntry = (overrides: Partial<NewEntry> = {}): NewEntry => ({
   audience: 'https://api.example',
   payload: 'sealed',
   userCodeHash: null,
+  cnfJkt: null,
+  cnfX5tS256: null,
   createdAt: new Date('2026-03-04T05:06:07.891Z'),
   expiresAt: new Date('2026-03-04T06:06:07.891Z'),
   ...overrides,

@@ -20,6 +20,7 @@ export {
   interceptUserCodeFind,
   recogniseScopes,
   replaceClientSecretComparison,
+  replaceReplayDetection,
   replaceTokenIds,
   sealRefreshTokenValues,
   type TokenInstance,

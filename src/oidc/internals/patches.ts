@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { providerConfiguration } from './library.js';
 
@@ -120,4 +121,14 @@ export function interceptUserCodeFind(provider: Provider, lookUp: (find: () => P
   const DeviceCode = provider.DeviceCode as unknown as { findByUserCode(userCode: string, options?: FindOptions): Promise<unknown> };
   const findByUserCode = DeviceCode.findByUserCode.bind(DeviceCode);
   DeviceCode.findByUserCode = (userCode, options) => lookUp(() => findByUserCode(userCode, options));
+}
+
+/**
+ * One-time use of a DPoP proof's or a client assertion's `jti` (models/replay_detection.js `unique`,
+ * whose find-then-save lets two replicas both accept one proof): `mark` answers whether this is the
+ * first use of `id` (oidc-provider's own id: a hash of the issuer and the jti) before `expiresAt`.
+ */
+export function replaceReplayDetection(provider: Provider, mark: (id: string, expiresAt: Date) => Promise<boolean>): void {
+  const ReplayDetection = provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> };
+  ReplayDetection.unique = (iss, jti, exp) => mark(hash('sha256', `${iss}${jti}`, 'base64url'), new Date(exp * 1000));
 }
