@@ -98,13 +98,14 @@ async function verifyProof(dpop: NonNullable<Presentation['dpop']>, accessToken:
  * certificate. The proof's `jti` is recorded last, once everything else passed.
  */
 export async function checkBinding(
-  cnf: unknown,
+  result: { cnf?: unknown; token_type?: unknown },
   accessToken: string,
   presentation: Presentation,
   dpop: { windowSeconds: number; replay: ProofReplay },
 ): Promise<BindingRefusal | undefined> {
-  const confirmation = (cnf && typeof cnf === 'object' ? cnf : {}) as Record<string, unknown>;
-  const jkt = confirmation.jkt;
+  const confirmation = (result.cnf && typeof result.cnf === 'object' ? result.cnf : {}) as Record<string, unknown>;
+  // A token the issuer calls DPoP-bound but whose key it does not name can be used by nobody.
+  const jkt = confirmation.jkt ?? (typeof result.token_type === 'string' && result.token_type.toLowerCase() === 'dpop' ? null : undefined);
   const x5t = confirmation['x5t#S256'];
   let used: { jkt: string; jti: string; iat: number } | undefined;
   if (presentation.dpop) {

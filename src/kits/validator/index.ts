@@ -306,7 +306,7 @@ export function createValidator(options: ValidatorOptions): Validator {
     if (!wellFormed(token)) return { result: INACTIVE };
     const result = await validateShared(token);
     if (!result.active) return { result };
-    const refusal = await checkBinding(result.cnf, token, presentation, { windowSeconds: dpopWindowSeconds, replay }).catch(
+    const refusal = await checkBinding(result, token, presentation, { windowSeconds: dpopWindowSeconds, replay }).catch(
       (): BindingRefusal => ({ error: 'invalid_token', description: 'the token binding could not be checked' }),
     );
     return refusal ? { result: INACTIVE, refusal } : { result };
