@@ -29,7 +29,8 @@ type Req = {
   url?: string;
   originalUrl?: string;
   protocol?: string;
-  socket?: PeerSocket;
+  /** A net.Socket, or a tls.TLSSocket on an HTTPS listener. */
+  socket?: unknown;
   token?: ValidationResult;
 };
 type Res = { status(code: number): Res; set(field: string, value: string | string[]): Res; json(body: unknown): unknown };
@@ -49,14 +50,14 @@ function credentialsOf(header: unknown): { scheme: 'Bearer' | 'DPoP'; token: str
 function requestUrl(req: Req, publicOrigin: string | undefined): string {
   const path = req.originalUrl ?? req.url ?? '/';
   if (publicOrigin) return `${publicOrigin.replace(/\/$/, '')}${path}`;
-  const protocol = req.protocol ?? (req.socket?.encrypted ? 'https' : 'http');
+  const protocol = req.protocol ?? ((req.socket as PeerSocket | undefined)?.encrypted ? 'https' : 'http');
   return `${protocol}://${String(req.headers.host ?? 'localhost')}${path}`;
 }
 
 /** The TLS peer certificate, or the trusted `Client-Cert` header's. */
 function certificateOf(req: Req, trustHeader: boolean): Uint8Array | X509Certificate | undefined {
   if (trustHeader) return certificateFromHeader(req.headers['client-cert']);
-  const raw = req.socket?.getPeerCertificate?.()?.raw;
+  const raw = (req.socket as PeerSocket | undefined)?.getPeerCertificate?.()?.raw;
   return raw && raw.length > 0 ? raw : undefined;
 }
 
