@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import * as oidc from 'openid-client';
+import { createTokenClient } from '../src/kits/client/index.ts';
 import { createValidator, requireToken, type RequireTokenOptions, type Validator } from '../src/kits/validator/index.ts';
 import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { discover } from './helpers/oauth.ts';
@@ -275,6 +276,36 @@ describe('DPoP-bound tokens at requireToken (RFC 9449 §7)', () => {
       const { token } = await boundToken('jwt', keys);
       const response = await call(firstUrl, token, await proof(keys, { method: 'GET', url: firstUrl, token }, {}, {}, alg));
       assert.equal(response.status, 200, alg);
+    }
+  });
+});
+
+describe('the client kit against requireToken', () => {
+  test('createTokenClient({ dpop }).fetch → 200 on both validators, with ES256 and EdDSA keys, a fresh proof per call', async () => {
+    for (const [mode, dpop] of [
+      ['jwt', true],
+      ['reference', { alg: 'EdDSA' as const }],
+    ] as const) {
+      const client = (
+        await admin(server, 'POST', '/clients', {
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          scope: 'api:read',
+          token_mode: mode,
+        })
+      ).body;
+      const worker = createTokenClient({ issuer: server.url, clientId: client.client_id, clientSecret: client.client_secret, scope: 'api:read', dpop });
+      try {
+        for (const url of [firstUrl, secondUrl, `${firstUrl}?again=1`]) {
+          const response = await worker.fetch(url);
+          assert.equal(response.status, 200, `${mode} ${url}`);
+          assert.equal(((await response.json()) as { token_type: string }).token_type, 'DPoP');
+        }
+        assert.equal((await call(firstUrl, await worker.getToken(), undefined, 'GET', 'Bearer')).status, 401, 'its token alone, as Bearer');
+      } finally {
+        await worker.close();
+      }
     }
   });
 });
