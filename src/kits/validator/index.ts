@@ -5,7 +5,9 @@ import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVer
 import { revocationChannel, type RevocationMessage } from '../../protocol/revocations.js';
 import { createDiscovery, IssuerUnavailableError, UntrustedEndpointError } from '../shared/discovery.js';
 import { deriveEntryKey } from '../shared/entry-keys.js';
+import { checkBinding, type BindingRefusal, type Presentation } from './binding.js';
 import { createMemoryCache, createRedisCache, type CachedValidation, type ValidationCache } from './cache.js';
+import { createMemoryProofReplay, createSharedProofReplay, type ProofReplay } from './proof-replay.js';
 import {
   createMemoryRevocationState,
   createRedisRevocationState,
@@ -19,6 +21,7 @@ import {
 } from './revocations.js';
 
 export { IssuerUnavailableError, UntrustedEndpointError };
+export { certificateFromHeader, certificateThumbprint, DPOP_ALGORITHMS, type BindingRefusal, type Presentation } from './binding.js';
 
 export interface ValidatorOptions {
   /** The Tally issuer URL. */
@@ -36,11 +39,15 @@ export interface ValidatorOptions {
   entryValidation?: boolean;
   /** Origins besides the issuer's that the discovery document's endpoints may be on (none by default). */
   allowedEndpointOrigins?: string[];
+  /** How far a DPoP proof's `iat` may lie from now, either way (default 60 s); its `jti` is remembered that long. */
+  dpopProofWindowSeconds?: number;
 }
 
 export interface ValidatorStats {
   /** Entries read from the shared Redis cache that failed their MAC check (put or altered by another writer), ignored. */
   rejectedCacheEntries: number;
+  /** DPoP proofs whose `jti` could not be recorded in Redis (replays then caught by this process only). */
+  unsharedProofChecks: number;
 }
 
 /** RFC 7662-shaped: `{ active: false }` for any token that is not good, never a throw. */
@@ -59,8 +66,22 @@ export interface ValidationResult {
   [claim: string]: unknown;
 }
 
+/** A validation with, when it is refused for how the token was presented, the reason a challenge names. */
+export interface CheckedToken {
+  result: ValidationResult;
+  refusal?: BindingRefusal;
+}
+
 export interface Validator {
-  validate(token: string): Promise<ValidationResult>;
+  /**
+   * The token's validation result, `{ active: false }` when it is not good or not presented as its
+   * binding requires: a DPoP-bound token (`cnf.jkt`) needs `presentation.dpop` with a valid proof, a
+   * token without `cnf.jkt` must come without one, a certificate-bound token (`cnf["x5t#S256"]`) needs
+   * `presentation.certificate`. `validate(token)` alone accepts unbound tokens only.
+   */
+  validate(token: string, presentation?: Presentation): Promise<ValidationResult>;
+  /** As `validate`, with the reason a refused presentation gets (`invalid_token` or `invalid_dpop_proof`). */
+  check(token: string, presentation?: Presentation): Promise<CheckedToken>;
   /**
    * Resolves once the issuer's discovery document is read and its endpoints trusted; rejects with an
    * UntrustedEndpointError naming an endpoint outside the issuer's origin (until then, and while that
@@ -128,10 +149,13 @@ export function createValidator(options: ValidatorOptions): Validator {
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, enableOfflineQueue: false }) : undefined;
   redis?.on('error', () => undefined);
   const memory = createMemoryCache();
-  const stats: ValidatorStats = { rejectedCacheEntries: 0 };
+  const stats: ValidatorStats = { rejectedCacheEntries: 0, unsharedProofChecks: 0 };
   const shared: ValidationCache | undefined =
     redis &&
     createRedisCache(redis, resultPrefix, deriveEntryKey(options.clientSecret, resultPrefix, 'tally validator cache'), () => stats.rejectedCacheEntries++);
+  const memoryReplay = createMemoryProofReplay();
+  const replay: ProofReplay = redis ? createSharedProofReplay(redis, prefix, memoryReplay, () => stats.unsharedProofChecks++) : memoryReplay;
+  const dpopWindowSeconds = options.dpopProofWindowSeconds ?? 60;
   const memoryState = createMemoryRevocationState();
   const sharedState: RevocationState | undefined = redis && createRedisRevocationState(redis, prefix);
 
@@ -207,7 +231,8 @@ export function createValidator(options: ValidatorOptions): Validator {
       const status = await introspect(token);
       if (!status.active) return { result: INACTIVE, jtiHash };
     }
-    return { result: { ...(payload as ValidationResult), active: true, token_type: 'Bearer' }, jtiHash };
+    const bound = typeof (payload.cnf as { jkt?: unknown } | undefined)?.jkt === 'string';
+    return { result: { ...(payload as ValidationResult), active: true, token_type: bound ? 'DPoP' : 'Bearer' }, jtiHash };
   }
 
   async function cached(key: string): Promise<CachedValidation | undefined> {
@@ -265,18 +290,33 @@ export function createValidator(options: ValidatorOptions): Validator {
   // Concurrent validations of one token share one computation (one introspection, one verify).
   const pending = new Map<string, Promise<ValidationResult>>();
 
+  function validateShared(token: string): Promise<ValidationResult> {
+    let running = pending.get(token);
+    if (!running) {
+      running = validate(token)
+        .catch(() => INACTIVE)
+        .finally(() => pending.delete(token));
+      pending.set(token, running);
+    }
+    return running;
+  }
+
+  // The binding is checked per request, on the result (cached or not), which holds the token's `cnf`.
+  async function check(token: string, presentation: Presentation = {}): Promise<CheckedToken> {
+    if (!wellFormed(token)) return { result: INACTIVE };
+    const result = await validateShared(token);
+    if (!result.active) return { result };
+    const refusal = await checkBinding(result, token, presentation, { windowSeconds: dpopWindowSeconds, replay }).catch(
+      (): BindingRefusal => ({ error: 'invalid_token', description: 'the token binding could not be checked' }),
+    );
+    return refusal ? { result: INACTIVE, refusal } : { result };
+  }
+
   return {
-    async validate(token: string) {
-      if (!wellFormed(token)) return INACTIVE;
-      let running = pending.get(token);
-      if (!running) {
-        running = validate(token)
-          .catch(() => INACTIVE)
-          .finally(() => pending.delete(token));
-        pending.set(token, running);
-      }
-      return running;
+    async validate(token: string, presentation?: Presentation) {
+      return (await check(token, presentation)).result;
     },
+    check,
     async ready() {
       await discover();
     },

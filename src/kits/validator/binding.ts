@@ -1,0 +1,128 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import type { ProofReplay } from './proof-replay.js';
+
+// Sender-constrained tokens at the resource server: DPoP (RFC 9449 §4.3, §7) and mutual-TLS
+// certificate binding (RFC 8705 §3). The token's validation result (cached or not) carries its `cnf`;
+// the request's proof or certificate is checked against it on every request.
+
+/** The proof algorithms accepted (asymmetric only, RFC 9449 §4.2), as the `algs` of the DPoP challenge names them. */
+export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];
+
+const MAX_PROOF_LENGTH = 8192;
+
+/** How the token was presented. Neither member: a Bearer token (RFC 6750) without a client certificate. */
+export interface Presentation {
+  /** The token came with the `DPoP` scheme: the request's `DPoP` header, its method and its URL as the client saw it. */
+  dpop?: { proof: string; method: string; url: string };
+  /** The client's TLS certificate (its DER bytes, or an X509Certificate), for certificate-bound tokens (RFC 8705). */
+  certificate?: Uint8Array | X509Certificate;
+}
+
+/** Why a presentation is refused, as the RFC 9449 §7.1 / RFC 6750 §3.1 challenge names it. */
+export interface BindingRefusal {
+  error: 'invalid_token' | 'invalid_dpop_proof';
+  description: string;
+}
+
+const base64urlSha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('base64url');
+
+/** RFC 8705 §3.1: base64url(SHA-256(DER)) of a certificate. */
+export function certificateThumbprint(certificate: Uint8Array | X509Certificate): string {
+  return base64urlSha256(certificate instanceof X509Certificate ? certificate.raw : certificate);
+}
+
+/** The DER of an RFC 9440 `Client-Cert` header (a structured-field byte sequence, `:base64:`), or undefined. */
+export function certificateFromHeader(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^:([A-Za-z0-9+/]+={0,2}):$/.exec(value.trim());
+  if (!match) return undefined;
+  const der = Buffer.from(match[1]!, 'base64');
+  try {
+    new X509Certificate(der);
+    return der;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL without query and fragment, normalized (RFC 9449 §4.3 point 9); undefined when it is none. */
+function htuOf(url: unknown): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  try {
+    const parsed = new URL(url);
+    parsed.search = '';
+    parsed.hash = '';
+    return parsed.href;
+  } catch {
+    return undefined;
+  }
+}
+
+const badProof = (description: string): BindingRefusal => ({ error: 'invalid_dpop_proof', description });
+
+/**
+ * The proof's own checks (RFC 9449 §4.3): a `dpop+jwt` JWS with an asymmetric algorithm, signed by the
+ * public `jwk` of its header, for this method and URL, issued within `windowSeconds` of now, carrying
+ * a `jti` and the access token's hash. Returns the key's thumbprint and the `jti`, or why it is refused.
+ */
+async function verifyProof(dpop: NonNullable<Presentation['dpop']>, accessToken: string, windowSeconds: number) {
+  const { proof } = dpop;
+  if (typeof proof !== 'string' || proof.length === 0 || proof.length > MAX_PROOF_LENGTH || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(proof))
+    return badProof('a single DPoP proof is required');
+  let payload: Record<string, unknown>;
+  let jwk: JWK;
+  try {
+    const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGORITHMS });
+    payload = verified.payload;
+    jwk = verified.protectedHeader.jwk!;
+  } catch {
+    return badProof('the DPoP proof is not a valid dpop+jwt signed by the key in its header');
+  }
+  // EmbeddedJWK refuses a private key; a public key with private members beside it is refused too.
+  if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'].some((member) => member in jwk)) return badProof('the DPoP proof header holds private key material');
+  if (payload.htm !== dpop.method) return badProof('the DPoP proof is for another HTTP method');
+  const htu = htuOf(payload.htu);
+  if (htu === undefined || htu !== htuOf(dpop.url)) return badProof('the DPoP proof is for another URL');
+  const now = Date.now() / 1000;
+  if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > windowSeconds) return badProof('the DPoP proof is too old or from the future');
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) return badProof('the DPoP proof has no jti');
+  if (payload.ath !== base64urlSha256(accessToken)) return badProof('the DPoP proof is not for this access token');
+  return { jkt: await calculateJwkThumbprint(jwk, 'sha256'), jti: payload.jti, iat: payload.iat };
+}
+
+/**
+ * Whether the token, with the confirmation `cnf` of its validation result, may be used as presented:
+ * a DPoP-bound token (`cnf.jkt`) only with the DPoP scheme and a valid proof by that key, an unbound
+ * token only as a Bearer token, a certificate-bound token (`cnf["x5t#S256"]`) only with that
+ * certificate. The proof's `jti` is recorded last, once everything else passed.
+ */
+export async function checkBinding(
+  result: { cnf?: unknown; token_type?: unknown },
+  accessToken: string,
+  presentation: Presentation,
+  dpop: { windowSeconds: number; replay: ProofReplay },
+): Promise<BindingRefusal | undefined> {
+  const confirmation = (result.cnf && typeof result.cnf === 'object' ? result.cnf : {}) as Record<string, unknown>;
+  // A token the issuer calls DPoP-bound but whose key it does not name can be used by nobody.
+  const jkt = confirmation.jkt ?? (typeof result.token_type === 'string' && result.token_type.toLowerCase() === 'dpop' ? null : undefined);
+  const x5t = confirmation['x5t#S256'];
+  let used: { jkt: string; jti: string; iat: number } | undefined;
+  if (presentation.dpop) {
+    if (jkt === undefined) return { error: 'invalid_token', description: 'the access token is not DPoP-bound: present it as a Bearer token' };
+    const proof = await verifyProof(presentation.dpop, accessToken, dpop.windowSeconds);
+    if ('error' in proof) return proof;
+    if (proof.jkt !== jkt) return { error: 'invalid_token', description: 'the DPoP proof is signed by another key than the token is bound to' };
+    used = proof;
+  } else if (jkt !== undefined) {
+    return { error: 'invalid_token', description: 'the access token is DPoP-bound: present it with the DPoP scheme and a proof' };
+  }
+  if (x5t !== undefined && (!presentation.certificate || certificateThumbprint(presentation.certificate) !== x5t))
+    return { error: 'invalid_token', description: 'the access token is bound to another client certificate' };
+  if (used) {
+    // Kept until the proof's window has passed (its iat may lie up to the window ahead).
+    const ttlMs = (used.iat + dpop.windowSeconds) * 1000 - Date.now() + 1000;
+    if (!(await dpop.replay.firstUse(base64urlSha256(`${used.jkt}:${used.jti}`), ttlMs))) return badProof('the DPoP proof was already used');
+  }
+  return undefined;
+}
