@@ -81,6 +81,7 @@ const QUICK_SCENARIOS = new Set([
   'login-during-flood',
   'revoke-reference',
   'validator-reference',
+  'validator-dpop-jwt',
 ]);
 
 const started = performance.now();

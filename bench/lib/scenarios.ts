@@ -391,6 +391,62 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
     });
   }
 
+  // The validator with DPoP: each validation brings a fresh proof (RFC 9449), checked in full (signature
+  // with the proof's key, htm, htu, iat, ath, the key against cnf.jkt, the jti once). The proofs are
+  // signed in the same process, so the figure includes the client's signing: prepare measures that alone.
+  for (const mode of ['reference', 'jwt'] as const) {
+    type Presented = { dpop: { proof: string; method: string; url: string } };
+    let validator: { validate(token: string, presentation?: Presented): Promise<{ active: boolean }>; close(): Promise<void> } | undefined;
+    const dpop = createProofMaker();
+    const apiUrl = 'https://api.example/resource';
+    let token = '';
+    const presented = (): Presented => ({ dpop: { proof: dpop.proof('GET', apiUrl, token), method: 'GET', url: apiUrl } });
+    scenarios.push({
+      id: `validator-dpop-${mode}`,
+      title: `Validator kit with DPoP: one ${mode}-mode DPoP-bound token, a fresh proof per validation (signed in-process), warm cache`,
+      unit: 'validations/s',
+      levels: [1],
+      seconds: 2,
+      composite: true,
+      prepare: async () => {
+        const client = fx.service[mode];
+        const tokenUrl = `${server.url}/token`;
+        const answer = await request(tokenUrl, {
+          method: 'POST',
+          headers: { authorization: basic(client.client_id, client.client_secret), 'content-type': FORM, dpop: dpop.proof('POST', tokenUrl) },
+          body: 'grant_type=client_credentials&scope=api%3Aread',
+        });
+        token = (JSON.parse(answer.body) as { access_token: string }).access_token;
+        const { createValidator } = (await import(pathToFileURL(join(distDir, 'kits/validator/index.js')).href)) as {
+          createValidator(o: object): NonNullable<typeof validator>;
+        };
+        validator = createValidator({
+          issuer: server.url,
+          audience: server.url,
+          clientId: fx.resourceServer.client_id,
+          clientSecret: fx.resourceServer.client_secret,
+        });
+        if ((await validator.validate(token)).active !== false) throw new Error('the validator took a DPoP-bound token without its proof');
+        const deadline = Date.now() + 3000;
+        while (Date.now() < deadline) {
+          if ((await validator.validate(token, presented())).active !== true) throw new Error('the validator refused a good DPoP proof');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const started = performance.now();
+        for (let i = 0; i < 2000; i++) presented();
+        const signing = (performance.now() - started) / 2000;
+        return `signing a proof alone: ${signing.toFixed(3)} ms (${Math.round(1000 / signing).toLocaleString('en-US')}/s), included in every validation here`;
+      },
+      run: loopRun(async () => {
+        if ((await validator!.validate(token, presented())).active !== true) throw new Error('inactive');
+      }),
+      after: async () => {
+        await validator?.close();
+        return undefined;
+      },
+    });
+  }
+
   return scenarios;
 }
 
