@@ -67,6 +67,15 @@ async function tokenRequest(fetcher: typeof fetch, url: string, clientId: string
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
+/** A sample of the server's /metrics (0 when absent). */
+async function metric(target: TestServer, sample: string): Promise<number> {
+  const text = await (await over()(`${target.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
+const securityEvents = (target: TestServer, event: string) => metric(target, `tally_security_events_total{event="${event}"}`);
+
 async function introspect(fetcher: typeof fetch, url: string, clientId: string, token: string) {
   const response = await fetcher(`${url}/token/introspection`, {
     method: 'POST',
@@ -117,10 +126,30 @@ describe('tls_client_auth', () => {
     assert.deepEqual(answer.cnf, { 'x5t#S256': thumbprintOf(clientOne) });
   });
 
-  test('no certificate → 401 invalid_client', async () => {
+  test('no certificate → 401 invalid_client, reported as client_auth_failed', async () => {
+    const failures = () => securityEvents(server, 'client_auth_failed');
+    const before = await failures();
     const { status, body } = await tokenRequest(over(), server.url, client.client_id);
     assert.equal(status, 401);
     assert.equal(body.error, 'invalid_client');
+    assert.equal(await failures(), before + 1);
+  });
+
+  test('a resource server introspecting a bound token with its secret → cnf (the direct answer leaves bound tokens to oidc-provider)', async () => {
+    const tokens = await oidc.clientCredentialsGrant(await configFor(client, clientOne), { scope: 'api:read' });
+    const resourceServer = tlsClient(server, { introspection_audiences: [server.url] });
+    const basic = `Basic ${Buffer.from(`${resourceServer.client_id}:${resourceServer.client_secret}`).toString('base64')}`;
+    const declines = () => metric(server, 'tally_direct_answer_declines_total{endpoint="introspection",reason="sender_constrained"}');
+    const before = await declines();
+    const response = await over()(`${server.url}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+      body: new URLSearchParams({ token: tokens.access_token }),
+    });
+    const answer = (await response.json()) as Record<string, any>;
+    assert.equal(answer.active, true);
+    assert.deepEqual(answer.cnf, { 'x5t#S256': thumbprintOf(clientOne) });
+    assert.equal(await declines(), before + 1);
   });
 
   test('the same subject from a CA the server does not trust → 401 invalid_client', async () => {
@@ -164,19 +193,36 @@ test('self_signed_tls_client_auth: the certificate registered in jwks → 200; a
   assert.equal(body.error, 'invalid_client');
 });
 
-test('jwt mode: the access token carries cnf.x5t#S256', async () => {
-  const client = tlsClient(server, {
-    token_endpoint_auth_method: 'tls_client_auth',
-    tls_client_auth_san_dns: 'client-one.example',
-    tls_client_certificate_bound_access_tokens: true,
-    token_mode: 'jwt',
+describe('jwt mode', () => {
+  let client: RegisteredClient;
+  let token: string;
+  before(async () => {
+    client = tlsClient(server, {
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_san_dns: 'client-one.example',
+      tls_client_certificate_bound_access_tokens: true,
+      token_mode: 'jwt',
+    });
+    const { status, body } = await tokenRequest(over(clientOne), server.url, client.client_id);
+    assert.equal(status, 200, JSON.stringify(body));
+    token = body.access_token;
   });
-  const { status, body } = await tokenRequest(over(clientOne), server.url, client.client_id);
-  assert.equal(status, 200, JSON.stringify(body));
-  assert.deepEqual(decodeJwt(body.access_token).cnf, { 'x5t#S256': thumbprintOf(clientOne) });
+
+  test('the access token carries cnf.x5t#S256', () => {
+    assert.deepEqual(decodeJwt(token).cnf, { 'x5t#S256': thumbprintOf(clientOne) });
+  });
+
+  // Tally's JWT lookup (oidc/token-modes.ts) rebuilds the token from the ledger without its binding;
+  // restoring `cnf` there is the dpop branch's (ledger columns for jkt and x5t#S256).
+  test('introspection shows cnf', { todo: 'cnf restored in JWT lookups by the dpop branch' }, async () => {
+    const answer = await introspect(over(clientOne), server.url, client.client_id, token);
+    assert.equal(answer.active, true);
+    assert.deepEqual(answer.cnf, { 'x5t#S256': thumbprintOf(clientOne) });
+  });
 });
 
-test('a certificate-bound token at userinfo → only over the same client certificate', async () => {
+/** A code flow over TLS for a bound tls_client_auth client in `mode`; then userinfo over three connections. */
+async function userinfoOverCertificates(mode: string) {
   const client = createClient(server, {
     client_name: 'mTLS web app',
     redirect_uris: [REDIRECT_URI],
@@ -186,6 +232,7 @@ test('a certificate-bound token at userinfo → only over the same client certif
     token_endpoint_auth_method: 'tls_client_auth',
     tls_client_auth_subject_dn: 'CN=client-one,O=Tally Tests',
     tls_client_certificate_bound_access_tokens: true,
+    token_mode: mode,
   });
   const user = createUser(server, unique('mtls'));
   const config = await configFor(client, clientOne);
@@ -204,7 +251,15 @@ test('a certificate-bound token at userinfo → only over the same client certif
   assert.equal(((await mine.json()) as { sub: string }).sub, user.id);
   assert.equal((await userinfo(over(someoneElse))).status, 401, 'another certificate');
   assert.equal((await userinfo(over())).status, 401, 'no certificate');
-});
+}
+
+test('reference mode: a certificate-bound token at userinfo → only over the same client certificate', () => userinfoOverCertificates('reference'));
+
+test(
+  'jwt mode: a certificate-bound token at userinfo → only over the same client certificate',
+  { todo: 'cnf restored in JWT lookups by the dpop branch' },
+  () => userinfoOverCertificates('jwt'),
+);
 
 describe('the RFC 9440 Client-Cert header', () => {
   let proxied: TestServer;
@@ -222,7 +277,12 @@ describe('the RFC 9440 Client-Cert header', () => {
     const header = { 'client-cert': clientCertHeaderOf(clientOne.x509) };
     const { status, body } = await tokenRequest(fetch, proxied.url, client.client_id, header);
     assert.equal(status, 200, JSON.stringify(body));
-    const answer = await introspect((input, init) => fetch(input, { ...init, headers: { ...(init?.headers as object), ...header } }), proxied.url, client.client_id, body.access_token);
+    const answer = await introspect(
+      (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as object), ...header } }),
+      proxied.url,
+      client.client_id,
+      body.access_token,
+    );
     assert.deepEqual(answer.cnf, { 'x5t#S256': thumbprintOf(clientOne) });
   });
 

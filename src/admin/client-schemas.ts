@@ -75,7 +75,7 @@ const clientFields = {
   tls_client_auth_san_email: plainText(320).meta({ description: 'tls_client_auth: an rfc822Name SAN entry of the certificate' }),
   tls_client_certificate_bound_access_tokens: z.boolean().meta({
     default: false,
-    description: 'RFC 8705 §3: access tokens (and public clients\' refresh tokens) bound to the TLS client certificate (`cnf.x5t#S256`)',
+    description: "RFC 8705 §3: access tokens (and public clients' refresh tokens) bound to the TLS client certificate (`cnf.x5t#S256`)",
   }),
   require_pushed_authorization_requests: z.boolean().meta({
     default: false,
