@@ -261,6 +261,41 @@ test(
   () => userinfoOverCertificates('jwt'),
 );
 
+for (const mode of ['reference', 'jwt', 'stateless'])
+  test(`${mode} mode: a public client’s refresh token is bound to its certificate: another certificate → invalid_grant`, async () => {
+    const client = createClient(server, {
+      token_mode: mode,
+      client_name: 'mTLS public app',
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      scope: 'openid offline_access',
+      token_endpoint_auth_method: 'none',
+      tls_client_certificate_bound_access_tokens: true,
+    });
+    const user = createUser(server, unique('mtls'));
+    const publicConfig = (certificate?: Issued) =>
+      oidc.discovery(new URL(server.url), client.client_id, undefined, oidc.None(), { [oidc.customFetch]: over(certificate) });
+    const config = await publicConfig(clientOne);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid offline_access',
+      prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    const callback = await signInAndConsent(new Browser(over()), url.href, user);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier });
+    assert.ok(tokens.refresh_token);
+    await assert.rejects(oidc.refreshTokenGrant(await publicConfig(someoneElse), tokens.refresh_token), (error: { error?: string }) => {
+      assert.equal(error.error, 'invalid_grant');
+      return true;
+    });
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    assert.ok(refreshed.access_token);
+  });
+
 describe('the RFC 9440 Client-Cert header', () => {
   let proxied: TestServer;
   before(async () => {
