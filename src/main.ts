@@ -54,7 +54,7 @@ server.listen(config.port, config.host, () => {
     config.adminApiKey
       ? `  admin API: ${config.issuer}/admin (Authorization: Bearer <ADMIN_API_KEY>)`
       : `  admin API: ${config.issuer}/admin (set ADMIN_API_KEY, or use a token with scope "admin"); CLI: npx tally --help`,
-    `  listening on ${config.host}:${config.port}, database ${config.databaseUrl.startsWith('file:') ? config.databaseUrl : 'postgresql'}`,
+    `  listening on ${config.host}:${config.port}${config.tls ? ` (HTTPS${config.tls.ca ? ', client certificates asked for' : ''})` : ''}, database ${config.databaseUrl.startsWith('file:') ? config.databaseUrl : 'postgresql'}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 });

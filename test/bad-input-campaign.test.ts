@@ -1674,7 +1674,19 @@ function adminCases(fx: Fixtures): Case[] {
   client('grant_types', ['implicit']);
   client('response_types', ['token']);
   client('response_types', 'code');
-  client('token_endpoint_auth_method', 'tls_client_auth');
+  client('token_endpoint_auth_method', 'attest_jwt_client_auth');
+  // RFC 8705: tls_client_auth needs one tls_client_auth_* field naming the certificate.
+  field(
+    'POST /clients',
+    'POST',
+    '/clients',
+    { client_name: 'campaign', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'tls_client_auth' },
+    'token_endpoint_auth_method',
+  );
+  client('tls_client_auth_san_ip', 'not an address');
+  client('tls_client_auth_san_uri', 'not a uri');
+  client('tls_client_certificate_bound_access_tokens', 'yes');
+  client('require_pushed_authorization_requests', 1);
   client('token_endpoint_auth_method', 42);
   client('scope', 'api:read  api:write');
   client('scope', 'api:read\u0000');

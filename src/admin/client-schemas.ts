@@ -45,7 +45,7 @@ const clientFields = {
     enum: [...CLIENT_AUTH_METHODS],
     default: 'client_secret_basic',
     description:
-      'client_secret_basic and client_secret_post make a confidential client with a generated secret; client_secret_jwt is refused (secrets are stored hashed)',
+      'client_secret_basic and client_secret_post make a confidential client with a generated secret; tls_client_auth (with one tls_client_auth_* field) and self_signed_tls_client_auth (with `jwks` holding the certificate in `x5c`) authenticate with the TLS client certificate (RFC 8705) and get no secret; client_secret_jwt is refused (secrets are stored hashed)',
   }),
   scope: scopeString,
   token_mode: z.enum(TOKEN_MODES).meta({ description: 'the server default (TOKEN_MODE) when absent' }),
@@ -71,6 +71,20 @@ const clientFields = {
   default_max_age: z.number().int().positive(),
   require_auth_time: z.boolean(),
   id_token_signed_response_alg: z.enum(ASYMMETRIC_SIGNING_ALGS),
+  // RFC 8705 §2.1.2: for tls_client_auth, exactly one of these names the expected certificate.
+  tls_client_auth_subject_dn: plainText(1000).meta({ description: 'tls_client_auth: the certificate subject DN, RFC 4514 form (`CN=client,O=Example`)' }),
+  tls_client_auth_san_dns: plainText(253).meta({ description: 'tls_client_auth: a dNSName SAN entry of the certificate' }),
+  tls_client_auth_san_uri: absoluteUri.meta({ description: 'tls_client_auth: a uniformResourceIdentifier SAN entry of the certificate' }),
+  tls_client_auth_san_ip: z.union([z.ipv4(), z.ipv6()]).meta({ description: 'tls_client_auth: an iPAddress SAN entry of the certificate' }),
+  tls_client_auth_san_email: plainText(320).meta({ description: 'tls_client_auth: an rfc822Name SAN entry of the certificate' }),
+  tls_client_certificate_bound_access_tokens: z.boolean().meta({
+    default: false,
+    description: "RFC 8705 §3: access tokens (and public clients' refresh tokens) bound to the TLS client certificate (`cnf.x5t#S256`)",
+  }),
+  require_pushed_authorization_requests: z.boolean().meta({
+    default: false,
+    description: 'RFC 9126: authorization requests only through the pushed authorization request endpoint (always true with REQUIRE_PAR)',
+  }),
 };
 
 type ClientFields = typeof clientFields;

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Runtime } from '../runtime.js';
 import { TallyError } from '../lib/errors.js';
+import { CLIENT_AUTH_METHODS } from '../lib/enums.js';
 import { createProvider } from '../oidc/provider.js';
 import { needsSecret, type ClientMetadata, type StoredClient } from '../storage/clients.js';
 import { createClientBody, type ClientPatch, type clientView, type NewClient } from './client-schemas.js';
@@ -28,9 +29,10 @@ function validatorFor(runtime: Runtime): ValidatorProvider {
   return provider;
 }
 
-/** oidc-provider names the field first in its descriptions ("redirect_uris must ..."). */
+/** oidc-provider names the field first in its descriptions ("redirect_uris must ..."), or the auth method ("tls_client_auth requires ..."). */
 function fieldOf(description: string): string | undefined {
-  return /^([a-z_]+)\b/.exec(description)?.[1];
+  const word = /^([a-z_]+)\b/.exec(description)?.[1];
+  return word && (CLIENT_AUTH_METHODS as readonly string[]).includes(word) ? 'token_endpoint_auth_method' : word;
 }
 
 /** Checks parsed metadata as oidc-provider will read it; throws invalid_client_metadata. */

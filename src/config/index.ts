@@ -2,6 +2,7 @@ import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { TOKEN_MODES, type TokenMode } from '../lib/enums.js';
 import { TallyError } from '../lib/errors.js';
+import { readTlsFiles, type TlsFiles } from './tls.js';
 
 export type { TokenMode };
 
@@ -51,6 +52,14 @@ const schema = z.object({
     .transform((v) => v.split(',').map((part) => part.trim()))
     .refine((list) => list.every(Boolean) && compiles(list), 'must be loopback, or IP addresses and CIDR ranges separated by commas')
     .optional(),
+  /** With TLS_KEY_FILE: PORT serves HTTPS with this PEM certificate (chain), read once at start. */
+  TLS_CERT_FILE: z.string().optional(),
+  /** The PEM private key of TLS_CERT_FILE. */
+  TLS_KEY_FILE: z.string().optional(),
+  /** PEM CAs whose client certificates the HTTPS listener asks for (mutual TLS, RFC 8705). */
+  TLS_CLIENT_CA_FILE: z.string().optional(),
+  /** `true`: every client must push its authorization request first (RFC 9126). */
+  REQUIRE_PAR: z.stringbool({ truthy: ['true'], falsy: ['false'] }).default(false),
   /** Days an audit event is kept; prune deletes older ones. */
   AUDIT_RETENTION_DAYS: positiveInt.default(90),
   /**
@@ -98,6 +107,10 @@ export interface Config {
   auditRetentionDays: number;
   /** DPOP_NONCES=true: DPoP proofs need a server nonce. */
   dpopNonces: boolean;
+  /** The HTTPS listener's files (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CLIENT_CA_FILE); absent: plain HTTP. */
+  tls: TlsFiles | undefined;
+  /** REQUIRE_PAR: authorization requests only through the pushed authorization request endpoint. */
+  requirePar: boolean;
   /** NODE_ENV=production: refuses to start without TALLY_SECRET_KEY. */
   production: boolean;
 }
@@ -121,7 +134,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'TALLY_SECRET_KEY is required with NODE_ENV=production: set it to 32 random bytes, base64url (the root key that seals every stored key)',
     );
   }
-  const issuer = (v.ISSUER ?? `http://localhost:${v.PORT}`).replace(/\/$/, '');
+  const tls = readTlsFiles({ cert: v.TLS_CERT_FILE, key: v.TLS_KEY_FILE, ca: v.TLS_CLIENT_CA_FILE }, (name, file, why) => {
+    throw new ConfigError(`Invalid environment variable ${name}${file ? `=${JSON.stringify(file)}` : ''}: ${why}`);
+  });
+  const issuer = (v.ISSUER ?? `${tls ? 'https' : 'http'}://localhost:${v.PORT}`).replace(/\/$/, '');
   return {
     port: v.PORT,
     host: v.HOST,
@@ -142,6 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: v.TRUST_PROXY ?? [],
     auditRetentionDays: v.AUDIT_RETENTION_DAYS,
     dpopNonces: v.DPOP_NONCES === 'true',
+    tls,
+    requirePar: v.REQUIRE_PAR,
     production: v.NODE_ENV === 'production',
   };
 }

@@ -10,7 +10,7 @@ export const SECURITY_EVENTS = {
   account_locked: 'an account locked after consecutive failed sign-ins (and each refusal during the lockout)',
   address_throttled: 'a client IP refused after failed sign-ins across accounts',
   user_code_failed: 'a wrong device user_code',
-  client_auth_failed: 'a client authentication with a wrong or missing secret',
+  client_auth_failed: 'a client authentication with a wrong or missing secret or client certificate',
   admin_auth_failed: 'an admin API call with missing or wrong credentials, or without the admin scope',
   refresh_token_reused: 'a rotated refresh token presented again (its grant revoked)',
   code_replayed: 'an authorization or device code presented again (its grant revoked)',

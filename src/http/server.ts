@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import express, { type Request, type Response } from 'express';
 import type { ProviderHolder } from '../oidc/provider-holder.js';
 import type { Runtime } from '../runtime.js';
@@ -111,7 +112,20 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
   return headers;
 }
 
-/** One node:http server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
+/**
+ * HTTPS with TLS_CERT_FILE and TLS_KEY_FILE (read once at start, config/tls.ts). With
+ * TLS_CLIENT_CA_FILE the handshake asks for a client certificate but lets a client without one (or with
+ * one the CAs did not sign) through: endpoints that need none still answer it, and whether a certificate
+ * counts is judged per request (protocol/client-certificate.ts, oidc/mtls.ts).
+ */
+function listenerFor(tls: Runtime['config']['tls'], handler: RequestListener): Server {
+  if (!tls) return createServer(handler);
+  const options: ServerOptions = { cert: tls.cert, key: tls.key };
+  if (tls.ca) Object.assign(options, { ca: tls.ca, requestCert: true, rejectUnauthorized: false });
+  return createHttpsServer(options, handler);
+}
+
+/** One node:http (or node:https) server: Express for Tally's own routes, oidc-provider's Koa callback for the rest. */
 export function createHttpServer(deps: HttpDependencies): { server: Server; closeStreams(): void } {
   const { runtime } = deps;
   // Every client-secret comparison outside oidc-provider's (the direct answers, the stream), behind the same throttle.
@@ -178,7 +192,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   }
 
   const trustedOrigin = createForwardedHeaders(runtime.config);
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = listenerFor(runtime.config.tls, (req: IncomingMessage, res: ServerResponse) => {
     metrics.observe(req, res);
     if (hasRepeatedHost(req)) {
       refuseRequest(req, res, 400, 'the request has more than one Host header');

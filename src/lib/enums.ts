@@ -26,8 +26,18 @@ export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_crede
 
 export const RESPONSE_TYPES = ['code', 'none'] as const;
 
-/** The client authentication methods offered. client_secret_jwt is not: secrets are stored as hashes. */
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+/**
+ * The client authentication methods offered. client_secret_jwt is not: secrets are stored as hashes.
+ * The two RFC 8705 methods authenticate with the client's TLS certificate (oidc/mtls.ts): no secret.
+ */
+export const CLIENT_AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+  'none',
+] as const;
 
 /** The methods that present the client secret itself, so a client registered with one gets a secret. */
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;

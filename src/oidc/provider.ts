@@ -27,6 +27,7 @@ import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttl
 import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
 import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
 import { resourceScopes } from './admin-rights.js';
+import { mtlsFeature } from './mtls.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -149,6 +150,10 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       introspection: { enabled: true, allowedPolicy: introspectionAllowedPolicy },
       revocation: { enabled: true },
       userinfo: { enabled: true },
+      // RFC 8705: certificate-bound tokens and the tls client authentication methods (oidc/mtls.ts).
+      mTLS: mtlsFeature(),
+      // RFC 9126, on by default in oidc-provider; said here because REQUIRE_PAR and discovery depend on it.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: config.requirePar, allowUnregisteredRedirectUris: false },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => page(ctx, 'logout', { form, host: ctx.host }),

@@ -23,6 +23,9 @@ export function parseForms(html: string, pageUrl: string): Form[] {
 export class Browser {
   readonly cookies = new Map<string, string>();
 
+  /** `fetcher`: another fetch (one presenting a TLS client certificate, say). */
+  constructor(private readonly fetcher: typeof fetch = fetch) {}
+
   private store(response: Response) {
     for (const line of response.headers.getSetCookie()) {
       const [pair] = line.split(';');
@@ -37,7 +40,7 @@ export class Browser {
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+    const response = await this.fetcher(url, { ...init, headers, redirect: 'manual' });
     this.store(response);
     return response;
   }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dialectOf, type Dialect } from '../../src/storage/database.ts';
 import { createDatabaseOn, postgresPassServer } from './postgres.ts';
+import { tlsFetch } from './tls.ts';
 
 export { dialectOf, type Dialect } from '../../src/storage/database.ts';
 
@@ -100,13 +101,15 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  const url = env.ISSUER ?? `http://localhost:${port}`;
+  const https = Boolean(env.TLS_CERT_FILE);
+  const url = env.ISSUER ?? `${https ? 'https' : 'http'}://localhost:${port}`;
+  const probe = https ? tlsFetch({ insecure: true }) : fetch;
 
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${log}`);
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+      if ((await probe(`${https ? 'https' : 'http'}://127.0.0.1:${port}/healthz`)).ok) break;
     } catch {
       // not listening yet
     }
