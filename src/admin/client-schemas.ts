@@ -54,6 +54,9 @@ const clientFields = {
       "audiences (`aud` values, e.g. an API's URI, or the issuer for the default audience) of other clients' access tokens this client may introspect; none when absent or empty",
   }),
   require_pkce: z.boolean().meta({ default: true, description: 'false lets a confidential client use the code flow without PKCE; refused for public clients' }),
+  require_mfa: z
+    .boolean()
+    .meta({ default: false, description: 'true: its users sign in with a second factor (ID token acr urn:tally:acr:mfa); one without is led to enrol one' }),
   application_type: z.enum(APPLICATION_TYPES).meta({ default: 'web' }),
   client_uri: absoluteUri,
   logo_uri: absoluteUri,
