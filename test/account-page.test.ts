@@ -126,5 +126,16 @@ describe('the account page in a real browser', { skip }, () => {
     assert.equal(forged.response.status, 403);
     const anonymous = await new Browser().submit(form);
     assert.equal(anonymous.response.status, 401);
+
+    // Repeated fields and no body at all: a refusal, never a 500.
+    const fresh = new Browser();
+    const signIn = formTo((await fresh.navigate(`${server.url}/account`)).html, `${server.url}/account`, '/account/sign-in');
+    const repeated = await fresh.request(signIn.action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `_csrf=${encodeURIComponent(signIn.fields._csrf!)}&username=a&username=b&password=x&password=y`,
+    });
+    assert.equal(repeated.status, 401);
+    assert.equal((await fresh.request(signIn.action, { method: 'POST' })).status, 403);
   });
 });

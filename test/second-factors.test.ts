@@ -153,6 +153,28 @@ describe('second factors at sign-in', () => {
     assert.match(server.output() + '', /factor/);
   });
 
+  test("a forged, altered or other interaction's ticket → the login page again (401), never a sign-in or a 500", async () => {
+    const user = createUser(server);
+    await enrolTotp(server, user);
+    const one = await startCodeFlow(config, user);
+    const other = await startCodeFlow(config, user);
+    const form = formWith(one.page.html, one.page.url, 'code');
+    const otherTicket = formWith(other.page.html, other.page.url, 'code').fields.ticket!;
+    const [body, mac] = form.fields.ticket!.split('.');
+    const altered = `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body!, 'base64url').toString()), sub: 'someone-else' })).toString('base64url')}.${mac}`;
+    for (const ticket of ['forged', '', 'a.b.c', altered, otherTicket]) {
+      const page = await one.browser.submit({ ...form, fields: { ...form.fields, ticket } }, { code: '123456' });
+      assert.equal(page.response.status, 401, `ticket ${ticket.slice(0, 20)}`);
+      assert.match(page.html, /name="password"/);
+    }
+    const arrays = await one.browser.request(form.action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `_csrf=${encodeURIComponent(form.fields._csrf!)}&ticket=${encodeURIComponent(form.fields.ticket!)}&code=1&code=2`,
+    });
+    assert.equal(arrays.status, 401, 'a repeated code field is a wrong code');
+  });
+
   test('the database holds no TOTP secret or recovery code in the clear', { skip: onPostgres ? 'a scan of the SQLite file' : undefined }, async () => {
     const user = createUser(server);
     const browser = new Browser();
