@@ -12,6 +12,7 @@ import { createCacheStats, type CacheStats } from './lib/cache-stats.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
 import { runMigrations } from './storage/migrate.js';
 import { createUserStore, type UserStore } from './storage/users.js';
+import { createFactorStore, type FactorStore } from './storage/factors.js';
 import { createLedgerStore } from './storage/ledger.js';
 import { withLedgerCache, type CachedLedgerStore } from './storage/ledger-cache.js';
 import { createProviderRecordStore, type ProviderRecordStore } from './storage/provider-records.js';
@@ -39,6 +40,8 @@ export interface Runtime {
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
+  /** Users' second factors (TOTP secrets sealed, recovery codes hashed). */
+  factors: FactorStore;
   /** The ledger manager: the one judge of whether a token is active; single use, revocation, issuance and the admin API's reads. */
   ledger: LedgerManager;
   /** The ledger manager's revocations, under the name the admin API and the CLI use. */
@@ -142,6 +145,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     keyring,
     clients,
     users: createUserStore(db, sql),
+    factors: createFactorStore(db, keyring),
     ledger,
     revocation: ledger,
     records,

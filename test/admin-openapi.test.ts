@@ -286,6 +286,7 @@ describe('the OpenAPI document of the admin API', () => {
     expectOk(await run('pruneLedger', { body: { older_than_seconds: 3600 } }));
 
     assert.equal((await run('unlockUser', { id: user.body.id })).status, 204);
+    assert.equal((await run('resetUserFactors', { id: user.body.id })).status, 204);
     assert.equal((await run('deleteUser', { id: user.body.id })).status, 204);
     assert.equal((await run('deleteClient', { id: clientId })).status, 204);
     expectOk(await run('listAuditEvents', { query: { limit: '3' } }));

@@ -58,6 +58,9 @@ const clientFields = {
     default: false,
     description: 'true: every token request must carry a DPoP proof (RFC 9449 §5.2), and the tokens are bound to its key',
   }),
+  require_mfa: z
+    .boolean()
+    .meta({ default: false, description: 'true: its users sign in with a second factor (ID token acr urn:tally:acr:mfa); one without is led to enrol one' }),
   application_type: z.enum(APPLICATION_TYPES).meta({ default: 'web' }),
   client_uri: absoluteUri,
   logo_uri: absoluteUri,

@@ -60,6 +60,17 @@ export async function deleteUser(runtime: Runtime, id: string): Promise<void> {
   await runtime.users.delete(id);
 }
 
+/**
+ * Removes every second factor of the user (a lost device): the next sign-in asks the password alone, or
+ * leads to enrolling an authenticator where a client requires two factors. Wrong codes counted so far go too.
+ */
+export async function resetUserFactors(runtime: Runtime, id: string, by: 'admin_api' | 'cli'): Promise<void> {
+  if (!(await runtime.users.find(id))) throw notFound('user', id);
+  const removed = await runtime.factors.removeAll(id);
+  await runtime.throttle.clear(THROTTLE_POLICIES.secondFactor, id);
+  runtime.security.report('factor_removed', { user_id: id, kind: 'all', by, removed });
+}
+
 /** Clears the account's failed sign-ins (tokens/throttle.ts): a lockout ends at once. */
 export async function unlockUser(runtime: Runtime, id: string): Promise<void> {
   const user = await runtime.users.find(id);

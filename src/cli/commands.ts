@@ -6,7 +6,7 @@ import { findDuplicateKey } from '../lib/duplicate-keys.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 import { runMigrations } from '../storage/migrate.js';
 import { parseNewClient } from '../admin/client-schemas.js';
-import { createUser, listUsers, parseNewUser, parseUserFilter, parseUserPatch, unlockUser, updateUser } from '../admin/users.js';
+import { createUser, listUsers, parseNewUser, parseUserFilter, parseUserPatch, resetUserFactors, unlockUser, updateUser } from '../admin/users.js';
 import { parsePage } from '../admin/pagination.js';
 import { pruneLedger } from '../admin/tokens.js';
 import { rotateSigningKeys } from '../admin/keys.js';
@@ -23,6 +23,7 @@ Commands:
   migrate                 apply pending database migrations and exit
   users create            create a user (password from standard input)
   users unlock            clear a user's failed sign-ins (ends a lockout)
+  users reset-factors     remove a user's second factors (a lost device)
   users list              list or search users
   users update            change a user's email, name, roles, password or disabled state
   clients create          register a client from RFC 7591 metadata
@@ -35,6 +36,8 @@ Every command reads the same environment as the server (DATABASE_URL, ...). Use 
     "Usage: tally users create --username NAME [--email E] [--name N] [--roles admin,ops] --password-stdin\n\nReads the password from standard input (one trailing newline stripped) and prints the user as JSON. The role admin lets the user's tokens carry scope admin.",
   'users unlock':
     'Usage: tally users unlock --id ID\n\nClears the failed sign-ins of the user with this id (the `sub`), ending a lockout at once. Prints nothing.',
+  'users reset-factors':
+    'Usage: tally users reset-factors --id ID\n\nRemoves the authenticator and recovery codes of the user with this id (the `sub`), as DELETE /admin/users/{id}/factors does. Prints nothing.',
   'users list':
     'Usage: tally users list [--q TEXT] [--limit N] [--cursor C]\n\nPrints a page of users as JSON ({ items, next_cursor }), oldest first; --q matches a part of the username, email or name, case-insensitively.',
   'users update':
@@ -123,6 +126,13 @@ export const commands: Record<string, (args: string[]) => Promise<void>> = {
     if (!values.id) throw new UsageError('--id is required');
     const id = values.id;
     await withRuntime((runtime) => unlockUser(runtime, id));
+  },
+
+  async 'users reset-factors'(args) {
+    const { values } = parseArgs({ args, options: { id: { type: 'string' } } });
+    if (!values.id) throw new UsageError('--id is required');
+    const id = values.id;
+    await withRuntime((runtime) => resetUserFactors(runtime, id, 'cli'));
   },
 
   async 'users list'(args) {

@@ -1,6 +1,9 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { SignIn } from '../oidc/sign-in.js';
+import type { SecondFactors } from '../oidc/second-factors.js';
+import type { Tickets } from './tickets.js';
+import { createFactorPages } from './factor-pages.js';
 import type { UserStore } from '../storage/users.js';
 import type { Csrf } from './csrf.js';
 import { TallyError } from '../lib/errors.js';
@@ -28,11 +31,15 @@ export function createInteractionRouter({
   signIn,
   users,
   csrf,
+  factors,
+  tickets,
 }: {
   provider: () => Provider;
   signIn: SignIn;
   users: Pick<UserStore, 'find'>;
   csrf: Csrf;
+  factors: SecondFactors;
+  tickets: Tickets;
 }): Router {
   const router = express.Router();
   const parseForm = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 20 });
@@ -43,7 +50,8 @@ export function createInteractionRouter({
     allowFormActionTo(res, details.params.redirect_uri);
     res.status(status).set('cache-control', 'no-store');
     if (details.prompt.name === 'login') {
-      res.send(await renderPage('login', { ...common, title: 'Sign in', username: username ?? details.params.login_hint ?? '' }));
+      const action = `/interaction/${details.uid}`;
+      res.send(await renderPage('login', { ...common, action, title: 'Sign in', username: username ?? details.params.login_hint ?? '' }));
       return;
     }
     const requested = String(details.params.scope ?? '')
@@ -58,6 +66,9 @@ export function createInteractionRouter({
     }));
     res.send(await renderPage('consent', { ...common, title: 'Allow access', scopes }));
   }
+
+  // The second step of a sign-in (oidc/second-factors.ts): a one-time code, or enrolling an authenticator.
+  const secondStep = createFactorPages({ provider, users, csrf, factors, tickets, showLogin: show, allowFormActionTo });
 
   const mayHoldAdminRights = async (details: Details) => !!details.session && userMayHoldAdmin(await users.find(details.session.accountId));
 
@@ -94,6 +105,10 @@ export function createInteractionRouter({
     if (!csrf.verify(details.uid, body._csrf))
       throw new TallyError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
 
+    if (details.prompt.name === 'login' && body.ticket !== undefined) {
+      await secondStep.submit(req, res, details, body);
+      return;
+    }
     if (details.prompt.name === 'login') {
       const { username, password } = body;
       // Throttled and counted there (oidc/sign-in.ts); a refusal re-renders this page saying when to try again.
@@ -103,7 +118,7 @@ export function createInteractionRouter({
         await show(res, details, refusal.status, refusal.message, typeof username === 'string' ? username : undefined);
         return;
       }
-      await provider().interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+      await secondStep.afterPassword(req, res, details, user);
       return;
     }
 

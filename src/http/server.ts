@@ -13,6 +13,9 @@ import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createSignIn } from '../oidc/sign-in.js';
+import { createSecondFactors } from '../oidc/second-factors.js';
+import { createAccountRouter } from './account.js';
+import { createTickets } from './tickets.js';
 import { createForwardedHeaders } from './forwarded.js';
 import { createClientSecrets } from '../oidc/client-secrets.js';
 import { SECURITY_EVENT } from '../config/security-events.js';
@@ -34,7 +37,7 @@ export interface HttpDependencies {
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
-const APP_PREFIXES = ['/interaction/', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/'];
+const APP_PREFIXES = ['/interaction/', '/account', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/'];
 
 function isAppPath(url: string): boolean {
   return APP_PREFIXES.some((prefix) => url.startsWith(prefix));
@@ -55,7 +58,12 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.use('/admin', createAdminRouter({ provider, runtime }));
   app.use(revocationStream.router);
   const signIn = createSignIn({ users: runtime.users, throttle: runtime.throttle, security: runtime.security });
-  app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf: createCsrf(runtime.keyring.cookieKeys[0]!) }));
+  const csrf = createCsrf(runtime.keyring.cookieKeys[0]!);
+  const tickets = createTickets(runtime.keyring.cookieKeys[0]!);
+  const factors = createSecondFactors({ factors: runtime.factors, throttle: runtime.throttle, security: runtime.security, issuer: runtime.config.issuer });
+  app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf, factors, tickets }));
+  const secureCookies = runtime.config.issuer.startsWith('https:');
+  app.use(createAccountRouter({ signIn, users: runtime.users, csrf, factors, tickets, secureCookies }));
 
   app.use((_req: Request, _res: Response) => {
     throw new TallyError(404, 'not_found', 'There is nothing here.');

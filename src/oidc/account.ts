@@ -1,5 +1,6 @@
 import { interactionPolicy, type Account, type FindAccount } from 'oidc-provider';
 import type { UserStore } from '../storage/users.js';
+import { ACR, needsTwoFactors } from './second-factors.js';
 
 /**
  * oidc-provider's account lookup: standard claims from the users table. A disabled user is no
@@ -33,5 +34,13 @@ export function signInPolicy(): interactionPolicy.DefaultPolicy {
   policy
     .get('login')!
     .checks.add(new interactionPolicy.Check('account_unavailable', 'the signed-in account is no longer available', 'login_required', accountGone), 0);
+  // A session signed in with a password only steps up when the client needs two factors (require_mfa, or acr_values).
+  const mustStepUp = (ctx: {
+    oidc: { session?: { accountId?: string | undefined; acr?: string | undefined }; client?: unknown; params?: Record<string, unknown> };
+  }) =>
+    Boolean(ctx.oidc.session?.accountId) &&
+    ctx.oidc.session?.acr !== ACR.mfa &&
+    needsTwoFactors(ctx.oidc.client as { require_mfa?: unknown } | undefined, ctx.oidc.params?.acr_values);
+  policy.get('login')!.checks.add(new interactionPolicy.Check('mfa_required', 'the client requires a second factor', 'login_required', mustStepUp));
   return policy;
 }

@@ -5,8 +5,11 @@ import { MAX_INTROSPECTION_AUDIENCES } from '../lib/enums.js';
 // (provider.ts). The admin layer checks the same fields first, in detail (admin/client-schemas.ts);
 // this is oidc-provider's reading of them, the last word.
 
-/** `introspection_audiences`: who else's access tokens the client may introspect (introspection-policy.ts). `require_pkce`: see pkceRequired. */
-export const CLIENT_POLICY_METADATA = ['introspection_audiences', 'require_pkce'] as const;
+/**
+ * `introspection_audiences`: who else's access tokens the client may introspect (introspection-policy.ts).
+ * `require_pkce`: see pkceRequired. `require_mfa`: its users sign in with two factors (second-factors.ts).
+ */
+export const CLIENT_POLICY_METADATA = ['introspection_audiences', 'require_pkce', 'require_mfa'] as const;
 
 /** oidc-provider's extraClientMetadata.validator for these fields; throws invalid_client_metadata naming the field first. */
 export function checkClientPolicyMetadata(key: string, value: unknown, metadata: { token_endpoint_auth_method?: unknown }): void {
@@ -15,6 +18,7 @@ export function checkClientPolicyMetadata(key: string, value: unknown, metadata:
     const ok = Array.isArray(value) && value.length <= MAX_INTROSPECTION_AUDIENCES && value.every((aud) => typeof aud === 'string' && URL.canParse(aud));
     if (!ok) throw new errors.InvalidClientMetadata(`introspection_audiences must be a list of at most ${MAX_INTROSPECTION_AUDIENCES} absolute URIs`);
   }
+  if (key === 'require_mfa' && typeof value !== 'boolean') throw new errors.InvalidClientMetadata('require_mfa must be a boolean');
   if (key === 'require_pkce') {
     if (typeof value !== 'boolean') throw new errors.InvalidClientMetadata('require_pkce must be a boolean');
     if (value === false && metadata.token_endpoint_auth_method === 'none') {

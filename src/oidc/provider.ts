@@ -28,6 +28,7 @@ import { installIntrospectionTokenType, introspectionAllowedPolicy } from './int
 import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
 import { resourceScopes } from './admin-rights.js';
 import { mtlsFeature } from './mtls.js';
+import { ACR_VALUES } from './second-factors.js';
 
 /** Renders a page from views/ (supplied by the HTTP layer). */
 export type RenderPage = (view: string, locals: Record<string, unknown>) => Promise<string>;
@@ -102,8 +103,11 @@ function buildConfiguration(deps: ProviderDependencies): Configuration {
       long: LONG_COOKIE,
       short: { signed: true, sameSite: 'lax' },
     },
+    // acr and amr (RFC 8176) of the interaction's login result (oidc/second-factors.ts) in every ID token:
+    // listed under `openid`, as oidc-provider puts them in an ID token only when its scopes' claims name them.
+    acrValues: ACR_VALUES,
     claims: {
-      openid: ['sub'],
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },

@@ -134,8 +134,9 @@ export function createUserStore(db: Db, sql: Sql) {
       return row && ok && !row.disabled ? toUser(row) : undefined;
     },
 
+    /** Deletes the user and their second factors. */
     async delete(id: string): Promise<boolean> {
-      const { count } = await db.user.deleteMany({ where: { id } });
+      const [, { count }] = await db.$transaction([db.userFactor.deleteMany({ where: { userId: id } }), db.user.deleteMany({ where: { id } })]);
       return count > 0;
     },
   };

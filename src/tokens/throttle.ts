@@ -34,6 +34,11 @@ export const THROTTLE_POLICIES = {
   address: { name: 'address', threshold: 21, windowSeconds: 15 * 60, sliding: false },
   /** Device user_code guesses per client IP: 10 wrong codes within 15 minutes, then refused for the rest of the 15 minutes. */
   userCode: { name: 'user_code', threshold: 10, windowSeconds: 15 * 60, sliding: false },
+  /**
+   * Wrong one-time codes (TOTP or recovery) per account, after a right password: as `account`, after 5
+   * consecutive wrong codes refused for 1 s, 2 s, 4 s … up to 15 minutes; a right code clears the count.
+   */
+  secondFactor: { name: 'second_factor', threshold: 5, windowSeconds: 24 * 3600, sliding: true, delay: { baseSeconds: 1, maxSeconds: 15 * 60 } },
   // Failed client authentications of one client_id from one client IP: beyond 10 in 15 minutes, refused
   // for the rest of the window (even with the right secret), so a client secret cannot be guessed there.
   clientAuth: { name: 'client_auth', threshold: 10, windowSeconds: 15 * 60, sliding: false },

@@ -4,7 +4,18 @@ import type { Runtime } from '../../runtime.js';
 import { TallyError } from '../../lib/errors.js';
 import { parseClientPatch, parseNewClient } from '../../admin/client-schemas.js';
 import { deleteClient, getClient, listClients, registerClient, rotateClientSecret, updateClient } from '../../admin/clients.js';
-import { createUser, deleteUser, getUser, listUsers, parseNewUser, parseUserFilter, parseUserPatch, unlockUser, updateUser } from '../../admin/users.js';
+import {
+  createUser,
+  deleteUser,
+  getUser,
+  listUsers,
+  parseNewUser,
+  parseUserFilter,
+  parseUserPatch,
+  resetUserFactors,
+  unlockUser,
+  updateUser,
+} from '../../admin/users.js';
 import {
   getToken,
   listTokens,
@@ -72,6 +83,10 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   router.patch('/users/:id', async (req, res) => void res.json(await updateUser(runtime, id(req), parseUserPatch(req.body))));
   router.delete('/users/:id', async (req, res) => {
     await deleteUser(runtime, id(req));
+    res.status(204).end();
+  });
+  router.delete('/users/:id/factors', async (req, res) => {
+    await resetUserFactors(runtime, id(req), 'admin_api');
     res.status(204).end();
   });
   router.post('/users/:id/unlock', async (req, res) => {

@@ -176,6 +176,17 @@ export const adminOpenApi: OpenApiDocument = {
         responses: { '204': { description: 'deleted' }, ...AUTH_ERRORS, ...NOT_FOUND },
       },
     },
+    '/users/{id}/factors': {
+      delete: {
+        operationId: 'resetUserFactors',
+        summary: 'Remove a user’s second factors',
+        description:
+          'For a lost device: removes the authenticator and the recovery codes; the next sign-in asks the password alone (a client with require_mfa then leads the user to enrol again).',
+        tags: ['users'],
+        parameters: [pathId('user')],
+        responses: { '204': { description: 'the factors are removed' }, ...AUTH_ERRORS, ...NOT_FOUND },
+      },
+    },
     '/users/{id}/unlock': {
       post: {
         operationId: 'unlockUser',

@@ -1,0 +1,161 @@
+import { randomInt } from 'node:crypto';
+import { generateSecret, generateURI, verify } from 'otplib';
+import type { SecurityEvents } from '../config/security-events.js';
+import { sha256 } from '../lib/crypto.js';
+import type { FactorStore, FactorSummary } from '../storage/factors.js';
+import { describeWait, THROTTLE_POLICIES, type Throttle } from '../tokens/throttle.js';
+import type { SignInRefusal } from './sign-in.js';
+
+/**
+ * Authentication context classes, in discovery (`acr_values_supported`) and the ID token's `acr`. Tally's
+ * own URNs: the OpenID EAP values (`phr`, `phrh`) promise phishing resistance, which a password and a
+ * TOTP code do not give, and numeric levels say nothing by themselves. A passkey sign-in may add `phr`.
+ */
+export const ACR = { password: 'urn:tally:acr:pwd', mfa: 'urn:tally:acr:mfa' } as const;
+export const ACR_VALUES = [ACR.password, ACR.mfa];
+
+/**
+ * RFC 8176 `amr` of a password sign-in, and of one with a one-time code after it. A recovery code is a
+ * one-time password too (`otp`): RFC 8176 has no value of its own for it.
+ */
+export const PASSWORD_LOGIN = { amr: ['pwd'], acr: ACR.password };
+export const MFA_LOGIN = { amr: ['pwd', 'otp', 'mfa'], acr: ACR.mfa };
+
+/** Whether an authorization request needs two factors: the client is registered so, or asks with acr_values. */
+export function needsTwoFactors(client: { require_mfa?: unknown } | undefined, acrValues: unknown): boolean {
+  return client?.require_mfa === true || (typeof acrValues === 'string' && acrValues.split(' ').includes(ACR.mfa));
+}
+
+// 10 characters from 31 symbols without look-alikes (no 0/O, 1/I/L): about 49.5 random bits per code.
+const RECOVERY_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+const RECOVERY_CODES = 10;
+const RECOVERY_LENGTH = 10;
+
+/** Codes as shown (XXXXX-XXXXX) and as typed: case, spaces and dashes do not matter. */
+const normalise = (code: string) => code.toUpperCase().replace(/[\s-]/g, '');
+
+/**
+ * Stored as SHA-256, not argon2: a code is about 50 random bits, not a person's choice, so there is no
+ * dictionary to try, and it only stands in for the second factor: whoever reads the database still
+ * needs the password (argon2id). Online guessing is throttled (THROTTLE_POLICIES.secondFactor). The
+ * user id is hashed in, so one precomputed table cannot serve every account.
+ */
+const recoveryHash = (userId: string, code: string) => sha256(`recovery:${userId}:${normalise(code)}`);
+
+export type CodeOutcome = { ok: true; method: 'totp' | 'recovery' } | { ok: false; refusal: SignInRefusal };
+
+export interface EnrolmentOffer {
+  secret: string;
+  uri: string;
+}
+
+export function createSecondFactors({
+  factors,
+  throttle,
+  security,
+  issuer,
+}: {
+  factors: FactorStore;
+  throttle: Throttle;
+  security: SecurityEvents;
+  issuer: string;
+}) {
+  const { secondFactor } = THROTTLE_POLICIES;
+  const offerFor = (username: string, secret: string): EnrolmentOffer => ({
+    secret,
+    uri: generateURI({ issuer: new URL(issuer).host, label: username, secret }),
+  });
+
+  /** The step a right TOTP code matches on one of these authenticators, accepted once; undefined otherwise. */
+  async function acceptTotp(userId: string, code: string, confirmed: boolean): Promise<boolean> {
+    if (!/^\d{6}$/.test(code)) return false;
+    for (const factor of await factors.totpFactors(userId, { confirmed })) {
+      // One step either side: an authenticator's clock a little off, or a code typed as it changed.
+      const result = await verify({ secret: factor.secret, token: code, epochTolerance: 30 });
+      if (result.valid && 'timeStep' in result && (await factors.acceptTotpStep(userId, factor.id, result.timeStep))) return true;
+    }
+    return false;
+  }
+
+  return {
+    summary: (userId: string): Promise<FactorSummary> => factors.summary(userId),
+
+    /** Whether the user has a second factor to be asked for. */
+    async hasSecondFactor(userId: string): Promise<boolean> {
+      const summary = await factors.summary(userId);
+      return summary.totp || summary.recoveryCodesLeft > 0;
+    },
+
+    /**
+     * A one-time code after a right password, under the throttle: an authenticator's code (6 digits) or a
+     * recovery code (used once). A wrong code counts against the account; a right one clears its count.
+     */
+    async verifyCode(user: { id: string; username: string }, typed: unknown, ip = ''): Promise<CodeOutcome> {
+      const before = await throttle.check(secondFactor, user.id);
+      if (!before.allowed) {
+        security.report('second_factor_locked', { ip, user_id: user.id, failures: before.failures, retry_after_seconds: before.retryAfterSeconds });
+        return {
+          ok: false,
+          refusal: {
+            status: 429,
+            message: `Too many wrong codes. Try again in ${describeWait(before.retryAfterSeconds)}.`,
+            retryAfterSeconds: before.retryAfterSeconds,
+          },
+        };
+      }
+      const code = typeof typed === 'string' ? normalise(typed).slice(0, 40) : '';
+      if (await acceptTotp(user.id, code, true)) {
+        await throttle.clear(secondFactor, user.id);
+        return { ok: true, method: 'totp' };
+      }
+      if (code.length === RECOVERY_LENGTH && (await factors.useRecoveryCode(user.id, recoveryHash(user.id, code)))) {
+        await throttle.clear(secondFactor, user.id);
+        const left = (await factors.summary(user.id)).recoveryCodesLeft;
+        security.report('recovery_code_used', { ip, user_id: user.id, recovery_codes_left: left });
+        return { ok: true, method: 'recovery' };
+      }
+      security.report('second_factor_failed', { ip, user_id: user.id });
+      const after = await throttle.fail(secondFactor, user.id);
+      if (!after.allowed) {
+        security.report('second_factor_locked', { ip, user_id: user.id, failures: after.failures, retry_after_seconds: after.retryAfterSeconds });
+        return { ok: false, refusal: { status: 401, message: `Wrong code. Too many wrong codes: try again in ${describeWait(after.retryAfterSeconds)}.` } };
+      }
+      return { ok: false, refusal: { status: 401, message: 'Wrong code.' } };
+    },
+
+    /** The authenticator waiting for its first code, or a new one (replacing any other waiting). */
+    async pendingEnrolment(user: { id: string; username: string }, { fresh = false } = {}): Promise<EnrolmentOffer> {
+      const [pending] = fresh ? [] : await factors.totpFactors(user.id, { confirmed: false });
+      if (pending) return offerFor(user.username, pending.secret);
+      const secret = generateSecret();
+      await factors.addPendingTotp(user.id, secret, 'Authenticator');
+      return offerFor(user.username, secret);
+    },
+
+    /** Confirms the waiting authenticator with its first code; it then replaces any earlier one. */
+    async confirmEnrolment(user: { id: string }, typed: unknown, ip = ''): Promise<boolean> {
+      const ok = typeof typed === 'string' && (await acceptTotp(user.id, normalise(typed), false));
+      if (ok) security.report('factor_enrolled', { ip, user_id: user.id, kind: 'totp' });
+      return ok;
+    },
+
+    async removeAuthenticator(user: { id: string }, ip = ''): Promise<void> {
+      if (await factors.removeTotp(user.id)) security.report('factor_removed', { ip, user_id: user.id, kind: 'totp' });
+    },
+
+    /** New recovery codes (shown once), replacing the earlier ones. */
+    async newRecoveryCodes(user: { id: string }, ip = ''): Promise<string[]> {
+      const codes = Array.from({ length: RECOVERY_CODES }, () =>
+        Array.from({ length: RECOVERY_LENGTH }, () => RECOVERY_ALPHABET[randomInt(RECOVERY_ALPHABET.length)]).join(''),
+      );
+      await factors.replaceRecoveryCodes(
+        user.id,
+        codes.map((code) => recoveryHash(user.id, code)),
+      );
+      security.report('factor_enrolled', { ip, user_id: user.id, kind: 'recovery' });
+      return codes.map((code) => `${code.slice(0, 5)}-${code.slice(5)}`);
+    },
+  };
+}
+
+export type SecondFactors = ReturnType<typeof createSecondFactors>;

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { seal, unseal, type SealingKey } from '../lib/crypto.js';
+import type { Db } from './database.js';
+
+/**
+ * Users' second factors, one row each in `user_factors` (migration 0010), told apart by `kind`:
+ * - `totp`: an authenticator; its base32 secret sealed with the payload key (AES-256-GCM), the context
+ *   naming the row (`factor:<id>`) so a sealed secret cannot be moved to another row. Unconfirmed until
+ *   the user has typed one good code; `last_step` is the time step of the last code accepted, so each
+ *   code is accepted once (one conditional update).
+ * - `recovery`: one recovery code; `lookup` holds its hash (made by the caller, never the code), used once
+ *   through one conditional update of `used_at`.
+ * A passkey fits as a third kind: `lookup` its credential id, `secret` its sealed public key and counter.
+ */
+export const FACTOR_KINDS = ['totp', 'recovery'] as const;
+export type FactorKind = (typeof FACTOR_KINDS)[number];
+
+export interface TotpFactor {
+  id: string;
+  secret: string;
+  confirmed: boolean;
+  lastStep: number | null;
+}
+
+export interface FactorSummary {
+  totp: boolean;
+  recoveryCodesLeft: number;
+}
+
+export function createFactorStore(db: Db, keys: { payloadKey: SealingKey; payloadKeys: ReadonlyMap<string, Buffer> }) {
+  const context = (id: string) => `factor:${id}`;
+
+  return {
+    /** What a user has enrolled (confirmed authenticators, unused recovery codes). */
+    async summary(userId: string): Promise<FactorSummary> {
+      const rows = await db.userFactor.findMany({ where: { userId }, select: { kind: true, confirmedAt: true, usedAt: true } });
+      return {
+        totp: rows.some((r) => r.kind === 'totp' && r.confirmedAt),
+        recoveryCodesLeft: rows.filter((r) => r.kind === 'recovery' && !r.usedAt).length,
+      };
+    },
+
+    /** The user's authenticators (confirmed, or the one waiting for its first code), secrets unsealed. */
+    async totpFactors(userId: string, { confirmed }: { confirmed: boolean }): Promise<TotpFactor[]> {
+      const rows = await db.userFactor.findMany({ where: { userId, kind: 'totp', confirmedAt: confirmed ? { not: null } : null } });
+      return rows.flatMap((row) => {
+        const secret = row.secret ? unseal(row.secret, keys.payloadKeys, context(row.id)) : undefined;
+        return secret ? [{ id: row.id, secret, confirmed: !!row.confirmedAt, lastStep: row.lastStep }] : [];
+      });
+    },
+
+    /** Starts an enrolment: an unconfirmed authenticator replacing any earlier unconfirmed one. */
+    async addPendingTotp(userId: string, secret: string, label: string): Promise<void> {
+      const id = randomUUID();
+      await db.$transaction([
+        db.userFactor.deleteMany({ where: { userId, kind: 'totp', confirmedAt: null } }),
+        db.userFactor.create({ data: { id, userId, kind: 'totp', secret: seal(secret, keys.payloadKey, context(id)), label, createdAt: new Date() } }),
+      ]);
+    },
+
+    /**
+     * Accepts a code's time step for this authenticator once: false when this step (or a later one) was
+     * already accepted. Confirms a pending enrolment, which then replaces the user's other authenticators.
+     */
+    async acceptTotpStep(userId: string, id: string, step: number): Promise<boolean> {
+      const now = new Date();
+      const { count } = await db.userFactor.updateMany({
+        where: { id, userId, kind: 'totp', OR: [{ lastStep: null }, { lastStep: { lt: step } }] },
+        data: { lastStep: step },
+      });
+      if (count !== 1) return false;
+      const pending = await db.userFactor.updateMany({ where: { id, confirmedAt: null }, data: { confirmedAt: now } });
+      if (pending.count) await db.userFactor.deleteMany({ where: { userId, kind: 'totp', id: { not: id } } });
+      return true;
+    },
+
+    /** Removes the user's authenticators; how many there were. */
+    async removeTotp(userId: string): Promise<number> {
+      return (await db.userFactor.deleteMany({ where: { userId, kind: 'totp' } })).count;
+    },
+
+    /** Replaces the user's recovery codes with these hashes. */
+    async replaceRecoveryCodes(userId: string, hashes: string[]): Promise<void> {
+      const createdAt = new Date();
+      await db.$transaction([
+        db.userFactor.deleteMany({ where: { userId, kind: 'recovery' } }),
+        db.userFactor.createMany({ data: hashes.map((lookup) => ({ id: randomUUID(), userId, kind: 'recovery', lookup, createdAt })) }),
+      ]);
+    },
+
+    /** Uses the recovery code with this hash once: true only for the one call that marked it used. */
+    async useRecoveryCode(userId: string, hash: string): Promise<boolean> {
+      const { count } = await db.userFactor.updateMany({ where: { userId, kind: 'recovery', lookup: hash, usedAt: null }, data: { usedAt: new Date() } });
+      return count === 1;
+    },
+
+    /** Removes every factor of the user (a lost device, the user deleted); how many rows went. */
+    async removeAll(userId: string): Promise<number> {
+      return (await db.userFactor.deleteMany({ where: { userId } })).count;
+    },
+  };
+}
+
+export type FactorStore = ReturnType<typeof createFactorStore>;
