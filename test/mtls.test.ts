@@ -7,6 +7,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { loadConfig } from '../src/config/index.ts';
 import { clientCertHeaderOf } from '../src/protocol/client-certificate.ts';
+import { createValidator } from '../src/kits/validator/index.ts';
 import { Browser } from './helpers/browser.ts';
 import { createClient, createUser, REDIRECT_URI, unique, type RegisteredClient } from './helpers/fixtures.ts';
 import { signInAndConsent } from './helpers/oauth.ts';
@@ -315,6 +316,37 @@ describe('the RFC 9440 Client-Cert header', () => {
     );
     assert.deepEqual(answer.cnf, { 'x5t#S256': thumbprintOf(clientOne) });
   });
+
+  // A stolen certificate-bound token at a resource server: the validator kit checks the binding against
+  // the certificate the request came with, for Tally's own tokens in every mode.
+  for (const mode of ['reference', 'jwt', 'stateless'])
+    test(`${mode} mode: the validator takes a certificate-bound token only with its certificate`, async () => {
+      const client = tlsClient(proxied, {
+        token_endpoint_auth_method: 'tls_client_auth',
+        tls_client_auth_subject_dn: 'CN=client-one,O=Tally Tests',
+        tls_client_certificate_bound_access_tokens: true,
+        token_mode: mode,
+      });
+      const { status, body } = await tokenRequest(fetch, proxied.url, client.client_id, { 'client-cert': clientCertHeaderOf(clientOne.x509) });
+      assert.equal(status, 200, JSON.stringify(body));
+      const resourceServer = tlsClient(proxied, { introspection_audiences: [proxied.url] });
+      const validator = createValidator({
+        issuer: proxied.url,
+        audience: proxied.url,
+        clientId: resourceServer.client_id,
+        clientSecret: resourceServer.client_secret!,
+      });
+      try {
+        const token = body.access_token as string;
+        const mine = await validator.validate(token, { certificate: clientOne.x509.raw });
+        assert.equal(mine.active, true);
+        assert.equal(mine.client_id, client.client_id);
+        assert.equal((await validator.validate(token, { certificate: someoneElse.x509.raw })).active, false, 'another certificate');
+        assert.equal((await validator.validate(token)).active, false, 'no certificate');
+      } finally {
+        await validator.close();
+      }
+    });
 
   test('a value that is not an RFC 8941 byte sequence of a certificate → no certificate', async () => {
     const client = tlsClient(proxied, { token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_san_dns: 'client-one.example' });
