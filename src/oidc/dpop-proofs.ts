@@ -10,7 +10,9 @@ import { createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
  * or is a proof oidc-provider refuses (`invalid`); either way oidc-provider answers the request.
  *
  * oidc-provider imports the proof's key with WebCrypto on every request; a client reuses its key, so
- * the key (a node:crypto KeyObject) and its thumbprint are kept here, by the key's RFC 7638 members.
+ * the key (a node:crypto KeyObject) and its thumbprint are kept here, by the key's RFC 7638 members,
+ * and what a header came to by its encoding (a bounded number of each: a header that spends a place
+ * costs its sender a signature check it cannot pass without the key).
  */
 export type ProofOutcome = { thumbprint: string; jti: string; declined?: undefined } | { declined: 'unusual' | 'nonce' | 'invalid' };
 
@@ -33,7 +35,7 @@ const HEADER_MEMBERS = ['alg', 'jwk', 'typ'];
 /** A 32-byte coordinate or key, base64url without padding. */
 const COORDINATE = /^[A-Za-z0-9_-]{43}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-/** Keys kept (a client reuses its key; a few hundred clients at most send proofs to one replica at a time). */
+/** Keys and headers kept (a client reuses its key; a few hundred clients at most send proofs to one replica at a time). */
 const MAX_KEYS = 1000;
 
 const UNUSUAL: ProofOutcome = { declined: 'unusual' };
@@ -73,9 +75,21 @@ interface KnownKey {
   thumbprint: string;
 }
 
+/** A proof header judged before: the key it names, with its algorithm; or what it came to. */
+type KnownHeader = (KnownKey & { alg: string }) | { declined: 'unusual' | 'invalid' };
+
+/** A bounded map: past `max` entries, the oldest is dropped. */
+function remember<V>(map: Map<string, V>, key: string, value: V): V {
+  if (map.size >= MAX_KEYS) map.delete(map.keys().next().value!);
+  map.set(key, value);
+  return value;
+}
+
 export function createDpopProofs(rules: ProofRules) {
   const algorithms = new Set(rules.algorithms);
   const keys = new Map<string, KnownKey>();
+  // A client sends the same header (typ, alg, its jwk) with every proof: judged once, by its encoding.
+  const headers = new Map<string, KnownHeader>();
 
   /** The key of a JWK with exactly the members `alg` needs, and its RFC 7638 thumbprint; undefined when it is not one. */
   function keyOf(alg: string, jwk: unknown): KnownKey | 'private' | undefined {
@@ -98,15 +112,25 @@ export function createDpopProofs(rules: ProofRules) {
     } catch {
       return undefined;
     }
-    const fresh = { key, thumbprint: hash('sha256', canonical, 'base64url') };
-    if (keys.size >= MAX_KEYS) keys.delete(keys.keys().next().value!);
-    keys.set(canonical, fresh);
-    return fresh;
+    return remember(keys, canonical, { key, thumbprint: hash('sha256', canonical, 'base64url') });
+  }
+
+  /** The protected header: exactly `typ` dpop+jwt, an accepted `alg` and a public key for it. */
+  function judgeHeader(encoded: string): KnownHeader {
+    const header = objectIn(encoded);
+    if (!header || !hasExactly(header, HEADER_MEMBERS) || header.typ !== 'dpop+jwt') return { declined: 'unusual' };
+    const { alg } = header;
+    if (typeof alg !== 'string' || !algorithms.has(alg)) return { declined: 'unusual' };
+    const known = keyOf(alg, header.jwk);
+    if (known === 'private') return { declined: 'invalid' };
+    return known ? { ...known, alg } : { declined: 'unusual' };
   }
 
   /** Whether `htu` names the endpoint (oidc-provider drops its query and fragment, then compares the URL). */
   function sameEndpoint(htu: unknown): boolean {
     if (typeof htu !== 'string') return false;
+    // The URL as clients write it: nothing to drop, nothing to normalise.
+    if (htu === rules.endpoint) return true;
     const url = URL.parse(htu);
     if (!url) return false;
     url.hash = '';
@@ -121,20 +145,15 @@ export function createDpopProofs(rules: ProofRules) {
       const parts = proof.split('.');
       if (parts.length !== 3) return INVALID;
       const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
-      const header = objectIn(encodedHeader);
-      if (!header || !hasExactly(header, HEADER_MEMBERS) || header.typ !== 'dpop+jwt') return UNUSUAL;
-      const { alg } = header;
-      if (typeof alg !== 'string' || !algorithms.has(alg)) return UNUSUAL;
-      const known = keyOf(alg, header.jwk);
-      if (known === 'private') return INVALID;
-      if (!known) return UNUSUAL;
+      const header = headers.get(encodedHeader) ?? remember(headers, encodedHeader, judgeHeader(encodedHeader));
+      if ('declined' in header) return header.declined === 'invalid' ? INVALID : UNUSUAL;
       const signature = decodeSegment(encodedSignature);
       if (!signature) return UNUSUAL;
       const input = Buffer.from(`${encodedHeader}.${encodedPayload}`);
       const verified =
-        alg === 'ES256'
-          ? signature.length === 64 && verify('sha256', input, { key: known.key, dsaEncoding: 'ieee-p1363' }, signature)
-          : verify(null, input, known.key, signature);
+        header.alg === 'ES256'
+          ? signature.length === 64 && verify('sha256', input, { key: header.key, dsaEncoding: 'ieee-p1363' }, signature)
+          : verify(null, input, header.key, signature);
       if (!verified) return INVALID;
 
       const claims = objectIn(encodedPayload);
@@ -144,7 +163,7 @@ export function createDpopProofs(rules: ProofRules) {
       if (typeof iat !== 'number' || !iat || typeof jti !== 'string' || !jti) return INVALID;
       if (Math.abs(Math.floor(Date.now() / 1000) - iat) > rules.iatWindow) return INVALID;
       if (claims.htm !== method || !sameEndpoint(claims.htu)) return INVALID;
-      return { thumbprint: known.thumbprint, jti };
+      return { thumbprint: header.thumbprint, jti };
     },
   };
 }
