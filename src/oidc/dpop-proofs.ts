@@ -37,6 +37,8 @@ const COORDINATE = /^[A-Za-z0-9_-]{43}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 /** Keys and headers kept (a client reuses its key; a few hundred clients at most send proofs to one replica at a time). */
 const MAX_KEYS = 1000;
+/** A header longer than this (a P-256 key's is about 250 characters) is judged but not kept. */
+const MAX_KEPT_HEADER = 1024;
 
 const UNUSUAL: ProofOutcome = { declined: 'unusual' };
 const NONCE: ProofOutcome = { declined: 'nonce' };
@@ -145,7 +147,9 @@ export function createDpopProofs(rules: ProofRules) {
       const parts = proof.split('.');
       if (parts.length !== 3) return INVALID;
       const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
-      const header = headers.get(encodedHeader) ?? remember(headers, encodedHeader, judgeHeader(encodedHeader));
+      const header =
+        headers.get(encodedHeader) ??
+        (encodedHeader.length > MAX_KEPT_HEADER ? judgeHeader(encodedHeader) : remember(headers, encodedHeader, judgeHeader(encodedHeader)));
       if ('declined' in header) return header.declined === 'invalid' ? INVALID : UNUSUAL;
       const signature = decodeSegment(encodedSignature);
       if (!signature) return UNUSUAL;
