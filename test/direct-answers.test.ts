@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK } from 'jose';
 import * as oidc from 'openid-client';
@@ -301,11 +302,14 @@ async function clientCredentials(
 const PER_TOKEN = new Set(['jti', 'iat', 'exp']);
 const shared = (claims: Record<string, unknown>) => Object.fromEntries(Object.entries(claims).filter(([name]) => !PER_TOKEN.has(name)));
 
-/** One token from oidc-provider (client_secret_post) and one from Tally directly (Basic), compared. */
-async function issueBothWays(client: RegisteredClient, params: Record<string, string> = {}) {
+/**
+ * One token from oidc-provider (client_secret_post) and one from Tally directly (Basic), compared;
+ * `headers` are asked for each request (a DPoP proof is used once).
+ */
+async function issueBothWays(client: RegisteredClient, params: Record<string, string> = {}, headers: () => Record<string, string> = () => ({})) {
   const before = await answeredBy('token');
-  const byProvider = await clientCredentials(client, 'post', params);
-  const direct = await clientCredentials(client, 'basic', params);
+  const byProvider = await clientCredentials(client, 'post', params, headers());
+  const direct = await clientCredentials(client, 'basic', params, headers());
   const afterwards = await answeredBy('token');
   assert.deepEqual(since(before, afterwards, 'token'), { direct: 1, provider: 1, reasons: { unexpected_parameter: 1 } }, 'one answer each way');
   assert.equal(byProvider.status, 200, byProvider.text);
@@ -466,6 +470,160 @@ describe('client credentials left to oidc-provider', () => {
   });
 });
 
+/** A DPoP key pair (node:crypto) and its proofs, each part of which a test may spoil. */
+interface ProofKey {
+  privateKey: KeyObject;
+  alg: 'ES256' | 'Ed25519';
+  jwk: Record<string, string>;
+  thumbprint: string;
+}
+
+function proofKey(alg: 'ES256' | 'Ed25519' = 'ES256'): ProofKey {
+  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' }) as Record<string, string>;
+  const jwk: Record<string, string> = kty === 'EC' ? { kty: kty!, crv: crv!, x: x!, y: y! } : { kty: kty!, crv: crv!, x: x! };
+  const canonical = kty === 'EC' ? { crv, kty, x, y } : { crv, kty, x };
+  return { privateKey, alg, jwk, thumbprint: createHash('sha256').update(JSON.stringify(canonical)).digest('base64url') };
+}
+
+const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
+
+/** A proof for POST /token, as a client makes it; `header` and `claims` add to (or, with undefined, take from) its members. */
+function proof(key: ProofKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}, spoil?: (signature: Buffer) => Buffer): string {
+  const input = `${b64(JSON.stringify({ typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk, ...header }))}.${b64(
+    JSON.stringify({ htm: 'POST', htu: `${server.url}/token`, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ...claims }),
+  )}`;
+  const signature = sign(key.alg === 'ES256' ? 'sha256' : null, Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${b64(spoil ? spoil(signature) : signature)}`;
+}
+
+describe('client credentials with DPoP: the same bound token whoever issues it', () => {
+  for (const mode of ['reference', 'jwt', 'stateless']) {
+    test(`${mode} mode: the same response (token_type DPoP), the same claims with cnf.jkt, the same introspection and ledger entry`, async () => {
+      const client = await newClient(mode, { grant_types: ['client_credentials'], response_types: [] });
+      const key = proofKey();
+      const { byProvider, direct, response } = await issueBothWays(client, { scope: 'api:read' }, () => ({ dpop: proof(key) }));
+      assert.equal(response.token_type, 'DPoP');
+      if (mode !== 'reference') {
+        assert.deepEqual(decodeProtectedHeader(direct), decodeProtectedHeader(byProvider));
+        assert.deepEqual(shared(decodeJwt(direct)), shared(decodeJwt(byProvider)));
+        assert.deepEqual(decodeJwt(direct).cnf, { jkt: key.thumbprint });
+      }
+      const [a, b] = await Promise.all([byProvider, direct].map(async (token) => JSON.parse((await introspect({ token }, 'post')).text)));
+      assert.equal(b.active, true);
+      assert.equal(b.token_type, 'DPoP');
+      assert.deepEqual(b.cnf, { jkt: key.thumbprint });
+      assert.deepEqual(shared(b), shared(a));
+      const entries = await admin(server, 'GET', `/tokens?client_id=${client.client_id}`);
+      if (mode !== 'stateless') {
+        const fields = (entry: Record<string, unknown>) => ({ ...entry, id: undefined, created_at: undefined, expires_at: undefined });
+        assert.equal(entries.body.items.length, 2);
+        assert.deepEqual(fields(entries.body.items[0]), fields(entries.body.items[1]));
+        assert.deepEqual(entries.body.items[0].cnf, { jkt: key.thumbprint });
+      }
+    });
+  }
+
+  test('an Ed25519 key (alg Ed25519 and EdDSA), and a client that must use DPoP: the same answers', async () => {
+    const client = await newClient('jwt', { grant_types: ['client_credentials'], response_types: [], dpop_bound_access_tokens: true });
+    const key = proofKey('Ed25519');
+    const eddsa = await issueBothWays(client, { scope: 'api:read' }, () => ({ dpop: proof(key) }));
+    assert.deepEqual(decodeJwt(eddsa.direct).cnf, { jkt: key.thumbprint });
+    const legacy = await issueBothWays(client, { scope: 'api:read' }, () => ({ dpop: proof(key, {}, { alg: 'EdDSA' }) }));
+    assert.deepEqual(decodeJwt(legacy.direct).cnf, { jkt: key.thumbprint });
+    assert.equal(legacy.response.token_type, 'DPoP');
+  });
+
+  test('openid-client as the client (its own proofs): answered directly, a DPoP token', async () => {
+    const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [] });
+    const config = await discover(server, client);
+    const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
+    const before = await answeredBy('token');
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'api:read' }, { DPoP });
+    assert.equal(tokens.token_type, 'dpop');
+    assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 1, provider: 0, reasons: {} });
+  });
+});
+
+describe('client credentials with DPoP left to oidc-provider: refused (or answered) as it refuses them', () => {
+  let client: RegisteredClient;
+  let key: ProofKey;
+  before(async () => {
+    client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+    key = proofKey();
+    assert.equal((await clientCredentials(client, 'basic', {}, { dpop: proof(key) })).status, 200);
+  });
+
+  /** Declined for `reason` (counted once), oidc-provider's answer is returned. */
+  async function passedOn(reason: DeclineReason, headers: Record<string, string>, who = client): Promise<{ status: number; body: Record<string, unknown> }> {
+    const before = await answeredBy('token');
+    const answer = await clientCredentials(who, 'basic', {}, headers);
+    assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 0, provider: 1, reasons: { [reason]: 1 } });
+    return { status: answer.status, body: JSON.parse(answer.text) };
+  }
+
+  const invalidProof = (description: string | RegExp) => (answer: { status: number; body: Record<string, unknown> }) => {
+    assert.equal(answer.status, 400, JSON.stringify(answer.body));
+    assert.equal(answer.body.error, 'invalid_dpop_proof');
+    assert.match(answer.body.error_description as string, description instanceof RegExp ? description : new RegExp(description));
+  };
+
+  test('a wrong htm, htu, an old or future iat, no jti, a bad signature, a private jwk: 400 invalid_dpop_proof', async () => {
+    invalidProof('htm mismatch')(await passedOn('dpop_invalid', { dpop: proof(key, { htm: 'GET' }) }));
+    invalidProof('htu mismatch')(await passedOn('dpop_invalid', { dpop: proof(key, { htu: `${server.url}/token/introspection` }) }));
+    invalidProof('htu mismatch')(await passedOn('dpop_invalid', { dpop: proof(key, { htu: 'https://elsewhere.example/token' }) }));
+    invalidProof('iat is not recent enough')(await passedOn('dpop_invalid', { dpop: proof(key, { iat: Math.floor(Date.now() / 1000) - 301 }) }));
+    invalidProof('iat is not recent enough')(await passedOn('dpop_invalid', { dpop: proof(key, { iat: Math.floor(Date.now() / 1000) + 400 }) }));
+    invalidProof('jti string')(await passedOn('dpop_invalid', { dpop: proof(key, { jti: undefined }) }));
+    const flipped = (signature: Buffer) => Buffer.from(signature.map((byte, i) => (i === 10 ? byte ^ 1 : byte)));
+    invalidProof('invalid DPoP key binding')(await passedOn('dpop_invalid', { dpop: proof(key, {}, {}, flipped) }));
+    const other = proofKey();
+    invalidProof('invalid DPoP key binding')(await passedOn('dpop_invalid', { dpop: proof(key, {}, { jwk: other.jwk }) }));
+    const { d } = key.privateKey.export({ format: 'jwk' }) as { d: string };
+    invalidProof('invalid DPoP key binding')(await passedOn('dpop_invalid', { dpop: proof(key, {}, { jwk: { ...key.jwk, d } }) }));
+    // A query or fragment in htu is dropped before the comparison, here as there.
+    const answer = await clientCredentials(client, 'basic', {}, { dpop: proof(key, { htu: `${server.url}/token?x=1#y` }) });
+    assert.equal(JSON.parse(answer.text).token_type, 'DPoP');
+  });
+
+  test('a replayed proof: 400 invalid_grant, on either path whichever used it first', async () => {
+    const replayed = (answer: { status: number; body: Record<string, unknown> }) =>
+      assert.deepEqual(answer, { status: 400, body: { error: 'invalid_grant', error_description: 'grant request is invalid' } });
+    // Used directly, then again directly (declined: oidc-provider finds the mark) and through oidc-provider.
+    const once = proof(key);
+    assert.equal((await clientCredentials(client, 'basic', {}, { dpop: once })).status, 200);
+    replayed(await passedOn('dpop_replayed', { dpop: once }));
+    const viaProvider = await clientCredentials(client, 'post', {}, { dpop: once });
+    replayed({ status: viaProvider.status, body: JSON.parse(viaProvider.text) });
+    // Used by oidc-provider first, then refused directly.
+    const first = proof(key);
+    assert.equal((await clientCredentials(client, 'post', {}, { dpop: first })).status, 200);
+    replayed(await passedOn('dpop_replayed', { dpop: first }));
+  });
+
+  test('a nonce claim (no nonces configured): 400; an unusual proof (a kid, an empty header, another typ spelling, exp): oidc-provider judges it', async () => {
+    invalidProof('nonces are not supported')(await passedOn('dpop_nonce', { dpop: proof(key, { nonce: 'abc' }) }));
+    const kid = await passedOn('dpop_unusual', { dpop: proof(key, {}, { kid: 'k1' }) });
+    assert.equal(kid.body.token_type, 'DPoP');
+    const typ = await passedOn('dpop_unusual', { dpop: proof(key, {}, { typ: 'application/dpop+jwt' }) });
+    assert.equal(typ.body.token_type, 'DPoP');
+    const exp = await passedOn('dpop_unusual', { dpop: proof(key, { exp: Math.floor(Date.now() / 1000) + 60 }) });
+    assert.equal(exp.body.token_type, 'DPoP');
+    const alg = await passedOn('dpop_unusual', { dpop: proof(key, {}, { alg: 'ES384' }) });
+    invalidProof('invalid DPoP key binding')(alg);
+    // An empty DPoP header is no proof to oidc-provider: a Bearer token.
+    const empty = await passedOn('dpop_unusual', { dpop: '' });
+    assert.equal(empty.body.token_type, 'Bearer');
+    invalidProof('invalid DPoP key binding')(await passedOn('dpop_invalid', { dpop: 'not-a-proof' }));
+  });
+
+  test('a client that must use DPoP, without a proof: 400 invalid_grant from oidc-provider', async () => {
+    const bound = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], dpop_bound_access_tokens: true });
+    const answer = await passedOn('sender_constrained', {}, bound);
+    assert.deepEqual(answer, { status: 400, body: { error: 'invalid_grant', error_description: 'grant request is invalid' } });
+  });
+});
+
 describe('declines that only another configuration produces (an in-process oidc-provider, Tally in front)', () => {
   const clients = async () => {
     const client = async (client_id: string, extra: Record<string, unknown> = {}) => ({
@@ -542,6 +700,31 @@ describe('declines that only another configuration produces (an in-process oidc-
     const answer = (await direct.ask('introspection', { token: bound }, 'plain'))?.body as Record<string, unknown> | undefined;
     assert.equal(answer?.token_type, 'DPoP');
     assert.deepEqual(answer?.cnf, { 'x5t#S256': 'y'.repeat(43), jkt: 'x'.repeat(43) });
+  });
+
+  test('DPoP server nonces configured (DPOP_NONCES): a request with a proof is declined, one without answered', async () => {
+    const direct = directProvider({
+      clients: await clients(),
+      scopes: ['api:read'],
+      features: {
+        clientCredentials: { enabled: true },
+        dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => 'https://api.example.com/',
+          getResourceServerInfo: (_ctx, resource) => ({ scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' }),
+          useGrantedResource: () => true,
+        },
+      },
+    });
+    const grant = { grant_type: 'client_credentials' };
+    const before = await direct.counts('token');
+    assert.equal((await direct.ask('token', grant, 'plain'))?.status, 200);
+    assert.deepEqual(since(before, await direct.counts('token'), 'token'), { direct: 1, provider: 0, reasons: {} });
+    const again = await direct.counts('token');
+    const key = proofKey();
+    assert.equal(await direct.ask('token', grant, 'plain', { dpop: proof(key, { htu: 'http://localhost:3000/token' }) }), undefined);
+    assert.deepEqual(since(again, await direct.counts('token'), 'token'), { direct: 0, provider: 1, reasons: { dpop: 1 } });
   });
 
   test('a configuration the direct answers do not reproduce: every request declined', async () => {

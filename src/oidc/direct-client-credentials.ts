@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { ClientSecrets } from './client-secrets.js';
 import { knownBasicClient } from './direct-client-auth.js';
+import { createDpopProofs, type DpopProofs } from './dpop-proofs.js';
 import {
   formPost,
   NO_FORM,
@@ -13,15 +14,31 @@ import {
   type DirectState,
   type Guard,
 } from './direct-guards.js';
-// Internals: the configuration oidc-provider uses, its check of a resource server's description and its scope syntax check.
-import { isValidScope, providerConfiguration, validResourceServer, type ProviderClient, type ProviderConfiguration } from './internals/index.js';
+// Internals: the configuration oidc-provider uses, its check of a resource server's description, its scope syntax check and
+// its DPoP proof replay check and iat window.
+import {
+  DPOP_IAT_WINDOW,
+  isValidScope,
+  markDpopProofOnce,
+  providerConfiguration,
+  validResourceServer,
+  type ProviderClient,
+  type ProviderConfiguration,
+} from './internals/index.js';
 import type { ProtocolRequest } from './protocol-request.js';
 
 const PARAMETERS = new Set(['grant_type', 'scope']);
 const NO_SCOPES: ReadonlySet<string> = new Set();
 
 type ResourceServerInfo = { scope: string };
-type ClientCredentialsToken = { resourceServer: object; scope?: string; expiration: number; tokenType: string; save(): Promise<string> };
+type ClientCredentialsToken = {
+  resourceServer: object;
+  scope?: string;
+  expiration: number;
+  tokenType: string;
+  setThumbprint(kind: 'jkt', thumbprint: string): void;
+  save(): Promise<string>;
+};
 type Models = {
   ClientCredentials: new (fields: { client: ProviderClient; scope?: string | undefined }) => ClientCredentialsToken;
   ResourceServer: new (identifier: string, info: ResourceServerInfo) => { scope: string };
@@ -29,6 +46,10 @@ type Models = {
 
 interface ClientCredentialsContext extends DirectContext {
   configuration: ProviderConfiguration;
+  /** DPoP proofs judged as oidc-provider judges them (when takesDpop). */
+  proofs: DpopProofs | undefined;
+  /** oidc-provider's `features.dPoP.allowReplay`: no replay check. */
+  allowReplay: boolean;
 }
 
 interface ClientCredentialsState extends DirectState {
@@ -37,6 +58,8 @@ interface ClientCredentialsState extends DirectState {
   requested: ReadonlySet<string>;
   /** The default resource, an absolute URI without a fragment (set by defaultResource). */
   resource: string;
+  /** The DPoP proof's key thumbprint and jti, when the request has one (set by validProof). */
+  proof: { thumbprint: string; jti: string } | undefined;
 }
 
 function clientCredentialsGrant({ form }: ClientCredentialsState): DeclineReason | undefined {
@@ -53,9 +76,13 @@ function grantTypeAllowed({ client }: ClientCredentialsState): DeclineReason | u
   return client!.grantTypeAllowed('client_credentials') ? undefined : 'grant_type_not_allowed';
 }
 
-/** A client whose tokens must be bound (DPoP, mTLS) is oidc-provider's to serve. */
-function unboundTokens({ client }: ClientCredentialsState): DeclineReason | undefined {
-  return client!.dpopBoundAccessTokens || client!.tlsClientCertificateBoundAccessTokens ? 'sender_constrained' : undefined;
+/**
+ * A client whose tokens must be certificate-bound (mTLS), or DPoP-bound and without a proof, is
+ * oidc-provider's to serve (and to refuse: checkDpopRequired, checkMtlsCert).
+ */
+function unboundTokens({ client, request }: ClientCredentialsState): DeclineReason | undefined {
+  if (client!.tlsClientCertificateBoundAccessTokens) return 'sender_constrained';
+  return client!.dpopBoundAccessTokens && request.headers.dpop === undefined ? 'sender_constrained' : undefined;
 }
 
 /** oidc-provider's validateClientScope: a known scope outside the client's `scope` is refused. */
@@ -76,6 +103,28 @@ async function defaultResource(state: ClientCredentialsState): Promise<DeclineRe
   return undefined;
 }
 
+const PROOF_DECLINES = { unusual: 'dpop_unusual', nonce: 'dpop_nonce', invalid: 'dpop_invalid' } as const;
+
+/** A DPoP proof, if the request has one, that oidc-provider would accept (dpop-proofs.ts); sets `state.proof`. */
+function validProof(state: ClientCredentialsState): DeclineReason | undefined {
+  const proof = state.request.headers.dpop;
+  if (proof === undefined) return undefined;
+  const outcome = state.context.proofs!.check(proof, 'POST');
+  if (outcome.declined) return PROOF_DECLINES[outcome.declined];
+  state.proof = outcome;
+  return undefined;
+}
+
+/**
+ * The proof's first use, marked where oidc-provider marks it (applyDpopBinding → checkDpopReplay,
+ * the same call): the last guard, so that no request whose proof is marked is declined for another
+ * reason. A replayed proof is oidc-provider's to refuse, which finds the same mark.
+ */
+async function firstUseOfProof({ proof, client, context }: ClientCredentialsState): Promise<DeclineReason | undefined> {
+  if (!proof || context.allowReplay) return undefined;
+  return (await markDpopProofOnce(context.provider, client!.clientId, proof.jti)) ? undefined : 'dpop_replayed';
+}
+
 /** In order, as oidc-provider's token action and client credentials grant handler run their checks. */
 const GUARDS: readonly Guard<ClientCredentialsState>[] = [
   reproducibleConfiguration,
@@ -88,10 +137,12 @@ const GUARDS: readonly Guard<ClientCredentialsState>[] = [
   unboundTokens,
   allowedScopes,
   defaultResource,
+  validProof,
+  firstUseOfProof,
 ];
 
 /** Issues the token as oidc-provider's grant handler does, and answers as its buildTokenResponse does. */
-async function issueToken({ context, client, requested, resource }: ClientCredentialsState): Promise<Record<string, unknown>> {
+async function issueToken({ context, client, requested, resource, proof }: ClientCredentialsState): Promise<Record<string, unknown>> {
   const { resourceIndicators } = context.configuration.features;
   const models = context.provider as unknown as Models;
   const info = validResourceServer(await resourceIndicators.getResourceServerInfo(undefined, resource, client!)) as ResourceServerInfo;
@@ -102,6 +153,8 @@ async function issueToken({ context, client, requested, resource }: ClientCreden
   token.resourceServer = resourceServer;
   const served = new Set(resourceServer.scope.split(' '));
   token.scope = scopes.filter((scope) => served.has(scope)).join(' ') || undefined;
+  // applyDpopBinding: the token is bound to the proof's key (`cnf.jkt`; token_type DPoP).
+  if (proof) token.setThumbprint('jkt', proof.thumbprint);
   const value = await token.save();
 
   // oidc-provider's buildTokenResponse: these members in this order, an empty scope left out.
@@ -121,8 +174,10 @@ async function issueToken({ context, client, requested, resource }: ClientCreden
  * this path does not cover is declined by one of its guards, with the reason, and goes to
  * oidc-provider, which also produces every error: a `resource` or `authorization_details` parameter,
  * other client authentication methods, a secret not verified in the last few minutes,
- * sender-constrained clients, CORS, DPoP, attestation, a scope the client may not have, repeated or
- * unexpected parameters. The configuration functions it calls (default resource, resource server
+ * certificate-bound clients, CORS, attestation, a scope the client may not have, repeated or
+ * unexpected parameters, a DPoP proof it does not judge as oidc-provider would (server nonces
+ * configured, a `nonce` claim, another algorithm or shape), or one oidc-provider refuses. A DPoP
+ * proof it accepts binds the token to its key, after the same replay check as oidc-provider's. The configuration functions it calls (default resource, resource server
  * info, token TTLs and claims) are Tally's, which read no request context.
  */
 export function createDirectClientCredentials(provider: Provider, secrets: ClientSecrets) {
@@ -134,11 +189,31 @@ export function createDirectClientCredentials(provider: Provider, secrets: Clien
     features.resourceIndicators.enabled &&
     !features.richAuthorizationRequests.enabled &&
     !features.attestClientAuth.enabled;
-  const context: ClientCredentialsContext = { provider, secrets, reproducible, parameters: PARAMETERS, configuration };
+  // Without a nonce secret oidc-provider neither asks for nor accepts nonces (nor sends DPoP-Nonce),
+  // which the direct answer reproduces; with one (DPOP_NONCES), proofs are oidc-provider's.
+  const takesDpop = features.dPoP.enabled && features.dPoP.nonceSecret === undefined;
+  const proofs = takesDpop
+    ? createDpopProofs({
+        algorithms: configuration.dPoPSigningAlgValues,
+        // oidc-provider's urlFor('token') from the issuer's host and protocol (http/forwarded.ts), at the root.
+        endpoint: new URL(configuration.routes.token, provider.issuer).href,
+        iatWindow: DPOP_IAT_WINDOW,
+      })
+    : undefined;
+  const allowReplay = features.dPoP.allowReplay === true;
+  const context: ClientCredentialsContext = { provider, secrets, reproducible, parameters: PARAMETERS, configuration, takesDpop, proofs, allowReplay };
 
   return {
     async answer(request: ProtocolRequest): Promise<DirectOutcome> {
-      const state: ClientCredentialsState = { context, request, form: NO_FORM, client: undefined, requested: NO_SCOPES, resource: '' };
+      const state: ClientCredentialsState = {
+        context,
+        request,
+        form: NO_FORM,
+        client: undefined,
+        requested: NO_SCOPES,
+        resource: '',
+        proof: undefined,
+      };
       const declined = await runGuards(GUARDS, state);
       return declined ? { declined } : { body: await issueToken(state) };
     },

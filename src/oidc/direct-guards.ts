@@ -12,6 +12,10 @@ export const DECLINE_REASONS = [
   'content_type',
   'cors',
   'dpop',
+  'dpop_unusual',
+  'dpop_nonce',
+  'dpop_invalid',
+  'dpop_replayed',
   'attestation',
   'repeated_parameter',
   'unexpected_parameter',
@@ -44,6 +48,8 @@ export interface DirectContext {
   reproducible: boolean;
   /** The only form parameters the direct answer takes. */
   parameters: ReadonlySet<string>;
+  /** Whether the direct answer judges DPoP proofs itself (else a request with one is oidc-provider's). */
+  takesDpop?: boolean;
 }
 
 /** One request's way through a direct answer, as a Koa ctx is through oidc-provider's middleware. */
@@ -84,19 +90,22 @@ export function reproducibleConfiguration(state: DirectState): DeclineReason | u
   return state.context.reproducible ? undefined : 'configuration';
 }
 
-// Headers that bring in CORS, DPoP or client attestation handling: oidc-provider answers those requests.
+// Headers that bring in CORS or client attestation handling: oidc-provider answers those requests.
 const HANDLED_ELSEWHERE: [header: string, reason: DeclineReason][] = [
   ['origin', 'cors'],
-  ['dpop', 'dpop'],
   ['oauth-client-attestation', 'attestation'],
   ['oauth-client-attestation-pop', 'attestation'],
 ];
 
-/** A UTF-8 form post without CORS, DPoP or attestation headers, whose parameters are each given once. */
+/**
+ * A UTF-8 form post without CORS or attestation headers, nor a DPoP proof unless the direct answer
+ * judges them, whose parameters are each given once.
+ */
 export function formPost(state: DirectState): DeclineReason | undefined {
   const { headers, form, utf8Form } = state.request;
   if (!utf8Form || !form) return 'content_type';
   for (const [header, reason] of HANDLED_ELSEWHERE) if (headers[header] !== undefined) return reason;
+  if (headers.dpop !== undefined && !state.context.takesDpop) return 'dpop';
   for (const name in form) if (typeof form[name] !== 'string') return 'repeated_parameter';
   state.form = form as Record<string, string>;
   return undefined;

@@ -107,12 +107,13 @@ export function directProvider(configuration: Configuration) {
     provider,
     /** What the direct answers logged. */
     warnings,
-    /** A form post with HTTP Basic credentials (SECRET), read and parsed as the server does. */
-    ask(endpoint: DirectEndpoint, form: Record<string, string>, clientId: string) {
+    /** A form post with HTTP Basic credentials (SECRET) and `extraHeaders`, read and parsed as the server does. */
+    ask(endpoint: DirectEndpoint, form: Record<string, string>, clientId: string, extraHeaders: Record<string, string> = {}) {
       const path = endpoint === 'token' ? '/token' : '/token/introspection';
       const headers = {
         'content-type': 'application/x-www-form-urlencoded',
         authorization: `Basic ${Buffer.from(`${clientId}:${SECRET}`).toString('base64')}`,
+        ...extraHeaders,
       };
       return answer(endpoint, parseProtocolRequest(path, headers, Buffer.from(new URLSearchParams(form).toString())), path);
     },

@@ -5,8 +5,10 @@
  * library.ts refuses to start on a version this was not written for (version.ts).
  */
 export {
+  DPOP_IAT_WINDOW,
   findToken,
   isValidScope,
+  markDpopProofOnce,
   NO_VSCHAR,
   PROVIDER_BODY_LIMIT,
   providerConfiguration,

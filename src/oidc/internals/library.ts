@@ -4,12 +4,13 @@ import { exitUnlessSupportedVersion } from './version.js';
 // Before anything of oidc-provider's lib/ is loaded: another version may lack these files altogether.
 exitUnlessSupportedVersion();
 
-const [weakCache, tokenFind, configurationResult, validScope, clientAttributes] = await Promise.all([
+const [weakCache, tokenFind, configurationResult, validScope, clientAttributes, challenge] = await Promise.all([
   import('oidc-provider/lib/helpers/weak_cache.js'),
   import('oidc-provider/lib/helpers/token_find.js'),
   import('oidc-provider/lib/helpers/configuration_result.js'),
   import('oidc-provider/lib/helpers/is_valid_scope.js'),
   import('oidc-provider/lib/consts/client_attributes.js'),
+  import('oidc-provider/lib/helpers/challenge.js'),
 ]);
 
 /** oidc-provider's Client, as far as Tally reads it past the documented API. */
@@ -28,6 +29,9 @@ export interface ProviderClient {
 /** The configuration oidc-provider resolved from Tally's (defaults filled in), as far as Tally reads it. */
 export interface ProviderConfiguration {
   scopes: Set<string>;
+  /** The algorithms a DPoP proof may be signed with. */
+  dPoPSigningAlgValues: string[];
+  routes: { token: string };
   grantTypes: Set<string>;
   subjectTypes: Iterable<string>;
   renderError(ctx: unknown, out: object, error: unknown): Promise<void>;
@@ -35,6 +39,7 @@ export interface ProviderConfiguration {
     introspection: { enabled: boolean; allowedPolicy: unknown };
     jwtIntrospection: { enabled: boolean };
     attestClientAuth: { enabled: boolean };
+    dPoP: { enabled: boolean; nonceSecret?: unknown; allowReplay?: boolean };
     clientCredentials: { enabled: boolean };
     richAuthorizationRequests: { enabled: boolean };
     resourceIndicators: {
@@ -70,3 +75,22 @@ export const NO_VSCHAR: RegExp = clientAttributes.noVSCHAR;
  * larger one with a 413 before oidc-provider sees it (http/server.ts).
  */
 export const PROVIDER_BODY_LIMIT = 56 * 1024;
+
+/**
+ * How far a DPoP proof's `iat` may be from now, in seconds, without a nonce (helpers/validate_dpop.js;
+ * CHALLENGE_OK_WINDOW in helpers/challenge.js).
+ */
+export const DPOP_IAT_WINDOW: number = challenge.CHALLENGE_OK_WINDOW;
+
+type ReplayDetection = { unique(iss: string, jti: string, exp: number): Promise<boolean> };
+
+/**
+ * oidc-provider's replay check of a DPoP proof at the token endpoint (helpers/validate_dpop.js
+ * `checkDpopReplay`): the first use of `jti` by this client answers true. The same call, so the same
+ * store and key (Tally's replacement of `ReplayDetection.unique`, patches.ts): a proof used on one
+ * path is refused on the other.
+ */
+export function markDpopProofOnce(provider: Provider, clientId: string, jti: string): Promise<boolean> {
+  const ReplayDetection = provider.ReplayDetection as unknown as ReplayDetection;
+  return ReplayDetection.unique(clientId, jti, Math.floor(Date.now() / 1000) + DPOP_IAT_WINDOW);
+}

@@ -24,3 +24,8 @@ declare module 'oidc-provider/lib/consts/client_attributes.js' {
   /** A character outside VSCHAR (RFC 6749 Appendix A). */
   export const noVSCHAR: RegExp;
 }
+
+declare module 'oidc-provider/lib/helpers/challenge.js' {
+  /** How far a DPoP proof's `iat` may be from now (seconds), and how long its `jti` is remembered past now. */
+  export const CHALLENGE_OK_WINDOW: number;
+}
