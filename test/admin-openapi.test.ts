@@ -174,7 +174,7 @@ async function conforms(op: Operation, call: Call = {}, expected?: number): Prom
 function servedRoutes(): string[] {
   // Construction only wires handlers; a do-nothing stand-in for every dependency is enough.
   const stub: any = new Proxy(() => {}, { get: (_target, key) => (key === 'then' ? undefined : stub), apply: () => stub });
-  const router = createAdminRouter({ provider: stub, runtime: stub }) as Router & { stack: any[] };
+  const router = createAdminRouter({ provider: stub, runtime: stub, revocationStreams: stub }) as Router & { stack: any[] };
   const routes: string[] = [];
   for (const layer of router.stack) {
     assert.ok(!layer.handle?.stack, 'a nested router under /admin: teach servedRoutes() to walk it');
