@@ -12,8 +12,9 @@ export type SigningKeyView = z.output<typeof signingKeyView>;
  */
 export async function rotateSigningKeys({ db, config }: Pick<Runtime, 'db' | 'config'>) {
   const retireAfterMs = (config.keyActivationDelay + Math.max(config.accessTokenTtl, 3600)) * 1000;
-  const added = await addSigningKeys(db, config.secretKey, retireAfterMs);
-  return { added, previous_keys_retire_at: new Date(Date.now() + retireAfterMs).toISOString() };
+  const retiredAt = new Date(Date.now() + retireAfterMs);
+  const added = await addSigningKeys(db, config.secretKey, retiredAt);
+  return { added, previous_keys_retire_at: retiredAt.toISOString() };
 }
 
 const toKeyView = (row: SigningKeyRow): SigningKeyView => ({

@@ -150,12 +150,11 @@ export async function listSigningKeys(db: Db, secretKey: Buffer | undefined, act
 }
 
 /**
- * Adds a new signing key per algorithm. The older ones stay published until `retireAfterMs` from now
- * (the activation delay plus the longest lifetime of a token they signed), then leave the JWKS.
+ * Adds a new signing key per algorithm. The older ones stay published until `retiredAt` (the
+ * activation delay plus the longest lifetime of a token they signed, from now), then leave the JWKS.
  */
-export async function addSigningKeys(db: Db, secretKey: Buffer | undefined, retireAfterMs: number): Promise<{ kid: string; alg: string; retires?: string }[]> {
+export async function addSigningKeys(db: Db, secretKey: Buffer | undefined, retiredAt: Date): Promise<{ kid: string; alg: string; retires?: string }[]> {
   const root = await loadRootKey(db, secretKey);
-  const retiredAt = new Date(Date.now() + retireAfterMs);
   await db.key.updateMany({ where: { use: 'sig', retiredAt: null }, data: { retiredAt } });
   const added = [];
   for (const alg of SIGNING_ALGORITHMS) {
