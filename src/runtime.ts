@@ -27,6 +27,7 @@ import { createRedisThrottleCounterStore, createThrottleCounterStore, type Throt
 import { createThrottle, type Throttle } from './tokens/throttle.js';
 import { createRedisReplayMarkStore, createReplayMarkStore, type ReplayMarkStore } from './storage/replay-marks.js';
 import { createStatelessRefreshTokens, type StatelessRefreshTokens } from './tokens/stateless-refresh-tokens.js';
+import { createMemoryIssuanceCounter, createRedisIssuanceCounter, type IssuanceCounter } from './storage/issuance-counter.js';
 
 /** What the server and the CLI share: configuration, a migrated database, keys and stores. */
 export interface Runtime {
@@ -77,6 +78,8 @@ export interface Runtime {
   /** Closes the database and Redis connections. */
   close(): Promise<void>;
   statelessRefreshTokens: StatelessRefreshTokens;
+  /** Stateless access tokens issued per minute, for the admin statistics: in Redis when REDIS_URL is set, else in this process. */
+  statelessIssued: IssuanceCounter;
   /** Admin API writes: who did what, when, with what outcome. */
   audit: AuditStore;
   appliedMigrations: string[];
@@ -162,6 +165,11 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
       await storage.close();
     },
     statelessRefreshTokens: createStatelessRefreshTokens(keyring),
+    statelessIssued: redis
+      ? createRedisIssuanceCounter(redis.commands, `tally:stateless-issued:${config.issuer}:`, (error) =>
+          logger.warn({ err: error }, 'stateless issuance not counted: Redis does not answer'),
+        )
+      : createMemoryIssuanceCounter(),
     audit: createAuditStore(db, sql),
     appliedMigrations,
   };

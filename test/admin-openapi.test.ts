@@ -174,7 +174,7 @@ async function conforms(op: Operation, call: Call = {}, expected?: number): Prom
 function servedRoutes(): string[] {
   // Construction only wires handlers; a do-nothing stand-in for every dependency is enough.
   const stub: any = new Proxy(() => {}, { get: (_target, key) => (key === 'then' ? undefined : stub), apply: () => stub });
-  const router = createAdminRouter({ provider: stub, runtime: stub }) as Router & { stack: any[] };
+  const router = createAdminRouter({ provider: stub, runtime: stub, revocationStreams: stub }) as Router & { stack: any[] };
   const routes: string[] = [];
   for (const layer of router.stack) {
     assert.ok(!layer.handle?.stack, 'a nested router under /admin: teach servedRoutes() to walk it');
@@ -285,6 +285,23 @@ describe('the OpenAPI document of the admin API', () => {
     expectOk(await run('revokeTokens', { body: { client_id: clientId } }));
     expectOk(await run('pruneLedger', { body: { older_than_seconds: 3600 } }));
 
+    const preview = await run('previewRevocation', { query: { client_id: service.clientId } });
+    expectOk(preview);
+    assert.equal(preview.body.stateless_not_counted, true);
+    expectOk(await run('getStats', { query: { window_seconds: '600' } }));
+    const keys = await run('listKeys');
+    assert.ok(keys.body.items.some((k: { status: string }) => k.status === 'active'));
+    assert.equal((await run('rotateKeys', { body: {} })).status, 201);
+    // The stream stays open: its head is checked against the document, then the caller leaves.
+    done.add('streamRevocations');
+    const stream = operation('streamRevocations');
+    const leave = new AbortController();
+    const opened = await fetch(`${server.url}/admin${stream.path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: leave.signal });
+    const media = (opened.headers.get('content-type') ?? '').split(';')[0]!;
+    assert.equal(opened.status, 200);
+    assert.ok(resolveRef<ResponseObject>(stream.operation.responses['200']!).content?.[media], `${media} documented`);
+    leave.abort();
+
     assert.equal((await run('unlockUser', { id: user.body.id })).status, 204);
     assert.equal((await run('resetUserFactors', { id: user.body.id })).status, 204);
     assert.equal((await run('deleteUser', { id: user.body.id })).status, 204);
@@ -342,11 +359,16 @@ describe('the OpenAPI document of the admin API', () => {
       ['updateClient', { client_secret: 'chosen' }],
       ['updateUser', { password_hash: 'x' }],
       ['updateUser', { roles: 'admin' }],
+      ['rotateKeys', { kid: 'chosen' }],
     ] as const) {
       assert.notDeepEqual(schemaErrors(requestSchema(operation(operationId)), body), [], `${operationId} documents ${JSON.stringify(body)} as refused`);
       await conforms(operation(operationId), { id: publicClient.body.client_id, body }, 400);
     }
     await conforms(operation('listTokens'), { query: { status: 'shiny' } }, 400);
+    for (const window_seconds of ['59', '86401', '1e3', '']) await conforms(operation('getStats'), { query: { window_seconds } }, 400);
+    await conforms(operation('previewRevocation'), {}, 400);
+    await conforms(operation('previewRevocation'), { query: { subject: 'a', colour: 'blue' } }, 400);
+    await conforms(operation('streamRevocations'), { query: { last_event_id: 'x' } }, 400);
     await conforms(operation('createUser'), { body: { username, password: 'another long password' } }, 409);
     await conforms(operation('rotateClientSecret'), { id: publicClient.body.client_id }, 409);
     assert.ok(probes > 40);

@@ -122,6 +122,64 @@ export const pruneResult = z.object({
   audit_deleted: z.int().min(0).meta({ description: 'audit events older than AUDIT_RETENTION_DAYS deleted' }),
 });
 
+/** What `GET /revocations/preview` takes: the body of a bulk revocation, as a query. */
+export const revocationPreviewQuery = z
+  .strictObject({ subject: identifier.optional(), client_id: identifier.optional(), grant_id: identifier.optional() })
+  .refine((v) => v.subject !== undefined || v.client_id !== undefined || v.grant_id !== undefined, 'give at least one of subject, client_id, grant_id');
+
+export const revocationPreview = z.object({
+  matching: z.int().min(0).meta({ description: 'live ledger entries (every type) that a bulk revocation with the same fields would make inactive now' }),
+  stateless_not_counted: z
+    .literal(true)
+    .meta({ description: 'stateless tokens have no ledger entry: the revocation reaches them, but they cannot be counted' }),
+});
+
+// Signing keys
+
+export const signingKeyView = z.object({
+  kid: z.string(),
+  alg: z.enum(['ES256', 'RS256']),
+  status: z.enum(['active', 'published', 'retired']).meta({
+    description:
+      '`active`: the key its algorithm signs with now; `published`: in the JWKS but not signing (newer and within the activation delay, or older until it retires); `retired`: past `retires_at`, no longer published',
+  }),
+  created_at: timestamp,
+  retires_at: timestamp.nullable().meta({ description: 'when the key leaves the JWKS; null while it is the newest' }),
+});
+
+export const keyRotationBody = z.strictObject({}).meta({ description: 'nothing: a rotation takes no fields' });
+
+export const signingKeyRotation = z.object({
+  keys: z.array(signingKeyView).meta({ description: 'the new keys, one per algorithm' }),
+  previous_keys_retire_at: timestamp.meta({ description: 'when the older keys leave the JWKS (after every token they signed has expired)' }),
+});
+
+// Statistics
+
+export const MIN_STATS_WINDOW = 60;
+export const MAX_STATS_WINDOW = 86_400;
+
+/** `window_seconds` as documented; parseStatsQuery reads it (a query string holds only text). */
+export const statsQuery = z.object({
+  window_seconds: z.int().min(MIN_STATS_WINDOW).max(MAX_STATS_WINDOW).optional().meta({ description: 'the period shown, ending now', default: 3600 }),
+});
+
+const perMode = z.object({ reference: z.int().min(0), jwt: z.int().min(0), stateless: z.int().min(0) });
+
+export const statsView = z.object({
+  window_seconds: z.int(),
+  bucket_seconds: z.int().meta({ description: '60, or a larger multiple of 60 so that there are at most 120 buckets' }),
+  buckets: z.array(z.object({ start: timestamp, issued: perMode, revoked: perMode })).meta({
+    description:
+      'oldest first; the last one holds now. Issued: access tokens by token mode. Revoked: access tokens by mode (stateless: those revoked one by one)',
+  }),
+  totals: z.object({ issued: perMode, revoked: perMode }),
+  revocations_live: z.int().min(0).meta({ description: 'revocation events published in the window (what the revocation streams carried)' }),
+  stateless_counted: z.enum(['shared', 'this_process']).meta({
+    description: 'stateless tokens are written nowhere at issuance: counted in Redis for every replica (`shared`), or without Redis by this process alone',
+  }),
+});
+
 // The audit trail
 
 /** Who made an admin request: the bootstrap key, or an access token with scope admin. */
@@ -149,7 +207,10 @@ export const auditEventView = z.object({
     .int()
     .min(1)
     .meta({ description: 'attempts the event stands for: 1, or the refused unauthenticated attempts from source_ip in that minute (the first one shown)' }),
-  created_id: z.string().nullable().meta({ description: 'what the write created: the new client’s `client_id`, the new user’s `id`, the new key’s `kid`' }),
+  created_id: z
+    .string()
+    .nullable()
+    .meta({ description: 'what the write created: the new client’s `client_id`, the new user’s `id`, the new signing keys’ `kid`s (space-separated)' }),
 });
 
 // Lists

@@ -4,7 +4,7 @@ import { toLedgerEntry } from '../storage/ledger.js';
 import { prune, type PruneOptions, type PruneResult } from '../tokens/prune.js';
 import { notFound, parseInput } from './input.js';
 import { pageOf, type Page, type PageOf } from './pagination.js';
-import { pruneBody, revocationBody, tokenQuery, type ledgerEntryView } from './schemas.js';
+import { pruneBody, revocationBody, revocationPreviewQuery, tokenQuery, type ledgerEntryView } from './schemas.js';
 
 // The operations on the token ledger, for the admin API and the CLI. Never a token value or payload.
 
@@ -49,4 +49,13 @@ export async function revokeTokens(runtime: Runtime, request: RevocationRequest)
 /** Deletes what can never be active again, in batches (tokens/prune.ts); never an unexpired token's entry. */
 export function pruneLedger(runtime: Runtime, options: PruneOptions): Promise<PruneResult> {
   return prune(runtime, options);
+}
+
+export type RevocationPreviewRequest = z.output<typeof revocationPreviewQuery>;
+export const parseRevocationPreview = (query: unknown): RevocationPreviewRequest => parseInput(revocationPreviewQuery, query, 'query');
+
+/** How many ledger entries `revokeTokens` with the same fields would revoke now; stateless tokens cannot be counted. */
+export async function previewRevocation(runtime: Runtime, request: RevocationPreviewRequest): Promise<{ matching: number; stateless_not_counted: true }> {
+  const scope = { subject: request.subject, clientId: request.client_id, grantId: request.grant_id };
+  return { matching: await runtime.stores.entries.countDeactivatable(scope, new Date()), stateless_not_counted: true };
 }

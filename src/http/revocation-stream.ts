@@ -53,31 +53,21 @@ async function authenticateClient(provider: () => Provider, secrets: ClientSecre
   }
 }
 
-/**
- * `GET /revocations/stream` (REVOCATION_STREAM_PATH): server-sent events, one per revocation, for validators without Redis.
- * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
- */
-export function createRevocationStreamRouter({ provider, feed, secrets }: { provider: () => Provider; feed: RevocationFeed; secrets: ClientSecrets }): {
-  router: Router;
+/** The revocation stream's serving, shared by `GET /revocations/stream` (clients) and `GET /admin/revocations/stream` (the console). */
+export interface RevocationStreams {
+  /**
+   * Answers an authenticated request with the stream: server-sent events, one per revocation.
+   * Resumable: a client sending Last-Event-ID (or ?last_event_id=) first gets what it missed.
+   */
+  serve(req: Request, res: Response): Promise<void>;
+  /** Ends every open stream (shutdown). */
   closeAll(): void;
-} {
-  const router = express.Router();
+}
+
+export function createRevocationStreams(feed: RevocationFeed): RevocationStreams {
   const open = new Set<Response>();
 
-  router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
-    let clientId: string | undefined;
-    try {
-      clientId = await authenticateClient(provider, secrets, req);
-    } catch (error) {
-      if (!(error instanceof ClientAuthThrottled)) throw error;
-      res.set('retry-after', String(error.retryAfterSeconds));
-      throw new TallyError(429, 'invalid_client', error.error_description ?? 'too many failed authentications');
-    }
-    if (!clientId) {
-      await secrets.failed(parseBasicCredentials(req.headers.authorization)?.clientId, req.ip);
-      res.set('www-authenticate', 'Basic realm="tally"');
-      throw new TallyError(401, 'invalid_client', 'authenticate with the client id and secret (HTTP Basic)');
-    }
+  async function serve(req: Request, res: Response): Promise<void> {
     const resumeFrom = String(req.headers['last-event-id'] ?? req.query.last_event_id ?? '');
     if (resumeFrom && !(/^\d{1,10}$/.test(resumeFrom) && Number(resumeFrom) <= MAX_FEED_ID)) {
       throw new TallyError(400, 'invalid_request', 'Last-Event-ID must be an event id from this stream');
@@ -134,12 +124,44 @@ export function createRevocationStreamRouter({ provider, feed, secrets }: { prov
     };
     req.on('close', stop);
     res.on('close', stop);
-  });
+  }
 
   return {
-    router,
+    serve,
     closeAll() {
       for (const res of open) res.end();
     },
   };
+}
+
+/**
+ * `GET /revocations/stream` (REVOCATION_STREAM_PATH): the stream for validators without Redis, to
+ * confidential clients authenticated with HTTP Basic.
+ */
+export function createRevocationStreamRouter({ provider, feed, secrets }: { provider: () => Provider; feed: RevocationFeed; secrets: ClientSecrets }): {
+  router: Router;
+  streams: RevocationStreams;
+  closeAll(): void;
+} {
+  const router = express.Router();
+  const streams = createRevocationStreams(feed);
+
+  router.get(REVOCATION_STREAM_PATH, async (req: Request, res: Response) => {
+    let clientId: string | undefined;
+    try {
+      clientId = await authenticateClient(provider, secrets, req);
+    } catch (error) {
+      if (!(error instanceof ClientAuthThrottled)) throw error;
+      res.set('retry-after', String(error.retryAfterSeconds));
+      throw new TallyError(429, 'invalid_client', error.error_description ?? 'too many failed authentications');
+    }
+    if (!clientId) {
+      await secrets.failed(parseBasicCredentials(req.headers.authorization)?.clientId, req.ip);
+      res.set('www-authenticate', 'Basic realm="tally"');
+      throw new TallyError(401, 'invalid_client', 'authenticate with the client id and secret (HTTP Basic)');
+    }
+    await streams.serve(req, res);
+  });
+
+  return { router, streams, closeAll: () => streams.closeAll() };
 }

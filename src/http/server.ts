@@ -55,7 +55,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use('/admin', createAdminRouter({ provider, runtime }));
+  app.use('/admin', createAdminRouter({ provider, runtime, revocationStreams: revocationStream.streams }));
   app.use(revocationStream.router);
   const signIn = createSignIn({ users: runtime.users, throttle: runtime.throttle, security: runtime.security });
   const csrf = createCsrf(runtime.keyring.cookieKeys[0]!);

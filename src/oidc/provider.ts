@@ -27,6 +27,7 @@ import { installUserCodeThrottle, UserCodesThrottled } from './user-code-throttl
 import { installIntrospectionTokenType, introspectionAllowedPolicy } from './introspection-policy.js';
 import { CLIENT_POLICY_METADATA, checkClientPolicyMetadata, pkceRequired } from './client-policies.js';
 import { resourceScopes } from './admin-rights.js';
+import type { IssuanceCounter } from '../storage/issuance-counter.js';
 import { mtlsFeature } from './mtls.js';
 import { ACR_VALUES } from './second-factors.js';
 
@@ -53,6 +54,8 @@ export interface ProviderDependencies {
   security?: SecurityEvents;
   /** One-time marks of DPoP proofs and client assertions, shared by every replica (absent in the CLI, which serves no request). */
   replayMarks?: ReplayMarkStore;
+  /** Counts stateless access tokens as they are issued (the admin statistics); absent in the CLI. */
+  statelessIssued?: Pick<IssuanceCounter, 'count'>;
 }
 
 const noPages: RenderPage = () => Promise.reject(new Error('this provider serves no pages'));
@@ -226,6 +229,7 @@ function tokenModeDependencies(deps: ProviderDependencies) {
     statelessRefreshTokens: deps.statelessRefreshTokens,
     signingKeys: deps.keyring.signingKeys,
     security: deps.security,
+    statelessIssued: deps.statelessIssued,
   };
 }
 

@@ -37,6 +37,8 @@ export interface TokenModeDependencies {
   ledger: LedgerManager;
   statelessRefreshTokens: StatelessRefreshTokens;
   signingKeys: JWK[];
+  /** Hears each stateless access token issued (the admin statistics: they are written nowhere). */
+  statelessIssued?: { count(): void } | undefined;
 }
 
 type ClientLike = { clientId: string; token_mode?: unknown } | undefined;
@@ -138,13 +140,16 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
 /**
  * The ledger entry of a jwt-mode access token, written before the token is signed (and so before the
  * response): a failure here fails the request rather than issuing a token the ledger does not know.
- * Stateless tokens get no entry.
+ * Stateless tokens get no entry, only a count (in memory or Redis, never waited for).
  */
 function createJwtCustomizer(deps: TokenModeDependencies) {
   return async (_ctx: KoaContextWithOIDC, token: unknown, jwt: { payload: Record<string, unknown> }) => {
     const t = token as TokenInstance & TokenBinding;
     const { payload } = jwt;
-    if (isStatelessJti(t.jti)) return;
+    if (isStatelessJti(t.jti)) {
+      deps.statelessIssued?.count();
+      return;
+    }
     await deps.ledger.create({
       id: randomUUID(),
       lookupHash: sha256(t.jti),

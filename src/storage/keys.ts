@@ -119,13 +119,42 @@ export async function loadKeyring(db: Db, secretKey?: Buffer, activationDelayMs 
   };
 }
 
+/** A signing key as the admin API shows it: never its material. */
+export interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  /** `active`: signs now; `published`: in the JWKS, not signing; `retired`: gone from the JWKS. */
+  status: 'active' | 'published' | 'retired';
+  createdAt: Date;
+  retiredAt: Date | null;
+}
+
 /**
- * Adds a new signing key per algorithm. The older ones stay published until `retireAfterMs` from now
- * (the activation delay plus the longest lifetime of a token they signed), then leave the JWKS.
+ * Every signing key, newest first, with its status judged as loadKeyring judges it (orderForSigning:
+ * the first of each algorithm signs). The kid is read from the sealed JWK; nothing else leaves here.
  */
-export async function addSigningKeys(db: Db, secretKey: Buffer | undefined, retireAfterMs: number): Promise<{ kid: string; alg: string; retires?: string }[]> {
+export async function listSigningKeys(db: Db, secretKey: Buffer | undefined, activationDelayMs: number): Promise<SigningKeyRow[]> {
   const root = await loadRootKey(db, secretKey);
-  const retiredAt = new Date(Date.now() + retireAfterMs);
+  const rows = await db.key.findMany({ where: { use: 'sig' }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+  const now = new Date();
+  const live = rows.filter((r) => !r.retiredAt || r.retiredAt > now);
+  const ordered = orderForSigning(live, activationDelayMs);
+  const active = new Set(ordered.filter((r, i) => i === 0 || ordered[i - 1]!.alg !== r.alg));
+  return rows.map((r) => ({
+    kid: (JSON.parse(openMaterial(root, r)) as JWK).kid!,
+    alg: r.alg,
+    status: active.has(r) ? 'active' : live.includes(r) ? 'published' : 'retired',
+    createdAt: r.createdAt,
+    retiredAt: r.retiredAt,
+  }));
+}
+
+/**
+ * Adds a new signing key per algorithm. The older ones stay published until `retiredAt` (the
+ * activation delay plus the longest lifetime of a token they signed, from now), then leave the JWKS.
+ */
+export async function addSigningKeys(db: Db, secretKey: Buffer | undefined, retiredAt: Date): Promise<{ kid: string; alg: string; retires?: string }[]> {
+  const root = await loadRootKey(db, secretKey);
   await db.key.updateMany({ where: { use: 'sig', retiredAt: null }, data: { retiredAt } });
   const added = [];
   for (const alg of SIGNING_ALGORITHMS) {

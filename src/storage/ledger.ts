@@ -158,6 +158,8 @@ export interface LedgerStore {
   revokeById(id: string): Promise<{ row: LedgerRow; revoked: boolean } | null>;
   /** Every live entry of the scope created at or before `at` becomes inactive; returns how many, per format. */
   deactivate(scope: RevocationScope, at: Date, type?: EntryType): Promise<Record<EntryFormat, number>>;
+  /** How many entries `deactivate(scope, at)` would change now (the console's preview of a bulk revocation). */
+  countDeactivatable(scope: RevocationScope, at: Date): Promise<number>;
   /** Newest first; the cursor is the last entry's (created_at, id), so pages stay stable under inserts. */
   list(filter: EntryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<LedgerRow[]>;
   /** Deletes up to `batchSize` entries whose token expired before `before`; returns how many. */
@@ -167,6 +169,8 @@ export interface LedgerStore {
 
 export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
   const revocable = { in: REVOCABLE_STATUSES };
+  /** What a bulk revocation at `at` changes: the scope's live entries created at or before it. */
+  const deactivatable = (scope: RevocationScope, at: Date) => ({ ...scopeWhere(scope), status: revocable, createdAt: { lte: at } });
   return {
     async upsert(entry) {
       await sql.run(UPSERT, insertParams(entry));
@@ -214,12 +218,16 @@ export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
       const counts: Record<EntryFormat, number> = { reference: 0, jwt: 0 };
       for (const format of ENTRY_FORMATS) {
         const { count } = await db.tokenEntry.updateMany({
-          where: { ...scopeWhere(scope), ...(type ? { type } : {}), format, status: revocable, createdAt: { lte: at } },
+          where: { ...deactivatable(scope, at), ...(type ? { type } : {}), format },
           data: { status: 'inactive', revokedAt: at },
         });
         counts[format] = count;
       }
       return counts;
+    },
+
+    countDeactivatable(scope, at) {
+      return db.tokenEntry.count({ where: deactivatable(scope, at) });
     },
 
     async list(filter, limit, after) {

@@ -20,13 +20,18 @@ import {
   getToken,
   listTokens,
   parsePruneRequest,
+  parseRevocationPreview,
   parseRevocationRequest,
+  previewRevocation,
   parseTokenFilter,
   pruneLedger,
   revokeToken,
   revokeTokens,
 } from '../../admin/tokens.js';
 import { listAuditEvents } from '../../admin/audit.js';
+import { listKeys, parseRotationRequest, rotateKeys } from '../../admin/keys.js';
+import { parseStatsQuery, tokenStats } from '../../admin/stats.js';
+import type { RevocationStreams } from '../revocation-stream.js';
 import { parsePage } from '../../admin/pagination.js';
 import { noteCreated, recordAdminWrites } from './audit.js';
 import { requireAdmin } from './auth.js';
@@ -37,6 +42,8 @@ import { openApiFor } from './openapi.js';
 export interface AdminDependencies {
   provider: () => Provider;
   runtime: Runtime;
+  /** The revocation stream's serving, shared with `GET /revocations/stream`. */
+  revocationStreams: Pick<RevocationStreams, 'serve'>;
 }
 
 /**
@@ -44,7 +51,7 @@ export interface AdminDependencies {
  * request, hands it to an operation of the admin layer (src/admin/, shared with the CLI) and sends
  * what it returns; every error goes to renderProblems.
  */
-export function createAdminRouter({ provider, runtime }: AdminDependencies): Router {
+export function createAdminRouter({ provider, runtime, revocationStreams }: AdminDependencies): Router {
   const router = express.Router();
   router.use((_req, res, next) => {
     res.set('cache-control', 'no-store');
@@ -102,10 +109,23 @@ export function createAdminRouter({ provider, runtime }: AdminDependencies): Rou
   router.get('/tokens/:id', async (req, res) => void res.json(await getToken(runtime, id(req))));
   router.post('/tokens/:id/revoke', async (req, res) => void res.json(await revokeToken(runtime, id(req))));
   router.post('/revocations', async (req, res) => void res.json(await revokeTokens(runtime, parseRevocationRequest(req.body))));
+  router.get('/revocations/preview', async (req, res) => void res.json(await previewRevocation(runtime, parseRevocationPreview(req.query))));
+  // The feed of `GET /revocations/stream`, for a browser holding an admin token (it reads it with fetch).
+  router.get('/revocations/stream', (req, res) => revocationStreams.serve(req, res));
   router.post('/prune', async (req, res) => {
     const { deleted, audit_deleted } = await pruneLedger(runtime, parsePruneRequest(req.body));
     res.json({ deleted, audit_deleted });
   });
+
+  // Signing keys and the dashboard's numbers
+  router.get('/keys', async (_req, res) => void res.json(await listKeys(runtime)));
+  router.post('/keys/rotate', async (req, res) => {
+    parseRotationRequest(req.body);
+    const rotation = await rotateKeys(runtime);
+    noteCreated(res, rotation.keys.map((k) => k.kid).join(' '));
+    res.status(201).json(rotation);
+  });
+  router.get('/stats', async (req, res) => void res.json(await tokenStats(runtime, parseStatsQuery(req.query))));
 
   // The audit trail, newest first
   router.get('/audit', async (req, res) => void res.json(await listAuditEvents(runtime, parsePage(req.query))));

@@ -56,6 +56,8 @@ export const adminOpenApi: OpenApiDocument = {
     { name: 'clients', description: 'OAuth clients (RFC 7591 metadata plus `token_mode`)' },
     { name: 'users', description: 'end users who sign in on the login page' },
     { name: 'tokens', description: 'the token ledger: metadata of every token issued, never a token value' },
+    { name: 'keys', description: 'the signing keys of tokens and ID tokens, as the JWKS publishes them' },
+    { name: 'stats', description: 'numbers for the console’s dashboard' },
     { name: 'audit', description: 'who changed what, when, with what outcome' },
     { name: 'meta', description: 'this document' },
   ],
@@ -235,6 +237,33 @@ export const adminOpenApi: OpenApiDocument = {
         responses: { '200': { description: 'how many ledger entries were revoked', content: json('RevocationResult') }, ...BODY_ERRORS, ...AUTH_ERRORS },
       },
     },
+    '/revocations/preview': {
+      get: {
+        operationId: 'previewRevocation',
+        summary: 'Count what a bulk revocation would revoke',
+        description: 'Takes the fields of `POST /revocations` (at least one) as query parameters; changes nothing.',
+        tags: ['tokens'],
+        parameters: queryParameters('RevocationPreviewQuery'),
+        responses: { '200': { description: 'the count', content: json('RevocationPreview') }, '400': ref('responses', 'BadRequest'), ...AUTH_ERRORS },
+      },
+    },
+    '/revocations/stream': {
+      get: {
+        operationId: 'streamRevocations',
+        summary: 'The live revocation feed',
+        description:
+          'The server-sent events of `$ISSUER/revocations/stream` (an event `revocation` per revocation, its `id` resumable with `Last-Event-ID`), for an admin credential.',
+        tags: ['tokens'],
+        parameters: [
+          { name: 'Last-Event-ID', in: 'header', description: 'the `id` of the last event received', schema: { type: 'string', pattern: '^\\d{1,10}$' } },
+        ],
+        responses: {
+          '200': { description: 'the event stream, open until the caller leaves', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          '400': ref('responses', 'BadRequest'),
+          ...AUTH_ERRORS,
+        },
+      },
+    },
     '/prune': {
       post: {
         operationId: 'pruneLedger',
@@ -243,6 +272,39 @@ export const adminOpenApi: OpenApiDocument = {
         tags: ['tokens'],
         requestBody: { required: false, content: json('PruneRequest') },
         responses: { '200': { description: 'how many rows were deleted', content: json('PruneResult') }, ...BODY_ERRORS, ...AUTH_ERRORS },
+      },
+    },
+    '/keys': {
+      get: {
+        operationId: 'listKeys',
+        summary: 'List the signing keys, newest first',
+        description: 'Every signing key with its status; never private material. One page holds them all.',
+        tags: ['keys'],
+        responses: { '200': { description: 'the keys', content: json('SigningKeyList') }, ...AUTH_ERRORS },
+      },
+    },
+    '/keys/rotate': {
+      post: {
+        operationId: 'rotateKeys',
+        summary: 'Add a signing key per algorithm',
+        description:
+          'As `tally keys rotate`: the new keys are published at once and sign after the activation delay (KEY_ACTIVATION_DELAY); the older ones stay published until every token they signed has expired. Takes no body, or `{}`.',
+        tags: ['keys'],
+        requestBody: { required: false, content: json('KeyRotationRequest') },
+        responses: { '201': { description: 'the new keys', content: json('SigningKeyRotation') }, ...BODY_ERRORS, ...AUTH_ERRORS },
+      },
+    },
+    '/stats': {
+      get: {
+        operationId: 'getStats',
+        summary: 'Access tokens issued and revoked per token mode over a recent window',
+        tags: ['stats'],
+        parameters: queryParameters('StatsQuery'),
+        responses: {
+          '200': { description: 'counts per time bucket and in total', content: json('Stats') },
+          '400': ref('responses', 'BadRequest'),
+          ...AUTH_ERRORS,
+        },
       },
     },
     '/audit': {
@@ -296,7 +358,9 @@ export const adminOpenApi: OpenApiDocument = {
         required: ['type', 'title', 'status', 'detail', 'code'],
       },
       // Described by the parameters they became.
-      ...Object.fromEntries(Object.entries(schemas).filter(([name]) => !['TokenQuery', 'UserQuery', 'PageQuery'].includes(name))),
+      ...Object.fromEntries(
+        Object.entries(schemas).filter(([name]) => !['TokenQuery', 'UserQuery', 'PageQuery', 'RevocationPreviewQuery', 'StatsQuery'].includes(name)),
+      ),
     },
     responses: {
       BadRequest: problem('invalid input: unknown field, wrong type, bad JSON, duplicate key, bad `limit` or `cursor`; `field` names it'),
