@@ -7,7 +7,7 @@ import * as oidc from 'openid-client';
 import type { BrowserContext, CDPSession, Browser as PwBrowser, Page } from 'playwright-core';
 import { ADMIN_KEY, admin } from './helpers/admin.ts';
 import { chromiumSkipReason, launchChromium } from './helpers/chromium.ts';
-import { databaseContents } from './helpers/db.ts';
+import { databaseContents, query } from './helpers/db.ts';
 import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
 import { authorizationRequest, discover } from './helpers/oauth.ts';
 import { root, startServer, type TestServer } from './helpers/server.ts';
@@ -180,5 +180,99 @@ describe('passkeys in a real browser (CDP virtual authenticators)', { skip }, ()
     assert.deepEqual(claims.amr, ['pwd', 'swk', 'user', 'mfa']);
     assert.equal(claims.acr, MFA);
     assert.deepEqual(problems, []);
+  });
+
+  /** The login page of a new authorization, then its passkey button; the error the page shows, with the status. */
+  async function passwordlessRefused(page: Page): Promise<{ status: number; error: string }> {
+    // prompt=login: the login page even where this browser's session is signed in already.
+    await page.goto((await authorizationRequest(config, 'openid', { prompt: 'login' })).url.href);
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && /\/interaction\/[^/]+$/.test(new URL(r.url()).pathname)),
+      page.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click(),
+    ]);
+    await page.waitForLoadState();
+    return { status: response.status(), error: await page.getByRole('alert').innerText() };
+  }
+
+  /** A new tab and authenticator holding this credential (a copy, or one forged with another key). */
+  async function authenticatorWith(credential: { credentialId: string; userHandle?: string | undefined; privateKey: string; signCount: number }) {
+    const { page } = await newPage(browser);
+    const { cdp, authenticatorId } = await addAuthenticator(page);
+    await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...credential, isResidentCredential: true, rpId: 'localhost' } });
+    return page;
+  }
+  const otherKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+
+  test('refused: a cloned authenticator (its counter behind), another key under the same credential id, an unregistered passkey; wrong ones throttled', {
+    timeout: 240_000,
+  }, async () => {
+    const user = createUser(server);
+    const { page } = await newPage(browser);
+    const { cdp, authenticatorId } = await addAuthenticator(page);
+    await accountSignIn(page, server, user);
+    await enrolPasskey(page, 'Key');
+    const claims = await codeFlowInBrowser(page, config, () => press(page, 'Sign in with a passkey'));
+    assert.equal(claims.sub, user.id);
+    const [real] = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    assert.ok(real && real.signCount >= 2, `the counter moved: ${real?.signCount}`);
+
+    // A clone: the same private key, its counter behind the one last seen.
+    const clone = await authenticatorWith({ credentialId: real.credentialId, userHandle: real.userHandle, privateKey: real.privateKey, signCount: 0 });
+    const cloned = await passwordlessRefused(clone);
+    assert.equal(cloned.status, 401);
+    assert.match(cloned.error, /passkey was not accepted/);
+    assert.match(server.output(), /"reason":"counter_went_back".*"event":"passkey_failed"/);
+
+    // Another authenticator with its own key under this credential id: the signature does not verify.
+    const forged = await authenticatorWith({ credentialId: real.credentialId, userHandle: real.userHandle, privateKey: otherKey(), signCount: 1000 });
+    for (let i = 0; i < 3; i++) assert.equal((await passwordlessRefused(forged)).status, 401);
+    assert.match(server.output(), /"reason":"invalid_assertion".*"event":"passkey_failed"/);
+    const last = await passwordlessRefused(forged);
+    assert.match(last.error, /Too many wrong passkey attempts/, 'the fifth wrong assertion starts the throttle');
+    // Throttled like wrong codes (the same rule: 1 s, then doubling, from the fifth): counted and reported.
+    assert.match(server.output(), /"event":"second_factor_locked"/);
+
+    // A discoverable passkey nobody registered here.
+    const stranger = await authenticatorWith({
+      credentialId: Buffer.from('not-registered-here').toString('base64'),
+      userHandle: Buffer.from('nobody').toString('base64'),
+      privateKey: otherKey(),
+      signCount: 0,
+    });
+    const unknown = await passwordlessRefused(stranger);
+    assert.equal(unknown.status, 401);
+    assert.match(unknown.error, /not registered here/);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /tally_security_events_total\{event="passkey_failed"\} ([6-9]|\d\d)/);
+  });
+
+  test('remove a passkey (the password asked); DELETE /admin/users/{id}/factors removes passkeys too', { timeout: 120_000 }, async () => {
+    const user = createUser(server);
+    const { page } = await newPage(browser);
+    await addAuthenticator(page);
+    await accountSignIn(page, server, user);
+    await enrolPasskey(page, 'First');
+    await page.fill('input[id^=remove-]', 'not-the-password');
+    await press(page, 'Remove this passkey');
+    assert.match(await page.getByRole('alert').innerText(), /neither your password nor a code/);
+    await page.fill('input[id^=remove-]', user.password);
+    await press(page, 'Remove this passkey');
+    assert.match(await page.locator('.notice').innerText(), /passkey is removed/);
+    assert.match(await page.locator('#passkeys-status').innerText(), /^None/);
+    assert.match(server.output(), /"kind":"passkey".*"event":"factor_removed"|"event":"factor_removed".*"kind":"passkey"/);
+    // Its credential stays in the authenticator, but Tally no longer knows it.
+    await press(page, 'Sign out');
+    const gone = await passwordlessRefused(page);
+    assert.match(gone.error, /not registered here/);
+
+    await accountSignIn(page, server, user);
+    await enrolPasskey(page, 'Second');
+    const count = async () =>
+      (await query<{ n: number }>(server, `SELECT COUNT(*) AS n FROM "user_factors" WHERE "user_id" = ? AND "kind" = 'passkey'`, user.id))[0]!.n;
+    assert.equal(Number(await count()), 1);
+    assert.equal((await admin(server, 'DELETE', `/users/${user.id}/factors`)).status, 204);
+    assert.equal(Number(await count()), 0);
+    await page.goto(`${server.url}/account`);
+    assert.match(await page.locator('#passkeys-status').innerText(), /^None/);
   });
 });
