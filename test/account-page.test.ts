@@ -14,7 +14,7 @@ const skip = chromiumSkipReason();
 
 /** Submits the page's form whose button says `button` and waits for the next page. */
 async function press(page: Page, button: string) {
-  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: button }).click()]);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: button, exact: true }).click()]);
 }
 
 describe('the account page in a real browser', { skip }, () => {

@@ -55,7 +55,7 @@ test('login and consent pages work in a real browser (headless Chromium)', { tim
   await page.locator('input[name=username]').waitFor({ state: 'visible' });
   assert.match(await page.title(), /Sign in/);
   assert.ok(page.url().startsWith(`${server.url}/interaction/`), `expected the interaction page, got ${page.url()}`);
-  assert.equal(await page.locator('input[name=_csrf]').count(), 1);
+  assert.equal(await page.locator('form:has(input[name=password]) input[name=_csrf]').count(), 1);
   await page.screenshot({ path: join(RESULTS, 'login.png'), fullPage: true });
 
   // 2. A wrong password shows the login form again with an error, and does not reach the client.

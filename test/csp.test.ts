@@ -155,7 +155,10 @@ test('in Chromium: the form_post page and the logout pages work under the policy
   // Login (styled by the served stylesheet), consent, then the form_post page submits itself to the client.
   await page.goto(authorizationUrl({ response_mode: 'form_post' }));
   await page.fill('input[name=username]', user.username);
-  const background = await page.locator('button[type=submit]').evaluate((button) => getComputedStyle(button).backgroundColor);
+  const background = await page
+    .locator('button[type=submit]')
+    .first()
+    .evaluate((button) => getComputedStyle(button).backgroundColor);
   assert.equal(background, 'rgb(36, 86, 211)', 'the stylesheet applies');
   await page.fill('input[name=password]', user.password);
   await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);

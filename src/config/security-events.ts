@@ -15,10 +15,11 @@ export const SECURITY_EVENTS = {
   refresh_token_reused: 'a rotated refresh token presented again (its grant revoked)',
   code_replayed: 'an authorization or device code presented again (its grant revoked)',
   forged_token: 'a token that claims to be Tally’s but is not (bad signature, unknown key, bad seal)',
-  factor_enrolled: 'a second factor enrolled (an authenticator confirmed, recovery codes generated)',
+  factor_enrolled: 'a second factor enrolled (an authenticator confirmed, recovery codes generated, a passkey added)',
   factor_removed: 'a second factor removed (by the user, or an operator resetting a lost device)',
   second_factor_failed: 'a wrong one-time code (authenticator or recovery code) after a right password',
   second_factor_locked: 'one-time codes for an account refused after consecutive wrong ones',
+  passkey_failed: 'a passkey assertion refused (bad signature, unknown or another user’s credential, no user verification, a counter gone back)',
   recovery_code_used: 'a recovery code used (each works once)',
   overloaded: 'expensive work refused because its bound was reached',
 } as const;

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { TallyError } from '../lib/errors.js';
+import { pageNonceOf } from '../lib/page-nonce.js';
+import type { Passkeys } from '../oidc/passkeys.js';
 import type { SecondFactors } from '../oidc/second-factors.js';
 import type { SignIn } from '../oidc/sign-in.js';
 import type { UserStore } from '../storage/users.js';
 import type { Csrf } from './csrf.js';
+import { addAccountPasskeyRoutes } from './account-passkeys.js';
 import { renderCodePrompt, renderEnrolment } from './factor-pages.js';
+import type { PasskeyChallenges } from './passkey-challenges.js';
 import type { Tickets } from './tickets.js';
 import { renderPage } from './views.js';
 
@@ -22,9 +26,10 @@ const TICKET = 'account-session';
 const SESSION_TTL = 15 * 60;
 const MIN_PASSWORD = 8;
 const MAX_PASSWORD = 1024;
+const PASSKEY_CHALLENGE = '/account/passkey-challenge';
 
-type Stage = 'anonymous' | 'code' | 'in';
-interface Session {
+export type Stage = 'anonymous' | 'code' | 'in';
+export interface Session {
   sid: string;
   stage: Stage;
   sub?: string;
@@ -43,6 +48,8 @@ export function createAccountRouter({
   users,
   csrf,
   factors,
+  passkeys,
+  challenges,
   tickets,
   secureCookies,
 }: {
@@ -50,6 +57,8 @@ export function createAccountRouter({
   users: Pick<UserStore, 'find' | 'update'>;
   csrf: Csrf;
   factors: SecondFactors;
+  passkeys: Passkeys;
+  challenges: PasskeyChallenges;
   tickets: Tickets;
   secureCookies: boolean;
 }): Router {
@@ -87,13 +96,34 @@ export function createAccountRouter({
     send(
       res,
       status,
-      renderPage('login', { title: 'Sign in', clientName: 'your account', action: '/account/sign-in', csrf: fieldsFor(session)._csrf, error, username }),
+      renderPage('login', {
+        title: 'Sign in',
+        clientName: 'your account',
+        action: '/account/sign-in',
+        csrf: fieldsFor(session)._csrf,
+        error,
+        username,
+        passkeyChallenge: PASSKEY_CHALLENGE,
+        nonce: pageNonceOf(res),
+      }),
     );
+
+  /** The second step of the page's sign-in: a one-time code, or a passkey when the user has one. */
+  async function codePrompt(res: Response, session: Session, status = 200, error?: string) {
+    const { passkeys: count } = await factors.summary(session.sub!);
+    const passkeyChallenge = count ? PASSKEY_CHALLENGE : undefined;
+    await send(
+      res,
+      status,
+      renderCodePrompt({ action: '/account/second-factor', fields: fieldsFor(session), error, passkeyChallenge, nonce: pageNonceOf(res) }),
+    );
+  }
 
   async function accountPage(res: Response, session: Session, status = 200, messages: { notice?: string; error?: string } = {}) {
     const user = await users.find(session.sub!);
     if (!user || user.disabled) throw new TallyError(401, 'signed_out', 'You are signed out.');
     const summary = await factors.summary(user.id);
+    const passkeyList = await passkeys.list(user.id);
     keep(res, session);
     await send(
       res,
@@ -102,6 +132,8 @@ export function createAccountRouter({
         title: 'Your account',
         username: user.username,
         ...summary,
+        passkeyList,
+        nonce: pageNonceOf(res),
         fields: fieldsFor(session),
         notice: undefined,
         error: undefined,
@@ -111,9 +143,10 @@ export function createAccountRouter({
   }
 
   /** A POST from this page: the session at the stage it must be, and the form's CSRF token for it. */
-  function posted(req: Request, stage: Stage): Session {
+  function posted(req: Request, stage: Stage | Stage[]): Session {
     const session = sessionOf(req);
-    if (!session || session.stage !== stage) throw new TallyError(401, 'signed_out', 'Your session on this page ended. Open the account page again.');
+    if (!session || !([] as Stage[]).concat(stage).includes(session.stage))
+      throw new TallyError(401, 'signed_out', 'Your session on this page ended. Open the account page again.');
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify(`account:${session.sid}`, body._csrf))
       throw new TallyError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
@@ -121,6 +154,19 @@ export function createAccountRouter({
   }
 
   const bodyOf = (req: Request) => (req.body ?? {}) as Record<string, unknown>;
+
+  /** Removing a factor asks who is there: a 6-digit code from the app, or else the password (8 characters at least: never 6 digits). */
+  const proves = async (user: { id: string; username: string }, proof: unknown, ip: string | undefined): Promise<boolean> =>
+    typeof proof === 'string' && /^\s*\d{6}\s*$/.test(proof) ? (await factors.verifyCode(user, proof, ip)).ok : !!(await signIn(user.username, proof, ip)).user;
+
+  /** A passkey's assertion at this page's sign-in (after the password, or alone), against the challenge made for this session. */
+  const verifyPasskey = (req: Request, session: Session) =>
+    passkeys.verify({
+      response: bodyOf(req).passkey_response,
+      challenge: challenges.open(`account:${session.sid}:sign-in`, bodyOf(req).challenge_ticket),
+      userId: session.stage === 'code' ? session.sub : undefined,
+      ip: req.ip,
+    });
   const signedInUser = async (session: Session) => {
     const user = await users.find(session.sub!);
     if (!user || user.disabled) throw new TallyError(401, 'signed_out', 'You are signed out.');
@@ -130,22 +176,27 @@ export function createAccountRouter({
   router.get('/account', async (req, res) => {
     const session = sessionOf(req);
     if (session?.stage === 'in') return accountPage(res, session);
-    if (session?.stage === 'code') return send(res, 200, renderCodePrompt({ action: '/account/second-factor', fields: fieldsFor(session) }));
+    if (session?.stage === 'code') return codePrompt(res, session);
     return signInPage(res, start(res, 'anonymous'));
   });
 
   router.post('/account/sign-in', parseForm, async (req, res) => {
-    posted(req, 'anonymous');
+    const anonymous = posted(req, 'anonymous');
+    if (bodyOf(req).passkey_response !== undefined) {
+      // Passwordless: a discoverable passkey with user verification is both factors.
+      const outcome = await verifyPasskey(req, anonymous);
+      const user = outcome.ok ? await users.find(outcome.value.userId) : undefined;
+      if (!user || user.disabled) return signInPage(res, start(res, 'anonymous'), 401, outcome.ok ? 'The passkey was not accepted.' : outcome.refusal.message);
+      start(res, 'in', user.id);
+      return res.redirect(303, '/account');
+    }
     const { username, password } = bodyOf(req);
     const { user, refusal } = await signIn(username, password, req.ip);
     if (!user) {
       if (refusal.retryAfterSeconds) res.set('retry-after', String(refusal.retryAfterSeconds));
       return signInPage(res, start(res, 'anonymous'), refusal.status, refusal.message, typeof username === 'string' ? username.slice(0, 100) : '');
     }
-    if (await factors.hasSecondFactor(user.id)) {
-      const session = start(res, 'code', user.id);
-      return send(res, 200, renderCodePrompt({ action: '/account/second-factor', fields: fieldsFor(session) }));
-    }
+    if (await factors.hasSecondFactor(user.id)) return codePrompt(res, start(res, 'code', user.id));
     start(res, 'in', user.id);
     res.redirect(303, '/account');
   });
@@ -153,14 +204,10 @@ export function createAccountRouter({
   router.post('/account/second-factor', parseForm, async (req, res) => {
     const session = posted(req, 'code');
     const user = await signedInUser(session);
-    const outcome = await factors.verifyCode(user, bodyOf(req).code, req.ip);
+    const outcome = bodyOf(req).passkey_response !== undefined ? await verifyPasskey(req, session) : await factors.verifyCode(user, bodyOf(req).code, req.ip);
     if (!outcome.ok) {
       if (outcome.refusal.retryAfterSeconds) res.set('retry-after', String(outcome.refusal.retryAfterSeconds));
-      return send(
-        res,
-        outcome.refusal.status,
-        renderCodePrompt({ action: '/account/second-factor', fields: fieldsFor(session), error: outcome.refusal.message }),
-      );
+      return codePrompt(res, session, outcome.refusal.status, outcome.refusal.message);
     }
     start(res, 'in', user.id);
     res.redirect(303, '/account');
@@ -201,13 +248,8 @@ export function createAccountRouter({
   router.post('/account/totp/remove', parseForm, async (req, res) => {
     const session = posted(req, 'in');
     const user = await signedInUser(session);
-    const proof = bodyOf(req).proof;
-    // A 6-digit code from the app, or else the password (at least 8 characters: never 6 digits).
-    const ok =
-      typeof proof === 'string' && /^\s*\d{6}\s*$/.test(proof)
-        ? (await factors.verifyCode(user, proof, req.ip)).ok
-        : !!(await signIn(user.username, proof, req.ip)).user;
-    if (!ok) return accountPage(res, session, 401, { error: 'That is neither your password nor a code from your app.' });
+    if (!(await proves(user, bodyOf(req).proof, req.ip)))
+      return accountPage(res, session, 401, { error: 'That is neither your password nor a code from your app.' });
     await factors.removeAuthenticator(user, req.ip);
     await accountPage(res, session, 200, { notice: 'Your authenticator is removed.' });
   });
@@ -219,6 +261,8 @@ export function createAccountRouter({
     keep(res, session);
     await send(res, 200, renderPage('recovery-codes', { title: 'Recovery codes', codes }));
   });
+
+  addAccountPasskeyRoutes(router, { parseForm, posted, signedInUser, accountPage, bodyOf, passkeys, challenges, proves });
 
   router.post('/account/sign-out', parseForm, async (req, res) => {
     posted(req, 'in');

@@ -1,18 +1,31 @@
 import type { Request, Response } from 'express';
+import { TallyError } from '../lib/errors.js';
 import type Provider from 'oidc-provider';
 import QRCode from 'qrcode';
+import { pageNonceOf } from '../lib/page-nonce.js';
+import { passkeyLogin, type Passkeys } from '../oidc/passkeys.js';
 import { MFA_LOGIN, needsTwoFactors, PASSWORD_LOGIN, type EnrolmentOffer, type SecondFactors } from '../oidc/second-factors.js';
 import type { UserStore } from '../storage/users.js';
 import type { Csrf } from './csrf.js';
+import type { PasskeyChallenges } from './passkey-challenges.js';
 import type { Tickets } from './tickets.js';
 import { renderPage } from './views.js';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 type User = { id: string; username: string; disabled?: boolean };
 
-/** The second-factor prompt (a TOTP or recovery code), posting `fields` (CSRF token, ticket) back to `action`. */
-export function renderCodePrompt(locals: { action: string; fields: Record<string, string>; error?: string | undefined }): Promise<string> {
-  return renderPage('second-factor', { title: 'Two-step verification', error: undefined, ...locals });
+/**
+ * The second-factor prompt (a TOTP or recovery code), posting `fields` (CSRF token, ticket) back to `action`;
+ * with `passkeyChallenge` (where the user has a passkey), a passkey form too, whose script tags carry `nonce`.
+ */
+export function renderCodePrompt(locals: {
+  action: string;
+  fields: Record<string, string>;
+  error?: string | undefined;
+  passkeyChallenge?: string | undefined;
+  nonce?: string | undefined;
+}): Promise<string> {
+  return renderPage('second-factor', { title: 'Two-step verification', error: undefined, passkeyChallenge: undefined, ...locals });
 }
 
 /** The enrolment page: the otpauth URI as a QR code (an SVG data URI: the CSP's img-src allows data:) and as text. */
@@ -48,6 +61,8 @@ export function createFactorPages({
   users,
   csrf,
   factors,
+  passkeys,
+  challenges,
   tickets,
   showLogin,
   allowFormActionTo,
@@ -56,6 +71,8 @@ export function createFactorPages({
   users: Pick<UserStore, 'find'>;
   csrf: Csrf;
   factors: SecondFactors;
+  passkeys: Passkeys;
+  challenges: PasskeyChallenges;
   tickets: Tickets;
   showLogin: (res: Response, details: Details, status: number, error: string) => Promise<void>;
   allowFormActionTo: (res: Response, redirectUri: unknown) => void;
@@ -67,12 +84,22 @@ export function createFactorPages({
   }
 
   async function askCode(res: Response, details: Details, user: User, status = 200, error?: string) {
+    const { passkeys: count } = await factors.summary(user.id);
+    const passkeyChallenge = count ? `${action(details)}/passkey-challenge` : undefined;
     allowFormActionTo(res, details.params.redirect_uri);
     res
       .status(status)
       .set('cache-control', 'no-store')
-      .send(await renderCodePrompt({ action: action(details), fields: fieldsFor(details, user, 'code'), error }));
+      .send(await renderCodePrompt({ action: action(details), fields: fieldsFor(details, user, 'code'), error, passkeyChallenge, nonce: pageNonceOf(res) }));
   }
+
+  /** What a passkey challenge is bound to: this interaction, and the user who gave the password (none when passwordless). */
+  const bindingOf = (details: Details, sub = '') => `interaction:${details.uid}:${sub}`;
+  /** The user the second step's ticket names for this interaction (undefined: none, another's, or expired). */
+  const secondStepUser = (details: Details, ticket: unknown) => {
+    const claims = tickets.open<{ uid: string; sub: string; step: string }>(TICKET, ticket);
+    return claims?.uid === details.uid && claims.step === 'code' ? claims.sub : undefined;
+  };
 
   async function askEnrolment(res: Response, details: Details, user: User, status = 200, error?: string) {
     const client = await provider().Client.find(String(details.params.client_id));
@@ -95,6 +122,26 @@ export function createFactorPages({
     provider().interactionFinished(req, res, { login: { accountId: user.id, ...login } }, { mergeWithLastSubmission: false });
 
   return {
+    /** The WebAuthn options and challenge ticket for this interaction's passkey form (passwordless, or after the password). */
+    async passkeyChallenge(details: Details, body: Record<string, unknown>): Promise<{ options: { challenge: string }; challenge_ticket: string }> {
+      const sub = body.ticket === undefined ? undefined : secondStepUser(details, body.ticket);
+      if (body.ticket !== undefined && !sub) throw new TallyError(401, 'signed_out', 'This sign-in took too long. Sign in again.');
+      const options = await passkeys.authenticationOptions(sub);
+      return { options, challenge_ticket: challenges.issue(bindingOf(details, sub), options.challenge) };
+    },
+
+    /** A passkey alone (discoverable, user verified): both factors at once. */
+    async passwordless(req: Request, res: Response, details: Details, body: Record<string, unknown>): Promise<void> {
+      const challenge = challenges.open(bindingOf(details), body.challenge_ticket);
+      const checked = await passkeys.verify({ response: body.passkey_response, challenge, ip: req.ip });
+      const user = checked.ok ? await users.find(checked.value.userId) : undefined;
+      if (!checked.ok || !user || user.disabled) {
+        if (!checked.ok && checked.refusal.retryAfterSeconds) res.set('retry-after', String(checked.refusal.retryAfterSeconds));
+        return showLogin(res, details, 401, checked.ok ? 'The passkey was not accepted.' : checked.refusal.message);
+      }
+      await finish(req, res, user, passkeyLogin(checked.value.method, false));
+    },
+
     /** The password was right: ask a code, lead to enrolment, or sign in. */
     async afterPassword(req: Request, res: Response, details: Details, user: User): Promise<void> {
       if (await factors.hasSecondFactor(user.id)) return askCode(res, details, user);
@@ -112,6 +159,13 @@ export function createFactorPages({
       if (ticket.step === 'enrol' && !(await factors.hasSecondFactor(user.id))) {
         if (await factors.confirmEnrolment(user, body.code, req.ip)) return finish(req, res, user, MFA_LOGIN);
         return askEnrolment(res, details, user, 401, 'Wrong code. Enter the code your app shows now.');
+      }
+      if (body.passkey_response !== undefined) {
+        const challenge = challenges.open(bindingOf(details, user.id), body.challenge_ticket);
+        const checked = await passkeys.verify({ response: body.passkey_response, challenge, userId: user.id, ip: req.ip });
+        if (checked.ok) return finish(req, res, user, passkeyLogin(checked.value.method, true));
+        if (checked.refusal.retryAfterSeconds) res.set('retry-after', String(checked.refusal.retryAfterSeconds));
+        return askCode(res, details, user, checked.refusal.status, checked.refusal.message);
       }
       const outcome = await factors.verifyCode(user, body.code, req.ip);
       if (outcome.ok) return finish(req, res, user, MFA_LOGIN);

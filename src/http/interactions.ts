@@ -8,6 +8,9 @@ import type { UserStore } from '../storage/users.js';
 import type { Csrf } from './csrf.js';
 import { TallyError } from '../lib/errors.js';
 import { renderPage } from './views.js';
+import { pageNonceOf } from '../lib/page-nonce.js';
+import type { Passkeys } from '../oidc/passkeys.js';
+import type { PasskeyChallenges } from './passkey-challenges.js';
 import { ADMIN_SCOPE, ADMIN_SCOPE_DESCRIPTION, splitAdminScope, userMayHoldAdmin } from '../oidc/admin-rights.js';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -32,6 +35,8 @@ export function createInteractionRouter({
   users,
   csrf,
   factors,
+  passkeys,
+  challenges,
   tickets,
 }: {
   provider: () => Provider;
@@ -39,6 +44,8 @@ export function createInteractionRouter({
   users: Pick<UserStore, 'find'>;
   csrf: Csrf;
   factors: SecondFactors;
+  passkeys: Passkeys;
+  challenges: PasskeyChallenges;
   tickets: Tickets;
 }): Router {
   const router = express.Router();
@@ -51,7 +58,11 @@ export function createInteractionRouter({
     res.status(status).set('cache-control', 'no-store');
     if (details.prompt.name === 'login') {
       const action = `/interaction/${details.uid}`;
-      res.send(await renderPage('login', { ...common, action, title: 'Sign in', username: username ?? details.params.login_hint ?? '' }));
+      const passkeyChallenge = `${action}/passkey-challenge`;
+      const nonce = pageNonceOf(res);
+      res.send(
+        await renderPage('login', { ...common, action, title: 'Sign in', username: username ?? details.params.login_hint ?? '', passkeyChallenge, nonce }),
+      );
       return;
     }
     const requested = String(details.params.scope ?? '')
@@ -68,7 +79,7 @@ export function createInteractionRouter({
   }
 
   // The second step of a sign-in (oidc/second-factors.ts): a one-time code, or enrolling an authenticator.
-  const secondStep = createFactorPages({ provider, users, csrf, factors, tickets, showLogin: show, allowFormActionTo });
+  const secondStep = createFactorPages({ provider, users, csrf, factors, passkeys, challenges, tickets, showLogin: show, allowFormActionTo });
 
   const mayHoldAdminRights = async (details: Details) => !!details.session && userMayHoldAdmin(await users.find(details.session.accountId));
 
@@ -98,6 +109,17 @@ export function createInteractionRouter({
     await show(res, details);
   });
 
+  // The passkey forms' script asks here for WebAuthn options and a challenge bound to this interaction.
+  router.post('/interaction/:uid/passkey-challenge', parseForm, async (req: Request, res: Response) => {
+    const details = await provider().interactionDetails(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (details.uid !== req.params.uid || details.prompt.name !== 'login')
+      throw new TallyError(400, 'interaction_mismatch', 'This sign-in request is not the one in progress.');
+    if (!csrf.verify(details.uid, body._csrf))
+      throw new TallyError(403, 'invalid_csrf', 'This form has expired or was not sent by this site. Go back and try again.');
+    res.set('cache-control', 'no-store').json(await secondStep.passkeyChallenge(details, body));
+  });
+
   router.post('/interaction/:uid', parseForm, async (req: Request, res: Response) => {
     const details = await provider().interactionDetails(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -107,6 +129,10 @@ export function createInteractionRouter({
 
     if (details.prompt.name === 'login' && body.ticket !== undefined) {
       await secondStep.submit(req, res, details, body);
+      return;
+    }
+    if (details.prompt.name === 'login' && body.passkey_response !== undefined) {
+      await secondStep.passwordless(req, res, details, body);
       return;
     }
     if (details.prompt.name === 'login') {

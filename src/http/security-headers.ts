@@ -4,7 +4,7 @@ import { newPageNonce } from '../lib/page-nonce.js';
 
 // Every response's Content-Security-Policy: a page may run only the inline scripts that carry the nonce
 // made for its response (no 'unsafe-inline' anywhere), take styles only from Tally's stylesheet
-// (views/assets/tally.css), and be framed by no one.
+// (views/assets/tally.css), fetch only from this origin (the passkey challenge), and be framed by no one.
 
 const COMMON = ["default-src 'none'", "style-src 'self'", "img-src 'self' data:", "frame-ancestors 'none'", "base-uri 'none'"];
 
@@ -17,6 +17,8 @@ export const appSecurityHeaders = helmet({
       scriptSrc: [(_req: IncomingMessage, res: ServerResponse) => `'nonce-${newPageNonce(res)}'`],
       styleSrc: ["'self'"],
       imgSrc: ["'self'", 'data:'],
+      // The passkey forms' script (views/assets/passkeys.js) fetches its WebAuthn challenge from this origin.
+      connectSrc: ["'self'"],
       formAction: ["'self'"],
       frameAncestors: ["'none'"],
       baseUri: ["'none'"],

@@ -8,7 +8,7 @@ import { writeProblem } from './admin/problem.js';
 import { createCsrf } from './csrf.js';
 import { renderAppErrors, writeOAuthError } from './errors.js';
 import { appSecurityHeaders, MACHINE_ENDPOINT_POLICY, providerContentSecurityPolicy, providerSecurityHeaders } from './security-headers.js';
-import { STYLESHEET_PATH, serveStylesheet } from './views.js';
+import { SCRIPTS, STYLESHEET_PATH, serveScript, serveStylesheet } from './views.js';
 import { TallyError } from '../lib/errors.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
@@ -16,6 +16,8 @@ import { createSignIn } from '../oidc/sign-in.js';
 import { createSecondFactors } from '../oidc/second-factors.js';
 import { createAccountRouter } from './account.js';
 import { createTickets } from './tickets.js';
+import { createPasskeys } from '../oidc/passkeys.js';
+import { createPasskeyChallenges } from './passkey-challenges.js';
 import { createForwardedHeaders } from './forwarded.js';
 import { createClientSecrets } from '../oidc/client-secrets.js';
 import { SECURITY_EVENT } from '../config/security-events.js';
@@ -52,6 +54,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   const provider = () => deps.providers.current;
   app.use(createHealthRouter(runtime.db));
   app.get(STYLESHEET_PATH, serveStylesheet);
+  app.get([...SCRIPTS.keys()], serveScript);
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -61,9 +64,11 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   const csrf = createCsrf(runtime.keyring.cookieKeys[0]!);
   const tickets = createTickets(runtime.keyring.cookieKeys[0]!);
   const factors = createSecondFactors({ factors: runtime.factors, throttle: runtime.throttle, security: runtime.security, issuer: runtime.config.issuer });
-  app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf, factors, tickets }));
+  const passkeys = createPasskeys({ ...runtime, guard: factors.guard, issuer: runtime.config.issuer });
+  const challenges = createPasskeyChallenges(tickets);
+  app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf, factors, passkeys, challenges, tickets }));
   const secureCookies = runtime.config.issuer.startsWith('https:');
-  app.use(createAccountRouter({ signIn, users: runtime.users, csrf, factors, tickets, secureCookies }));
+  app.use(createAccountRouter({ signIn, users: runtime.users, csrf, factors, passkeys, challenges, tickets, secureCookies }));
 
   app.use((_req: Request, _res: Response) => {
     throw new TallyError(404, 'not_found', 'There is nothing here.');

@@ -44,6 +44,55 @@ const recoveryHash = (userId: string, code: string) => sha256(`recovery:${userId
 
 export type CodeOutcome = { ok: true; method: 'totp' | 'recovery' } | { ok: false; refusal: SignInRefusal };
 
+export type GuardOutcome<T> = { ok: true; value: T } | { ok: false; refusal: SignInRefusal };
+
+/**
+ * The one rule for an attempt at a second factor (a one-time code, a passkey's assertion), per account
+ * under THROTTLE_POLICIES.secondFactor: refused while the account is throttled (before the attempt is
+ * made, so a right one too); a failure (`attempt` answers undefined) is reported and counted, a success
+ * clears the count.
+ */
+export function createSecondFactorGuard({ throttle, security }: { throttle: Throttle; security: SecurityEvents }) {
+  const { secondFactor } = THROTTLE_POLICIES;
+  return async function guard<T>(
+    userId: string,
+    ip: string,
+    wording: { event: 'second_factor_failed' | 'passkey_failed'; wrong: string; what: string },
+    attempt: (noteReason: (reason: string) => void) => Promise<T | undefined>,
+  ): Promise<GuardOutcome<T>> {
+    const before = await throttle.check(secondFactor, userId);
+    if (!before.allowed) {
+      security.report('second_factor_locked', { ip, user_id: userId, failures: before.failures, retry_after_seconds: before.retryAfterSeconds });
+      return {
+        ok: false,
+        refusal: {
+          status: 429,
+          message: `Too many wrong ${wording.what}. Try again in ${describeWait(before.retryAfterSeconds)}.`,
+          retryAfterSeconds: before.retryAfterSeconds,
+        },
+      };
+    }
+    let reason: string | undefined;
+    const value = await attempt((why) => (reason = why));
+    if (value !== undefined) {
+      await throttle.clear(secondFactor, userId);
+      return { ok: true, value };
+    }
+    security.report(wording.event, { ip, user_id: userId, reason });
+    const after = await throttle.fail(secondFactor, userId);
+    if (!after.allowed) {
+      security.report('second_factor_locked', { ip, user_id: userId, failures: after.failures, retry_after_seconds: after.retryAfterSeconds });
+      return {
+        ok: false,
+        refusal: { status: 401, message: `${wording.wrong} Too many wrong ${wording.what}: try again in ${describeWait(after.retryAfterSeconds)}.` },
+      };
+    }
+    return { ok: false, refusal: { status: 401, message: wording.wrong } };
+  };
+}
+
+export type SecondFactorGuard = ReturnType<typeof createSecondFactorGuard>;
+
 export interface EnrolmentOffer {
   secret: string;
   uri: string;
@@ -60,7 +109,7 @@ export function createSecondFactors({
   security: SecurityEvents;
   issuer: string;
 }) {
-  const { secondFactor } = THROTTLE_POLICIES;
+  const guard = createSecondFactorGuard({ throttle, security });
   const offerFor = (username: string, secret: string): EnrolmentOffer => ({
     secret,
     uri: generateURI({ issuer: new URL(issuer).host, label: username, secret }),
@@ -78,12 +127,14 @@ export function createSecondFactors({
   }
 
   return {
+    /** The throttle rule for second factors, for passkeys' assertions too (oidc/passkeys.ts). */
+    guard,
     summary: (userId: string): Promise<FactorSummary> => factors.summary(userId),
 
     /** Whether the user has a second factor to be asked for. */
     async hasSecondFactor(userId: string): Promise<boolean> {
       const summary = await factors.summary(userId);
-      return summary.totp || summary.recoveryCodesLeft > 0;
+      return summary.totp || summary.recoveryCodesLeft > 0 || summary.passkeys > 0;
     },
 
     /**
@@ -91,36 +142,17 @@ export function createSecondFactors({
      * recovery code (used once). A wrong code counts against the account; a right one clears its count.
      */
     async verifyCode(user: { id: string; username: string }, typed: unknown, ip = ''): Promise<CodeOutcome> {
-      const before = await throttle.check(secondFactor, user.id);
-      if (!before.allowed) {
-        security.report('second_factor_locked', { ip, user_id: user.id, failures: before.failures, retry_after_seconds: before.retryAfterSeconds });
-        return {
-          ok: false,
-          refusal: {
-            status: 429,
-            message: `Too many wrong codes. Try again in ${describeWait(before.retryAfterSeconds)}.`,
-            retryAfterSeconds: before.retryAfterSeconds,
-          },
-        };
-      }
       const code = typeof typed === 'string' ? normalise(typed).slice(0, 40) : '';
-      if (await acceptTotp(user.id, code, true)) {
-        await throttle.clear(secondFactor, user.id);
-        return { ok: true, method: 'totp' };
-      }
-      if (code.length === RECOVERY_LENGTH && (await factors.useRecoveryCode(user.id, recoveryHash(user.id, code)))) {
-        await throttle.clear(secondFactor, user.id);
-        const left = (await factors.summary(user.id)).recoveryCodesLeft;
-        security.report('recovery_code_used', { ip, user_id: user.id, recovery_codes_left: left });
-        return { ok: true, method: 'recovery' };
-      }
-      security.report('second_factor_failed', { ip, user_id: user.id });
-      const after = await throttle.fail(secondFactor, user.id);
-      if (!after.allowed) {
-        security.report('second_factor_locked', { ip, user_id: user.id, failures: after.failures, retry_after_seconds: after.retryAfterSeconds });
-        return { ok: false, refusal: { status: 401, message: `Wrong code. Too many wrong codes: try again in ${describeWait(after.retryAfterSeconds)}.` } };
-      }
-      return { ok: false, refusal: { status: 401, message: 'Wrong code.' } };
+      const outcome = await guard(user.id, ip, { event: 'second_factor_failed', wrong: 'Wrong code.', what: 'codes' }, async () => {
+        if (await acceptTotp(user.id, code, true)) return 'totp' as const;
+        if (code.length === RECOVERY_LENGTH && (await factors.useRecoveryCode(user.id, recoveryHash(user.id, code)))) {
+          const left = (await factors.summary(user.id)).recoveryCodesLeft;
+          security.report('recovery_code_used', { ip, user_id: user.id, recovery_codes_left: left });
+          return 'recovery' as const;
+        }
+        return undefined;
+      });
+      return outcome.ok ? { ok: true, method: outcome.value } : outcome;
     },
 
     /** The authenticator waiting for its first code, or a new one (replacing any other waiting). */
