@@ -15,6 +15,7 @@ import { createInteractionRouter } from './interactions.js';
 import { createSignIn } from '../oidc/sign-in.js';
 import { createSecondFactors } from '../oidc/second-factors.js';
 import { createAccountRouter } from './account.js';
+import { createConsoleRouter } from './console.js';
 import { createTickets } from './tickets.js';
 import { createForwardedHeaders } from './forwarded.js';
 import { createClientSecrets } from '../oidc/client-secrets.js';
@@ -37,7 +38,7 @@ export interface HttpDependencies {
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
-const APP_PREFIXES = ['/interaction/', '/account', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/'];
+const APP_PREFIXES = ['/interaction/', '/account', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/', '/console'];
 
 function isAppPath(url: string): boolean {
   return APP_PREFIXES.some((prefix) => url.startsWith(prefix));
@@ -64,6 +65,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf, factors, tickets }));
   const secureCookies = runtime.config.issuer.startsWith('https:');
   app.use(createAccountRouter({ signIn, users: runtime.users, csrf, factors, tickets, secureCookies }));
+  app.use(createConsoleRouter(runtime.config.issuer));
 
   app.use((_req: Request, _res: Response) => {
     throw new TallyError(404, 'not_found', 'There is nothing here.');
