@@ -21,8 +21,9 @@ export default {
   async render(container, { signal }) {
     const count = h('span', {}, '0');
     const state = h('span', {}, 'connecting…');
-    const log = h('ol', { class: 'feed', role: 'log', 'aria-label': 'Revocations, newest first' });
-    container.append(h('p', {}, 'Revocations received: ', count, ' · ', state), log);
+    const log = h('ol', { class: 'feed' });
+    // The live region around the list (a role on the <ol> itself would take its list semantics away).
+    container.append(h('p', {}, 'Revocations received: ', count, ' · ', state), h('div', { role: 'log', 'aria-label': 'Revocations, newest first' }, log));
     let received = 0;
     let lastEventId;
     while (!signal.aborted) {
