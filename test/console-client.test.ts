@@ -36,7 +36,12 @@ test('two replicas starting at once → one creates the console client, the othe
 test('a console client changed since (scope, redirect) → put back at the next start; then left alone', async () => {
   const [runtime] = replicas;
   const current = await runtime!.clients.find(CONSOLE_CLIENT_ID);
-  await runtime!.clients.update(CONSOLE_CLIENT_ID, { ...current!.metadata, scope: 'openid', redirect_uris: ['https://evil.example/cb'], client_name: 'Renamed' });
+  await runtime!.clients.update(CONSOLE_CLIENT_ID, {
+    ...current!.metadata,
+    scope: 'openid',
+    redirect_uris: ['https://evil.example/cb'],
+    client_name: 'Renamed',
+  });
   assert.equal(await ensureConsoleClient(runtime!), 'updated');
   const stored = (await runtime!.clients.find(CONSOLE_CLIENT_ID))!.metadata;
   assert.equal(stored.scope, 'openid admin');

@@ -397,6 +397,21 @@ test('signing keys: status and dates; rotate adds a key per algorithm', opts, as
   await page.getByRole('cell', { name: keys[0]!.kid }).waitFor();
 });
 
+test('an expired console token → the console signs in again by itself (the Tally session) and comes back to the page', opts, async () => {
+  await openPage('clients', 'Clients');
+  const before = await page.evaluate(() => {
+    const session = JSON.parse(sessionStorage.getItem('tally-console-session')!);
+    sessionStorage.setItem('tally-console-session', JSON.stringify({ ...session, expires_at: Date.now() - 1000 }));
+    return session.access_token as string;
+  });
+  await page.reload();
+  await page.waitForURL((url) => url.pathname === '/console/' && url.hash === '#/clients', { timeout: 20_000 });
+  await page.getByRole('heading', { level: 1, name: 'Clients' }).waitFor();
+  const after = await page.evaluate(() => JSON.parse(sessionStorage.getItem('tally-console-session')!).access_token as string);
+  assert.notEqual(after, before, 'a new token');
+  assert.equal((await admin(server, 'GET', '/clients', undefined, after)).status, 200);
+});
+
 test('sign out ends the Tally session (RP-initiated logout) and the console’s', opts, async () => {
   await openPage('', 'Dashboard');
   await page.getByRole('button', { name: 'Sign out' }).click();
