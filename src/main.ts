@@ -10,6 +10,8 @@ import { loadConfig, NO_SECRET_KEY_WARNING, type Config } from './config/index.j
 import { exitFor } from './cli/exit.js';
 import type { Keyring } from './storage/keys.js';
 import { followRevocations, pollSecondPasses } from './tokens/revocation/index.js';
+import { ensureConsoleClient } from './admin/console-client.js';
+import { TallyError } from './lib/errors.js';
 
 // After a full collection V8 lets the old generation grow to as much as four times what survived
 // before it collects again. Under load most of that is requests' garbage promoted while in flight
@@ -28,6 +30,13 @@ const runtime = await openRuntime(config).catch(exitFor);
 const { logger } = runtime;
 if (!config.secretKey) logger.warn({ variable: 'TALLY_SECRET_KEY' }, NO_SECRET_KEY_WARNING);
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
+// The admin console's client, as this version of the server needs it (idempotent; see admin/console-client.ts).
+// An issuer its redirect URI cannot use (plain http beyond loopback) leaves the console off, not the server.
+const consoleClient = await ensureConsoleClient(runtime).catch((error: unknown) => {
+  if (error instanceof TallyError && error.status === 400) return logger.warn({ err: error }, 'admin console unavailable: its client cannot be registered');
+  return exitFor(error);
+});
+if (consoleClient && consoleClient !== 'unchanged') logger.info({ client_id: 'console' }, `admin console client ${consoleClient}`);
 
 const build = (keyring: Keyring) => {
   const provider = createProvider({ ...runtime, keyring, renderPage });
@@ -54,6 +63,7 @@ server.listen(config.port, config.host, () => {
     config.adminApiKey
       ? `  admin API: ${config.issuer}/admin (Authorization: Bearer <ADMIN_API_KEY>)`
       : `  admin API: ${config.issuer}/admin (set ADMIN_API_KEY, or use a token with scope "admin"); CLI: npx tally --help`,
+    `  admin console: ${config.issuer}/console (users with the role "admin")`,
     `  listening on ${config.host}:${config.port}${config.tls ? ` (HTTPS${config.tls.ca ? ', client certificates asked for' : ''})` : ''}, database ${config.databaseUrl.startsWith('file:') ? config.databaseUrl : 'postgresql'}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

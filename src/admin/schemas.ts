@@ -71,6 +71,7 @@ export const tokenStatus = z.enum(TOKEN_STATUSES);
 export const tokenQuery = z.object({
   subject: z.string().min(1).max(200).optional().meta({ description: 'the `sub` (a user id, or a client id for client-credentials tokens)' }),
   client_id: z.string().min(1).max(200).optional(),
+  grant_id: z.string().min(1).max(200).optional(),
   status: tokenStatus.optional(),
   type: tokenType.optional(),
   // Read by parsePage.

@@ -22,7 +22,7 @@ export const parsePruneRequest = (body: unknown): PruneOptions => ({
 /** Newest first. */
 export async function listTokens(runtime: Runtime, filter: TokenFilter, page: Page): Promise<PageOf<LedgerEntryView>> {
   const rows = await runtime.ledger.list(
-    { subject: filter.subject, clientId: filter.client_id, status: filter.status, type: filter.type },
+    { subject: filter.subject, clientId: filter.client_id, grantId: filter.grant_id, status: filter.status, type: filter.type },
     page.limit + 1,
     page.after,
   );

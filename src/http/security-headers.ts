@@ -40,3 +40,18 @@ export function providerContentSecurityPolicy(res: ServerResponse): string {
 
 /** The token, introspection and revocation endpoints answer machines, never a page: no nonce to make. */
 export const MACHINE_ENDPOINT_POLICY = [...COMMON, "script-src 'none'"].join(';');
+
+/**
+ * The admin console (/console): a static shell whose scripts are its own module files (no inline
+ * script, so 'self' rather than a nonce), calling the admin API and the token endpoint with fetch.
+ */
+export const CONSOLE_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join(';');

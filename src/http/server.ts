@@ -15,6 +15,7 @@ import { createInteractionRouter } from './interactions.js';
 import { createSignIn } from '../oidc/sign-in.js';
 import { createSecondFactors } from '../oidc/second-factors.js';
 import { createAccountRouter } from './account.js';
+import { createConsoleRouter } from './console.js';
 import { createTickets } from './tickets.js';
 import { createPasskeys } from '../oidc/passkeys.js';
 import { createPasskeyChallenges } from './passkey-challenges.js';
@@ -39,7 +40,7 @@ export interface HttpDependencies {
 }
 
 /** Paths served by Express; everything else goes straight to oidc-provider (no Express cost). */
-const APP_PREFIXES = ['/interaction/', '/account', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/'];
+const APP_PREFIXES = ['/interaction/', '/account', '/admin', '/healthz', '/readyz', '/metrics', '/revocations/', '/assets/', '/console'];
 
 function isAppPath(url: string): boolean {
   return APP_PREFIXES.some((prefix) => url.startsWith(prefix));
@@ -69,6 +70,7 @@ export function createApp(deps: HttpDependencies, revocationStream: ReturnType<t
   app.use(createInteractionRouter({ provider, signIn, users: runtime.users, csrf, factors, passkeys, challenges, tickets }));
   const secureCookies = runtime.config.issuer.startsWith('https:');
   app.use(createAccountRouter({ signIn, users: runtime.users, csrf, factors, passkeys, challenges, tickets, secureCookies }));
+  app.use(createConsoleRouter(runtime.config.issuer));
 
   app.use((_req: Request, _res: Response) => {
     throw new TallyError(404, 'not_found', 'There is nothing here.');

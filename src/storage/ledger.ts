@@ -119,6 +119,7 @@ export interface NewEntry extends EntryFields {
 export interface EntryFilter {
   subject?: string | undefined;
   clientId?: string | undefined;
+  grantId?: string | undefined;
   status?: EntryStatus | undefined;
   type?: EntryType | undefined;
 }
@@ -235,6 +236,7 @@ export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
         where: {
           ...(filter.subject !== undefined ? { subject: filter.subject } : {}),
           ...(filter.clientId !== undefined ? { clientId: filter.clientId } : {}),
+          ...(filter.grantId !== undefined ? { grantId: filter.grantId } : {}),
           ...(filter.status !== undefined ? { status: filter.status } : {}),
           ...(filter.type !== undefined ? { type: filter.type } : {}),
           ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
