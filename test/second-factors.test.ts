@@ -150,7 +150,7 @@ describe('second factors at sign-in', () => {
     server.cli(['users', 'reset-factors', '--id', user.id]);
     const afterCli = await startCodeFlow(config, user);
     assert.deepEqual((await finishCodeFlow(config, afterCli, afterCli.page)).claims()!.amr, ['pwd']);
-    assert.match(server.output() + '', /factor/);
+    assert.match(String(server.output()), /factor/);
   });
 
   test("a forged, altered or other interaction's ticket → the login page again (401), never a sign-in or a 500", async () => {
