@@ -12,7 +12,8 @@ import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts
 import { authorizationRequest, discover } from './helpers/oauth.ts';
 import { root, startServer, type TestServer } from './helpers/server.ts';
 
-const DOCS = join(root, 'docs');
+// Fresh screenshots for docs/ (copied there by hand: a test run leaves tracked files alone).
+const DOCS = join(root, 'test-results', 'screenshots');
 const MFA = 'urn:tally:acr:mfa';
 const skip = chromiumSkipReason();
 type User = ReturnType<typeof createUser>;
@@ -117,7 +118,7 @@ describe('passkeys in a real browser (CDP virtual authenticators)', { skip }, ()
     assert.match(await page.locator('#passkeys-status').innerText(), /^None/);
     await enrolPasskey(page, 'Laptop');
     assert.deepEqual(await page.locator('.passkey-name').allInnerTexts(), ['Laptop']);
-    assert.match(server.output(), /"kind":"passkey".*"event":"factor_enrolled"|"event":"factor_enrolled".*"kind":"passkey"/);
+    await server.outputMatching(/"kind":"passkey".*"event":"factor_enrolled"|"event":"factor_enrolled".*"kind":"passkey"/);
 
     await page.fill('input[id^=rename-]', 'Work laptop');
     await press(page, 'Rename');
@@ -221,16 +222,16 @@ describe('passkeys in a real browser (CDP virtual authenticators)', { skip }, ()
     const cloned = await passwordlessRefused(clone);
     assert.equal(cloned.status, 401);
     assert.match(cloned.error, /passkey was not accepted/);
-    assert.match(server.output(), /"reason":"counter_went_back".*"event":"passkey_failed"/);
+    await server.outputMatching(/"reason":"counter_went_back".*"event":"passkey_failed"/);
 
     // Another authenticator with its own key under this credential id: the signature does not verify.
     const forged = await authenticatorWith({ credentialId: real.credentialId, userHandle: real.userHandle, privateKey: otherKey(), signCount: 1000 });
     for (let i = 0; i < 3; i++) assert.equal((await passwordlessRefused(forged)).status, 401);
-    assert.match(server.output(), /"reason":"invalid_assertion".*"event":"passkey_failed"/);
+    await server.outputMatching(/"reason":"invalid_assertion".*"event":"passkey_failed"/);
     const last = await passwordlessRefused(forged);
     assert.match(last.error, /Too many wrong passkey attempts/, 'the fifth wrong assertion starts the throttle');
     // Throttled like wrong codes (the same rule: 1 s, then doubling, from the fifth): counted and reported.
-    assert.match(server.output(), /"event":"second_factor_locked"/);
+    await server.outputMatching(/"event":"second_factor_locked"/);
 
     // A discoverable passkey nobody registered here.
     const stranger = await authenticatorWith({
@@ -259,7 +260,7 @@ describe('passkeys in a real browser (CDP virtual authenticators)', { skip }, ()
     await press(page, 'Remove this passkey');
     assert.match(await page.locator('.notice').innerText(), /passkey is removed/);
     assert.match(await page.locator('#passkeys-status').innerText(), /^None/);
-    assert.match(server.output(), /"kind":"passkey".*"event":"factor_removed"|"event":"factor_removed".*"kind":"passkey"/);
+    await server.outputMatching(/"kind":"passkey".*"event":"factor_removed"|"event":"factor_removed".*"kind":"passkey"/);
     // Its credential stays in the authenticator, but Tally no longer knows it.
     await press(page, 'Sign out');
     const gone = await passwordlessRefused(page);

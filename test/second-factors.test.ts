@@ -55,7 +55,7 @@ describe('second factors at sign-in', () => {
     const claims = (await finishCodeFlow(config, flow, right)).claims()!;
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(claims.acr, MFA);
-    assert.match(server.output(), /"event":"second_factor_failed"/);
+    await server.outputMatching(/"event":"second_factor_failed"/);
   });
 
   test('a recovery code works once and fails the second time', async () => {
@@ -70,7 +70,7 @@ describe('second factors at sign-in', () => {
     const used = await first.browser.submit(formWith(first.page.html, first.page.url, 'code'), { code: codes[0]!.toLowerCase() }, 'http://127.0.0.1:9/');
     const claims = (await finishCodeFlow(config, first, used)).claims()!;
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
-    assert.match(server.output(), /"event":"recovery_code_used"/);
+    await server.outputMatching(/"event":"recovery_code_used"/);
 
     const second = await startCodeFlow(config, user);
     const again = await second.browser.submit(formWith(second.page.html, second.page.url, 'code'), { code: codes[0]! });
@@ -91,7 +91,7 @@ describe('second factors at sign-in', () => {
     page = await flow.browser.submit(formWith(page.html, page.url, 'code'), { code: await totpCode(secret, 1) });
     assert.equal(page.response.status, 429, 'refused while throttled, the right code too');
     assert.ok(Number(page.response.headers.get('retry-after')) >= 1);
-    assert.match(server.output(), /"event":"second_factor_locked"/);
+    await server.outputMatching(/"event":"second_factor_locked"/);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /tally_security_events_total\{event="second_factor_failed"\} [1-9]/);
   });
@@ -115,7 +115,7 @@ describe('second factors at sign-in', () => {
     const claims = (await finishCodeFlow(mfaConfig, second, enrolled)).claims()!;
     assert.equal(claims.acr, MFA);
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
-    assert.match(server.output(), /"event":"factor_enrolled"/);
+    await server.outputMatching(/"event":"factor_enrolled"/);
 
     // acr_values asks for the same at an ordinary client: the mfa session satisfies it now.
     const third = await startCodeFlow(config, user, { acr_values: MFA }, second.browser);
@@ -150,7 +150,7 @@ describe('second factors at sign-in', () => {
     server.cli(['users', 'reset-factors', '--id', user.id]);
     const afterCli = await startCodeFlow(config, user);
     assert.deepEqual((await finishCodeFlow(config, afterCli, afterCli.page)).claims()!.amr, ['pwd']);
-    assert.match(String(server.output()), /factor/);
+    await server.outputMatching(/factor/);
   });
 
   test("a forged, altered or other interaction's ticket → the login page again (401), never a sign-in or a 500", async () => {

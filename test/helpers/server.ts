@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -47,6 +48,11 @@ export interface TestServer {
   /** The server process's id. */
   pid: number;
   output: () => string;
+  /**
+   * The output once it matches `pattern` (a log line the server wrote before answering may reach this
+   * process after the answer: they travel on different pipes); fails after `ms`.
+   */
+  outputMatching(pattern: RegExp, ms?: number): Promise<string>;
   stop(): Promise<number | null>;
   /** Runs the CLI on the same database; throws with its output on a non-zero exit. */
   cli(args: string[], input?: string): string;
@@ -129,6 +135,12 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     env,
     pid: child.pid!,
     output: () => log,
+    async outputMatching(pattern, ms = 5000) {
+      const deadline = Date.now() + ms;
+      while (!pattern.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      assert.match(log, pattern);
+      return log;
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
