@@ -48,9 +48,9 @@ const stopFollowingRevocations = runtime.stores.entries.enabled
 const stopSecondPasses = pollSecondPasses(runtime.ledger, logger);
 
 // The admin console's client, as this version of the server needs it (idempotent; see admin/console-client.ts).
-// Only once the provider serving requests is built: registering a client builds the admin layer's metadata
-// validator (another provider), and with that one built first, a client changed on another replica stayed
-// stale here (test/postgres.test.ts, two replicas); why is not yet understood.
+// Only once the provider serving requests is built: with this write (and its Redis publish) made before,
+// a client changed on another replica stayed stale here (test/postgres.test.ts, two replicas). Building
+// a provider first alone does not do that; the cause is not yet understood.
 // An issuer its redirect URI cannot use (plain http beyond loopback) leaves the console off, not the server.
 const consoleClient = await ensureConsoleClient(runtime).catch((error: unknown) => {
   if (error instanceof TallyError && error.status === 400) return logger.warn({ err: error }, 'admin console unavailable: its client cannot be registered');
