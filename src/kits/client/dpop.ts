@@ -1,4 +1,5 @@
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
+import { sha256 } from '../shared/sha256.js';
 
 const { subtle } = webcrypto;
 type CryptoKey = webcrypto.CryptoKey;
@@ -25,7 +26,7 @@ export interface DpopKey {
 /** RFC 7638: SHA-256 of the required members in lexicographic order, base64url. */
 function thumbprint(jwk: JsonWebKey, alg: DpopAlgorithm): string {
   const members = Object.fromEntries(ALGORITHMS[alg].required.map((name) => [name, jwk[name as keyof JsonWebKey]]));
-  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+  return sha256(JSON.stringify(members));
 }
 
 function publicPart(jwk: JsonWebKey, alg: DpopAlgorithm): JsonWebKey {
@@ -84,7 +85,7 @@ export async function signDpopProof(
     htm: request.method,
     htu: proofTarget(request.url),
     iat: Math.floor(Date.now() / 1000),
-    ...(request.accessToken !== undefined ? { ath: createHash('sha256').update(request.accessToken).digest('base64url') } : {}),
+    ...(request.accessToken !== undefined ? { ath: sha256(request.accessToken) } : {}),
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
   };
   const input = `${encode(header)}.${encode(payload)}`;

@@ -1,5 +1,6 @@
 import { postAsClient } from '../shared/client-post.js';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256 } from '../shared/sha256.js';
 import { Redis } from 'ioredis';
 import { createDiscovery, IssuerUnavailableError, UntrustedEndpointError } from '../shared/discovery.js';
 import { deriveEntryKey, sealEntry, unsealEntry } from '../shared/entry-keys.js';
@@ -124,9 +125,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const discover = createDiscovery(issuer, { allowedEndpointOrigins: options.allowedEndpointOrigins });
   const dpopAlg: DpopAlgorithm | undefined = options.dpop ? ((options.dpop === true ? undefined : options.dpop.alg) ?? 'ES256') : undefined;
   // Bearer and DPoP tokens (and keys of different algorithms) are kept apart.
-  const cacheKey = `tally:token:${createHash('sha256')
-    .update(JSON.stringify([issuer, options.clientId, options.scope ?? '', options.resource ?? '', ...(dpopAlg ? ['dpop', dpopAlg] : [])]))
-    .digest('base64url')}`;
+  const cacheKey = `tally:token:${sha256(JSON.stringify([issuer, options.clientId, options.scope ?? '', options.resource ?? '', ...(dpopAlg ? ['dpop', dpopAlg] : [])]))}`;
   const sealingKey = deriveEntryKey(options.clientSecret, cacheKey, 'tally client token cache');
   let rejectedCacheEntries = 0;
   let lastRejected: string | undefined;

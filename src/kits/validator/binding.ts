@@ -1,4 +1,5 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { sha256 } from '../shared/sha256.js';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { ProofReplay } from './proof-replay.js';
 
@@ -25,11 +26,9 @@ export interface BindingRefusal {
   description: string;
 }
 
-const base64urlSha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('base64url');
-
 /** RFC 8705 §3.1: base64url(SHA-256(DER)) of a certificate. */
 export function certificateThumbprint(certificate: Uint8Array | X509Certificate): string {
-  return base64urlSha256(certificate instanceof X509Certificate ? certificate.raw : certificate);
+  return sha256(certificate instanceof X509Certificate ? certificate.raw : certificate);
 }
 
 /** The DER of an RFC 9440 `Client-Cert` header (a structured-field byte sequence, `:base64:`), or undefined. */
@@ -87,7 +86,7 @@ async function verifyProof(dpop: NonNullable<Presentation['dpop']>, accessToken:
   const now = Date.now() / 1000;
   if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > windowSeconds) return badProof('the DPoP proof is too old or from the future');
   if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) return badProof('the DPoP proof has no jti');
-  if (payload.ath !== base64urlSha256(accessToken)) return badProof('the DPoP proof is not for this access token');
+  if (payload.ath !== sha256(accessToken)) return badProof('the DPoP proof is not for this access token');
   return { jkt: await calculateJwkThumbprint(jwk, 'sha256'), jti: payload.jti, iat: payload.iat };
 }
 
@@ -122,7 +121,7 @@ export async function checkBinding(
   if (used) {
     // Kept until the proof's window has passed (its iat may lie up to the window ahead).
     const ttlMs = (used.iat + dpop.windowSeconds) * 1000 - Date.now() + 1000;
-    if (!(await dpop.replay.firstUse(base64urlSha256(`${used.jkt}:${used.jti}`), ttlMs))) return badProof('the DPoP proof was already used');
+    if (!(await dpop.replay.firstUse(sha256(`${used.jkt}:${used.jti}`), ttlMs))) return badProof('the DPoP proof was already used');
   }
   return undefined;
 }

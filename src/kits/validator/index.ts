@@ -1,5 +1,5 @@
+import { sha256 } from '../shared/sha256.js';
 import { postAsClient } from '../shared/client-post.js';
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { revocationChannel, type RevocationMessage } from '../../protocol/revocations.js';
@@ -98,8 +98,6 @@ const NEGATIVE_TTL_MS = 5_000;
 /** Without a live revocation feed, a cached result is trusted this long at most. */
 const UNWATCHED_TRUST_MS = 2_000;
 const JWT_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'];
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 function wellFormed(token: unknown): token is string {
   return typeof token === 'string' && token.length > 0 && token.length <= 8192 && /^[\x21-\x7E]+$/.test(token);
