@@ -33,7 +33,11 @@ export interface LevelSummary {
   failed: number;
 }
 
-export type RunOnce = (connections: number, seconds: number) => Promise<RunResult>;
+/**
+ * One run at `connections` (or workers) for `seconds`: as fast as they can, or, with `rate`, at that
+ * fixed offered rate overall (operations per second), for latency at a steady load.
+ */
+export type RunOnce = (connections: number, seconds: number, rate?: number) => Promise<RunResult>;
 
 export interface MeasureOptions {
   levels: number[];
@@ -98,15 +102,20 @@ export interface CannonTarget {
   headersFor?: () => Record<string, string>;
 }
 
-/** One autocannon run (programmatic API). */
+/**
+ * One autocannon run (programmatic API). With a rate, autocannon's `overallRate`: each connection may
+ * send its share of the rate per second, then waits for the next second. Latencies are recorded as
+ * measured: autocannon's coordinated-omission correction assumes a 1 ms interval at any rate, so it is off.
+ */
 export function cannonRun(target: CannonTarget): RunOnce {
-  return async (connections, seconds) => {
+  return async (connections, seconds, rate) => {
     const url = new URL(target.url);
     const options: Record<string, unknown> = {
       url: url.origin,
       connections,
       duration: seconds,
       timeout: 10,
+      ...(rate ? { overallRate: Math.max(1, Math.round(rate)), ignoreCoordinatedOmission: true } : {}),
       method: target.method ?? 'GET',
       headers: target.headers ?? {},
       ...(target.body !== undefined ? { body: target.body } : {}),
@@ -148,10 +157,12 @@ export function cannonRun(target: CannonTarget): RunOnce {
 
 /**
  * A custom loop: `workers` concurrent async workers, each calling `step(worker)` back to back for
- * `seconds`. Each completed step is one operation; its latency is the step's duration.
+ * `seconds`. Each completed step is one operation; its latency is the step's duration. With a rate,
+ * a paced loop: each worker starts a step every `workers / rate` seconds (the workers' starts spread
+ * evenly over that interval), or at once when its previous step ran late.
  */
 export function loopRun(step: (worker: number) => Promise<void>, recover?: (worker: number, error: unknown) => Promise<void>): RunOnce {
-  return async (workers, seconds) => {
+  return async (workers, seconds, rate) => {
     const latencies: number[] = [];
     let failed = 0;
     const started = performance.now();
@@ -159,7 +170,16 @@ export function loopRun(step: (worker: number) => Promise<void>, recover?: (work
     let lastError: unknown;
     await Promise.all(
       Array.from({ length: workers }, async (_, worker) => {
+        const interval = rate ? (workers * 1000) / rate : 0;
+        let next = started + (interval * worker) / workers;
         while (performance.now() < end) {
+          if (interval) {
+            // The run ends at `end`: a step due after it is not waited for (that would stretch the run).
+            if (next >= end) break;
+            const wait = next - performance.now();
+            next += interval;
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          }
           const t0 = performance.now();
           try {
             await step(worker);

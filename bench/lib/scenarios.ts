@@ -26,6 +26,8 @@ export interface Scenario {
   tokenEndpoint?: boolean;
   /** True when the operation is not one HTTP request of the server (ratios to Express say less). */
   composite?: boolean;
+  /** True for custom loops (not autocannon): the steady-load run paces the loop, and Express hello's twin too. */
+  loop?: boolean;
   /** Runs once before the warm-up; a string it returns is a note for the report. */
   prepare?: () => Promise<unknown>;
   run: RunOnce;
@@ -234,6 +236,7 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
       title: `Refresh-token rotation, ${mode} mode (POST /token grant_type=refresh_token; each worker chains its own tokens)`,
       unit: 'refreshes/s',
       tokenEndpoint: true,
+      loop: true,
       prepare: async () => {
         const started = Date.now();
         await inParallel(50, 5, (w) => newChain(w));
