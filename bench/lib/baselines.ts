@@ -9,7 +9,8 @@ import { root } from './tally.ts';
 export interface BaselineServer {
   url: string;
   child: Child;
-  run: RunOnce;
+  /** GET the url as fast as possible, or at a rate (autocannon); `paced` for an evenly paced loop. */
+  run: RunOnce & { paced: RunOnce };
   stop(): Promise<number | null>;
 }
 

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { performance } from 'node:perf_hooks';
+import { request } from './http.ts';
 import type { RssSampler } from './rss.ts';
 import { max, median, min, percentile } from './stats.ts';
 
@@ -107,7 +108,26 @@ export interface CannonTarget {
  * send its share of the rate per second, then waits for the next second. Latencies are recorded as
  * measured: autocannon's coordinated-omission correction assumes a 1 ms interval at any rate, so it is off.
  */
-export function cannonRun(target: CannonTarget): RunOnce {
+export function cannonRun(target: CannonTarget): RunOnce & { paced: RunOnce } {
+  return Object.assign(cannonRunOnce(target), { paced: pacedRun(target) });
+}
+
+/**
+ * The same requests from a paced loop of keep-alive clients (`loopRun` with a rate: each connection
+ * sends one request every `connections / rate` seconds, their starts spread evenly): an even offered
+ * load where autocannon's `overallRate` sends each second's share in a burst. Latencies to the µs.
+ */
+function pacedRun(target: CannonTarget): RunOnce {
+  const method = target.method ?? 'GET';
+  return loopRun(async () => {
+    const body = target.bodyFor ? target.bodyFor() : target.body;
+    const headers = { ...target.headers, ...target.headersFor?.() };
+    const answer = await request(target.url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    if (answer.status < 200 || answer.status >= 300) throw new Error(`${method} ${new URL(target.url).pathname} answered ${answer.status}`);
+  });
+}
+
+function cannonRunOnce(target: CannonTarget): RunOnce {
   return async (connections, seconds, rate) => {
     const url = new URL(target.url);
     const options: Record<string, unknown> = {

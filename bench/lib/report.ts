@@ -179,7 +179,7 @@ export function renderReport(report: Report): string {
     if (steady.length) {
       out.push(`### ${db.name}: latency at a steady load`, '');
       out.push(
-        "After its peak runs, each token-endpoint and introspection scenario runs once more at a fixed offered rate of half its best median throughput, at its highest concurrency; Express hello then runs at the same offered rate with the same load generator (autocannon's `overallRate`: each connection sends its share of the rate at the start of each second; the refresh loops are paced evenly per worker). " +
+        "After its peak runs, each token-endpoint and introspection scenario runs once more at a fixed offered rate of half its best median throughput, at its highest concurrency; Express hello then runs at the same offered rate with the same load generator (see the steady-load generator in the settings: autocannon's `overallRate` sends each connection's share of the rate at the start of each second; the paced loops spread the requests evenly). " +
           'autocannon records whole milliseconds (a p99 under 1 ms counts as 1 ms in the ratio); its coordinated-omission correction is off (it assumes a 1 ms interval at any rate).',
         '',
       );

@@ -1,6 +1,5 @@
 import type { BaselineServer } from './baselines.ts';
-import { request } from './http.ts';
-import { loopRun, type RunResult } from './measure.ts';
+import type { RunOnce, RunResult } from './measure.ts';
 import type { ScenarioResult, SteadyResult } from './report.ts';
 import type { RssSampler } from './rss.ts';
 import type { Scenario } from './scenarios.ts';
@@ -8,31 +7,32 @@ import type { Scenario } from './scenarios.ts';
 /**
  * Latency at a steady load (issue 20): one run of the scenario at a fixed offered rate of half its own
  * peak (the best median throughput of its levels), at its highest concurrency, then Express hello at
- * the same offered rate with the same load generator right after (so both see the same machine).
+ * the same offered rate with the same load generator right after (so both see the same machine): for
+ * autocannon scenarios autocannon's `overallRate`, for loop scenarios (refresh) and with `paced`
+ * (BENCH_STEADY=paced) an evenly paced loop of keep-alive clients.
  */
 export async function steadyRun(
   s: Scenario,
   result: ScenarioResult,
   twin: BaselineServer,
-  options: { seconds: number; sampler?: RssSampler; log: (line: string) => void },
+  options: { seconds: number; sampler?: RssSampler; log: (line: string) => void; paced?: boolean },
 ): Promise<SteadyResult | undefined> {
   if (result.levels.length === 0) return undefined;
   const peak = Math.max(...result.levels.map((l) => l.rps));
   const connections = Math.max(...result.levels.map((l) => l.connections));
   const rate = peak / 2;
   if (!(rate >= 1)) return undefined;
+  // BENCH_STEADY=paced: autocannon scenarios send the same requests from an evenly paced loop instead.
+  const pacedScenario = options.paced ? (s.run as { paced?: RunOnce }).paced : undefined;
+  const scenarioRun = pacedScenario ?? s.run;
+  const loop = s.loop === true || pacedScenario !== undefined;
   options.sampler?.mark();
-  const scenario = await s.run(connections, options.seconds, rate);
+  const scenario = await scenarioRun(connections, options.seconds, rate);
   if (options.sampler && scenario.ok) scenario.cpuPerOp = options.sampler.cpuSinceMark() / scenario.ok;
-  const expressRun = s.loop
-    ? loopRun(async () => {
-        const answer = await request(twin.url);
-        if (answer.status !== 200) throw new Error(`Express hello answered ${answer.status}`);
-      })
-    : twin.run;
+  const expressRun = loop ? twin.run.paced : twin.run;
   const express = await expressRun(connections, options.seconds, rate);
   const show = (name: string, r: RunResult) =>
     `${name} ${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.failed ? ` FAILED ${r.failed}` : ''}`;
   options.log(`  ${s.id} steady at ${rate.toFixed(0)}/s over ${connections}: ${show('scenario', scenario)}; ${show('Express hello', express)}`);
-  return { rate, connections, generator: s.loop ? 'paced loop' : 'autocannon overallRate', scenario, express };
+  return { rate, connections, generator: loop ? 'paced loop' : 'autocannon overallRate', scenario, express };
 }
