@@ -11,7 +11,13 @@ const LOGIN = { uid: 'u1', csrf: 'c', clientName: 'App <1>', error: 'Wrong usern
 test('the login page (with its passkey form) and the consent page: rendered with their partials, and no file touched once cached', async (t) => {
   const render = async () => [
     await renderPage('login', { ...LOGIN, passkeyChallenge: '/interaction/u1/passkey-challenge' }),
-    await renderPage('consent', { uid: 'u1', csrf: 'c', clientName: 'App', error: undefined, scopes: [{ name: 'openid', description: 'Know who you are', warning: false }] }),
+    await renderPage('consent', {
+      uid: 'u1',
+      csrf: 'c',
+      clientName: 'App',
+      error: undefined,
+      scopes: [{ name: 'openid', description: 'Know who you are', warning: false }],
+    }),
   ];
   const [login, consent] = await render();
   assert.match(login!, /<link rel="stylesheet"[^>]*>/, 'the head partial');
