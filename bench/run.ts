@@ -35,7 +35,7 @@
  *   BENCH_SERVER_ARGS=...  extra node flags for the Tally server, for experiments (e.g.
  *                          "--import ./bench/tools/sql-trace.mjs"); recorded in the results
  *   BENCH_SERVER_ENV="K=V ..."  the Tally server's extra environment; recorded in the results (default
- *                          "MALLOC_MMAP_THRESHOLD_=131072", as the Dockerfile sets it; "" for none)
+ *                          "MALLOC_MMAP_THRESHOLD_=131072 GLIBC_TUNABLES=glibc.malloc.hugetlb=1", as the Dockerfile sets them; "" for none)
  */
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -73,7 +73,7 @@ const pacedSteady = env.BENCH_STEADY === 'paced';
 const profileChoice = env.BENCH_PROFILE ?? (quick ? '0' : 'auto');
 const outFile = env.BENCH_OUT ?? join(root, 'bench/results.md');
 // The Docker image's allocator setting (see Dockerfile): freed argon2 buffers go back to the OS.
-const serverEnvText = env.BENCH_SERVER_ENV ?? 'MALLOC_MMAP_THRESHOLD_=131072';
+const serverEnvText = env.BENCH_SERVER_ENV ?? 'MALLOC_MMAP_THRESHOLD_=131072 GLIBC_TUNABLES=glibc.malloc.hugetlb=1';
 const serverEnv = Object.fromEntries(
   serverEnvText
     .split(' ')

@@ -148,7 +148,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     keyring,
     clients,
     users: createUserStore(db, sql),
-    factors: createFactorStore(db, keyring),
+    factors: createFactorStore(db, sql, keyring),
     ledger,
     revocation: ledger,
     records,

@@ -69,7 +69,7 @@ export function createInteractionRouter({
       .split(' ')
       .filter(Boolean);
     // Administrator rights are said plainly, and not offered to a user who cannot have them.
-    const mayHoldAdmin = await mayHoldAdminRights(details);
+    const mayHoldAdmin = await mayHoldAdminRights(details, requested);
     const scopes = splitAdminScope(requested, mayHoldAdmin).granted.map((name) => ({
       name,
       description: name === ADMIN_SCOPE ? ADMIN_SCOPE_DESCRIPTION : (SCOPE_DESCRIPTIONS[name] ?? `Use ${name}`),
@@ -81,7 +81,9 @@ export function createInteractionRouter({
   // The second step of a sign-in (oidc/second-factors.ts): a one-time code, or enrolling an authenticator.
   const secondStep = createFactorPages({ provider, users, csrf, factors, passkeys, challenges, tickets, showLogin: show, allowFormActionTo });
 
-  const mayHoldAdminRights = async (details: Details) => !!details.session && userMayHoldAdmin(await users.find(details.session.accountId));
+  /** Whether the signed-in user may hold scope `admin`; the user is read only when `scopes` (all asked) name it. */
+  const mayHoldAdminRights = async (details: Details, scopes: readonly string[]) =>
+    scopes.includes(ADMIN_SCOPE) && !!details.session && userMayHoldAdmin(await users.find(details.session.accountId));
 
   async function grantConsent(details: Details): Promise<string> {
     const { prompt, params, session, grantId } = details;
@@ -90,7 +92,7 @@ export function createInteractionRouter({
       : new (provider().Grant)({ accountId: session!.accountId, clientId: String(params.client_id) });
     if (!grant) throw new TallyError(400, 'grant_not_found', 'This sign-in request is no longer valid.');
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const mayHoldAdmin = await mayHoldAdminRights(details);
+    const mayHoldAdmin = await mayHoldAdminRights(details, [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()]);
     const oidcScopes = splitAdminScope(missing.missingOIDCScope ?? [], mayHoldAdmin);
     if (oidcScopes.granted.length) grant.addOIDCScope(oidcScopes.granted.join(' '));
     if (oidcScopes.withheld.length) grant.rejectOIDCScope(oidcScopes.withheld.join(' '));

@@ -7,9 +7,13 @@ import type { Request, Response } from 'express';
 
 export const viewsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../views');
 
-/** Renders views/<name>.ejs; templates are cached after the first render. */
+/**
+ * Renders views/<name>.ejs; templates are cached after the first render. Views include their partials
+ * by absolute paths under `root` (`include('/partials/head')`): ejs looks a relative include up on disk
+ * (a stat) at every render, cached or not.
+ */
 export function renderPage(view: string, locals: Record<string, unknown>): Promise<string> {
-  return ejs.renderFile(join(viewsRoot, `${view}.ejs`), { title: 'Tally', ...locals }, { cache: true, async: false }) as Promise<string>;
+  return ejs.renderFile(join(viewsRoot, `${view}.ejs`), { title: 'Tally', ...locals }, { cache: true, async: false, root: viewsRoot }) as Promise<string>;
 }
 
 /** The pages' one stylesheet: their Content-Security-Policy allows no inline style. */

@@ -45,7 +45,9 @@ export function createSignIn({ users, throttle, security }: { users: Pick<UserSt
 
     const user = await users.authenticate(username, password);
     if (user) {
-      await throttle.clear(account, username);
+      // Nothing to forget when no failure was counted (most sign-ins): no write. Failures counted
+      // meanwhile, while the password was being checked, are kept rather than wiped.
+      if (forAccount.failures > 0) await throttle.clear(account, username);
       return { user };
     }
 

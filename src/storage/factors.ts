@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { seal, unseal, type SealingKey } from '../lib/crypto.js';
 import type { Db } from './database.js';
+import type { Sql } from './sql.js';
 
 /**
  * Users' second factors, one row each in `user_factors` (migration 0010), told apart by `kind`:
@@ -50,13 +51,17 @@ export interface StoredPasskey {
   counter: number;
 }
 
-export function createFactorStore(db: Db, keys: { payloadKey: SealingKey; payloadKeys: ReadonlyMap<string, Buffer> }) {
+export function createFactorStore(db: Db, sql: Sql, keys: { payloadKey: SealingKey; payloadKeys: ReadonlyMap<string, Buffer> }) {
   const context = (id: string) => `factor:${id}`;
 
   return {
     /** What a user has enrolled (confirmed authenticators, unused recovery codes). */
     async summary(userId: string): Promise<FactorSummary> {
-      const rows = await db.userFactor.findMany({ where: { userId }, select: { kind: true, confirmedAt: true, usedAt: true } });
+      // A prepared statement, not Prisma: every password sign-in asks it (bench/notes-code-flow.md).
+      const rows = await sql.all<{ kind: string; confirmedAt: Date | null; usedAt: Date | null }>(
+        `SELECT "kind", "confirmed_at" AS "confirmedAt", "used_at" AS "usedAt" FROM "user_factors" WHERE "user_id" = ?`,
+        [userId],
+      );
       return {
         totp: rows.some((r) => r.kind === 'totp' && r.confirmedAt),
         recoveryCodesLeft: rows.filter((r) => r.kind === 'recovery' && !r.usedAt).length,
