@@ -111,7 +111,7 @@ export function createAccessTokenVerifier(issuer: string, signingKeys: readonly 
   return {
     /** Whether `verify` judges this JWT itself (from its header alone: no signature is checked). */
     decides(jwt: string): boolean {
-      return split(jwt) !== undefined;
+      return signed.has(jwt) || split(jwt) !== undefined;
     },
 
     /** The verdict on a JWT access token: its claims when this server signed it and it is in date. */
