@@ -170,3 +170,32 @@ describe('JWTs left to oidc-provider (jwt_undecided), with the same answer', () 
     }
   });
 });
+
+describe('an expired token: inactive, answered by Tally (a server whose access tokens live two seconds)', () => {
+  let kept: [TestServer, RegisteredClient];
+  before(async () => {
+    kept = [server, resourceServer];
+    server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY, ACCESS_TOKEN_TTL: '2' } });
+    resourceServer = await newClient('reference', {
+      client_name: 'resource server',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      introspection_audiences: [server.url],
+    });
+    await introspect({ token: 'x'.repeat(43) }, 'basic');
+  });
+  after(async () => {
+    await server.stop();
+    [server, resourceServer] = kept;
+  });
+
+  for (const mode of MODES) {
+    test(`${mode} mode`, async () => {
+      const { access_token } = await oidc.clientCredentialsGrant(await discover(server, await newClient(mode)), { scope: 'api:read' });
+      assert.equal((await bothWays({ token: access_token })).active, true);
+      const { exp } = decodeJwt(access_token);
+      await new Promise((resolve) => setTimeout(resolve, exp! * 1000 - Date.now() + 50));
+      assert.deepEqual(await bothWays({ token: access_token }), { active: false });
+    });
+  }
+});
