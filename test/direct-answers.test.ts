@@ -204,11 +204,12 @@ describe('introspection left to oidc-provider', () => {
     token = (await oidc.clientCredentialsGrant(config, { scope: 'api:read' })).access_token;
   });
 
-  test('a JWT access token (jwt mode)', async () => {
-    const config = await discover(server, await newClient('jwt'));
-    const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'api:read' });
-    const answer = await byProvider('not_reference_token', { token: access_token });
-    assert.equal(JSON.parse(answer.text).active, true);
+  test('a token neither reference nor JWT; a JWT of a key Tally does not have (the rest: test/direct-introspection-jwt.test.ts)', async () => {
+    assert.equal((await byProvider('not_reference_token', { token: 'not-a-token' })).text, '{"active":false}');
+    const { access_token } = await oidc.clientCredentialsGrant(await discover(server, await newClient('jwt')), { scope: 'api:read' });
+    const [, payload, signature] = access_token.split('.');
+    const unknownKid = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: 'not-ours' })).toString('base64url');
+    assert.equal((await byProvider('jwt_undecided', { token: `${unknownKid}.${payload}.${signature}` })).text, '{"active":false}');
   });
 
   test('a wrong secret: 401 invalid_client, with nothing answered directly', async () => {

@@ -21,6 +21,7 @@ export const DECLINE_REASONS = [
   'unexpected_parameter',
   'missing_token',
   'not_reference_token',
+  'jwt_undecided',
   'other_grant_type',
   'scope_syntax',
   'no_basic_credentials',

@@ -18,6 +18,8 @@ import {
   type Guard,
 } from './direct-guards.js';
 import { ledgerOf } from './provider-ledger.js';
+import { accessTokenVerifierOf, type AccessTokenVerifier } from './access-token-jwts.js';
+import { unmarkJwt } from './jwt-mark.js';
 import { introspectionAllowedPolicy, introspectionTokenType, mayIntrospect } from './introspection-policy.js';
 
 type Token = {
@@ -46,6 +48,8 @@ const PARAMETERS = new Set(['token', 'token_type_hint']);
 interface IntrospectionContext extends DirectContext {
   /** The token when it counts, as oidc-provider judges it (see `active` below). */
   active(token: Token | undefined): Promise<Token | undefined>;
+  /** What the provider's JWT lookup judges itself (undefined: no JWT is introspected here). */
+  jwts: AccessTokenVerifier | undefined;
 }
 
 interface IntrospectionState extends DirectState {
@@ -54,17 +58,30 @@ interface IntrospectionState extends DirectState {
   token: Token | undefined;
 }
 
-/** A reference token to introspect: JWTs (marked, see jwt-mark.ts) and stateless tokens are oidc-provider's. */
-function referenceToken(state: IntrospectionState): DeclineReason | undefined {
+/**
+ * A token this path introspects: a reference token, or a JWT (marked, see jwt-mark.ts) of the shape the
+ * JWT lookup judges itself (access-token-jwts.ts: a key of this server's, the header it signs). Any
+ * other JWT (an unknown kid, a key being rotated in, an odd header) and stateless refresh tokens are
+ * oidc-provider's.
+ */
+function introspectableToken(state: IntrospectionState): DeclineReason | undefined {
   const value = state.form.token;
   if (!value) return 'missing_token';
-  return looksLikeReference(value) ? undefined : 'not_reference_token';
+  if (looksLikeReference(value)) return undefined;
+  const jwt = unmarkJwt(value);
+  if (jwt === value) return 'not_reference_token';
+  return state.context.jwts?.decides(jwt as string) ? undefined : 'jwt_undecided';
 }
 
-/** Finds the token as oidc-provider's introspection does, and keeps it if it is active. */
+/**
+ * Finds the token as oidc-provider's introspection does, and keeps it if it is active. A marked JWT is
+ * an access token whatever the hint says: found as one first (the order a hint only changes; no
+ * refresh token has such a value), through the same lookup (token-modes.ts).
+ */
 async function findActiveToken(state: IntrospectionState): Promise<undefined> {
   const { form, context } = state;
-  state.token = await context.active((await findToken(context.provider, form.token!, form.token_type_hint)) as Token | undefined);
+  const hint = unmarkJwt(form.token) === form.token ? form.token_type_hint : 'access_token';
+  state.token = await context.active((await findToken(context.provider, form.token!, hint)) as Token | undefined);
   return undefined;
 }
 
@@ -84,7 +101,7 @@ const GUARDS: readonly Guard<IntrospectionState>[] = [
   reproducibleConfiguration,
   formPost,
   onlyKnownParameters,
-  referenceToken,
+  introspectableToken,
   knownBasicClient,
   findActiveToken,
   visibleToCaller,
@@ -119,7 +136,7 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
 }
 
 /**
- * Introspection of a reference token by a client authenticating with a client secret it used
+ * Introspection of a reference token, or a JWT access token (jwt and stateless modes), by a client authenticating with a client secret it used
  * before, answered without oidc-provider's Koa stack: the request path (routing, body parsing, client
  * authentication middleware) costs more than the introspection itself.
  *
@@ -127,7 +144,7 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
  * (validity, grant) and written out field by field as its introspection action writes it. A request
  * this path does not cover is declined by one of its guards, with the reason, and goes to
  * oidc-provider, which then also produces every error: other client authentication methods, a secret
- * not verified in the last few minutes, JWTs and stateless tokens, CORS, DPoP, attestation, repeated,
+ * not verified in the last few minutes, JWTs this server's lookup leaves to jose, stateless refresh tokens, CORS, DPoP, attestation, repeated,
  * missing or unexpected parameters, and tokens with authorization details. A sender-constrained token's
  * answer (`token_type: DPoP`, `cnf`) is written here as oidc-provider writes it. It
  * declines everything under configurations it does not reproduce (JWT introspection responses,
@@ -150,7 +167,7 @@ export function createDirectIntrospection(provider: Provider, secrets: ClientSec
     return (await ledger.findActive({ found: token })) ? token : undefined;
   }
 
-  const context: IntrospectionContext = { provider, secrets, reproducible, parameters: PARAMETERS, active };
+  const context: IntrospectionContext = { provider, secrets, reproducible, parameters: PARAMETERS, active, jwts: accessTokenVerifierOf(provider) };
   return {
     async answer(request: ProtocolRequest): Promise<DirectOutcome> {
       const state: IntrospectionState = { context, request, form: NO_FORM, client: undefined, token: undefined };
