@@ -23,6 +23,20 @@ export function randomBytesPooled(size: number): Buffer {
   return bytes;
 }
 
+/**
+ * A UUID version 7 (RFC 9562): the millisecond time first, then 74 random bits. For row ids that are
+ * handles, not secrets (ledger entries): rows written together land on the last pages of the id's
+ * index instead of a random page each, which a random UUID costs every insert in SQLite and PostgreSQL.
+ */
+export function timeOrderedUuid(now = Date.now()): string {
+  const bytes = randomBytesPooled(16);
+  bytes.writeUIntBE(now, 0, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** 256 random bits as a 43-character base64url string. */
 export function randomToken(): string {
   return randomBytesPooled(32).toString('base64url');

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config/index.js';
-import { seal, sha256, unseal, type SealingKey } from '../lib/crypto.js';
+import { seal, sha256, timeOrderedUuid, unseal, type SealingKey } from '../lib/crypto.js';
 import type { ClientStore } from '../storage/clients.js';
 import type { EntryType, LedgerRow } from '../storage/ledger.js';
 import { entryBinding, type TokenBinding } from './binding.js';
@@ -73,7 +72,7 @@ class TokenAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const lookupHash = sha256(id);
     await this.deps.ledger.upsert({
-      id: randomUUID(),
+      id: timeOrderedUuid(),
       lookupHash,
       type: this.type,
       format: 'reference',
