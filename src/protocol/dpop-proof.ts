@@ -81,11 +81,19 @@ const MAX_KEPT_HEADER = 1024;
 // jose's decoding: UTF-8 that must be valid.
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** A base64url segment as its encoder writes it (no padding, no stray bits), decoded; else undefined. */
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * A base64url segment as its encoder writes it, decoded; else undefined: no padding, no length that
+ * leaves a lone character, and no stray bits in the last character (2 or 4 unused bits must be zero),
+ * which is what encoding the decoded bytes again would show, without encoding them.
+ */
 function decodeSegment(segment: string): Buffer | undefined {
   if (!BASE64URL.test(segment)) return undefined;
-  const bytes = Buffer.from(segment, 'base64url');
-  return bytes.toString('base64url') === segment ? bytes : undefined;
+  const tail = segment.length % 4;
+  if (tail === 1) return undefined;
+  if (tail !== 0 && (ALPHABET.indexOf(segment[segment.length - 1]!) & (tail === 2 ? 0b1111 : 0b11)) !== 0) return undefined;
+  return Buffer.from(segment, 'base64url');
 }
 
 /** A JSON object (not an array, not null) in a base64url segment; else undefined. */
@@ -230,7 +238,7 @@ export function createDpopProofChecker({ algorithms, maxKeys = 1000 }: { algorit
       if ('fault' in header) return { fault: header.fault };
       const signature = decodeSegment(encodedSignature);
       if (!signature) return { fault: 'malformed' };
-      if (!verified(header.alg, header.key, Buffer.from(`${encodedHeader}.${encodedPayload}`), signature)) return { fault: 'signature' };
+      if (!verified(header.alg, header.key, Buffer.from(proof.slice(0, -encodedSignature.length - 1)), signature)) return { fault: 'signature' };
 
       const claims = objectIn(encodedPayload);
       if (!claims) return { fault: 'malformed' };
