@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { sha256 } from '../shared/sha256.js';
-import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { createDpopProofChecker, htuOf, type ProofFault } from '../../protocol/dpop-proof.js';
 import type { ProofReplay } from './proof-replay.js';
 
 // Sender-constrained tokens at the resource server: DPoP (RFC 9449 §4.3, §7) and mutual-TLS
@@ -45,49 +45,42 @@ export function certificateFromHeader(value: unknown): Buffer | undefined {
   }
 }
 
-/** The URL without query and fragment, normalized (RFC 9449 §4.3 point 9); undefined when it is none. */
-function htuOf(url: unknown): string | undefined {
-  if (typeof url !== 'string') return undefined;
-  try {
-    const parsed = new URL(url);
-    parsed.search = '';
-    parsed.hash = '';
-    return parsed.href;
-  } catch {
-    return undefined;
-  }
-}
-
 const badProof = (description: string): BindingRefusal => ({ error: 'invalid_dpop_proof', description });
+
+const NOT_SIGNED = 'the DPoP proof is not a valid dpop+jwt signed by the key in its header';
+/** The refusal of each fault of the shared proof check. */
+const REFUSALS: Record<ProofFault, string> = {
+  compact: NOT_SIGNED,
+  malformed: NOT_SIGNED,
+  header: NOT_SIGNED,
+  algorithm: NOT_SIGNED,
+  signature: NOT_SIGNED,
+  time: NOT_SIGNED,
+  private_key: 'the DPoP proof header holds private key material',
+  htm: 'the DPoP proof is for another HTTP method',
+  htu: 'the DPoP proof is for another URL',
+  iat: 'the DPoP proof is too old or from the future',
+  jti: 'the DPoP proof has no jti',
+  ath: 'the DPoP proof is not for this access token',
+};
+
+/** The kit's proof checks (protocol/dpop-proof.ts): keys kept by thumbprint, signatures checked with node:crypto. */
+const proofs = createDpopProofChecker({ algorithms: DPOP_ALGORITHMS });
 
 /**
  * The proof's own checks (RFC 9449 §4.3): a `dpop+jwt` JWS with an asymmetric algorithm, signed by the
  * public `jwk` of its header, for this method and URL, issued within `windowSeconds` of now, carrying
  * a `jti` and the access token's hash. Returns the key's thumbprint and the `jti`, or why it is refused.
  */
-async function verifyProof(dpop: NonNullable<Presentation['dpop']>, accessToken: string, windowSeconds: number) {
+function verifyProof(dpop: NonNullable<Presentation['dpop']>, accessToken: string, windowSeconds: number) {
   const { proof } = dpop;
   if (typeof proof !== 'string' || proof.length === 0 || proof.length > MAX_PROOF_LENGTH || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(proof))
     return badProof('a single DPoP proof is required');
-  let payload: Record<string, unknown>;
-  let jwk: JWK;
-  try {
-    const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGORITHMS });
-    payload = verified.payload;
-    jwk = verified.protectedHeader.jwk!;
-  } catch {
-    return badProof('the DPoP proof is not a valid dpop+jwt signed by the key in its header');
-  }
-  // EmbeddedJWK refuses a private key; a public key with private members beside it is refused too.
-  if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'].some((member) => member in jwk)) return badProof('the DPoP proof header holds private key material');
-  if (payload.htm !== dpop.method) return badProof('the DPoP proof is for another HTTP method');
-  const htu = htuOf(payload.htu);
-  if (htu === undefined || htu !== htuOf(dpop.url)) return badProof('the DPoP proof is for another URL');
-  const now = Date.now() / 1000;
-  if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > windowSeconds) return badProof('the DPoP proof is too old or from the future');
-  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) return badProof('the DPoP proof has no jti');
-  if (payload.ath !== sha256(accessToken)) return badProof('the DPoP proof is not for this access token');
-  return { jkt: await calculateJwkThumbprint(jwk, 'sha256'), jti: payload.jti, iat: payload.iat };
+  const htu = htuOf(dpop.url);
+  if (htu === undefined) return badProof(REFUSALS.htu);
+  const verdict = proofs.check(proof, { method: dpop.method, htu, windowSeconds, accessToken });
+  if (verdict.fault) return badProof(REFUSALS[verdict.fault]);
+  return { jkt: verdict.thumbprint, jti: verdict.jti, iat: verdict.iat };
 }
 
 /**
@@ -109,7 +102,7 @@ export async function checkBinding(
   let used: { jkt: string; jti: string; iat: number } | undefined;
   if (presentation.dpop) {
     if (jkt === undefined) return { error: 'invalid_token', description: 'the access token is not DPoP-bound: present it as a Bearer token' };
-    const proof = await verifyProof(presentation.dpop, accessToken, dpop.windowSeconds);
+    const proof = verifyProof(presentation.dpop, accessToken, dpop.windowSeconds);
     if ('error' in proof) return proof;
     if (proof.jkt !== jkt) return { error: 'invalid_token', description: 'the DPoP proof is signed by another key than the token is bound to' };
     used = proof;
