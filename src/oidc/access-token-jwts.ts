@@ -1,6 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
+import { decodeSegment, objectIn } from '../protocol/jws-segments.js';
 
 /**
  * Tally's own JWT access tokens (RFC 9068), verified with node:crypto keys kept once per provider.
@@ -30,28 +31,8 @@ const ALGORITHMS: Record<string, { kty: string; crv?: string }> = {
   RS256: { kty: 'RSA' },
 };
 const HEADER_MEMBERS = 3; // alg, typ, kid
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** Verified JWTs remembered (about 1.5 KB each with their claims: some 3 MB at most), the oldest forgotten first. */
 const MAX_REMEMBERED = 2048;
-
-/** A base64url segment as an encoder writes it (no padding, no stray bits), decoded; else undefined. */
-function decodeSegment(segment: string): Buffer | undefined {
-  if (!BASE64URL.test(segment)) return undefined;
-  const bytes = Buffer.from(segment, 'base64url');
-  return bytes.toString('base64url') === segment ? bytes : undefined;
-}
-
-/** A JSON object (not an array, not null) in a base64url segment; else undefined. */
-function objectIn(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeSegment(segment);
-  if (!bytes) return undefined;
-  try {
-    const value: unknown = JSON.parse(bytes.toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 

@@ -1,4 +1,5 @@
 import { constants, createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
+import { decodeSegment, isObject, objectIn } from './jws-segments.js';
 
 /**
  * The check of a DPoP proof (RFC 9449 §4.3) that the server's direct answer and the validator kit
@@ -71,44 +72,11 @@ const KEY_TYPES: Record<string, { kty: string; crv?: string; members: readonly s
 export const DPOP_PROOF_ALGORITHMS: readonly string[] = Object.keys(KEY_TYPES);
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
 const MINIMAL_HEADER = ['alg', 'jwk', 'typ'];
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** jose's minimum RSA modulus. */
 const MIN_RSA_BITS = 2048;
 const MAX_JTI_LENGTH = 256;
 /** A header longer than this (a P-256 key's is about 250 characters, a 4096-bit RSA key's about 950) is judged but not kept. */
 const MAX_KEPT_HEADER = 1024;
-
-// jose's decoding: UTF-8 that must be valid.
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-/**
- * A base64url segment as its encoder writes it, decoded; else undefined: no padding, no length that
- * leaves a lone character, and no stray bits in the last character (2 or 4 unused bits must be zero),
- * which is what encoding the decoded bytes again would show, without encoding them.
- */
-function decodeSegment(segment: string): Buffer | undefined {
-  if (!BASE64URL.test(segment)) return undefined;
-  const tail = segment.length % 4;
-  if (tail === 1) return undefined;
-  if (tail !== 0 && (ALPHABET.indexOf(segment[segment.length - 1]!) & (tail === 2 ? 0b1111 : 0b11)) !== 0) return undefined;
-  return Buffer.from(segment, 'base64url');
-}
-
-/** A JSON object (not an array, not null) in a base64url segment; else undefined. */
-function objectIn(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeSegment(segment);
-  if (!bytes) return undefined;
-  try {
-    const value: unknown = JSON.parse(utf8.decode(bytes));
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Exactly these own members, no other. */
 function hasExactly(value: Record<string, unknown>, members: readonly string[]): boolean {
