@@ -24,9 +24,10 @@
  *   BENCH_DATABASE_URL=postgresql://...   also run every Tally scenario on this (empty) PostgreSQL database
  *   BENCH_POSTGRES=1       start a throw-away local PostgreSQL (from /usr/lib/postgresql) and run on it too
  *   BENCH_SQLITE=0         skip the SQLite scenarios (e.g. a PostgreSQL-only run into another BENCH_OUT)
- *   BENCH_STEADY=paced     the steady-load runs of autocannon scenarios (and their Express twins) from an evenly
- *                          paced loop of keep-alive clients instead of autocannon's overallRate, which sends each
- *                          connection's share of the rate in a burst at the start of every second
+ *   BENCH_STEADY=autocannon  the steady-load runs of autocannon scenarios (and their Express twins) through
+ *                          autocannon's overallRate instead of the default evenly paced loop of keep-alive clients
+ *                          (overallRate sends each connection's share of the rate in a burst at the start of every
+ *                          second, so its latency measures how fast a burst drains, not a steady load)
  *   BENCH_PROFILE=0|id     CPU-profile the worst token scenario (default in a full run), or scenario `id`, or none
  *   BENCH_NO_BUILD=1       reuse bench/.build instead of recompiling src/
  *   BENCH_OUT=path         where to write the markdown (default bench/results.md)
@@ -69,7 +70,7 @@ const only = (env.BENCH_ONLY ?? '')
   .filter(Boolean);
 const ledgerTarget = Number(env.BENCH_LEDGER ?? (quick ? 20_000 : 1_000_000));
 const poolSize = Number(env.BENCH_POOL ?? (quick ? 200 : 2_000));
-const pacedSteady = env.BENCH_STEADY === 'paced';
+const pacedSteady = env.BENCH_STEADY !== 'autocannon';
 const profileChoice = env.BENCH_PROFILE ?? (quick ? '0' : 'auto');
 const outFile = env.BENCH_OUT ?? join(root, 'bench/results.md');
 // The Docker image's allocator setting (see Dockerfile): freed argon2 buffers go back to the OS.
@@ -327,8 +328,8 @@ async function main() {
       mode: quick ? 'BENCH_QUICK=1 (smoke run: fewer scenarios, small ledger)' : 'full',
       ...(only.length ? { BENCH_ONLY: only.join(', ') } : {}),
       'steady-load generator': pacedSteady
-        ? 'BENCH_STEADY=paced: an evenly paced loop of keep-alive clients for every scenario and its Express twin'
-        : "autocannon's overallRate (each connection's share of the rate sent at the start of each second); a paced loop for refresh",
+        ? 'an evenly paced loop of keep-alive clients for every scenario and its Express twin'
+        : "BENCH_STEADY=autocannon: autocannon's overallRate (each connection's share of the rate sent at the start of each second); a paced loop for refresh",
       ...(serverEnvText ? { 'server environment': `\`${serverEnvText}\`${env.BENCH_SERVER_ENV === undefined ? ' (as in the Dockerfile)' : ''}` } : {}),
       ...(serverArgs.length ? { 'extra server flags (experiment)': `\`${env.BENCH_SERVER_ARGS}\`` } : {}),
     },

@@ -8,8 +8,8 @@ import type { Scenario } from './scenarios.ts';
  * Latency at a steady load (issue 20): one run of the scenario at a fixed offered rate of half its own
  * peak (the best median throughput of its levels), at its highest concurrency, then Express hello at
  * the same offered rate with the same load generator right after (so both see the same machine): for
- * autocannon scenarios autocannon's `overallRate`, for loop scenarios (refresh) and with `paced`
- * (BENCH_STEADY=paced) an evenly paced loop of keep-alive clients.
+ * every scenario an evenly paced loop of keep-alive clients (`paced`, the default), or with
+ * BENCH_STEADY=autocannon autocannon's `overallRate` for autocannon scenarios.
  */
 export async function steadyRun(
   s: Scenario,
@@ -22,7 +22,7 @@ export async function steadyRun(
   const connections = Math.max(...result.levels.map((l) => l.connections));
   const rate = peak / 2;
   if (!(rate >= 1)) return undefined;
-  // BENCH_STEADY=paced: autocannon scenarios send the same requests from an evenly paced loop instead.
+  // Paced (the default): autocannon scenarios send the same requests from an evenly paced loop.
   const pacedScenario = options.paced ? (s.run as { paced?: RunOnce }).paced : undefined;
   const scenarioRun = pacedScenario ?? s.run;
   const loop = s.loop === true || pacedScenario !== undefined;
