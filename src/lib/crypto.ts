@@ -1,8 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
-/** SHA-256 of a value, base64url: how every token identifier is stored and looked up. */
+/**
+ * SHA-256 of a value, base64url: how every token identifier is stored and looked up. One-shot
+ * (`crypto.hash`): about a third of the CPU of a Hash object, on every token request.
+ */
 export function sha256(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('base64url');
+  return hash('sha256', value, 'base64url');
 }
 
 // Every token needs fresh random bytes; one call into OpenSSL per 4 KiB instead of one per token
@@ -21,6 +24,21 @@ export function randomBytesPooled(size: number): Buffer {
   randomPool.fill(0, randomPoolOffset, randomPoolOffset + size);
   randomPoolOffset += size;
   return bytes;
+}
+
+/**
+ * A UUID of version 7 (RFC 9562): the time in milliseconds, then 74 random bits. Ledger entries are
+ * keyed by one, so that a new entry's key lands at the end of the primary-key index rather than
+ * anywhere in it: fewer pages touched and written to the log per insert (about a sixth of an
+ * insert's CPU on a 150,000-entry ledger here, bench/notes-direct-cost.md).
+ */
+export function timeOrderedUuid(now = Date.now()): string {
+  const bytes = randomBytesPooled(16);
+  bytes.writeUIntBE(now, 0, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** 256 random bits as a 43-character base64url string. */

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { SecurityEvents } from '../config/security-events.js';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
 import { isTokenMode } from '../lib/enums.js';
-import { sha256 } from '../lib/crypto.js';
+import { sha256, timeOrderedUuid } from '../lib/crypto.js';
 import type { LedgerManager } from '../tokens/ledger-manager.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token-ids.js';
@@ -151,7 +150,7 @@ function createJwtCustomizer(deps: TokenModeDependencies) {
       return;
     }
     await deps.ledger.create({
-      id: randomUUID(),
+      id: timeOrderedUuid(),
       lookupHash: sha256(t.jti),
       type: 'access_token',
       format: 'jwt',
