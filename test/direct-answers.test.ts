@@ -444,6 +444,18 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal(refused.status, 401);
   });
 
+  test("a client's changed metadata counts at once: the Client found for the direct answer is built from it", async () => {
+    const changing = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+    for (let i = 0; i < 2; i++) assert.equal((await clientCredentials(changing, 'basic')).status, 200);
+    const narrowed = await admin(server, 'PATCH', `/clients/${changing.client_id}`, { scope: 'openid' });
+    assert.equal(narrowed.status, 200);
+    const outside = await passedOn('scope_not_allowed', () => clientCredentials(changing, 'basic', { scope: 'api:read' }));
+    assert.equal(JSON.parse(outside.text).error, 'invalid_scope');
+    assert.equal((await admin(server, 'PATCH', `/clients/${changing.client_id}`, { grant_types: ['authorization_code'] })).status, 200);
+    const refused = await passedOn('grant_type_not_allowed', () => clientCredentials(changing, 'basic'));
+    assert.equal(refused.status, 400);
+  });
+
   test('a resource indicator is resolved by oidc-provider', async () => {
     const answer = await passedOn('unexpected_parameter', () =>
       clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }),
