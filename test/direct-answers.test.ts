@@ -746,6 +746,54 @@ describe('declines that only another configuration produces (an in-process oidc-
   });
 });
 
+test("the form endpoints' answers carry the security headers once, with the machine policy: direct, declined, refused", async () => {
+  const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+  // The headers every oidc-provider answer carries (discovery), but its page policy.
+  const discovery = await fetch(`${server.url}/.well-known/openid-configuration`);
+  const expected = Object.fromEntries(
+    [...discovery.headers].filter(
+      ([name]) =>
+        name.startsWith('x-') || name.startsWith('cross-origin') || ['referrer-policy', 'origin-agent-cluster', 'strict-transport-security'].includes(name),
+    ),
+  );
+  assert.ok(Object.keys(expected).length >= 5, JSON.stringify(expected));
+  const before = await answeredBy('token');
+  const answers: [string, Answer][] = [
+    ['direct', await clientCredentials(client, 'basic')],
+    ['declined (a wrong secret)', await clientCredentials({ ...client, client_secret: 'wrong' }, 'basic')],
+    ['declined (client_secret_post)', await clientCredentials(client, 'post')],
+    ['introspection, direct', await introspect({ token: 'unknown' })],
+  ];
+  const oversized = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+    body: new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`grant_type=client_credentials&x=${'a'.repeat(60 * 1024)}`));
+        controller.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  answers.push(['chunked, over the limit', { status: oversized.status, text: await oversized.text(), headers: Object.fromEntries(oversized.headers) }]);
+  assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 1, provider: 2, reasons: { secret_not_verified: 1, unexpected_parameter: 1 } });
+  assert.deepEqual(
+    answers.map(([what, answer]) => [what, answer.status]),
+    [
+      ['direct', 200],
+      ['declined (a wrong secret)', 401],
+      ['declined (client_secret_post)', 200],
+      ['introspection, direct', 200],
+      ['chunked, over the limit', 413],
+    ],
+  );
+  for (const [what, answer] of answers) {
+    for (const [name, value] of Object.entries(expected)) assert.equal(answer.headers[name], value, `${what}: ${name}`);
+    assert.match(answer.headers['content-security-policy'] ?? '', /script-src 'none'/, what);
+    assert.ok(!answer.headers['content-security-policy']!.includes(','), `${what}: one policy`);
+  }
+});
+
 test('every decline reason was met above, and counted', () => {
   const met = new Set([...declined].map((key) => key.split(':')[1]));
   assert.deepEqual(
