@@ -445,6 +445,18 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal(refused.status, 401);
   });
 
+  test("a client's changed metadata counts at once: the Client found for the direct answer is built from it", async () => {
+    const changing = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+    for (let i = 0; i < 2; i++) assert.equal((await clientCredentials(changing, 'basic')).status, 200);
+    const narrowed = await admin(server, 'PATCH', `/clients/${changing.client_id}`, { scope: 'openid' });
+    assert.equal(narrowed.status, 200);
+    const outside = await passedOn('scope_not_allowed', () => clientCredentials(changing, 'basic', { scope: 'api:read' }));
+    assert.equal(JSON.parse(outside.text).error, 'invalid_scope');
+    assert.equal((await admin(server, 'PATCH', `/clients/${changing.client_id}`, { grant_types: ['authorization_code'] })).status, 200);
+    const refused = await passedOn('grant_type_not_allowed', () => clientCredentials(changing, 'basic'));
+    assert.equal(refused.status, 400);
+  });
+
   test('a resource indicator is resolved by oidc-provider', async () => {
     const answer = await passedOn('unexpected_parameter', () =>
       clientCredentials(client, 'basic', { scope: 'api:read', resource: 'https://api.example.com/' }),
@@ -733,6 +745,54 @@ describe('declines that only another configuration produces (an in-process oidc-
     await declines(direct, 'token', 'configuration', { grant_type: 'client_credentials' }, 'plain');
     await declines(direct, 'introspection', 'configuration', { token: 'x'.repeat(43) }, 'plain');
   });
+});
+
+test("the form endpoints' answers carry the security headers once, with the machine policy: direct, declined, refused", async () => {
+  const client = await newClient('reference', { grant_types: ['client_credentials'], response_types: [], scope: 'api:read' });
+  // The headers every oidc-provider answer carries (discovery), but its page policy.
+  const discovery = await fetch(`${server.url}/.well-known/openid-configuration`);
+  const expected = Object.fromEntries(
+    [...discovery.headers].filter(
+      ([name]) =>
+        name.startsWith('x-') || name.startsWith('cross-origin') || ['referrer-policy', 'origin-agent-cluster', 'strict-transport-security'].includes(name),
+    ),
+  );
+  assert.ok(Object.keys(expected).length >= 5, JSON.stringify(expected));
+  const before = await answeredBy('token');
+  const answers: [string, Answer][] = [
+    ['direct', await clientCredentials(client, 'basic')],
+    ['declined (a wrong secret)', await clientCredentials({ ...client, client_secret: 'wrong' }, 'basic')],
+    ['declined (client_secret_post)', await clientCredentials(client, 'post')],
+    ['introspection, direct', await introspect({ token: 'unknown' })],
+  ];
+  const oversized = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+    body: new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`grant_type=client_credentials&x=${'a'.repeat(60 * 1024)}`));
+        controller.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  answers.push(['chunked, over the limit', { status: oversized.status, text: await oversized.text(), headers: Object.fromEntries(oversized.headers) }]);
+  assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 1, provider: 2, reasons: { secret_not_verified: 1, unexpected_parameter: 1 } });
+  assert.deepEqual(
+    answers.map(([what, answer]) => [what, answer.status]),
+    [
+      ['direct', 200],
+      ['declined (a wrong secret)', 401],
+      ['declined (client_secret_post)', 200],
+      ['introspection, direct', 200],
+      ['chunked, over the limit', 413],
+    ],
+  );
+  for (const [what, answer] of answers) {
+    for (const [name, value] of Object.entries(expected)) assert.equal(answer.headers[name], value, `${what}: ${name}`);
+    assert.match(answer.headers['content-security-policy'] ?? '', /script-src 'none'/, what);
+    assert.ok(!answer.headers['content-security-policy']!.includes(','), `${what}: one policy`);
+  }
 });
 
 test('every decline reason was met above, and counted', () => {

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { timeOrderedUuid } from '../src/lib/crypto.ts';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const millisecondsOf = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
-
-describe('timeOrderedUuid', () => {
-  test('is a UUID version 7 (RFC 9562) carrying the time in milliseconds', () => {
-    const at = Date.UTC(2026, 11, 6, 5, 30, 0, 123);
-    const id = timeOrderedUuid(at);
-    assert.match(id, UUID_V7);
-    assert.equal(millisecondsOf(id), at);
-  });
-
-  test('orders by time, and is random within a millisecond', () => {
-    const ids = [1_000, 2_000, 3_000].map((offset) => timeOrderedUuid(Date.now() + offset));
-    assert.deepEqual([...ids].sort(), ids);
-    const same = new Set(Array.from({ length: 1_000 }, () => timeOrderedUuid(1_765_000_000_000)));
-    assert.equal(same.size, 1_000);
-  });
-});
 
 // Ledger entry ids are handles for the admin API, not secrets: time-ordered, rows written together
 // share the last pages of the id index (bench/notes-refresh.md).

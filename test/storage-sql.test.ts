@@ -133,6 +133,52 @@ test("SQLite: a write waiting for another connection's lock waits without blocki
   }
 });
 
+test('SQLite: reads asking for the turn snapshot share one, which ends with the turn; every other statement runs outside it', {
+  skip: onPostgres && 'SQLite transactions',
+}, async () => {
+  const { sql } = opened.storage;
+  const other = new Database(opened.database.dbFile);
+  const at = '2026-03-04T05:06:07.891+00:00';
+  const add = (key: string) => other.prepare(`INSERT INTO "throttle_counters" VALUES (?, 1, ?, ?, ?)`).run(key, at, at, at);
+  const COUNT = 'SELECT COUNT(*) AS "n" FROM "throttle_counters"';
+  const shared = () => sql.get<{ n: number }>(COUNT, [], { turnSnapshot: true }).then((row) => Number(row!.n));
+  const own = () => sql.get<{ n: number }>(COUNT).then((row) => Number(row!.n));
+  const nextTurn = () => new Promise((done) => setImmediate(done));
+  try {
+    const before = await shared();
+    await nextTurn();
+    // In one turn: a shared read, another connection's commit, a shared read again (the same snapshot).
+    const first = shared();
+    add(`a-${randomUUID()}`);
+    const second = shared();
+    // A read that did not ask for it, in the same turn, sees the commit (it ends the shared snapshot).
+    const third = own();
+    assert.deepEqual(await Promise.all([first, second, third]), [before, before, before + 1]);
+    await nextTurn();
+    assert.equal(await shared(), before + 1);
+    await nextTurn();
+    // A statement that writes (INSERT … RETURNING), in a turn with a snapshot: committed at once, seen by others.
+    const key = `b-${randomUUID()}`;
+    void shared();
+    const written = await sql.get<{ key: string }>(`INSERT INTO "throttle_counters" VALUES (?, 1, ?, ?, ?) RETURNING "key"`, [
+      key,
+      new Date(),
+      new Date(),
+      new Date(),
+    ]);
+    assert.equal(written?.key, key);
+    assert.deepEqual(other.prepare('SELECT "key" FROM "throttle_counters" WHERE "key" = ?').get(key), { key });
+    // A shared read does not keep the other connection from writing, nor a group commit from this one.
+    void shared();
+    add(`c-${randomUUID()}`);
+    await sql.run(`INSERT INTO "throttle_counters" VALUES (?, 1, ?, ?, ?)`, [`d-${randomUUID()}`, new Date(), new Date(), new Date()]);
+    await nextTurn();
+    assert.equal(await shared(), before + 4);
+  } finally {
+    other.close();
+  }
+});
+
 test('SQLite: the write-ahead log is copied into the database by the checkpoint worker, not in a commit', {
   skip: onPostgres && 'SQLite checkpoints',
 }, async () => {

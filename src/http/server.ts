@@ -178,31 +178,42 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   });
   const app = createApp(deps, revocationStream, metrics);
   const providerHeaders = precompute(providerSecurityHeaders);
+  const setProviderHeaders = (res: ServerResponse, policy: string) => {
+    for (const [name, value] of providerHeaders) res.setHeader(name, value);
+    res.setHeader('content-security-policy', policy);
+  };
+  // A direct answer's header lines, all but its length, handed to writeHead in one array (no setHeader each).
+  const directHeaderLines = [...providerHeaders.flat(), 'content-security-policy', MACHINE_ENDPOINT_POLICY, ...Object.entries(DIRECT_ANSWER_HEADERS).flat()];
 
   /**
    * Reads the body (once, under oidc-provider's own limit) and, at the token, introspection and
    * revocation endpoints, parses its form (once: oidc/protocol-request.ts, the JWT mark included).
    * Then answers: here, when a direct answer covers the request; else oidc-provider, handed the body.
+   * At those endpoints the security headers are set here, on the way out (MACHINE_ENDPOINT_POLICY).
    */
   async function readThenAnswer(req: IncomingMessage, res: ServerResponse, path: string, endpoint: DirectEndpoint | undefined) {
+    const form = readsForm(req.method, path);
     const body = await readBody(req, PROVIDER_BODY_LIMIT);
+    if (form && !(body && endpoint)) setProviderHeaders(res, MACHINE_ENDPOINT_POLICY);
     if (!body) {
       rejectOversizedBody(res);
       return;
     }
-    if (!readsForm(req.method, path)) {
+    if (!form) {
       deps.providers.handle(replayRequest(req, body), res);
       return;
     }
     const request = parseProtocolRequest(path, req.headers, body);
     const reply = endpoint && (await answerDirectly(endpoint, request, req.url ?? ''));
     if (!reply) {
+      if (endpoint) setProviderHeaders(res, MACHINE_ENDPOINT_POLICY);
       deps.providers.handle(replayRequest(req, request.body), res);
       return;
     }
     const json = JSON.stringify(reply.body);
-    const headers = { ...DIRECT_ANSWER_HEADERS, 'content-length': Buffer.byteLength(json) };
-    res.writeHead(reply.status, reply.status === 503 ? { ...headers, 'retry-after': String(RETRY_AFTER_SECONDS) } : headers);
+    const lines = [...directHeaderLines, 'content-length', String(Buffer.byteLength(json))];
+    if (reply.status === 503) lines.push('retry-after', String(RETRY_AFTER_SECONDS));
+    res.writeHead(reply.status, lines);
     res.end(json);
   }
 
@@ -228,15 +239,17 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     const url = req.url ?? '/';
     const path = pathOf(url);
-    for (const [name, value] of providerHeaders) res.setHeader(name, value);
-    res.setHeader('content-security-policy', readsForm(req.method, path) ? MACHINE_ENDPOINT_POLICY : providerContentSecurityPolicy(res));
+    const form = readsForm(req.method, path);
+    // The form endpoints' headers are set by readThenAnswer (a direct answer writes them in one go).
+    if (!form) setProviderHeaders(res, providerContentSecurityPolicy(res));
     if (!providerCanBuildUrls(req)) {
+      if (form) setProviderHeaders(res, MACHINE_ENDPOINT_POLICY);
       refuseRequest(req, res, 400, 'the request target does not form a URL');
       return;
     }
     // A chunked body declares no length to refuse it by: it is read here too, under the same limit.
     const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
-    if (chunked || readsForm(req.method, path)) {
+    if (chunked || form) {
       readThenAnswer(req, res, path, directEndpointOf(req.method, url)).catch(() => res.destroy());
       return;
     }

@@ -2,10 +2,8 @@ import { usesClientSecret } from '../lib/enums.js';
 import { parseBasicCredentials } from '../protocol/client-credentials.js';
 import { isKeyedSecretHash } from '../storage/client-secrets.js';
 import { ClientAuthThrottled } from './client-secrets.js';
-import type { ProviderClient } from './internals/index.js';
+import { findClient } from './internals/index.js';
 import type { DeclineReason, DirectState } from './direct-guards.js';
-
-type ClientModel = { find(id: string): Promise<ProviderClient | undefined> };
 
 /**
  * The client authenticates with HTTP Basic and its secret, stored as an HMAC and compared with the
@@ -17,7 +15,7 @@ export async function knownBasicClient(state: DirectState): Promise<DeclineReaso
   const credentials = parseBasicCredentials(state.request.headers.authorization);
   if (!credentials) return 'no_basic_credentials';
   const { provider, secrets } = state.context;
-  const client = (await (provider.Client as unknown as ClientModel).find(credentials.clientId)) ?? undefined;
+  const client = await findClient(provider, credentials.clientId);
   if (!client) return 'unknown_client';
   // With HTTP Basic, oidc-provider accepts either secret method as the registered one.
   if (!usesClientSecret(client.clientAuthMethod)) return 'client_auth_method';

@@ -98,7 +98,10 @@ export function createClientStore(db: Db, sql: Sql, { secretKeys, cacheTtlMs = 5
      * is not tried and answers false (for callers that let another path do that work).
      */
     async verifySecret(id: string, secret: string, { keyedOnly = false } = {}): Promise<boolean> {
-      const row = await sql.get<{ secretHash: string | null }>(`SELECT "secret_hash" AS "secretHash" FROM "clients" WHERE "id" = ?`, [id]);
+      // Fresh from the database, in the turn's shared snapshot (sql.ts ReadOptions): no older than the turn.
+      const row = await sql.get<{ secretHash: string | null }>(`SELECT "secret_hash" AS "secretHash" FROM "clients" WHERE "id" = ?`, [id], {
+        turnSnapshot: true,
+      });
       const stored = row?.secretHash;
       const { match, legacy } = await compareClientSecret(secretKeys.clientSecretKeys, stored, secret, { keyedOnly });
       if (match && legacy) {

@@ -14,7 +14,7 @@ import { isDatabaseUnavailable } from './unavailable.js';
 export interface Sql {
   readonly dialect: 'sqlite' | 'postgresql';
   all<T>(text: string, params?: readonly SqlValue[]): Promise<T[]>;
-  get<T>(text: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  get<T>(text: string, params?: readonly SqlValue[], options?: ReadOptions): Promise<T | undefined>;
   /** Runs a write; answers the number of rows changed. */
   run(text: string, params?: readonly SqlValue[]): Promise<number>;
   /** Connections in use, idle and awaited (PostgreSQL); undefined for the embedded database. */
@@ -23,6 +23,18 @@ export interface Sql {
 }
 
 export type SqlValue = string | number | Date | null;
+
+export interface ReadOptions {
+  /**
+   * SQLite: this read may share one read transaction with the other such reads of the same turn of
+   * the event loop (a snapshot taken within the turn, so after every write acknowledged to anyone
+   * before the turn's requests were read), instead of beginning and ending its own (about 8 µs of
+   * system calls and log checks against 1 µs for the read). For the reads every client
+   * authentication makes; a read that must see a write made earlier in the same turn (through Prisma,
+   * say) does not ask for it. PostgreSQL: no difference.
+   */
+  turnSnapshot?: boolean;
+}
 
 /** A unique or primary-key violation, from either driver or from Prisma. */
 export function isDuplicateKey(error: unknown): boolean {
@@ -93,20 +105,41 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     return prepared as Required<SqliteStatement>;
   };
   const bind = (params: readonly SqlValue[]) => params.map((p) => (p instanceof Date ? sqliteDate(p) : p));
+
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+
+  // This turn's shared read transaction (ReadOptions.turnSnapshot), ended by the next setImmediate,
+  // or before anything else runs on this connection: every other statement, and each group commit,
+  // runs outside it, as before.
+  const beginRead = db.prepare('BEGIN DEFERRED');
+  let snapshot = false;
+  const endSnapshot = () => {
+    if (!snapshot) return;
+    snapshot = false;
+    if (db.inTransaction) commit.run();
+  };
+  const within = (statement: Database.Statement, options: ReadOptions | undefined) => {
+    if (!options?.turnSnapshot || !statement.readonly) return endSnapshot();
+    if (snapshot) return;
+    beginRead.run();
+    snapshot = true;
+    setImmediate(endSnapshot);
+  };
+
   async function withRetry<T>(work: () => T): Promise<T> {
     const started = Date.now();
     for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
       try {
         return work();
       } catch (error) {
+        // A busy read starts again in a read transaction of its own (a shared one may hold an old snapshot).
+        endSnapshot();
         if (!isBusy(error) || Date.now() - started > BUSY_GIVE_UP_MS) throw error;
         await sleep(pause);
       }
     }
   }
-
-  const begin = db.prepare('BEGIN IMMEDIATE');
-  const commit = db.prepare('COMMIT');
   let queue: PendingWrite[] = [];
   let flushing: Promise<void> | undefined;
   // Set while the checkpoint worker starts the log over (sqlite-checkpointer.ts): commits wait for it.
@@ -114,6 +147,7 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
 
   /** Runs every queued write in one transaction; a failed statement fails alone (SQLite undoes just it). */
   function commitGroup(group: PendingWrite[]): void {
+    endSnapshot();
     begin.run();
     const results: ({ changes: number } | { error: unknown })[] = [];
     try {
@@ -158,13 +192,15 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     all: <T>(text: string, params: readonly SqlValue[] = []) =>
       withRetry(() => {
         const { statement, dates } = reader(text);
+        within(statement, undefined);
         const rows = statement.all(...bind(params)) as Record<string, unknown>[];
         if (dates.length > 0) for (const row of rows) readDates(row, dates);
         return rows as T[];
       }),
-    get: <T>(text: string, params: readonly SqlValue[] = []) =>
+    get: <T>(text: string, params: readonly SqlValue[] = [], options?: ReadOptions) =>
       withRetry(() => {
         const { statement, dates } = reader(text);
+        within(statement, options);
         return readDates(statement.get(...bind(params)) as Record<string, unknown> | undefined, dates) as T | undefined;
       }),
     run(text, params = []) {
@@ -188,6 +224,7 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     },
     async close() {
       await flushing;
+      endSnapshot();
       db.close();
     },
   };

@@ -46,7 +46,8 @@ const INCREMENT = { sliding: increment(true), fixed: increment(false) };
 export function createThrottleCounterStore(db: Db, sql: Sql): ThrottleCounterStore {
   return {
     get(key, now) {
-      return sql.get<ThrottleCount>(`SELECT ${COLUMNS} FROM ${TABLE} WHERE "key" = ? AND "expires_at" > ?`, [key, now]);
+      // Asked on every client authentication: in the turn's shared snapshot (sql.ts ReadOptions).
+      return sql.get<ThrottleCount>(`SELECT ${COLUMNS} FROM ${TABLE} WHERE "key" = ? AND "expires_at" > ?`, [key, now], { turnSnapshot: true });
     },
 
     async increment(key, now, ttlMs, sliding) {

@@ -1,7 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config/index.js';
 import { seal, sha256, timeOrderedUuid, unseal, type SealingKey } from '../lib/crypto.js';
-import type { ClientStore } from '../storage/clients.js';
+import type { ClientStore, StoredClient } from '../storage/clients.js';
 import type { EntryType, LedgerRow } from '../storage/ledger.js';
 import { entryBinding, type TokenBinding } from './binding.js';
 import type { ActiveToken, LedgerManager } from './ledger-manager.js';
@@ -182,13 +182,23 @@ class RecordAdapter implements Adapter {
 
 /** Clients come from the clients table; the stored secret hash (HMAC, or a legacy argon2 hash) stands in `client_secret`. */
 class ClientAdapter implements Adapter {
+  /**
+   * Each stored copy's answer, made once: while the client store keeps its copy, oidc-provider meets
+   * the same object, and the direct answers find the Client built from it (oidc/internals findClient).
+   */
+  private readonly answers = new WeakMap<StoredClient, AdapterPayload>();
+
   constructor(private readonly deps: AdapterDependencies) {}
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const client = await this.deps.clients.find(id);
     if (!client) return undefined;
-    const metadata = client.secretHash ? { ...client.metadata, client_secret: client.secretHash } : client.metadata;
-    return metadata as AdapterPayload;
+    let answer = this.answers.get(client);
+    if (!answer) {
+      answer = (client.secretHash ? { ...client.metadata, client_secret: client.secretHash } : client.metadata) as AdapterPayload;
+      this.answers.set(client, answer);
+    }
+    return answer;
   }
 
   async upsert(): Promise<void> {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/crypto.js';
 import type { ThrottleCount, ThrottleCounterStore } from '../storage/throttle-counters.js';
 
 /**
@@ -83,7 +83,7 @@ function verdictOf(policy: ThrottlePolicy, count: ThrottleCount | undefined, now
 
 /** Only a hash of the subject is stored (a username or an address is nobody's business in the store). */
 function keyOf(policy: ThrottlePolicy, subject: string): string {
-  return `${policy.name}:${createHash('sha256').update(subject).digest('base64url')}`;
+  return `${policy.name}:${sha256(subject)}`;
 }
 
 export function createThrottle(store: ThrottleCounterStore, clock: () => number = Date.now): Throttle {

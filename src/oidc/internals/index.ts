@@ -6,6 +6,7 @@
  */
 export {
   DPOP_IAT_WINDOW,
+  findClient,
   findToken,
   isValidScope,
   markDpopProofOnce,

@@ -94,3 +94,30 @@ export function markDpopProofOnce(provider: Provider, clientId: string, jti: str
   const ReplayDetection = provider.ReplayDetection as unknown as ReplayDetection;
   return ReplayDetection.unique(clientId, jti, Math.floor(Date.now() / 1000) + DPOP_IAT_WINDOW);
 }
+
+type ClientModel = { adapter: { find(id: string): Promise<object | undefined> }; find(id: string): Promise<ProviderClient | undefined> };
+/** Per provider: the Client oidc-provider built from each metadata object its client adapter answered. */
+const clientsByMetadata = new WeakMap<Provider, WeakMap<object, ProviderClient>>();
+
+/**
+ * A registered client as oidc-provider's `Client.find` answers it, without that method's JSON
+ * serialisation and SHA-256 of the whole metadata on every call (its cache key): while the adapter
+ * answers the very same metadata object (Tally's does, for as long as the client store keeps its copy:
+ * tokens/adapter.ts), the Client built from it is answered again. A changed client is a new object,
+ * so a new Client. Static clients (none in Tally) are found as oidc-provider finds them; an id the
+ * adapter does not know answers undefined (the direct answers then leave the request to oidc-provider).
+ */
+export async function findClient(provider: Provider, id: string): Promise<ProviderClient | undefined> {
+  const Client = provider.Client as unknown as ClientModel;
+  if (!id || weakCache.default(provider)?.staticClients?.has(id)) return Client.find(id);
+  const metadata = await Client.adapter.find(id);
+  if (!metadata) return undefined;
+  let built = clientsByMetadata.get(provider);
+  if (!built) clientsByMetadata.set(provider, (built = new WeakMap()));
+  let client = built.get(metadata);
+  if (!client) {
+    client = await Client.find(id);
+    if (client) built.set(metadata, client);
+  }
+  return client;
+}

@@ -3,7 +3,7 @@
 
 declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   /** The provider's private state (`#int`): its resolved configuration among other things. */
-  export default function instance(provider: object): { configuration: unknown } | undefined;
+  export default function instance(provider: object): { configuration: unknown; staticClients?: Map<string, unknown> } | undefined;
 }
 
 declare module 'oidc-provider/lib/helpers/token_find.js' {
