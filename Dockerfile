@@ -35,7 +35,7 @@ FROM node:22-bookworm-slim AS runtime
 # glibc keeps freed argon2id buffers (19 MiB each) mapped unless large blocks get their own mmap.
 # Each hash then faults its 19 MiB in again, 4 KiB at a time: about 100 ms of CPU per sign-in instead
 # of 35. glibc.malloc.hugetlb=1 asks for transparent huge pages on those mmaps (the kernel's default
-# "madvise" mode grants them): 2 MiB faults, about 45 ms, memory still returned (bench/notes-code-flow.md).
+# "madvise" mode grants them): 2 MiB faults, about 45 ms, memory still returned (bench/ANALYSIS.md).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \

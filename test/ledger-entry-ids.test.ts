@@ -9,7 +9,7 @@ const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 const millisecondsOf = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 
 // Ledger entry ids are handles for the admin API, not secrets: time-ordered, rows written together
-// share the last pages of the id index (bench/notes-refresh.md).
+// share the last pages of the id index (bench/ANALYSIS.md).
 describe('ledger entries written by a code flow and a refresh', () => {
   let server: TestServer;
   before(async () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { sha256, timeOrderedUuid } from '../src/lib/crypto.ts';
 
-// The ledger's keys: entry ids ordered by time (cheaper inserts, bench/notes-direct-cost.md) and the
+// The ledger's keys: entry ids ordered by time (cheaper inserts, bench/ANALYSIS.md) and the
 // lookup hash every token is stored and found by, which must not change between versions.
 
 test('entry ids are UUIDs of version 7: the time first, so that later ones sort after earlier ones; never the same twice', () => {

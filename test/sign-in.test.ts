@@ -13,7 +13,7 @@ import { unique } from './helpers/fixtures.ts';
 import { useTestStorage } from './helpers/storage.ts';
 
 // A password sign-in's reads (the user row, the second factors) are prepared statements, not Prisma
-// queries, and a sign-in with no failure counted writes nothing to the throttle (bench/notes-code-flow.md).
+// queries, and a sign-in with no failure counted writes nothing to the throttle (bench/ANALYSIS.md).
 // What they answer is what the Prisma queries answered, on both databases.
 
 const opened = useTestStorage();

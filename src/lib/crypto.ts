@@ -30,7 +30,7 @@ export function randomBytesPooled(size: number): Buffer {
  * A UUID of version 7 (RFC 9562): the time in milliseconds, then 74 random bits. Ledger entries are
  * keyed by one, so that a new entry's key lands at the end of the primary-key index rather than
  * anywhere in it: fewer pages touched and written to the log per insert (about a sixth of an
- * insert's CPU on a 150,000-entry ledger here, bench/notes-direct-cost.md).
+ * insert's CPU on a 150,000-entry ledger here, bench/ANALYSIS.md).
  */
 export function timeOrderedUuid(now = Date.now()): string {
   const bytes = randomBytesPooled(16);

@@ -7,7 +7,7 @@ import { decodeSegment, objectIn } from '../protocol/jws-segments.js';
  * Tally's own JWT access tokens (RFC 9068), verified with node:crypto keys kept once per provider.
  * jose's jwtVerify (with a local JWKS) goes through WebCrypto and its promise jobs: about a tenth of an
  * introspection's main-thread time here (`lazyDOMException`, `parseJoseHeader`, `decode` in the
- * profile, bench/notes-jwt-introspect.md). The tokens this server signs have one shape: a protected
+ * profile, bench/ANALYSIS.md). The tokens this server signs have one shape: a protected
  * header of exactly `alg`, `typ: at+jwt` and the `kid` of one of its ES256 or RS256 keys, canonical
  * base64url, numeric `iat` and `exp` and no `nbf`. That shape is judged here as jose judges it; any
  * other (an unknown kid, a key being rotated in, another algorithm or typ spelling, a `crit` header, an

@@ -57,7 +57,7 @@ export function createFactorStore(db: Db, sql: Sql, keys: { payloadKey: SealingK
   return {
     /** What a user has enrolled (confirmed authenticators, unused recovery codes). */
     async summary(userId: string): Promise<FactorSummary> {
-      // A prepared statement, not Prisma: every password sign-in asks it (bench/notes-code-flow.md).
+      // A prepared statement, not Prisma: every password sign-in asks it (bench/ANALYSIS.md).
       const rows = await sql.all<{ kind: string; confirmedAt: Date | null; usedAt: Date | null }>(
         `SELECT "kind", "confirmed_at" AS "confirmedAt", "used_at" AS "usedAt" FROM "user_factors" WHERE "user_id" = ?`,
         [userId],

@@ -129,7 +129,7 @@ export function createUserStore(db: Db, sql: Sql) {
      * and the same answer given, when the username is unknown or the account disabled.
      */
     async authenticate(username: string, password: string): Promise<User | undefined> {
-      // A prepared statement, not Prisma: every sign-in reads this row (bench/notes-code-flow.md).
+      // A prepared statement, not Prisma: every sign-in reads this row (bench/ANALYSIS.md).
       const row = await sql.get<Row & { passwordHash: string }>(`SELECT ${COLUMNS}, "password_hash" AS "passwordHash" FROM "users" WHERE "username" = ?`, [
         username,
       ]);
