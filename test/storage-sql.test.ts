@@ -9,6 +9,7 @@ import { openPostgresSql } from '../src/storage/sql.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
+import { createReplayMarkStore } from '../src/storage/replay-marks.ts';
 import { onPostgres } from './helpers/server.ts';
 import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
@@ -254,6 +255,24 @@ test('PostgreSQL: Prisma and the prepared statements share one pool of DATABASE_
   ]);
   const stats = opened.storage.sql.poolStats();
   assert.ok(stats && stats.total >= 1 && stats.total <= 3, `pool of at most 3 connections: ${JSON.stringify(stats)}`);
+});
+
+test('replay marks issued together: each new key is marked once, each repeat refused, an expired mark taken again', async () => {
+  const marks = createReplayMarkStore(opened.storage.sql);
+  const later = new Date(Date.now() + 60_000);
+  const keys = Array.from({ length: 30 }, () => randomUUID());
+  assert.deepEqual(
+    await Promise.all(keys.map((key) => marks.mark(key, later))),
+    keys.map(() => true),
+  );
+  // Repeats beside new keys, in one turn (on PostgreSQL a multi-row upsert would have answered 1 to each).
+  const fresh = Array.from({ length: 10 }, () => randomUUID());
+  const answers = await Promise.all([...keys.slice(0, 10), ...fresh, ...keys.slice(10, 20)].map((key) => marks.mark(key, later)));
+  assert.deepEqual(answers, [...Array(10).fill(false), ...Array(10).fill(true), ...Array(10).fill(false)]);
+  const expired = randomUUID();
+  assert.equal(await marks.mark(expired, new Date(Date.now() - 1_000)), true);
+  assert.deepEqual(await Promise.all([marks.mark(expired, later), marks.mark(randomUUID(), later)]), [true, true]);
+  assert.equal(await marks.mark(expired, later), false);
 });
 
 test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', {

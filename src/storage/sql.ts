@@ -243,11 +243,19 @@ const types = {
 /**
  * `INSERT INTO "table" (columns) VALUES (one row)`, optionally `ON CONFLICT (key) DO UPDATE SET …`, and
  * no RETURNING: [, everything up to the row, the row, the conflict clause]. Each row of such a statement
- * changes exactly one row, so a batch that succeeds answers 1 to each.
+ * changes exactly one row, so a batch that succeeds answers 1 to each. Not so for a conditional upsert
+ * (`… DO UPDATE SET … WHERE …`, the replay marks): a row whose condition fails changes nothing and must
+ * answer 0, and its clause's own placeholders would not repeat with the rows; it runs alone
+ * (`batchable`).
  */
 const SINGLE_ROW_INSERT =
   /^(\s*INSERT INTO "\w+" \([^()]*\)\s+VALUES\s+)(\((?:[^()']|'[^']*')*\))((?:\s+ON CONFLICT \([^()]*\) DO UPDATE SET (?:(?!RETURNING)[^;])*)?)\s*$/;
 const MAX_BATCH = 50;
+
+/** A one-row insert whose conflict clause has no condition and no placeholder of its own; else null. */
+function batchable(shape: RegExpExecArray | null): RegExpExecArray | null {
+  return shape && !/\bWHERE\b|\?/i.test(shape[3] ?? '') ? shape : null;
+}
 
 /** `?` placeholders → `$1, $2, …` (the SQL here has no `?` anywhere else). */
 function numbered(text: string): string {
@@ -283,7 +291,7 @@ export function openPostgresSql(pool: pg.Pool): Sql {
   const insertShapes = new Map<string, RegExpExecArray | null>();
   const insertShape = (text: string) => {
     let shape = insertShapes.get(text);
-    if (shape === undefined) insertShapes.set(text, (shape = SINGLE_ROW_INSERT.exec(text)));
+    if (shape === undefined) insertShapes.set(text, (shape = batchable(SINGLE_ROW_INSERT.exec(text))));
     return shape;
   };
   let scheduled = false;
