@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
-import { decodeSegment, objectIn } from '../protocol/jws-segments.js';
+import { decodeSegment, objectIn } from '../protocol/dpop-proof.js';
 
 /**
  * Tally's own JWT access tokens (RFC 9068), verified with node:crypto keys kept once per provider.
