@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
-import { decodeSegment, objectIn } from '../protocol/dpop-proof.js';
+import { decodeSegment, objectIn, remember } from '../protocol/dpop-proof.js';
 
 /**
  * Tally's own JWT access tokens (RFC 9068), verified with node:crypto keys kept once per provider.
@@ -68,10 +68,6 @@ export function createAccessTokenVerifier(issuer: string, signingKeys: readonly 
   // same token again and again; the ES256 check is about 60 µs of its 300. Only the signature is
   // remembered: expiry is checked on every call, and whether the token is active by the caller.
   const signed = new Map<string, Record<string, unknown>>();
-  function remember(jwt: string, claims: Record<string, unknown>) {
-    if (signed.size >= MAX_REMEMBERED) signed.delete(signed.keys().next().value!);
-    signed.set(jwt, claims);
-  }
 
   /** The key for a header of the one shape judged here; undefined for any other header. */
   function keyFor(header: Record<string, unknown> | undefined): VerificationKey | undefined {
@@ -108,7 +104,7 @@ export function createAccessTokenVerifier(issuer: string, signingKeys: readonly 
         claims = objectIn(jwt.slice(jwt.indexOf('.') + 1, second));
         if (!claims || !finite(claims.exp) || !finite(claims.iat) || claims.nbf !== undefined) return UNDECIDED;
         if (claims.iss !== issuer) return ISSUER;
-        remember(jwt, Object.freeze(claims));
+        remember(signed, MAX_REMEMBERED, jwt, Object.freeze(claims));
       }
       // jose's check, on every call: expired when exp <= now (whole seconds, no tolerance).
       if ((claims.exp as number) <= Math.floor(Date.now() / 1000)) return EXPIRED;

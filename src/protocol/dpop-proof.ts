@@ -140,8 +140,8 @@ interface KnownKey {
 /** A header judged before: its key, algorithm and shape, or its fault. */
 type KnownHeader = (KnownKey & { alg: string; minimal: boolean }) | { fault: ProofFault };
 
-/** A bounded map: past `max` entries, the oldest is dropped. */
-function remember<V>(map: Map<string, V>, max: number, key: string, value: V): V {
+/** A bounded map: past `max` entries, the oldest is dropped (also the server's memory of checked access-token JWTs). */
+export function remember<V>(map: Map<string, V>, max: number, key: string, value: V): V {
   if (map.size >= max) map.delete(map.keys().next().value!);
   map.set(key, value);
   return value;
