@@ -25,6 +25,11 @@ if (requested && !['sqlite', 'postgres', 'postgresql'].includes(requested)) {
   process.exit(2);
 }
 
+// A test, a hook or a whole file that hangs (a file whose process does not exit too) fails, cancelled,
+// after this, naming itself, instead of holding the run until CI gives up on it. It bounds each file's
+// whole run as well as each test: the longest files take a few minutes.
+const TEST_TIMEOUT_MS = 600_000;
+
 const stripAnsi = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
 const minutes = (ms) => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
 
@@ -36,10 +41,14 @@ function runPass(name, env) {
   console.log(`\n${'='.repeat(20)} ${name} ${'='.repeat(20)}\n`);
   const started = Date.now();
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
-      stdio: ['inherit', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_NO_WARNINGS: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}), ...env },
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...files],
+      {
+        stdio: ['inherit', 'pipe', 'inherit'],
+        env: { ...process.env, NODE_NO_WARNINGS: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}), ...env },
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);

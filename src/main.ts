@@ -72,14 +72,30 @@ server.listen(config.port, config.host, () => {
   process.stdout.write(`${lines.join('\n')}\n`);
 });
 
+// Requests in flight get closeGracefully's 10 s; what is left to close after them (the revocation
+// feed, the second passes, database and Redis connections) gets this much more: a dependency that no
+// longer answers must not keep the process up after SIGTERM (it exits 0 all the same, saying what it left).
+const CLEANUP_MS = 5_000;
+
 async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down');
   stopKeyReload();
   closeStreams();
   await closeGracefully(server);
-  stopFollowingRevocations();
-  await stopSecondPasses();
-  await runtime.close();
+  let step = 'the revocation feed';
+  const cleanup = (async () => {
+    stopFollowingRevocations();
+    step = 'the second passes of bulk revocations';
+    await stopSecondPasses();
+    step = 'the database and Redis connections';
+    await runtime.close();
+  })();
+  const late = setTimeout(() => {
+    logger.warn({ event: 'shutdown_incomplete', step }, `shutdown: ${step} did not close within ${CLEANUP_MS / 1000} s; exiting without waiting`);
+    process.exit(0);
+  }, CLEANUP_MS);
+  await cleanup.catch((error: unknown) => logger.warn({ err: error, event: 'shutdown_incomplete', step }, `shutdown: closing ${step} failed`));
+  clearTimeout(late);
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +17,7 @@ import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { createDatabaseOn, postgresPassServer } from './helpers/postgres.ts';
 import { freePort, postgresOnly, startServer, type TestServer } from './helpers/server.ts';
+import { startProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 
 // A database that goes away is a 503 with Retry-After on every surface, each in its own shape, never a
 // 500, a 401 or a hang; and everything works again when it returns, without a restart.
@@ -173,58 +174,6 @@ describe('which errors mean the database is unavailable', () => {
   });
 });
 
-/**
- * A TCP proxy between the server and PostgreSQL. `cut` destroys every connection and refuses new ones;
- * `silence` accepts them but never answers (a database host gone quiet); `restore` forwards again.
- */
-async function startProxy(target: URL) {
-  const sockets = new Set<Socket>();
-  let forwarding = true;
-  const server: Server = createServer((client) => {
-    const pair = [client];
-    if (forwarding) {
-      const upstream = connect(Number(target.port), target.hostname);
-      pair.push(upstream);
-      client.pipe(upstream).pipe(client);
-    }
-    for (const socket of pair) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        for (const other of pair) other.destroy();
-      });
-    }
-  });
-  const listen = (port: number) => new Promise<void>((done) => server.listen(port, '127.0.0.1', done));
-  await listen(0);
-  const port = (server.address() as AddressInfo).port;
-  const dropAll = () => {
-    for (const socket of sockets) socket.destroy();
-  };
-  return {
-    port,
-    async cut() {
-      const closed = new Promise<void>((done) => server.close(() => done()));
-      dropAll();
-      await closed;
-    },
-    async silence() {
-      forwarding = false;
-      if (!server.listening) await listen(port);
-    },
-    async restore() {
-      forwarding = true;
-      dropAll();
-      if (!server.listening) await listen(port);
-    },
-    close() {
-      dropAll();
-      server.close();
-    },
-  };
-}
-
 /** fetch, failing with a message that names the URL when no answer comes within 20 s: a hang. */
 const call = (url: string, init: RequestInit = {}): Promise<Response> =>
   fetch(url, { signal: AbortSignal.timeout(20_000), ...init }).catch((error: Error) =>
@@ -237,7 +186,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 describe('a PostgreSQL outage behind a TCP proxy, and its end', {
   skip: postgresOnly('the embedded SQLite database has no server to go down (its error codes are covered above)'),
 }, () => {
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let proxy: TcpProxy;
   let server: TestServer;
   let worker: RegisteredClient;
   let user: Awaited<ReturnType<typeof registerUser>>;

@@ -10,6 +10,9 @@ import { tlsFetch } from './tls.ts';
 
 export { dialectOf, type Dialect } from '../../src/storage/database.ts';
 
+/** How long a test server may take to exit after SIGTERM: its 10 s for requests in flight, 5 s for the rest, and slack. */
+const STOP_WITHIN_MS = 30_000;
+
 export const root = resolve(import.meta.dirname, '../..');
 
 /**
@@ -143,7 +146,16 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      // The server bounds its own shutdown (src/main.ts); past this, a test fails saying so, never hangs.
+      let killed = false;
+      const timer = setTimeout(() => {
+        killed = true;
+        child.kill('SIGKILL');
+      }, STOP_WITHIN_MS);
+      const code = await exited;
+      clearTimeout(timer);
+      if (killed) throw new Error(`the server did not exit within ${STOP_WITHIN_MS / 1000} s of SIGTERM; its output:\n${log.slice(-4000)}`);
+      return code;
     },
     cli(args, input) {
       const result = runCli(env, args, input);
