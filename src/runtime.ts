@@ -98,7 +98,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   });
   const { db, sql } = storage;
   const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
-  const redis = config.redisUrl ? openRedisChannels(config.redisUrl, logger) : undefined;
+  const redis = config.redisUrl ? await openRedisChannels(config.redisUrl, logger) : undefined;
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s; a client's
   // secret is read fresh at each authentication, so a rotation counts at once everywhere).
   const clientsChannel = `tally:clients:${config.issuer}`;

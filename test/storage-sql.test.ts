@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStorage } from '../src/storage/database.ts';
-import { openPostgresSql } from '../src/storage/sql.ts';
+import { openPostgresSql } from '../src/storage/sql-postgres.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
@@ -110,7 +110,7 @@ test("SQLite: a write waiting for another connection's lock waits without blocki
   const ledger = createLedgerStore(opened.storage.db, opened.storage.sql);
   const other = new Database(opened.database.dbFile);
   try {
-    // How often a 5 ms timer fires in 150 ms on this machine now (a loaded machine fires it less often).
+    // How often a 5 ms timer fires in 150 ms (about 30 times on an idle machine, far fewer on a loaded one).
     const ticksIn150ms = async () => {
       let ticks = 0;
       const ticker = setInterval(() => ticks++, 5);
@@ -123,9 +123,10 @@ test("SQLite: a write waiting for another connection's lock waits without blocki
     const written = entry();
     const pending = ledger.create(written);
     // The event loop keeps turning while the write waits for the lock: a write that blocked it would let
-    // the timer fire at most once, after the wait.
+    // the timer fire at most once, after the wait. Compared with that bound, not with the idle count, which
+    // a loaded machine moves by more than half from one 150 ms to the next (the test failed so at load 17).
     const waiting = await ticksIn150ms();
-    assert.ok(waiting >= Math.max(2, Math.min(10, Math.floor(idle / 2))), `the event loop ran ${waiting} times in 150 ms (${idle} with no write waiting)`);
+    assert.ok(waiting >= 2, `the event loop ran ${waiting} times in 150 ms (${idle} with no write waiting)`);
     other.exec('COMMIT');
     await pending;
     assert.equal((await ledger.findByLookupHash(written.lookupHash))?.id, written.id);

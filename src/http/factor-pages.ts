@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
 import { TallyError } from '../lib/errors.js';
 import type Provider from 'oidc-provider';
-import QRCode from 'qrcode';
 import { pageNonceOf } from '../lib/page-nonce.js';
 import { passkeyLogin, type Passkeys } from '../oidc/passkeys.js';
 import { MFA_LOGIN, needsTwoFactors, PASSWORD_LOGIN, type EnrolmentOffer, type SecondFactors } from '../oidc/second-factors.js';
@@ -33,6 +32,8 @@ export async function renderEnrolment(
   offer: EnrolmentOffer,
   locals: { action: string; fields: Record<string, string>; error?: string | undefined; intro?: string | undefined },
 ): Promise<string> {
+  // Loaded for the enrolment page only: no other page draws a QR code.
+  const { default: QRCode } = await import('qrcode');
   const svg = await QRCode.toString(offer.uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
   const qr = `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
   return renderPage('enrol-totp', {

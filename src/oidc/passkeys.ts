@@ -1,12 +1,10 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
+  VerifiedAuthenticationResponse,
+  VerifiedRegistrationResponse,
 } from '@simplewebauthn/server';
 import type { SecurityEvents } from '../config/security-events.js';
 import { sha256 } from '../lib/crypto.js';
@@ -27,6 +25,11 @@ import type { SignInRefusal } from './sign-in.js';
  * whichever replica verifies) and lives PASSKEY_CHALLENGE_TTL seconds.
  */
 export const PASSKEY_CHALLENGE_TTL = 300;
+
+// Loaded at the first passkey ceremony, not at start: the library and its ASN.1 and CBOR dependencies
+// add about 30 MiB to the resident memory of a server that may never see a passkey (bench/ANALYSIS.md).
+let library: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webAuthn = () => (library ??= import('@simplewebauthn/server'));
 const MAX_LABEL = 60;
 // user_factors.last_step is a 32-bit integer; a real counter grows by one (or a little) per use.
 const MAX_COUNTER = 2 ** 31 - 1;
@@ -91,7 +94,7 @@ export function createPasskeys({
 
     /** Options for navigator.credentials.create(): a resident key with user verification, none the user has already. */
     async registrationOptions(user: { id: string; username: string; name?: string | null }): Promise<PublicKeyCredentialCreationOptionsJSON> {
-      return generateRegistrationOptions({
+      return (await webAuthn()).generateRegistrationOptions({
         rpName: 'Tally',
         rpID,
         userName: user.username,
@@ -115,9 +118,9 @@ export function createPasskeys({
       if (!response) return { ok: false, message: 'The browser sent no passkey. Passkeys need JavaScript.' };
       if (!input.challenge || !(await takeChallenge(input.challenge)))
         return { ok: false, message: 'This passkey request expired or was used already. Try again.' };
-      let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+      let verified: VerifiedRegistrationResponse;
       try {
-        verified = await verifyRegistrationResponse({
+        verified = await (await webAuthn()).verifyRegistrationResponse({
           response,
           expectedChallenge: input.challenge,
           expectedOrigin: origin,
@@ -146,7 +149,7 @@ export function createPasskeys({
 
     /** Options for navigator.credentials.get(): the user's passkeys, or (passwordless) any discoverable one. */
     async authenticationOptions(userId?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      return generateAuthenticationOptions({
+      return (await webAuthn()).generateAuthenticationOptions({
         rpID,
         userVerification: 'required',
         timeout: PASSKEY_CHALLENGE_TTL * 1000,
@@ -180,9 +183,9 @@ export function createPasskeys({
         return refusal('This passkey is not registered here.');
       }
       return guard(stored.userId, ip, wording, async (because) => {
-        let result: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
+        let result: VerifiedAuthenticationResponse;
         try {
-          result = await verifyAuthenticationResponse({
+          result = await (await webAuthn()).verifyAuthenticationResponse({
             response,
             expectedChallenge: challenge,
             expectedOrigin: origin,

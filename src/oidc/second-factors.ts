@@ -1,5 +1,4 @@
 import { randomInt } from 'node:crypto';
-import { generateSecret, generateURI, verify } from 'otplib';
 import type { SecurityEvents } from '../config/security-events.js';
 import { sha256 } from '../lib/crypto.js';
 import type { FactorStore, FactorSummary } from '../storage/factors.js';
@@ -98,6 +97,10 @@ export interface EnrolmentOffer {
   uri: string;
 }
 
+// otplib is loaded at the first TOTP code or enrolment, not at start: most sign-ins never need it.
+let otplib: Promise<typeof import('otplib')> | undefined;
+const totpLibrary = () => (otplib ??= import('otplib'));
+
 export function createSecondFactors({
   factors,
   throttle,
@@ -110,9 +113,9 @@ export function createSecondFactors({
   issuer: string;
 }) {
   const guard = createSecondFactorGuard({ throttle, security });
-  const offerFor = (username: string, secret: string): EnrolmentOffer => ({
+  const offerFor = async (username: string, secret: string): Promise<EnrolmentOffer> => ({
     secret,
-    uri: generateURI({ issuer: new URL(issuer).host, label: username, secret }),
+    uri: (await totpLibrary()).generateURI({ issuer: new URL(issuer).host, label: username, secret }),
   });
 
   /** The step a right TOTP code matches on one of these authenticators, accepted once; undefined otherwise. */
@@ -120,7 +123,7 @@ export function createSecondFactors({
     if (!/^\d{6}$/.test(code)) return false;
     for (const factor of await factors.totpFactors(userId, { confirmed })) {
       // One step either side: an authenticator's clock a little off, or a code typed as it changed.
-      const result = await verify({ secret: factor.secret, token: code, epochTolerance: 30 });
+      const result = await (await totpLibrary()).verify({ secret: factor.secret, token: code, epochTolerance: 30 });
       if (result.valid && 'timeStep' in result && (await factors.acceptTotpStep(userId, factor.id, result.timeStep))) return true;
     }
     return false;
@@ -159,7 +162,7 @@ export function createSecondFactors({
     async pendingEnrolment(user: { id: string; username: string }, { fresh = false } = {}): Promise<EnrolmentOffer> {
       const [pending] = fresh ? [] : await factors.totpFactors(user.id, { confirmed: false });
       if (pending) return offerFor(user.username, pending.secret);
-      const secret = generateSecret();
+      const secret = (await totpLibrary()).generateSecret();
       await factors.addPendingTotp(user.id, secret, 'Authenticator');
       return offerFor(user.username, secret);
     },

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js';
-import { openPostgresSql, openSqliteSql, WAL_SIZE_LIMIT, type Sql } from './sql.js';
+import { openSqliteSql, WAL_SIZE_LIMIT, type Sql } from './sql.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
 import { matchNothingOnNul } from './nul.js';
 
@@ -72,7 +71,12 @@ export async function openStorage({ databaseUrl, poolSize = 10, onWarning, check
       },
     };
   }
-  const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.js'), import('@prisma/adapter-pg')]);
+  const [{ PrismaClient }, { PrismaPg }, { default: pg }, { openPostgresSql }] = await Promise.all([
+    import('./generated/postgresql/client.js'),
+    import('@prisma/adapter-pg'),
+    import('pg'),
+    import('./sql-postgres.js'),
+  ]);
   // One pool for both, so DATABASE_POOL_SIZE bounds the connections and /metrics can show their use.
   // A database that does not answer fails a request after CONNECT_TIMEOUT_MS (a 503), never hangs it.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });

@@ -3,7 +3,6 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { TallyError } from '../lib/errors.js';
 import { dialectOf, sqliteFilePath, type Dialect } from './database.js';
 
@@ -77,6 +76,7 @@ function migrateSqlite(databaseUrl: string, migrations: Migration[]): string[] {
 const ADVISORY_LOCK_KEY = 7_411_820_231;
 
 async function migratePostgres(databaseUrl: string, migrations: Migration[]): Promise<string[]> {
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {

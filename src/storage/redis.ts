@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../config/logger.js';
 
 /**
@@ -20,7 +20,9 @@ export interface RedisChannels {
   close(): Promise<void>;
 }
 
-export function openRedisChannels(url: string, logger: Logger): RedisChannels {
+export async function openRedisChannels(url: string, logger: Logger): Promise<RedisChannels> {
+  // Imported here, not at the top: a server without REDIS_URL never loads ioredis (about 20 MiB resident).
+  const { Redis } = await import('ioredis');
   const publisher = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
   const subscriber = new Redis(url, { lazyConnect: true });
   for (const [role, connection] of [

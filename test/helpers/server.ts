@@ -95,13 +95,13 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
  * Starts `src/main.ts` in its own process on a free port and waits until it answers. Its database,
  * unless `env.DATABASE_URL` names one: `<dir>/tally.db`, or in the PostgreSQL pass a new database.
  */
-export async function startServer(options: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+export async function startServer(options: { dir?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tally-test-'));
   const dbFile = join(dir, 'tally.db');
   const databaseUrl = options.env?.DATABASE_URL ?? (onPostgres ? await createDatabaseOn(await postgresPassServer()) : `file:${dbFile}`);
   const env: NodeJS.ProcessEnv = { PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env, DATABASE_URL: databaseUrl };
   const port = Number(env.PORT);
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts')], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', join(root, 'src/main.ts')], {
     cwd: root,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
