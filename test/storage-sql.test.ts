@@ -276,6 +276,29 @@ test('replay marks issued together: each new key is marked once, each repeat ref
   assert.equal(await marks.mark(expired, later), false);
 });
 
+test('replay marks live in replay_marks alone (no provider record); pruning deletes the expired ones in batches and keeps the live ones', async () => {
+  const marks = createReplayMarkStore(opened.storage.sql);
+  const tag = randomUUID();
+  const live = Array.from({ length: 5 }, (_, i) => `live-${tag}-${i}`);
+  const expired = Array.from({ length: 7 }, (_, i) => `expired-${tag}-${i}`);
+  await Promise.all([
+    ...live.map((key) => marks.mark(key, new Date(Date.now() + 60_000))),
+    ...expired.map((key) => marks.mark(key, new Date(Date.now() - 60_000))),
+  ]);
+  const { db } = opened.storage;
+  assert.equal(await db.providerRecord.count({ where: { model: 'ReplayDetection' } }), 0, 'no mark in provider_records');
+  assert.equal(await db.replayMark.count({ where: { key: { in: [...live, ...expired] } } }), 12);
+
+  assert.equal(await marks.pruneBatch(new Date(), 4), 4, 'a batch deletes at most its size');
+  let pruned = 4;
+  for (let count = 1; count > 0; pruned += count) count = await marks.pruneBatch(new Date(), 4);
+  assert.ok(pruned >= 7, `every expired mark went (${pruned})`);
+  assert.equal(await db.replayMark.count({ where: { key: { in: expired } } }), 0);
+  assert.deepEqual((await db.replayMark.findMany({ where: { key: { in: live } }, select: { key: true } })).map((m) => m.key).sort(), live);
+  // A live mark still refuses its key after the prune.
+  assert.equal(await marks.mark(live[0]!, new Date(Date.now() + 60_000)), false);
+});
+
 test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', {
   skip: !onPostgres && 'PostgreSQL batching',
 }, async () => {
