@@ -274,6 +274,34 @@ test('replay marks issued together: each new key is marked once, each repeat ref
   assert.equal(await marks.mark(expired, new Date(Date.now() - 1_000)), true);
   assert.deepEqual(await Promise.all([marks.mark(expired, later), marks.mark(randomUUID(), later)]), [true, true]);
   assert.equal(await marks.mark(expired, later), false);
+  // One key asked for twice in one turn: marked once.
+  const twice = randomUUID();
+  assert.deepEqual(await Promise.all([marks.mark(twice, later), marks.mark(twice, later), marks.mark(randomUUID(), later)]), [true, false, true]);
+});
+
+test('PostgreSQL: the replay marks of one turn go out as one statement, whose answer says which were marked', {
+  skip: !onPostgres && 'PostgreSQL batching',
+}, async () => {
+  const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
+  const statements: string[] = [];
+  const query = pool.query.bind(pool);
+  pool.query = ((config: { text: string }, ...rest: unknown[]) => {
+    statements.push(config.text);
+    return (query as (...args: unknown[]) => unknown)(config, ...rest);
+  }) as typeof pool.query;
+  try {
+    const marks = createReplayMarkStore(openPostgresSql(pool));
+    const later = new Date(Date.now() + 60_000);
+    const keys = Array.from({ length: 40 }, () => randomUUID());
+    assert.ok((await Promise.all(keys.map((key) => marks.mark(key, later)))).every(Boolean));
+    assert.equal(statements.length, 1, 'forty marks, one statement');
+    statements.length = 0;
+    const fresh = randomUUID();
+    assert.deepEqual(await Promise.all([marks.mark(keys[3]!, later), marks.mark(fresh, later), marks.mark(keys[7]!, later)]), [false, true, false]);
+    assert.equal(statements.length, 1);
+  } finally {
+    await pool.end();
+  }
 });
 
 test('replay marks live in replay_marks alone (no provider record); pruning deletes the expired ones in batches and keeps the live ones', async () => {
