@@ -51,7 +51,11 @@ export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
       return;
     }
     // The same key asked for twice in one turn: the first ask may win, the others never do.
-    for (const [key, { answers }] of batch) answers.forEach((answer, i) => answer(i === 0 && marked.has(key)));
+    for (const [key, { answers }] of batch) {
+      answers.forEach((answer, i) => {
+        answer(i === 0 && marked.has(key));
+      });
+    }
   }
   function flush() {
     const batch = pending;
