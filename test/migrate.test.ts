@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MigrationError, migrationsRoot, readMigrations, runMigrations } from '../src/storage/migrate.ts';
-import { execute, query } from './helpers/db.ts';
+import { execute, insertRows, query } from './helpers/db.ts';
 import { createDatabaseOn, postgresPassServer } from './helpers/postgres.ts';
 import { onPostgres, root, testDialect } from './helpers/server.ts';
 import { spawn } from 'node:child_process';
@@ -84,6 +84,37 @@ describe(`the migration runner (${testDialect})`, () => {
     await runMigrations(url, migrations);
     writeFileSync(join(migrations, testDialect, '9999_extra.sql'), 'CREATE TABLE "extra" ("id" TEXT NOT NULL PRIMARY KEY);');
     assert.deepEqual(await runMigrations(url, migrations), ['9999_extra']);
+  });
+
+  test('0012 moves the one-time marks to replay_marks: the unexpired ones taken before the upgrade are copied, the expired ones are not', async () => {
+    const migrations = copyOfMigrations();
+    const file = join(migrations, testDialect, '0012_replay_marks.sql');
+    const held = `${file}.held`;
+    renameSync(file, held);
+    const url = await newDatabase('marks.db');
+    await runMigrations(url, migrations);
+    const now = Date.now();
+    await insertRows(
+      url,
+      'provider_records',
+      ['model', 'id', 'payload', 'expires_at'],
+      [
+        ['ReplayDetection', 'live-proof', '', new Date(now + 60_000)],
+        ['ReplayDetection', 'webauthn:live-challenge', '', new Date(now + 300_000)],
+        ['ReplayDetection', 'expired-proof', '', new Date(now - 60_000)],
+        ['Session', 'a-session', 'sealed', new Date(now + 60_000)],
+      ],
+    );
+    renameSync(held, file);
+    assert.deepEqual(await runMigrations(url, migrations), ['0012_replay_marks']);
+    const marks = await query<{ key: string; expires_at: unknown }>(url, 'SELECT "key", "expires_at" FROM "replay_marks" ORDER BY "key"');
+    assert.deepEqual(
+      marks.map((m) => m.key),
+      ['live-proof', 'webauthn:live-challenge'],
+    );
+    // Copied as written: the new store compares them with its own dates.
+    const [copied] = await query<{ n: number | string }>(url, 'SELECT COUNT(*) AS "n" FROM "replay_marks" WHERE "expires_at" > ?', new Date(now + 59_000));
+    assert.equal(Number(copied!.n), 2);
   });
 
   test('a failing migration → rolled back whole, nothing recorded', async () => {

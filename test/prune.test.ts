@@ -44,6 +44,13 @@ async function seedExpired(entries: number, listed: number) {
     ['lookup_hash', 'type', 'reason', 'revoked_at', 'expires_at'],
     Array.from({ length: listed }, () => [randomBytes(32).toString('base64url'), 'access_token', 'revoked', created, new Date(expired)]),
   );
+  // One-time marks (DPoP proofs' jti) whose time is up, as many as revoked-list rows.
+  await insertRows(
+    server,
+    'replay_marks',
+    ['key', 'expires_at'],
+    Array.from({ length: listed }, () => [randomBytes(32).toString('base64url'), new Date(expired)]),
+  );
 }
 
 function runPrune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -105,7 +112,11 @@ test('prune deletes 100,000 expired entries in batches while the server keeps an
   assert.ok(report.token_entries >= 100_000, JSON.stringify(report));
   assert.ok(report.revoked_tokens >= 1_000, JSON.stringify(report));
   assert.ok(report.batches >= 200, `ran in batches of 500: ${report.batches}`);
-  assert.equal(report.deleted, report.token_entries + report.revoked_tokens + report.provider_records + report.revocation_feed);
+  assert.ok(report.replay_marks >= 1_000, JSON.stringify(report));
+  assert.equal(
+    report.deleted,
+    report.token_entries + report.revoked_tokens + report.provider_records + report.revocation_feed + report.throttle_counters + report.replay_marks,
+  );
   assert.equal(failed, 0, 'every request during the prune succeeded');
   assert.ok(answered >= 3, `the server answered during the prune (${answered} rounds)`);
 

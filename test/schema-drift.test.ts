@@ -47,7 +47,7 @@ function migrationTables(dialect: string): Map<string, Column[]> {
     .map((f) => readFileSync(join(dir, f), 'utf8'))
     .join('\n');
   const tables = new Map<string, Column[]>();
-  for (const [, table, body] of sql.matchAll(/CREATE TABLE "(\w+)" \(([\s\S]*?)\n\);/g)) {
+  for (const [, table, body] of sql.matchAll(/CREATE TABLE "(\w+)" \(([\s\S]*?)\n\)(?: WITHOUT ROWID)?;/g)) {
     const columns = [...body!.matchAll(/^\s+"(\w+)" ([A-Z0-9()]+)( NOT NULL)?/gm)].map(([, column, type, notNull]) => ({
       column: column!,
       type: type!,

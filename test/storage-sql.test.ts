@@ -274,6 +274,57 @@ test('replay marks issued together: each new key is marked once, each repeat ref
   assert.equal(await marks.mark(expired, new Date(Date.now() - 1_000)), true);
   assert.deepEqual(await Promise.all([marks.mark(expired, later), marks.mark(randomUUID(), later)]), [true, true]);
   assert.equal(await marks.mark(expired, later), false);
+  // One key asked for twice in one turn: marked once.
+  const twice = randomUUID();
+  assert.deepEqual(await Promise.all([marks.mark(twice, later), marks.mark(twice, later), marks.mark(randomUUID(), later)]), [true, false, true]);
+});
+
+test('PostgreSQL: the replay marks of one turn go out as one statement, whose answer says which were marked', {
+  skip: !onPostgres && 'PostgreSQL batching',
+}, async () => {
+  const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
+  const statements: string[] = [];
+  const query = pool.query.bind(pool);
+  pool.query = ((config: { text: string }, ...rest: unknown[]) => {
+    statements.push(config.text);
+    return (query as (...args: unknown[]) => unknown)(config, ...rest);
+  }) as typeof pool.query;
+  try {
+    const marks = createReplayMarkStore(openPostgresSql(pool));
+    const later = new Date(Date.now() + 60_000);
+    const keys = Array.from({ length: 40 }, () => randomUUID());
+    assert.ok((await Promise.all(keys.map((key) => marks.mark(key, later)))).every(Boolean));
+    assert.equal(statements.length, 1, 'forty marks, one statement');
+    statements.length = 0;
+    const fresh = randomUUID();
+    assert.deepEqual(await Promise.all([marks.mark(keys[3]!, later), marks.mark(fresh, later), marks.mark(keys[7]!, later)]), [false, true, false]);
+    assert.equal(statements.length, 1);
+  } finally {
+    await pool.end();
+  }
+});
+
+test('replay marks live in replay_marks alone (no provider record); pruning deletes the expired ones in batches and keeps the live ones', async () => {
+  const marks = createReplayMarkStore(opened.storage.sql);
+  const tag = randomUUID();
+  const live = Array.from({ length: 5 }, (_, i) => `live-${tag}-${i}`);
+  const expired = Array.from({ length: 7 }, (_, i) => `expired-${tag}-${i}`);
+  await Promise.all([
+    ...live.map((key) => marks.mark(key, new Date(Date.now() + 60_000))),
+    ...expired.map((key) => marks.mark(key, new Date(Date.now() - 60_000))),
+  ]);
+  const { db } = opened.storage;
+  assert.equal(await db.providerRecord.count({ where: { model: 'ReplayDetection' } }), 0, 'no mark in provider_records');
+  assert.equal(await db.replayMark.count({ where: { key: { in: [...live, ...expired] } } }), 12);
+
+  assert.equal(await marks.pruneBatch(new Date(), 4), 4, 'a batch deletes at most its size');
+  let pruned = 4;
+  for (let count = 1; count > 0; pruned += count) count = await marks.pruneBatch(new Date(), 4);
+  assert.ok(pruned >= 7, `every expired mark went (${pruned})`);
+  assert.equal(await db.replayMark.count({ where: { key: { in: expired } } }), 0);
+  assert.deepEqual((await db.replayMark.findMany({ where: { key: { in: live } }, select: { key: true } })).map((m) => m.key).sort(), live);
+  // A live mark still refuses its key after the prune.
+  assert.equal(await marks.mark(live[0]!, new Date(Date.now() + 60_000)), false);
 });
 
 test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', {

@@ -94,6 +94,7 @@ describe('in the database', () => {
       config: { accessTokenTtl: 60, refreshTokenTtl: 60, auditRetentionDays: 90 } as never,
       stores: { ...stores, entries: empty, revokedTokens: empty, revocationEvents: empty, providerRecords: empty, revocationFeed: empty } as never,
       audit: empty as never,
+      replayMarks: empty,
     });
     assert.ok(result.throttle_counters >= 1);
     const after = (await query<{ n: number }>(opened.database, `SELECT COUNT(*) AS "n" FROM "throttle_counters"`))[0]!.n;

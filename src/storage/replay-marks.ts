@@ -2,26 +2,88 @@ import type { Redis } from 'ioredis';
 import type { Sql } from './sql.js';
 
 /**
- * One-time marks (a DPoP proof's or a client assertion's `jti`, hashed by the caller): the first
+ * One-time marks (a DPoP proof's or a client assertion's `jti`, a passkey challenge; hashed by the caller): the first
  * `mark` of a key until it expires answers true, every other false, whichever replica asks. One
  * atomic insert-if-absent each, never a read and then a write (two replicas could both read "absent").
  */
 export interface ReplayMarkStore {
   mark(key: string, expiresAt: Date): Promise<boolean>;
+  /** Deletes up to `batchSize` marks that expired before `before`; returns how many (none in Redis, which expires them). */
+  pruneBatch(before: Date, batchSize: number): Promise<number>;
 }
 
-// In oidc-provider's records table, under its model name, so that pruning deletes expired marks. An
-// expired mark may be taken again: the conflict updates only a row whose time is up.
-const MARK = `INSERT INTO "provider_records" ("model", "id", "payload", "expires_at") VALUES ('ReplayDetection', ?, '', ?)
-  ON CONFLICT ("model", "id") DO UPDATE SET "expires_at" = excluded."expires_at", "consumed_at" = NULL
-  WHERE "provider_records"."expires_at" <= ?`;
+// A table of their own (migration 0012): the key and its expiry, one b-tree write per mark. An expired
+// mark may be taken again: the conflict updates only a row whose time is up.
+const MARK = `INSERT INTO "replay_marks" ("key", "expires_at") VALUES (?, ?)
+  ON CONFLICT ("key") DO UPDATE SET "expires_at" = excluded."expires_at" WHERE "replay_marks"."expires_at" <= ?`;
+// No index on the expiry: the scan stops after `batchSize` expired rows, and the table holds little else.
+const PRUNE = `DELETE FROM "replay_marks" WHERE "key" IN (SELECT "key" FROM "replay_marks" WHERE "expires_at" < ? LIMIT ?)`;
+
+// PostgreSQL: the marks asked for in one turn of the event loop, in one statement (one round trip and
+// one commit instead of one each); RETURNING names the keys it marked. Sorted, so that two replicas'
+// statements sharing keys (a proof replayed to both at once) take their row locks in the same order.
+const MARK_MANY = `INSERT INTO "replay_marks" ("key", "expires_at")
+  SELECT "key", "expires_at" FROM json_to_recordset(?::json) AS "marks"("key" text, "expires_at" timestamp(3))
+  ON CONFLICT ("key") DO UPDATE SET "expires_at" = excluded."expires_at" WHERE "replay_marks"."expires_at" <= ?
+  RETURNING "key"`;
+const MAX_BATCH = 200;
+
+type PendingMark = { expiresAt: Date; answers: ((marked: boolean) => void)[]; fail: ((error: unknown) => void)[] };
 
 /** In the database every replica shares. */
 export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
+  const markOne = async (key: string, expiresAt: Date) => (await sql.run(MARK, [key, expiresAt, new Date()])) === 1;
+  // SQLite: the writes of a turn already share one commit (sql.ts).
+  if (sql.dialect === 'sqlite') return { mark: markOne, pruneBatch: (before, batchSize) => sql.run(PRUNE, [before, batchSize]) };
+
+  let pending = new Map<string, PendingMark>();
+  async function markMany(batch: Map<string, PendingMark>) {
+    const keys = [...batch.keys()].sort();
+    let marked: Set<string>;
+    try {
+      const rows = await sql.all<{ key: string }>(MARK_MANY, [
+        JSON.stringify(keys.map((key) => ({ key, expires_at: batch.get(key)!.expiresAt.toISOString() }))),
+        new Date(),
+      ]);
+      marked = new Set(rows.map((row) => row.key));
+    } catch (error) {
+      for (const { fail } of batch.values()) for (const reject of fail) reject(error);
+      return;
+    }
+    // The same key asked for twice in one turn: the first ask may win, the others never do.
+    for (const [key, { answers }] of batch) {
+      answers.forEach((answer, i) => {
+        answer(i === 0 && marked.has(key));
+      });
+    }
+  }
+  function flush() {
+    const batch = pending;
+    pending = new Map();
+    let chunk = new Map<string, PendingMark>();
+    for (const [key, mark] of batch) {
+      chunk.set(key, mark);
+      if (chunk.size === MAX_BATCH) {
+        void markMany(chunk);
+        chunk = new Map();
+      }
+    }
+    if (chunk.size > 0) void markMany(chunk);
+  }
   return {
-    async mark(key, expiresAt) {
-      return (await sql.run(MARK, [key, expiresAt, new Date()])) === 1;
+    mark(key, expiresAt) {
+      // A NUL would not survive the JSON: such a key (none is made here: keys are hashes) goes alone.
+      if (key.includes('\0')) return markOne(key, expiresAt);
+      return new Promise((resolve, reject) => {
+        if (pending.size === 0) setImmediate(flush);
+        const known = pending.get(key);
+        if (known) {
+          known.answers.push(resolve);
+          known.fail.push(reject);
+        } else pending.set(key, { expiresAt, answers: [resolve], fail: [reject] });
+      });
     },
+    pruneBatch: (before, batchSize) => sql.run(PRUNE, [before, batchSize]),
   };
 }
 
@@ -41,5 +103,7 @@ export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallbac
         return fallback.mark(key, expiresAt);
       }
     },
+    // Marks made in the database while Redis did not answer.
+    pruneBatch: (before, batchSize) => fallback.pruneBatch(before, batchSize),
   };
 }

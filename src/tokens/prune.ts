@@ -7,11 +7,14 @@ import type { RevokedTokenStore } from '../storage/revoked-tokens.js';
 import type { ThrottleCounterStore } from '../storage/throttle-counters.js';
 import type { Config } from '../config/index.js';
 import type { AuditStore } from '../storage/audit.js';
+import type { ReplayMarkStore } from '../storage/replay-marks.js';
 
 export interface PruneDependencies {
   config: Config;
   /** The audit trail: events older than AUDIT_RETENTION_DAYS go too. */
   audit: Pick<AuditStore, 'pruneBatch'>;
+  /** One-time marks (DPoP proofs, client assertions, passkey challenges) kept in the database. */
+  replayMarks: Pick<ReplayMarkStore, 'pruneBatch'>;
   stores: {
     entries: LedgerStore;
     revokedTokens: RevokedTokenStore;
@@ -39,6 +42,8 @@ export interface PruneResult {
   revocation_feed: number;
   /** Expired counts of the throttle (tokens/throttle.ts). */
   throttle_counters: number;
+  /** Expired one-time marks (storage/replay-marks.ts). */
+  replay_marks: number;
   batches: number;
   /** Audit events older than AUDIT_RETENTION_DAYS (not counted in `deleted`, which is the ledger's). */
   audit_deleted: number;
@@ -47,10 +52,10 @@ export interface PruneResult {
 /**
  * Deletes what can never be active again: ledger entries, revoked-list rows and revocation events,
  * and provider records whose expiry is past, feed events older than any token they could name, expired
- * throttle counts, and audit events older than AUDIT_RETENTION_DAYS. Never an entry of an unexpired token. Runs as its own
+ * throttle counts and one-time marks, and audit events older than AUDIT_RETENTION_DAYS. Never an entry of an unexpired token. Runs as its own
  * job (CLI or admin API), never inside a token request, in batches with a pause between them.
  */
-export async function prune({ config, stores, audit }: PruneDependencies, options: PruneOptions = {}): Promise<PruneResult> {
+export async function prune({ config, stores, audit, replayMarks }: PruneDependencies, options: PruneOptions = {}): Promise<PruneResult> {
   const before = new Date(Date.now() - (options.olderThanSeconds ?? 0) * 1000);
   const batchSize = options.batchSize ?? 1000;
   const limit = options.limit ?? Infinity;
@@ -64,6 +69,7 @@ export async function prune({ config, stores, audit }: PruneDependencies, option
     provider_records: 0,
     revocation_feed: 0,
     throttle_counters: 0,
+    replay_marks: 0,
     batches: 0,
     audit_deleted: 0,
   };
@@ -81,6 +87,7 @@ export async function prune({ config, stores, audit }: PruneDependencies, option
     ['revocation_feed', (size) => stores.revocationFeed.pruneBefore(feedBefore, size)],
     // A count past its expiry counts nothing; older than `before`, it goes.
     ['throttle_counters', (size) => stores.throttleCounters.pruneBatch(before, size)],
+    ['replay_marks', (size) => replayMarks.pruneBatch(before, size)],
   ];
   steps.push(['audit_deleted', (size) => audit.pruneBatch(auditBefore, size)]);
   const total = () => result.deleted + result.audit_deleted;
