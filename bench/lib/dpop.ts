@@ -36,3 +36,24 @@ export function createProofMaker(): ProofMaker {
 function signEs256(key: KeyObject, input: string): Buffer {
   return sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
 }
+
+/**
+ * Proofs for one method and URL signed before each run (`fill`), each taken once (`take`; signed on the
+ * spot once the pool runs out). Signed per request, the proofs paced the load generator (one process
+ * signing ES256 beside autocannon): the DPoP runs offered the server a fifth of the plain runs' rate,
+ * and a server answering fewer requests per turn costs more CPU per request, so the ratio compared two
+ * rates, not DPoP with plain. A proof stays valid for minutes (its `iat` window), far longer than a run.
+ */
+export function createProofPool(maker: ProofMaker, method: string, url: string) {
+  let proofs: string[] = [];
+  let next = 0;
+  return {
+    fill(count: number): void {
+      proofs = Array.from({ length: count }, () => maker.proof(method, url));
+      next = 0;
+    },
+    take(): string {
+      return next < proofs.length ? proofs[next++]! : maker.proof(method, url);
+    },
+  };
+}

@@ -101,6 +101,8 @@ export interface CannonTarget {
   bodyFor?: () => string;
   /** Headers added to each request (e.g. a fresh DPoP proof); autocannon calls it per request. */
   headersFor?: () => Record<string, string>;
+  /** Runs before each run, given its length in seconds (e.g. signing that run's DPoP proofs ahead). */
+  beforeRun?: (seconds: number) => void;
 }
 
 /**
@@ -119,16 +121,21 @@ export function cannonRun(target: CannonTarget): RunOnce & { paced: RunOnce } {
  */
 function pacedRun(target: CannonTarget): RunOnce {
   const method = target.method ?? 'GET';
-  return loopRun(async () => {
+  const run = loopRun(async () => {
     const body = target.bodyFor ? target.bodyFor() : target.body;
     const headers = { ...target.headers, ...target.headersFor?.() };
     const answer = await request(target.url, { method, headers, ...(body !== undefined ? { body } : {}) });
     if (answer.status < 200 || answer.status >= 300) throw new Error(`${method} ${new URL(target.url).pathname} answered ${answer.status}`);
   });
+  return (connections, seconds, rate) => {
+    target.beforeRun?.(seconds);
+    return run(connections, seconds, rate);
+  };
 }
 
 function cannonRunOnce(target: CannonTarget): RunOnce {
   return async (connections, seconds, rate) => {
+    target.beforeRun?.(seconds);
     const url = new URL(target.url);
     const options: Record<string, unknown> = {
       url: url.origin,

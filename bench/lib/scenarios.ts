@@ -5,7 +5,7 @@ import { codeFlow, discover } from '../../test/helpers/oauth.ts';
 import { execute } from '../../test/helpers/db.ts';
 import { hashSecret } from '../../src/storage/passwords.ts';
 import { basic, FORM, postForm, request } from './http.ts';
-import { createProofMaker } from './dpop.ts';
+import { createProofMaker, createProofPool } from './dpop.ts';
 import { cannonRun, loopRun, type RunOnce } from './measure.ts';
 import { seedPostgresLedger, seedSqliteLedger, type SeedResult } from './seed.ts';
 import { createServiceClient, createUser, createWebClient, distDir, introspectionCount, type Client, type TallyServer } from './tally.ts';
@@ -135,9 +135,10 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
     const client = fx.service[mode];
     const dpop = createProofMaker();
     const tokenUrl = `${server.url}/token`;
+    const proofs = createProofPool(dpop, 'POST', tokenUrl);
     scenarios.push({
       id: `cc-dpop-${mode}`,
-      title: `Client credentials with DPoP, ${mode} mode (POST /token, client_secret_basic, a fresh proof per request)`,
+      title: `Client credentials with DPoP, ${mode} mode (POST /token, client_secret_basic, a fresh proof per request, signed before the run)`,
       unit: 'tokens/s',
       tokenEndpoint: true,
       prepare: async () => {
@@ -154,7 +155,9 @@ export function tallyScenarios(fx: Fixtures, options: ScenarioOptions): Scenario
         method: 'POST',
         headers: { authorization: basic(client.client_id, client.client_secret), 'content-type': FORM, accept: 'application/json' },
         body: 'grant_type=client_credentials&scope=api%3Aread',
-        headersFor: () => ({ dpop: dpop.proof('POST', tokenUrl) }),
+        headersFor: () => ({ dpop: proofs.take() }),
+        // Enough for 5,000 requests a second, above any plain client-credentials run here.
+        beforeRun: (seconds) => proofs.fill(Math.ceil(seconds * 5_000)),
       }),
     });
   }
