@@ -40,8 +40,9 @@ providers.onProvider((provider) => provider.on('server_error', (_ctx, error) => 
 const stopKeyReload = startKeyReload(runtime, providers, build);
 
 // Only a cache has anything for other processes' revocations to drop.
-const stopFollowingRevocations = runtime.stores.entries.enabled
-  ? followRevocations({ ledger: runtime.stores.entries, feed: runtime.revocationFeed, issuer: config.issuer, redis: runtime.redis })
+const { entries, revokedTokens, revocationEvents } = runtime.stores;
+const stopFollowingRevocations = entries.enabled
+  ? followRevocations({ caches: [entries, revokedTokens, revocationEvents], feed: runtime.revocationFeed, issuer: config.issuer, redis: runtime.redis })
   : () => undefined;
 
 // Bulk revocations' second passes are recorded in the database; every server process runs those due.

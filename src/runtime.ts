@@ -17,6 +17,7 @@ import { createLedgerStore } from './storage/ledger.js';
 import { withLedgerCache, type CachedLedgerStore } from './storage/ledger-cache.js';
 import { createProviderRecordStore, type ProviderRecordStore } from './storage/provider-records.js';
 import { createRevocationEventStore, type RevocationEventStore } from './storage/revocation-events.js';
+import { withRevocationCaches, type ForgettingCache } from './storage/revocation-cache.js';
 import { createRevocationPassStore, type RevocationPassStore } from './storage/revocation-passes.js';
 import { createRevokedTokenStore, type RevokedTokenStore } from './storage/revoked-tokens.js';
 import { createLedgerManager, type LedgerManager } from './tokens/ledger-manager.js';
@@ -37,7 +38,7 @@ export interface Runtime {
   /** Prepared statements on the same database, for the queries of every protocol request. */
   sql: Sql;
   /** Hits and misses of the in-process caches, for /metrics. */
-  cacheStats: { client: CacheStats; ledger: CacheStats };
+  cacheStats: { client: CacheStats; ledger: CacheStats; revocation: CacheStats };
   keyring: Keyring;
   clients: ClientStore;
   users: UserStore;
@@ -53,8 +54,8 @@ export interface Runtime {
   stores: {
     /** Ledger entries, with live access-token rows cached (see storage/ledger-cache.ts). */
     entries: CachedLedgerStore;
-    revokedTokens: RevokedTokenStore;
-    revocationEvents: RevocationEventStore;
+    revokedTokens: RevokedTokenStore & ForgettingCache;
+    revocationEvents: RevocationEventStore & ForgettingCache;
     revocationPasses: RevocationPassStore;
     providerRecords: ProviderRecordStore;
     revocationFeed: RevocationFeedStore;
@@ -102,7 +103,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s; a client's
   // secret is read fresh at each authentication, so a rotation counts at once everywhere).
   const clientsChannel = `tally:clients:${config.issuer}`;
-  const cacheStats = { client: createCacheStats(), ledger: createCacheStats() };
+  const cacheStats = { client: createCacheStats(), ledger: createCacheStats(), revocation: createCacheStats() };
   const clients = createClientStore(db, sql, {
     secretKeys: keyring,
     stats: cacheStats.client,
@@ -115,8 +116,11 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
   const ledgerCache = sql.dialect === 'sqlite' || config.redisUrl !== undefined;
   const stores = {
     entries: withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 }),
-    revokedTokens: createRevokedTokenStore(db, sql),
-    revocationEvents: createRevocationEventStore(db, sql),
+    // A stateless access token's revoked-list row and revocation events, under the same rule (revocation-cache.ts).
+    ...withRevocationCaches(
+      { revokedTokens: createRevokedTokenStore(db, sql), revocationEvents: createRevocationEventStore(db, sql) },
+      { stats: cacheStats.revocation, max: ledgerCache ? 10_000 : 0 },
+    ),
     revocationPasses: createRevocationPassStore(db, sql),
     providerRecords: createProviderRecordStore(db, sql),
     revocationFeed: createRevocationFeedStore(db, sql),

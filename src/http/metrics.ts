@@ -93,7 +93,7 @@ export function createMetrics(sources: MetricSources) {
   for (const event of Object.keys(SECURITY_EVENTS)) securityEvents.inc({ event }, 0);
   new Counter({
     name: 'tally_cache_lookups_total',
-    help: 'In-process cache lookups by cache (client, ledger) and result (hit, miss)',
+    help: 'In-process cache lookups by cache (client, ledger, revocation: the revoked list and revocation events of stateless access tokens) and result (hit, miss)',
     labelNames: ['cache', 'result'],
     registers: [registry],
     collect() {

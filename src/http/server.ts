@@ -147,7 +147,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
   const secrets = createClientSecrets(runtime.clients, { throttle: runtime.throttle, security: runtime.security });
   const revocationStream = createRevocationStreamRouter({ provider: () => deps.providers.current, feed: runtime.revocationFeed, secrets });
   const metrics = createMetrics({
-    caches: { client: runtime.cacheStats.client, ledger: runtime.cacheStats.ledger },
+    caches: { client: runtime.cacheStats.client, ledger: runtime.cacheStats.ledger, revocation: runtime.cacheStats.revocation },
     pool: () => runtime.sql.poolStats(),
   });
   deps.runtime.events.on('revocation', (message: { type: string }) => metrics.revocations.inc({ type: message.type }));

@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import type { RevocationScope } from './ledger.js';
+import type { CacheableRead } from './revoked-tokens.js';
 import { isDuplicateKey, type Sql } from './sql.js';
 
 /**
@@ -30,7 +31,7 @@ export interface RevocationEventStore {
   /** Records (or moves forward) the time before which every token of `kind`/`value` is inactive. */
   record(kind: EventKind, value: string, revokedAt: Date, expiresAt: Date): Promise<void>;
   /** The events that could match a token of this subject, client and grant: one per combination. */
-  findMatching(match: RevocationScope): Promise<RevocationEventRow[]>;
+  findMatching(match: RevocationScope, options?: CacheableRead): Promise<RevocationEventRow[]>;
   /** Deletes the events no token can match any more (expired before `before`); returns how many. */
   prune(before: Date): Promise<number>;
 }

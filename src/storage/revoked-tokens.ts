@@ -12,11 +12,17 @@ export interface RevokedTokenRow {
 
 export type RevokedReason = 'revoked' | 'consumed';
 
+/** A read a cache in front of the store may answer (revocation-cache.ts); the store itself always reads. */
+export interface CacheableRead {
+  cacheable?: boolean;
+}
+
 /** The revoked-token list: stateless tokens have no ledger entry, so their state is kept here. */
 export interface RevokedTokenStore {
   /** Lists a token; false when it is already listed (a lost race). A revocation overrides a use. */
   add(lookupHash: string, type: string, reason: RevokedReason, expiresAt: Date): Promise<boolean>;
-  find(lookupHash: string): Promise<RevokedTokenRow | undefined>;
+  /** `cacheable`: a stateless access token's listing, which only a published revocation changes (revocation-cache.ts may answer it from memory). */
+  find(lookupHash: string, options?: CacheableRead): Promise<RevokedTokenRow | undefined>;
   /** Deletes up to `batchSize` rows of tokens that expired before `before`; returns how many. */
   pruneBatch(before: Date, batchSize: number): Promise<number>;
 }

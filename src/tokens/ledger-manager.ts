@@ -124,7 +124,10 @@ export function createLedgerManager({ config, entries, revokedTokens, revocation
 
   /** A stateless token counts unless listed as revoked or matched by a revocation event ("issued at or before it", to the second). */
   async function judgeStateless(id: string, type: EntryType, claims: StatelessClaims, includeUsed: boolean | undefined): Promise<ActiveToken | undefined> {
-    const [listed, events] = await Promise.all([revokedTokens.find(sha256(id)), revocationEvents.findMatching(claims)]);
+    // An access token's listing and events change only by a revocation, which every process publishes: a
+    // cache may answer them (storage/revocation-cache.ts). A refresh token's use (single use) is not published.
+    const cacheable = { cacheable: type === 'access_token' };
+    const [listed, events] = await Promise.all([revokedTokens.find(sha256(id), cacheable), revocationEvents.findMatching(claims, cacheable)]);
     if (listed?.reason === 'revoked') return undefined;
     if (events.some((event) => claims.iat <= Math.floor(event.revokedAt.getTime() / 1000))) return undefined;
     if (listed?.reason !== 'consumed' || withinLeeway(type, listed.revokedAt)) return ACTIVE;
