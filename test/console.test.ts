@@ -209,6 +209,11 @@ test('clients: create (jwt mode), edit, rotate the secret (copy-once dialog), de
   assert.ok(secret.length >= 32, 'the secret is shown');
   await page.screenshot({ path: join(SHOTS, 'client-secret.png') });
   await dialog().getByRole('button', { name: 'Done' }).click();
+  // The dialog closes as the list is drawn again: waited for (counted at once, it failed one run in many).
+  await page
+    .getByLabel('Client secret')
+    .waitFor({ state: 'detached', timeout: 5_000 })
+    .catch(() => undefined);
   assert.equal(await page.getByLabel('Client secret').count(), 0, 'gone from the page once the dialog closes');
   const row = page.getByRole('row').filter({ hasText: name });
   await row.waitFor();
