@@ -3,25 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { Redis } from 'ioredis';
-import { ADMIN_KEY, registerClient } from './helpers/admin.ts';
+import { registerClient, startReplicas } from './helpers/admin.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { redisSkipReason, startRedis, type TestRedis } from './helpers/redis.ts';
-import { freePort, startServer, type TestServer } from './helpers/server.ts';
+import type { TestServer } from './helpers/server.ts';
 
 // DPoP across replicas (two server processes on one database, and on one Redis): a proof is taken
 // once, whichever replica sees it first, even when both see it at the same instant; with DPOP_NONCES,
 // a nonce one replica gives works on the other.
 
 const redisSkip = redisSkipReason();
-
-/** Two replicas of one issuer (A's URL) on one database; `env` for both. */
-async function replicas(env: NodeJS.ProcessEnv = {}): Promise<[TestServer, TestServer]> {
-  const [portA, portB] = [await freePort(), await freePort()];
-  const shared = { ADMIN_API_KEY: ADMIN_KEY, ISSUER: `http://localhost:${portA}`, ...env };
-  const a = await startServer({ env: { ...shared, PORT: String(portA) } });
-  const b = await startServer({ env: { ...shared, PORT: String(portB), DATABASE_URL: a.databaseUrl } });
-  return [a, b];
-}
 
 interface Key {
   privateKey: CryptoKey;
@@ -75,7 +66,7 @@ describe('two replicas on one database, with DPOP_NONCES=true', () => {
   let a: TestServer;
   let b: TestServer;
   before(async () => {
-    [a, b] = await replicas({ DPOP_NONCES: 'true' });
+    [a, b] = await startReplicas({ DPOP_NONCES: 'true' });
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -108,7 +99,7 @@ describe('two replicas on one database and one Redis', { skip: redisSkip }, () =
   let b: TestServer;
   before(async () => {
     redis = await startRedis();
-    [a, b] = await replicas({ REDIS_URL: redis!.url });
+    [a, b] = await startReplicas({ REDIS_URL: redis!.url });
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);

@@ -9,10 +9,10 @@ import { sha256 } from '../src/lib/crypto.ts';
 import { withRevocationCaches } from '../src/storage/revocation-cache.ts';
 import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
-import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
+import { admin, registerClient, registerUser, startReplicas } from './helpers/admin.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { redisSkipReason, startRedis, type TestRedis } from './helpers/redis.ts';
-import { freePort, onPostgres, startServer, type TestServer } from './helpers/server.ts';
+import { onPostgres, type TestServer } from './helpers/server.ts';
 import { useTestStorage } from './helpers/storage.ts';
 
 // The revoked list and revocation events of stateless access tokens, kept in memory
@@ -88,15 +88,6 @@ test('max 0 turns the cache off: every read reads', async () => {
 
 // ---- Two replicas of one issuer on one database -------------------------------------------------
 
-/** Two replicas of one issuer (A's URL) on one database; `env` for both. */
-async function replicas(env: NodeJS.ProcessEnv = {}): Promise<[TestServer, TestServer]> {
-  const [portA, portB] = [await freePort(), await freePort()];
-  const shared = { ADMIN_API_KEY: ADMIN_KEY, ISSUER: `http://localhost:${portA}`, ...env };
-  const a = await startServer({ env: { ...shared, PORT: String(portA) } });
-  const b = await startServer({ env: { ...shared, PORT: String(portB), DATABASE_URL: a.databaseUrl } });
-  return [a, b];
-}
-
 /** B's own address (its URL is the shared issuer, A's). */
 const own = (server: TestServer): TestServer => ({ ...server, url: `http://localhost:${server.env.PORT}` });
 
@@ -135,7 +126,7 @@ function revokedOnTheOtherReplica(env: () => NodeJS.ProcessEnv, cacheOn: () => b
   let a: TestServer;
   let b: TestServer;
   before(async () => {
-    [a, b] = await replicas(env());
+    [a, b] = await startReplicas(env());
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { REDIRECT_URI, type RegisteredClient } from './fixtures.ts';
-import type { TestServer } from './server.ts';
+import { freePort, startServer, type TestServer } from './server.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789-abcdefghijklmnop';
 
@@ -45,4 +45,13 @@ export async function registerUser(server: TestServer): Promise<{ id: string; us
   const answer = await admin(server, 'POST', '/users', { username, password, email: `${username}@example.com` });
   assert.equal(answer.status, 201, JSON.stringify(answer.body));
   return { id: answer.body.id as string, username, password };
+}
+
+/** Two replicas of one issuer (A's URL) on one database, with the admin key; `env` for both. */
+export async function startReplicas(env: NodeJS.ProcessEnv = {}): Promise<[TestServer, TestServer]> {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const shared = { ADMIN_API_KEY: ADMIN_KEY, ISSUER: `http://localhost:${portA}`, ...env };
+  const a = await startServer({ env: { ...shared, PORT: String(portA) } });
+  const b = await startServer({ env: { ...shared, PORT: String(portB), DATABASE_URL: a.databaseUrl } });
+  return [a, b];
 }
