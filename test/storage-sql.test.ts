@@ -281,9 +281,8 @@ test('replay marks issued together: each new key is marked once, each repeat ref
   assert.deepEqual(await Promise.all([marks.mark(twice, later), marks.mark(twice, later), marks.mark(randomUUID(), later)]), [true, false, true]);
 });
 
-test('PostgreSQL: the replay marks of one turn go out as one statement, whose answer says which were marked', {
-  skip: !onPostgres && 'PostgreSQL batching',
-}, async () => {
+/** A pool on the test database that records the text of every statement sent through it. */
+function recordingPool() {
   const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
   const statements: string[] = [];
   const query = pool.query.bind(pool);
@@ -291,6 +290,13 @@ test('PostgreSQL: the replay marks of one turn go out as one statement, whose an
     statements.push(config.text);
     return (query as (...args: unknown[]) => unknown)(config, ...rest);
   }) as typeof pool.query;
+  return { pool, statements };
+}
+
+test('PostgreSQL: the replay marks of one turn go out as one statement, whose answer says which were marked', {
+  skip: !onPostgres && 'PostgreSQL batching',
+}, async () => {
+  const { pool, statements } = recordingPool();
   try {
     const marks = createReplayMarkStore(openPostgresSql(pool));
     const later = new Date(Date.now() + 60_000);
@@ -332,13 +338,7 @@ test('replay marks live in replay_marks alone (no provider record); pruning dele
 test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', {
   skip: !onPostgres && 'PostgreSQL batching',
 }, async () => {
-  const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
-  const statements: string[] = [];
-  const query = pool.query.bind(pool);
-  pool.query = ((config: { text: string }, ...rest: unknown[]) => {
-    statements.push(config.text);
-    return (query as (...args: unknown[]) => unknown)(config, ...rest);
-  }) as typeof pool.query;
+  const { pool, statements } = recordingPool();
   const sql = openPostgresSql(pool);
   try {
     const ledger = createLedgerStore(opened.storage.db, sql);
