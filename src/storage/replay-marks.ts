@@ -28,7 +28,8 @@ const MARK_MANY = `INSERT INTO "replay_marks" ("key", "expires_at")
   RETURNING "key"`;
 const MAX_BATCH = 200;
 
-type PendingMark = { expiresAt: Date; answers: ((marked: boolean) => void)[]; fail: ((error: unknown) => void)[] };
+/** The asks for one key in one turn, each with its promise's two ends. */
+type PendingMark = { expiresAt: Date; asks: { resolve(marked: boolean): void; reject(error: unknown): void }[] };
 
 /** In the database every replica shares. */
 export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
@@ -47,13 +48,13 @@ export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
       ]);
       marked = new Set(rows.map((row) => row.key));
     } catch (error) {
-      for (const { fail } of batch.values()) for (const reject of fail) reject(error);
+      for (const { asks } of batch.values()) for (const ask of asks) ask.reject(error);
       return;
     }
     // The same key asked for twice in one turn: the first ask may win, the others never do.
-    for (const [key, { answers }] of batch) {
-      answers.forEach((answer, i) => {
-        answer(i === 0 && marked.has(key));
+    for (const [key, { asks }] of batch) {
+      asks.forEach((ask, i) => {
+        ask.resolve(i === 0 && marked.has(key));
       });
     }
   }
@@ -77,10 +78,8 @@ export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
       return new Promise((resolve, reject) => {
         if (pending.size === 0) setImmediate(flush);
         const known = pending.get(key);
-        if (known) {
-          known.answers.push(resolve);
-          known.fail.push(reject);
-        } else pending.set(key, { expiresAt, answers: [resolve], fail: [reject] });
+        if (known) known.asks.push({ resolve, reject });
+        else pending.set(key, { expiresAt, asks: [{ resolve, reject }] });
       });
     },
     pruneBatch: (before, batchSize) => sql.run(PRUNE, [before, batchSize]),
