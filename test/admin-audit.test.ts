@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { admin, ADMIN_KEY } from './helpers/admin.ts';
+import { admin, ADMIN_KEY, type AdminAnswer } from './helpers/admin.ts';
 import { insertRows, query } from './helpers/db.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { runCli, startServer, type TestServer } from './helpers/server.ts';
@@ -33,7 +33,11 @@ async function trail(on: TestServer = server): Promise<AuditItem[]> {
   const items: AuditItem[] = [];
   let cursor: string | null = '';
   while (cursor !== null) {
-    const answer = await admin(on, 'GET', `/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const answer: AdminAnswer<{ items: AuditItem[]; next_cursor: string | null }> = await admin(
+      on,
+      'GET',
+      `/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     items.push(...answer.body.items);
     cursor = answer.body.next_cursor;

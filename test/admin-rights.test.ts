@@ -153,7 +153,7 @@ describe('client-credentials tokens', () => {
     const unlisted = await registerClient(server, 'reference', { scope: undefined });
     for (const client of [listed, unlisted]) {
       const config = await discover(server, client);
-      for (const parameters of [{ scope: 'admin', resource: adminResource }, { resource: adminResource }]) {
+      for (const parameters of [{ scope: 'admin', resource: adminResource }, { resource: adminResource }] as Record<string, string>[]) {
         await assert.rejects(grant(config, parameters), (error: oidc.ResponseBodyError) => {
           assert.match(error.error, /^invalid_(scope|target)$/, `${client.scope}: ${JSON.stringify(parameters)}`);
           return true;

@@ -201,7 +201,12 @@ describe('bad input gets the right 4xx in the protocol shape, never a 500', () =
 
   test('Host and X-Forwarded-* headers, malformed or not, are ignored: every URL is built from ISSUER', async () => {
     for (const path of ['/.well-known/openid-configuration', '/session/end', '/device']) {
-      for (const headers of [{ host: '[::' }, { 'x-forwarded-host': 'a b' }, { 'x-forwarded-proto': 'ht tp' }, { 'x-forwarded-host': 'evil.example' }]) {
+      for (const headers of [
+        { host: '[::' },
+        { 'x-forwarded-host': 'a b' },
+        { 'x-forwarded-proto': 'ht tp' },
+        { 'x-forwarded-host': 'evil.example' },
+      ] as Record<string, string>[]) {
         const answer = await raw('GET', path, headers);
         assert.ok(answer.status < 500, `${path} ${JSON.stringify(headers)}: ${answer.status} ${answer.text}`);
       }

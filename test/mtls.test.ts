@@ -53,7 +53,7 @@ function tlsClient(server: TestServer, metadata: Record<string, unknown>): Regis
 function configFor(client: RegisteredClient, certificate: Issued | undefined, target = server) {
   const fetcher = target === server ? over(certificate) : fetch;
   return oidc.discovery(new URL(target.url), client.client_id, undefined, oidc.TlsClientAuth(), {
-    [oidc.customFetch]: fetcher,
+    [oidc.customFetch]: fetcher as oidc.CustomFetch,
     execute: target === server ? [] : [oidc.allowInsecureRequests],
   });
 }
@@ -271,7 +271,7 @@ for (const mode of ['reference', 'jwt', 'stateless'])
     });
     const user = createUser(server, unique('mtls'));
     const publicConfig = (certificate?: Issued) =>
-      oidc.discovery(new URL(server.url), client.client_id, undefined, oidc.None(), { [oidc.customFetch]: over(certificate) });
+      oidc.discovery(new URL(server.url), client.client_id, undefined, oidc.None(), { [oidc.customFetch]: over(certificate) as oidc.CustomFetch });
     const config = await publicConfig(clientOne);
     const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, {

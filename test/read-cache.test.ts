@@ -7,7 +7,7 @@ import { createReadCache } from '../src/lib/read-cache.ts';
 
 /** A read that resolves when told to, counting how often it ran. */
 function controlledRead(value: string) {
-  const state = { runs: 0, release: () => undefined as undefined };
+  const state = { runs: 0, release: (): void => undefined };
   const read = () => {
     state.runs++;
     return new Promise<string>((resolve) => (state.release = () => resolve(value)));

@@ -27,7 +27,7 @@ test('a revocation made once following() resolves reaches the subscriber, howeve
     assert.equal(following, false, 'not following before the read landed');
     release();
     await ready;
-    await feed.publish({ type: 'scope', subject: 'after' });
+    await feed.publish({ type: 'scope', subject: 'after', revoked_at: new Date().toISOString() });
     const deadline = Date.now() + 5_000;
     while (received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.deepEqual(

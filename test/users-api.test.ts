@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { ADMIN_KEY, admin, registerClient } from './helpers/admin.ts';
+import { ADMIN_KEY, admin, registerClient, type AdminAnswer } from './helpers/admin.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
@@ -39,7 +39,11 @@ async function listAll(query: string, limit = 2) {
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const answer = await admin(server, 'GET', `/users?${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+    const answer: AdminAnswer<{ items: { id: string; username: string }[]; next_cursor: string | null }> = await admin(
+      server,
+      'GET',
+      `/users?${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
+    );
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.ok(answer.body.items.length <= limit);
     items.push(...answer.body.items);

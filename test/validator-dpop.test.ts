@@ -166,7 +166,7 @@ describe('DPoP-bound tokens at requireToken (RFC 9449 §7)', () => {
         privateJwk: await proof(keys, request, {}, { jwk: privateJwk }),
         signedByAnother: await proof(other, request, {}, { jwk: await exportJWK(keys.publicKey) }),
         hs256: await new SignJWT({ htm: 'GET', htu: firstUrl, jti: randomUUID(), ath: createHashB64(token) })
-          .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0' } })
+          .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0' } as never })
           .setIssuedAt()
           .sign(new TextEncoder().encode('secretsecretsecretsecretsecret!!')),
       };

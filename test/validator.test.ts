@@ -150,7 +150,7 @@ describe('validating tokens', () => {
     // Validators sharing one Redis share results only when they check alike.
     const fresh = await session('jwt');
     const audience = String(decodeJwt(fresh.tokens.access_token).aud);
-    const shared = (extra: Record<string, unknown>) =>
+    const shared = (extra: { audience: string }) =>
       createValidator({ issuer: server.url, clientId: resourceServer.client_id, clientSecret: resourceServer.client_secret, redisUrl: redis!.url, ...extra });
     const [elsewhere, here] = [shared({ audience: 'https://other.example.com' }), shared({ audience })];
     try {

@@ -82,7 +82,7 @@ export function directProvider(configuration: Configuration) {
       devInteractions: { enabled: false },
       ...configuration.features,
       // Tally's introspection rule: the only policy the direct answer reproduces.
-      introspection: { allowedPolicy: introspectionAllowedPolicy as never, ...configuration.features?.introspection },
+      introspection: { allowedPolicy: introspectionAllowedPolicy, ...configuration.features?.introspection } as never,
     },
   });
   // What beside oidc-provider judges its tokens asks the ledger manager; here, its rule over this provider's grants.
