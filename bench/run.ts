@@ -43,10 +43,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { joseSigning, startBaseline, startPeer, type BaselineServer } from './lib/baselines.ts';
+import { joseSigning, startBaseline, startPeer, type BaselineServer, type PeerServer } from './lib/baselines.ts';
 import { componentCosts } from './lib/components.ts';
 import { closeAgent } from './lib/http.ts';
 import { measure } from './lib/measure.ts';
+import { pairedRounds, type PairedResult, type PairSide } from './lib/paired.ts';
 import { killAllChildren } from './lib/processes.ts';
 import { summariseProfile } from './lib/profile.ts';
 import { postgresBin, startLocalPostgres, type LocalPostgres } from './lib/postgres.ts';
@@ -181,12 +182,25 @@ async function runScenario(s: Scenario, sampler: RssSampler | undefined, twin?: 
 
 /** The scenarios whose issue-20 goal is node-oidc-provider alone: the peer runs when any of them does. */
 const PEER_TARGETS = ['cc-reference', 'cc-jwt', 'cc-stateless', 'introspect-hot-reference'];
+const TOKEN_MODES = ['reference', 'jwt', 'stateless'] as const;
+
+/** The peer, measured, and kept running for the interleaved pairs with Tally's scenarios. */
+interface Peer {
+  results: ScenarioResult[];
+  server: PeerServer;
+  sampler: RssSampler;
+  stop(): Promise<void>;
+}
 
 /** node-oidc-provider alone (the peer): client credentials, then introspection of one hot token. */
-async function peerBaselines(): Promise<ScenarioResult[]> {
+async function peerBaselines(): Promise<Peer> {
   log('starting node-oidc-provider alone (the peer)');
   const peer = await startPeer();
   const sampler = new RssSampler(peer.child.pid);
+  const stop = async () => {
+    sampler.stop();
+    await peer.stop();
+  };
   try {
     const cc = await runScenario(
       {
@@ -218,14 +232,60 @@ async function peerBaselines(): Promise<ScenarioResult[]> {
       if (r.levels.some((l) => l.failed)) throw new Error(`the peer baseline ${r.id} had failed requests: ${r.notes.join('; ')}`);
       r.notes.push(`oidc-provider ${version} with its in-memory adapter (an LRU of 1,000 entries), in a separate process`);
     }
-    return [cc, introspect];
-  } finally {
-    sampler.stop();
-    await peer.stop();
+    return { results: [cc, introspect], server: peer, sampler, stop };
+  } catch (error) {
+    await stop();
+    throw error;
   }
 }
 
-async function benchTally(name: string, databaseUrl: string | undefined, report: Report): Promise<DatabaseResult> {
+/**
+ * The ratios the targets compare between two servers or two scenarios, measured again in interleaved
+ * rounds once every scenario has run (bench/lib/paired.ts): DPoP client credentials against the same
+ * grant without it, and Tally against the peer. Only pairs whose two sides ran without failing.
+ */
+async function interleavedPairs(
+  scenarios: Scenario[],
+  db: DatabaseResult,
+  sampler: RssSampler,
+  peer: Peer | undefined,
+  report: Report,
+): Promise<PairedResult[]> {
+  const side = (id: string): PairSide | undefined => {
+    const ran = db.scenarios.find((s) => s.id === id);
+    const scenario = scenarios.find((s) => s.id === id);
+    return ran && !ran.error && !ran.levels.some((l) => l.failed) && scenario ? { id, run: scenario.run, sampler } : undefined;
+  };
+  const pairs: [PairSide | undefined, PairSide | undefined, (() => Promise<void>)?, (() => Promise<void>)?][] = [];
+  if (peer) {
+    // The peer's LRU keeps its last 1,000 tokens: the hot token is issued again, and checked after, before any cc pair.
+    const { server, sampler: peerSampler } = peer;
+    pairs.push([
+      { id: 'baseline-peer-introspect', run: server.introspection, sampler: peerSampler },
+      side('introspect-hot-reference'),
+      server.issueHot,
+      server.checkHot,
+    ]);
+    for (const mode of TOKEN_MODES) pairs.push([{ id: 'baseline-peer-cc', run: server.clientCredentials, sampler: peerSampler }, side(`cc-${mode}`)]);
+  }
+  for (const mode of TOKEN_MODES) pairs.push([side(`cc-${mode}`), side(`cc-dpop-${mode}`)]);
+  const results: PairedResult[] = [];
+  for (const [base, subject, before, after] of pairs) {
+    if (!base || !subject) continue;
+    log(`interleaved pair: ${subject.id} against ${base.id}`);
+    try {
+      await before?.();
+      const result = await pairedRounds(base, subject, { rounds: runs, seconds, connections: Math.max(...levels), warmupSeconds: Math.min(warmup, 1), log });
+      await after?.();
+      results.push(result);
+    } catch (error) {
+      report.warnings.push(`the interleaved pair ${subject.id} / ${base.id} on ${db.name} failed: ${(error as Error).message}`);
+    }
+  }
+  return results;
+}
+
+async function benchTally(name: string, databaseUrl: string | undefined, report: Report, peer: Peer | undefined): Promise<DatabaseResult> {
   log(`starting Tally on ${name}`);
   const server = await startTally({ ...(databaseUrl ? { databaseUrl, name } : { name: 'sqlite' }), nodeArgs: serverArgs, env: serverEnv });
   const sampler = new RssSampler(server.child.pid);
@@ -245,6 +305,7 @@ async function benchTally(name: string, databaseUrl: string | undefined, report:
     // Express hello beside Tally, idle but for the steady-load twins of the token and introspection scenarios.
     if (scenarios.some((s) => steadyEligible(s.id))) twin = await startBaseline('express-hello.mjs');
     for (const s of scenarios) db.scenarios.push(await runScenario(s, s.id.startsWith('validator') ? undefined : sampler, twin));
+    db.pairs = await interleavedPairs(scenarios, db, sampler, peer, report);
     db.peakRss = sampler.overall();
     try {
       const text = await (await fetch(`${server.url}/metrics`)).text();
@@ -356,7 +417,8 @@ async function main() {
   };
   expressRuns.push(await baselineServer('express-hello.mjs', 'baseline-express', 'Express 5 "hello" route (GET /, separate process)'));
   if (wanted('baseline-koa')) report.baselines.push(await baselineServer('koa-hello.mjs', 'baseline-koa', 'Koa "hello" route (GET /, separate process)'));
-  if (wanted('baseline-peer') || PEER_TARGETS.some(wanted)) report.baselines.push(...(await peerBaselines()));
+  const peer = wanted('baseline-peer') || PEER_TARGETS.some(wanted) ? await peerBaselines() : undefined;
+  if (peer) report.baselines.push(...peer.results);
   if (wanted('baseline-jose')) {
     const jose = await joseSigning();
     report.baselines.push(
@@ -395,7 +457,7 @@ async function main() {
     }
   }
 
-  if (env.BENCH_SQLITE !== '0') report.databases.push(await benchTally('SQLite', undefined, report));
+  if (env.BENCH_SQLITE !== '0') report.databases.push(await benchTally('SQLite', undefined, report, peer));
 
   let postgres: LocalPostgres | undefined;
   try {
@@ -409,7 +471,7 @@ async function main() {
         pgUrl = postgres.url;
       }
     }
-    if (pgUrl) report.databases.push(await benchTally('PostgreSQL', pgUrl, report));
+    if (pgUrl) report.databases.push(await benchTally('PostgreSQL', pgUrl, report, peer));
     else if (!env.BENCH_POSTGRES)
       report.warnings.push('PostgreSQL not benchmarked in this run (set BENCH_POSTGRES=1 to start a local one, or BENCH_DATABASE_URL)');
   } catch (error) {
@@ -417,6 +479,7 @@ async function main() {
     log(`PostgreSQL run failed: ${(error as Error).stack}`);
   } finally {
     postgres?.stop();
+    await peer?.stop();
   }
 
   if (!quick)

@@ -1,6 +1,8 @@
+import type { PairedResult } from './paired.ts';
 import type { LevelSummary, RunResult } from './measure.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { ComponentCost } from './components.ts';
+import { median } from './stats.ts';
 
 export interface ScenarioResult {
   id: string;
@@ -32,6 +34,8 @@ export interface DatabaseResult {
   peakRss?: number;
   memory?: string;
   ledger?: { rows: number; seconds: number; total: number; note?: string };
+  /** Ratios measured again in interleaved rounds (bench/lib/paired.ts). */
+  pairs?: PairedResult[];
 }
 
 export interface Target {
@@ -175,6 +179,25 @@ export function renderReport(report: Report): string {
         'it estimates the throughput ratio of two CPU-bound servers and is much less sensitive to other load on a shared machine.',
       '',
     );
+    if (db.pairs?.length) {
+      out.push(`### ${db.name}: ratios measured again in interleaved rounds`, '');
+      out.push(
+        'Once every scenario has run, each pair that a target compares (DPoP against the same grant without it; Tally against node-oidc-provider alone) runs again in rounds: both sides back to back, in alternating order, at the highest concurrency. ' +
+          "A slow minute of the shared machine then lands on both sides of a round, where the two scenarios' own runs were minutes apart. The targets are judged on the median of the per-round ratios.",
+        '',
+      );
+      out.push(
+        '| scenario | against | rounds | CPU ms/op of the scenario (median) | CPU ms/op of what it is against (median) | CPU-cost ratio, median (min–max) | throughput ratio |',
+        '|---|---|---:|---:|---:|---:|---:|',
+      );
+      for (const p of db.pairs) {
+        const side = (k: 'base' | 'subject') => cpu(median(p.rounds.map((r) => r[k].cpuPerOp)));
+        out.push(
+          `| ${p.subject} | ${p.base} | ${p.rounds.length} | ${side('subject')} | ${side('base')} | ${p.ratio.toFixed(2)}× (${p.ratioMin.toFixed(2)}–${p.ratioMax.toFixed(2)}) | ${p.rpsRatio.toFixed(2)}× |`,
+        );
+      }
+      out.push('');
+    }
     const steady = db.scenarios.filter((s) => s.steady);
     if (steady.length) {
       out.push(`### ${db.name}: latency at a steady load`, '');
