@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Sql } from './sql.js';
+import { createTurnBatch, type BatchedAsk } from './turn-batch.js';
 
 /**
  * One-time marks (a DPoP proof's or a client assertion's `jti`, a passkey challenge; hashed by the caller): the first
@@ -28,61 +29,31 @@ const MARK_MANY = `INSERT INTO "replay_marks" ("key", "expires_at")
   RETURNING "key"`;
 const MAX_BATCH = 200;
 
-/** The asks for one key in one turn, each with its promise's two ends. */
-type PendingMark = { expiresAt: Date; asks: { resolve(marked: boolean): void; reject(error: unknown): void }[] };
+type Mark = { key: string; expiresAt: Date };
 
 /** In the database every replica shares. */
 export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
   const markOne = async (key: string, expiresAt: Date) => (await sql.run(MARK, [key, expiresAt, new Date()])) === 1;
+  const pruneBatch = (before: Date, batchSize: number) => sql.run(PRUNE, [before, batchSize]);
   // SQLite: the writes of a turn already share one commit (sql.ts).
-  if (sql.dialect === 'sqlite') return { mark: markOne, pruneBatch: (before, batchSize) => sql.run(PRUNE, [before, batchSize]) };
+  if (sql.dialect === 'sqlite') return { mark: markOne, pruneBatch };
 
-  let pending = new Map<string, PendingMark>();
-  async function markMany(batch: Map<string, PendingMark>) {
-    const keys = [...batch.keys()].sort();
-    let marked: Set<string>;
-    try {
-      const rows = await sql.all<{ key: string }>(MARK_MANY, [
-        JSON.stringify(keys.map((key) => ({ key, expires_at: batch.get(key)!.expiresAt.toISOString() }))),
-        new Date(),
-      ]);
-      marked = new Set(rows.map((row) => row.key));
-    } catch (error) {
-      for (const { asks } of batch.values()) for (const ask of asks) ask.reject(error);
-      return;
-    }
+  const markInTurn = createTurnBatch<Mark, boolean>(async (asks) => {
+    const first = new Map<string, BatchedAsk<Mark, boolean>>();
+    for (const ask of asks) if (!first.has(ask.ask.key)) first.set(ask.ask.key, ask);
+    const keys = [...first.keys()].sort();
+    const rows = await sql.all<{ key: string }>(MARK_MANY, [
+      JSON.stringify(keys.map((key) => ({ key, expires_at: first.get(key)!.ask.expiresAt.toISOString() }))),
+      new Date(),
+    ]);
+    const marked = new Set(rows.map((row) => row.key));
     // The same key asked for twice in one turn: the first ask may win, the others never do.
-    for (const [key, { asks }] of batch) {
-      asks.forEach((ask, i) => {
-        ask.resolve(i === 0 && marked.has(key));
-      });
-    }
-  }
-  function flush() {
-    const batch = pending;
-    pending = new Map();
-    let chunk = new Map<string, PendingMark>();
-    for (const [key, mark] of batch) {
-      chunk.set(key, mark);
-      if (chunk.size === MAX_BATCH) {
-        void markMany(chunk);
-        chunk = new Map();
-      }
-    }
-    if (chunk.size > 0) void markMany(chunk);
-  }
+    for (const ask of asks) ask.resolve(first.get(ask.ask.key) === ask && marked.has(ask.ask.key));
+  }, MAX_BATCH);
   return {
-    mark(key, expiresAt) {
-      // A NUL would not survive the JSON: such a key (none is made here: keys are hashes) goes alone.
-      if (key.includes('\0')) return markOne(key, expiresAt);
-      return new Promise((resolve, reject) => {
-        if (pending.size === 0) setImmediate(flush);
-        const known = pending.get(key);
-        if (known) known.asks.push({ resolve, reject });
-        else pending.set(key, { expiresAt, asks: [{ resolve, reject }] });
-      });
-    },
-    pruneBatch: (before, batchSize) => sql.run(PRUNE, [before, batchSize]),
+    // A NUL would not survive the JSON: such a key (none is made here: keys are hashes) goes alone.
+    mark: (key, expiresAt) => (key.includes('\0') ? markOne(key, expiresAt) : markInTurn({ key, expiresAt })),
+    pruneBatch,
   };
 }
 

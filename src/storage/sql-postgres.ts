@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { containsNul } from './nul.js';
 import type { Sql, SqlValue } from './sql.js';
+import { createTurnBatch, type BatchedAsk } from './turn-batch.js';
 import { isDatabaseUnavailable } from './unavailable.js';
 
 // The PostgreSQL half of storage/sql.ts (its interface and rules are there), in a module of its own so
@@ -59,8 +60,8 @@ export function openPostgresSql(pool: pg.Pool): Sql {
   // One-row INSERTs (and upserts) issued in one event-loop turn go out as multi-row ones (up to
   // MAX_BATCH rows): one round trip and one commit instead of one each, about a tenth of the driver's
   // CPU per row. A batch that fails is retried row by row, so that only the failing row fails.
-  type QueuedRow = { params: readonly SqlValue[]; resolve(n: number): void; reject(e: unknown): void };
-  const batches = new Map<string, { tuple: RegExpExecArray; rows: QueuedRow[] }>();
+  type QueuedRow = BatchedAsk<readonly SqlValue[], number>;
+  const batches = new Map<string, (params: readonly SqlValue[]) => Promise<number>>();
   // The statements are a fixed set: whether each is a one-row insert is worked out once.
   const insertShapes = new Map<string, RegExpExecArray | null>();
   const insertShape = (text: string) => {
@@ -68,39 +69,25 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     if (shape === undefined) insertShapes.set(text, (shape = batchable(SINGLE_ROW_INSERT.exec(text))));
     return shape;
   };
-  let scheduled = false;
   function insertBatched(text: string, tuple: RegExpExecArray, params: readonly SqlValue[]): Promise<number> {
-    return new Promise((resolve, reject) => {
-      let batch = batches.get(text);
-      if (!batch) batches.set(text, (batch = { tuple, rows: [] }));
-      batch.rows.push({ params, resolve, reject });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flushInserts);
-      }
-    });
-  }
-  function flushInserts() {
-    scheduled = false;
-    for (const [text, { tuple, rows }] of batches) {
-      for (let start = 0; start < rows.length; start += MAX_BATCH) void insertRows(text, tuple, rows.slice(start, start + MAX_BATCH));
-    }
-    batches.clear();
+    let batch = batches.get(text);
+    if (!batch) batches.set(text, (batch = createTurnBatch<readonly SqlValue[], number>((rows) => insertRows(text, tuple, rows), MAX_BATCH)));
+    return batch(params);
   }
   async function insertRows(text: string, tuple: RegExpExecArray, rows: QueuedRow[]) {
-    const one = async (row: QueuedRow) => query(text, row.params).then((result) => row.resolve(result.rowCount ?? 0), row.reject);
+    const one = async (row: QueuedRow) => query(text, row.ask).then((result) => row.resolve(result.rowCount ?? 0), row.reject);
     if (rows.length === 1) return one(rows[0]!);
     const multi = `${tuple[1]}${Array.from({ length: rows.length }, () => tuple[2]).join(', ')}${tuple[3]}`;
     try {
       await query(
         multi,
-        rows.flatMap((row) => row.params),
+        rows.flatMap((row) => row.ask),
       );
       for (const row of rows) row.resolve(1);
     } catch (error) {
       // Row by row would fail each row again, waiting for the database once more per row.
-      if (isDatabaseUnavailable(error)) for (const row of rows) row.reject(error);
-      else await Promise.all(rows.map(one));
+      if (isDatabaseUnavailable(error)) throw error;
+      await Promise.all(rows.map(one));
     }
   }
 
