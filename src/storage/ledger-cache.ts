@@ -1,5 +1,6 @@
 import type { CacheStats } from '../lib/cache-stats.js';
 import { createReadCache } from '../lib/read-cache.js';
+import { NOT_CACHING, type ForgettingCache } from './forgetting-cache.js';
 import type { LedgerRow, LedgerStore } from './ledger.js';
 
 export interface LedgerCacheOptions {
@@ -10,14 +11,7 @@ export interface LedgerCacheOptions {
   max?: number;
 }
 
-export type CachedLedgerStore = LedgerStore & {
-  /** False when the cache is off (then there is nothing for other processes' revocations to drop). */
-  enabled: boolean;
-  /** Drops one entry's row (a revocation seen elsewhere: another replica, the revocation feed). */
-  forget(lookupHash: string): void;
-  /** Drops every row (a bulk revocation seen elsewhere). */
-  forgetAll(): void;
-};
+export type CachedLedgerStore = LedgerStore & ForgettingCache;
 
 /**
  * Live access-token rows kept in memory, so that a token introspected or validated over and over
@@ -30,7 +24,7 @@ export type CachedLedgerStore = LedgerStore & {
  * which the cache never serves) need no dropping.
  */
 export function withLedgerCache(store: LedgerStore, { stats, ttlMs = 60_000, max = 10_000 }: LedgerCacheOptions): CachedLedgerStore {
-  if (max <= 0) return { ...store, enabled: false, forget: () => undefined, forgetAll: () => undefined };
+  if (max <= 0) return { ...store, ...NOT_CACHING };
   const rows = createReadCache<LedgerRow | null>({ max, stats });
   const forget = (lookupHash: string) => rows.forget(lookupHash);
   const forgetAll = () => rows.forgetAll();

@@ -1,17 +1,8 @@
 import type { CacheStats } from '../lib/cache-stats.js';
 import { createReadCache } from '../lib/read-cache.js';
+import { NOT_CACHING, type ForgettingCache } from './forgetting-cache.js';
 import type { RevocationEventRow, RevocationEventStore } from './revocation-events.js';
 import type { RevokedTokenRow, RevokedTokenStore } from './revoked-tokens.js';
-
-/** A cache that other processes' revocations empty (tokens/revocation/follow.ts). */
-export interface ForgettingCache {
-  /** False when the cache is off (then there is nothing for other processes' revocations to drop). */
-  enabled: boolean;
-  /** Drops what is kept about one token (a token revocation seen elsewhere: its lookup hash). */
-  forget(lookupHash: string): void;
-  /** Drops everything (a bulk revocation seen elsewhere). */
-  forgetAll(): void;
-}
 
 export interface RevocationCacheOptions {
   stats: CacheStats;
@@ -49,8 +40,7 @@ export function withRevocationCaches(
   const { stats, ttlMs = 60_000, max = 10_000 } = options;
   const { revokedTokens, revocationEvents } = stores;
   if (max <= 0) {
-    const off = { enabled: false, forget: () => undefined, forgetAll: () => undefined };
-    return { revokedTokens: { ...revokedTokens, ...off }, revocationEvents: { ...revocationEvents, ...off } };
+    return { revokedTokens: { ...revokedTokens, ...NOT_CACHING }, revocationEvents: { ...revocationEvents, ...NOT_CACHING } };
   }
   const listed = createReadCache<RevokedTokenRow | undefined>({ max, stats });
   const events = createReadCache<RevocationEventRow[]>({ max, stats });

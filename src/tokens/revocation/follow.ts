@@ -1,5 +1,5 @@
 import type { RedisChannels } from '../../storage/redis.js';
-import type { ForgettingCache } from '../../storage/revocation-cache.js';
+import type { ForgettingCache } from '../../storage/forgetting-cache.js';
 import { decodeFeedEvent, revocationChannel, type RevocationMessage } from '../../protocol/revocations.js';
 import type { RevocationFeed } from './feed.js';
 
