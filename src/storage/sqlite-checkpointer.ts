@@ -15,11 +15,14 @@ const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: workerData.restartWaitMs });
 let holding = false;
+// The log's length right after the last RESTART: until a commit starts it over, it stays that long,
+// and there is nothing to hold commits for.
+let restartedAt = -1;
 const timer = setInterval(() => {
   if (holding) return;
   try {
     const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (log >= workerData.restartPages) {
+    if (log >= workerData.restartPages && log !== restartedAt) {
       holding = true;
       parentPort.postMessage('hold');
     }
@@ -30,7 +33,8 @@ const timer = setInterval(() => {
 parentPort.on('message', (message) => {
   if (message === 'held') {
     try {
-      db.pragma('wal_checkpoint(RESTART)');
+      const [{ busy, log }] = db.pragma('wal_checkpoint(RESTART)');
+      if (!busy) restartedAt = log;
     } catch (error) {
       // Busy (a Prisma write) or locked: the log starts over at a later round.
     }
@@ -58,16 +62,18 @@ export interface Checkpointer {
  * SQLite checkpoints the write-ahead log when a commit makes it pass 1,000 pages, inside that commit:
  * on the event loop, with an fsync, a 15–20 ms stall for whichever request made it. The server's
  * connections turn that off (`wal_autocheckpoint = 0`) and this worker checkpoints every
- * `intervalMs` instead, and starts the log over once it passes `restartPages` (1,000, as SQLite's own
- * automatic checkpoint), holding this process's commits through `commits` meanwhile (and waiting at
- * most `restartWaitMs` for another process's).
+ * `intervalMs` instead, and starts the log over once it passes `restartPages`, holding this process's
+ * commits through `commits` meanwhile (and waiting at most `restartWaitMs` for another process's).
+ * 4,000 pages (16 MB), not SQLite's 1,000: a hold lasts 6–10 ms (up to 30), and refreshes at 400–500/s
+ * fill 1,000 pages in one 200 ms round, so commits were held at every round; at 4,000, a quarter as
+ * often, the median refresh at a steady load took 2.6–2.8 ms instead of 5.3 (bench/ANALYSIS.md).
  * If the worker stops, `onFailure` lets the connections take the job back.
  */
 export function startCheckpointer(
   file: string,
   commits: CommitGate,
   onFailure: (error: unknown) => void,
-  { intervalMs = 200, restartPages = 1000, restartWaitMs = 100, holdAtMostMs = 1000 } = {},
+  { intervalMs = 200, restartPages = 4000, restartWaitMs = 100, holdAtMostMs = 1000 } = {},
 ): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs, restartPages, restartWaitMs } });
