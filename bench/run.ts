@@ -39,7 +39,7 @@
  *                          "MALLOC_MMAP_THRESHOLD_=131072 GLIBC_TUNABLES=glibc.malloc.hugetlb=1", as the Dockerfile sets them; "" for none)
  */
 import { execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -49,7 +49,7 @@ import { closeAgent } from './lib/http.ts';
 import { measure } from './lib/measure.ts';
 import { pairedRounds, type PairedResult, type PairSide } from './lib/paired.ts';
 import { killAllChildren } from './lib/processes.ts';
-import { summariseProfile } from './lib/profile.ts';
+import { profiledRun } from './lib/profiled-run.ts';
 import { postgresBin, startLocalPostgres, type LocalPostgres } from './lib/postgres.ts';
 import { renderReport, type DatabaseResult, type Report, type ScenarioResult } from './lib/report.ts';
 import { RssSampler, rssMiB } from './lib/rss.ts';
@@ -57,7 +57,7 @@ import { createFixtures, tallyScenarios, type Scenario } from './lib/scenarios.t
 import { steadyRun } from './lib/steady.ts';
 import { evaluateTargets, steadyEligible, worstScenario } from './lib/targets.ts';
 import { median } from './lib/stats.ts';
-import { build, isBuilt, root, startTally, type TallyServer } from './lib/tally.ts';
+import { build, isBuilt, root, startTally } from './lib/tally.ts';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
@@ -324,39 +324,14 @@ async function benchTally(name: string, databaseUrl: string | undefined, report:
 }
 
 async function profileScenario(id: string, report: Report): Promise<void> {
-  const dir = join(root, 'bench/.profiles');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
   log(`profiling ${id} (node --cpu-prof)`);
-  const server: TallyServer = await startTally({ name: 'profile', nodeArgs: [...serverArgs, '--cpu-prof', `--cpu-prof-dir=${dir}`], env: serverEnv });
-  let runEnded = performance.now();
-  try {
-    const fx = await createFixtures(server);
-    const scenario = tallyScenarios(fx, {
-      dialect: 'sqlite',
-      ledger: { target: 20_000, fallback: 20_000, budgetS: 60, probeRows: 20_000 },
-      poolSize: 500,
-      onSeed: () => undefined,
-      log,
-    }).find((s) => s.id === id);
-    if (!scenario) throw new Error(`no scenario ${id}`);
-    await scenario.prepare?.();
-    await scenario.run(50, Math.max(warmup, 1));
-    const result = await scenario.run(50, seconds);
-    runEnded = performance.now();
-    log(`  profiled run: ${result.rps.toFixed(0)}/s p99 ${result.p99.toFixed(1)} ms`);
-  } finally {
-    await server.stop();
-  }
-  const stopMs = performance.now() - runEnded;
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) {
-    report.warnings.push('the profiled server wrote no .cpuprofile');
-    return;
-  }
-  const summary = summariseProfile(
-    join(dir, file),
-    [
+  const { result, summary, file } = await profiledRun(id, {
+    dir: join(root, 'bench/.profiles'),
+    warmupSeconds: Math.max(warmup, 1),
+    seconds,
+    nodeArgs: serverArgs,
+    env: serverEnv,
+    markers: [
       '@prisma/client',
       'better-sqlite3',
       'adapter-better-sqlite3',
@@ -369,9 +344,10 @@ async function profileScenario(id: string, report: Report): Promise<void> {
       'tally:',
       '(garbage collector)',
     ],
-    { fromEndMs: stopMs + seconds * 1000, toEndMs: stopMs },
-  );
-  report.profile = { scenario: id, database: 'SQLite', summary, file: relative(root, join(dir, file)) };
+    log,
+  });
+  log(`  profiled run: ${result.rps.toFixed(0)}/s p99 ${result.p99.toFixed(1)} ms`);
+  report.profile = { scenario: id, database: 'SQLite', summary, file: relative(root, file) };
 }
 
 async function main() {

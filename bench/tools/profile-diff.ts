@@ -9,12 +9,9 @@
  * Needs bench/.build (run `npm run bench` once, or any BENCH_ONLY run). The main thread only: V8's
  * background threads and libuv's pool are not in a .cpuprofile.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { summariseProfile } from '../lib/profile.ts';
-import { createFixtures, tallyScenarios } from '../lib/scenarios.ts';
-import { isBuilt, root, startTally } from '../lib/tally.ts';
+import { profiledRun } from '../lib/profiled-run.ts';
+import { isBuilt, root } from '../lib/tally.ts';
 
 const [first, second, secondsArg] = process.argv.slice(2);
 if (!first || !second) throw new Error('usage: profile-diff.ts <scenario> <scenario> [seconds]');
@@ -22,36 +19,14 @@ if (!isBuilt()) throw new Error('bench/.build is missing: run the benchmark once
 const seconds = Number(secondsArg ?? 5);
 
 async function profile(id: string): Promise<{ ok: number; busyUsPerOp: number; perOp: Map<string, number> }> {
-  const dir = join(root, 'bench/.profiles', id);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const server = await startTally({ name: `diff-${id}`, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'] });
-  let ok = 0;
-  let runEnded = performance.now();
-  try {
-    const fx = await createFixtures(server);
-    const scenario = tallyScenarios(fx, {
-      dialect: 'sqlite',
-      ledger: { target: 20_000, fallback: 20_000, budgetS: 60, probeRows: 20_000 },
-      poolSize: 500,
-      onSeed: () => undefined,
-      log: () => undefined,
-    }).find((s) => s.id === id);
-    if (!scenario) throw new Error(`no scenario ${id}`);
-    await scenario.prepare?.();
-    await scenario.run(50, 2);
-    const result = await scenario.run(50, seconds);
-    runEnded = performance.now();
-    ok = result.ok;
-  } finally {
-    await server.stop();
-  }
-  const stopMs = performance.now() - runEnded;
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`${id}: no .cpuprofile written`);
-  const summary = summariseProfile(join(dir, file), [], { fromEndMs: stopMs + seconds * 1000, toEndMs: stopMs });
+  const { result, summary } = await profiledRun(id, {
+    dir: join(root, 'bench/.profiles', id),
+    warmupSeconds: 2,
+    seconds,
+    nodeArgs: ['--cpu-prof-interval=250'],
+  });
   const busyUs = summary.busyMs * 1000;
-  return { ok, busyUsPerOp: busyUs / ok, perOp: new Map(summary.byFunction.map(([name, share]) => [name, (share * busyUs) / ok])) };
+  return { ok: result.ok, busyUsPerOp: busyUs / result.ok, perOp: new Map(summary.byFunction.map(([name, share]) => [name, (share * busyUs) / result.ok])) };
 }
 
 const a = await profile(first);
