@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -88,9 +88,12 @@ describe(`the migration runner (${testDialect})`, () => {
 
   test('0012 moves the one-time marks to replay_marks: the unexpired ones taken before the upgrade are copied, the expired ones are not', async () => {
     const migrations = copyOfMigrations();
-    const file = join(migrations, testDialect, '0012_replay_marks.sql');
+    const dir = join(migrations, testDialect);
+    // The database as it was before 0012: it and every later migration held back.
+    const later = readdirSync(dir).filter((name) => name >= '0012');
+    for (const name of later) renameSync(join(dir, name), join(dir, `${name}.held`));
+    const file = join(dir, '0012_replay_marks.sql');
     const held = `${file}.held`;
-    renameSync(file, held);
     const url = await newDatabase('marks.db');
     await runMigrations(url, migrations);
     const now = Date.now();
