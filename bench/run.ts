@@ -256,21 +256,19 @@ async function interleavedPairs(
     const scenario = scenarios.find((s) => s.id === id);
     return ran && !ran.error && !ran.levels.some((l) => l.failed) && scenario ? { id, run: scenario.run, sampler } : undefined;
   };
-  const pairs: [PairSide | undefined, PairSide | undefined, (() => Promise<void>)?, (() => Promise<void>)?][] = [];
+  type Pair = { base: PairSide | undefined; subject: PairSide | undefined; before?: () => Promise<void>; after?: () => Promise<void> };
+  const pairs: Pair[] = [];
   if (peer) {
-    // The peer's LRU keeps its last 1,000 tokens: the hot token is issued again, and checked after, before any cc pair.
     const { server, sampler: peerSampler } = peer;
-    pairs.push([
-      { id: 'baseline-peer-introspect', run: server.introspection, sampler: peerSampler },
-      side('introspect-hot-reference'),
-      server.issueHot,
-      server.checkHot,
-    ]);
-    for (const mode of TOKEN_MODES) pairs.push([{ id: 'baseline-peer-cc', run: server.clientCredentials, sampler: peerSampler }, side(`cc-${mode}`)]);
+    // The peer's LRU keeps its last 1,000 tokens: the hot token is issued again, and checked after, before any cc pair.
+    const peerIntrospection = { id: 'baseline-peer-introspect', run: server.introspection, sampler: peerSampler };
+    pairs.push({ base: peerIntrospection, subject: side('introspect-hot-reference'), before: server.issueHot, after: server.checkHot });
+    const peerCc = { id: 'baseline-peer-cc', run: server.clientCredentials, sampler: peerSampler };
+    for (const mode of TOKEN_MODES) pairs.push({ base: peerCc, subject: side(`cc-${mode}`) });
   }
-  for (const mode of TOKEN_MODES) pairs.push([side(`cc-${mode}`), side(`cc-dpop-${mode}`)]);
+  for (const mode of TOKEN_MODES) pairs.push({ base: side(`cc-${mode}`), subject: side(`cc-dpop-${mode}`) });
   const results: PairedResult[] = [];
-  for (const [base, subject, before, after] of pairs) {
+  for (const { base, subject, before, after } of pairs) {
     if (!base || !subject) continue;
     log(`interleaved pair: ${subject.id} against ${base.id}`);
     try {
