@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
+import { query } from './helpers/db.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { countsOf, directProvider, SECRET, STORED_SECRET, type Counts } from './helpers/direct-provider.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
@@ -612,6 +613,26 @@ describe('client credentials with DPoP left to oidc-provider: refused (or answer
     const first = proof(key);
     assert.equal((await clientCredentials(client, 'post', {}, { dpop: first })).status, 200);
     replayed(await passedOn('dpop_replayed', { dpop: first }));
+  });
+
+  test("a proof's replay mark is led by its own iat on either path, so that marks are written in time order (one-time-marks.ts)", async () => {
+    const markOf = async (clientId: string, value: string) => {
+      const { iat, jti } = decodeJwt(value) as { iat: number; jti: string };
+      const expected = `${String(iat).padStart(12, '0')}.${createHash('sha256').update(`${clientId}${jti}`).digest('base64url')}`;
+      return (await query<{ key: string }>(server, 'SELECT "key" FROM "replay_marks" WHERE "key" = ?', expected)).length;
+    };
+    // Signed a minute ago and two minutes ago (inside the window): the key follows the proof, not the clock.
+    const direct = proof(key, { iat: Math.floor(Date.now() / 1000) - 60 });
+    const counted = await answeredBy('token');
+    assert.equal((await clientCredentials(client, 'basic', {}, { dpop: direct })).status, 200);
+    assert.equal(since(counted, await answeredBy('token'), 'token').direct, 1, 'answered directly');
+    assert.equal(await markOf(client.client_id, direct), 1, 'the direct answer marks the proof under its iat');
+    const viaProvider = proof(key, { iat: Math.floor(Date.now() / 1000) - 120 });
+    assert.equal((await clientCredentials(client, 'post', {}, { dpop: viaProvider })).status, 200);
+    assert.equal(await markOf(client.client_id, viaProvider), 1, "oidc-provider's check marks it under its iat, read from the request");
+    // Either way the replay still finds the mark (one key per proof).
+    assert.equal((await clientCredentials(client, 'post', {}, { dpop: direct })).status, 400);
+    assert.equal((await passedOn('dpop_replayed', { dpop: viaProvider })).status, 400);
   });
 
   test('a nonce claim (no nonces configured): 400; an unusual proof (a kid, an empty header, another typ spelling, exp): oidc-provider judges it', async () => {

@@ -59,7 +59,7 @@ interface ClientCredentialsState extends DirectState {
   /** The default resource, an absolute URI without a fragment (set by defaultResource). */
   resource: string;
   /** The DPoP proof's key thumbprint and jti, when the request has one (set by validProof). */
-  proof: { thumbprint: string; jti: string } | undefined;
+  proof: { thumbprint: string; jti: string; iat: number } | undefined;
 }
 
 function clientCredentialsGrant({ form }: ClientCredentialsState): DeclineReason | undefined {
@@ -122,7 +122,7 @@ function validProof(state: ClientCredentialsState): DeclineReason | undefined {
  */
 async function firstUseOfProof({ proof, client, context }: ClientCredentialsState): Promise<DeclineReason | undefined> {
   if (!proof || context.allowReplay) return undefined;
-  return (await markDpopProofOnce(context.provider, client!.clientId, proof.jti)) ? undefined : 'dpop_replayed';
+  return (await markDpopProofOnce(context.provider, client!.clientId, proof.jti, proof.iat)) ? undefined : 'dpop_replayed';
 }
 
 /** In order, as oidc-provider's token action and client credentials grant handler run their checks. */

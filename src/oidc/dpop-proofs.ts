@@ -10,7 +10,7 @@ import { createDpopProofChecker, type ProofFault } from '../protocol/dpop-proof.
  * `nonce`, `exp` or `nbf` claim), or is a proof oidc-provider refuses (`invalid`); either way
  * oidc-provider answers the request.
  */
-export type ProofOutcome = { thumbprint: string; jti: string; declined?: undefined } | { declined: 'unusual' | 'nonce' | 'invalid' };
+export type ProofOutcome = { thumbprint: string; jti: string; iat: number; declined?: undefined } | { declined: 'unusual' | 'nonce' | 'invalid' };
 
 export interface ProofRules {
   /** The algorithms oidc-provider accepts (its resolved `dPoPSigningAlgValues`). */
@@ -48,7 +48,7 @@ export function createDpopProofs(rules: ProofRules) {
   const checker = createDpopProofChecker({ algorithms: rules.algorithms.filter((alg) => JUDGED.has(alg)) });
 
   return {
-    /** The proof of a `method` request to the endpoint: its key's thumbprint and its `jti`, or why it is not judged here. */
+    /** The proof of a `method` request to the endpoint: its key's thumbprint, `jti` and `iat`, or why it is not judged here. */
     check(proof: unknown, method: string): ProofOutcome {
       if (typeof proof !== 'string' || !proof) return UNUSUAL;
       const verdict = checker.check(proof, { method, htu: rules.endpoint, windowSeconds: rules.iatWindow });
@@ -56,7 +56,7 @@ export function createDpopProofs(rules: ProofRules) {
       const { claims } = verdict;
       if (!verdict.minimal || claims.exp !== undefined || claims.nbf !== undefined) return UNUSUAL;
       if (claims.nonce !== undefined) return NONCE;
-      return { thumbprint: verdict.thumbprint, jti: verdict.jti };
+      return { thumbprint: verdict.thumbprint, jti: verdict.jti, iat: verdict.iat };
     },
   };
 }

@@ -19,6 +19,7 @@ import { adjustFoundAccessTokens, installFirstSessionSave, installNoncedFormPost
 import type { ReplayMarkStore } from '../storage/replay-marks.js';
 import { pageNonceOf } from '../lib/page-nonce.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
+import { oneTimeMarks } from './one-time-marks.js';
 import { installUnavailableAnswers, translatingAdapters, translatingUnavailable, UNAVAILABLE_PAGE } from './unavailable.js';
 import { attachLedger } from './provider-ledger.js';
 import { reportReplays } from './replay-events.js';
@@ -252,7 +253,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   if (deps.security) reportReplays(provider, deps.security);
   installNoncedFormPost(provider, (res) => pageNonceOf(res as ServerResponse));
   // A proof replayed on another replica is refused as on this one: one atomic insert-if-absent.
-  if (deps.replayMarks) replaceReplayDetection(provider, translatingUnavailable(deps.replayMarks).mark);
+  if (deps.replayMarks) replaceReplayDetection(provider, oneTimeMarks(translatingUnavailable(deps.replayMarks)));
   return provider;
 }
 

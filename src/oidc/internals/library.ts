@@ -82,17 +82,18 @@ export const PROVIDER_BODY_LIMIT = 56 * 1024;
  */
 export const DPOP_IAT_WINDOW: number = challenge.CHALLENGE_OK_WINDOW;
 
-type ReplayDetection = { unique(iss: string, jti: string, exp: number): Promise<boolean> };
+type ReplayDetection = { unique(iss: string, jti: string, exp: number, signedAt: number): Promise<boolean> };
 
 /**
  * oidc-provider's replay check of a DPoP proof at the token endpoint (helpers/validate_dpop.js
  * `checkDpopReplay`): the first use of `jti` by this client answers true. The same call, so the same
- * store and key (Tally's replacement of `ReplayDetection.unique`, patches.ts): a proof used on one
- * path is refused on the other.
+ * store and key (Tally's replacement of `ReplayDetection.unique`, patches.ts, which reads the proof's
+ * `iat` from oidc-provider's request and is given it here): a proof used on one path is refused on
+ * the other.
  */
-export function markDpopProofOnce(provider: Provider, clientId: string, jti: string): Promise<boolean> {
+export function markDpopProofOnce(provider: Provider, clientId: string, jti: string, iat: number): Promise<boolean> {
   const ReplayDetection = provider.ReplayDetection as unknown as ReplayDetection;
-  return ReplayDetection.unique(clientId, jti, Math.floor(Date.now() / 1000) + DPOP_IAT_WINDOW);
+  return ReplayDetection.unique(clientId, jti, Math.floor(Date.now() / 1000) + DPOP_IAT_WINDOW, iat);
 }
 
 type ClientModel = { adapter: { find(id: string): Promise<object | undefined> }; find(id: string): Promise<ProviderClient | undefined> };

@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
 import type Provider from 'oidc-provider';
+import { objectIn } from '../../protocol/dpop-proof.js';
 import { providerConfiguration } from './library.js';
 
 // Every replacement of a method of oidc-provider's models, and of its resolved configuration, is made
@@ -123,12 +123,24 @@ export function interceptUserCodeFind(provider: Provider, lookUp: (find: () => P
   DeviceCode.findByUserCode = (userCode, options) => lookUp(() => findByUserCode(userCode, options));
 }
 
+/** oidc-provider's replay check, with the time a DPoP proof was signed when the caller knows it. */
+export type UniqueUse = (iss: string, jti: string, exp: number, signedAt?: number) => Promise<boolean>;
+
 /**
  * One-time use of a DPoP proof's or a client assertion's `jti` (models/replay_detection.js `unique`,
- * whose find-then-save lets two replicas both accept one proof): `mark` answers whether this is the
- * first use of `id` (oidc-provider's own id: a hash of the issuer and the jti) before `expiresAt`.
+ * whose find-then-save lets two replicas both accept one proof): `unique` answers whether this is the
+ * first use of `jti` by `iss` (one-time-marks.ts). oidc-provider does not pass a DPoP proof's `iat`: it
+ * is read from the request's own proof (its `DPoP` header, verified by then) when that proof's `jti`
+ * is the one asked for. Tally's direct answers pass it (`markDpopProofOnce`).
  */
-export function replaceReplayDetection(provider: Provider, mark: (id: string, expiresAt: Date) => Promise<boolean>): void {
-  const ReplayDetection = provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> };
-  ReplayDetection.unique = (iss, jti, exp) => mark(hash('sha256', `${iss}${jti}`, 'base64url'), new Date(exp * 1000));
+export function replaceReplayDetection(provider: Provider, unique: UniqueUse): void {
+  const ReplayDetection = provider.ReplayDetection as unknown as { unique: UniqueUse };
+  ReplayDetection.unique = (iss, jti, exp, signedAt = requestProofIat(provider, jti)) => unique(iss, jti, exp, signedAt);
+}
+
+/** The `iat` of the DPoP proof of the request oidc-provider is answering, if its `jti` is `jti`. */
+function requestProofIat(provider: Provider, jti: string): number | undefined {
+  const ctx = (provider.constructor as unknown as { ctx?: { get(header: string): string } }).ctx;
+  const claims = objectIn(ctx?.get('DPoP')?.split('.')[1] ?? '');
+  return claims?.jti === jti && typeof claims.iat === 'number' ? claims.iat : undefined;
 }
