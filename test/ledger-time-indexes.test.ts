@@ -38,6 +38,10 @@ test("the statistics' queries of the ledger read index ranges, never the whole t
       sent.push([text, [...params]]);
       return sql.get(text, params);
     },
+    allInBackground: (text, params = []) => {
+      sent.push([text, [...params]]);
+      return sql.allInBackground(text, params);
+    },
   };
   const stats = createTokenStatsStore(recording);
   const to = new Date();

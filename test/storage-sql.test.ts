@@ -135,6 +135,38 @@ test("SQLite: a write waiting for another connection's lock waits without blocki
   }
 });
 
+test('a read in the background answers what `all` answers, Dates included; on SQLite the event loop turns while it runs', async () => {
+  const { sql } = opened.storage;
+  const ledger = createLedgerStore(opened.storage.db, sql);
+  const written = entry();
+  await ledger.create(written);
+  const text = 'SELECT "id", "created_at" FROM "token_entries" WHERE "lookup_hash" = ?';
+  assert.deepEqual(await sql.allInBackground(text, [written.lookupHash]), await sql.all(text, [written.lookupHash]));
+  const [row] = await sql.allInBackground<{ created_at: Date }>(text, [written.lookupHash]);
+  assert.ok(row?.created_at instanceof Date);
+  assert.equal(row.created_at.getTime(), written.createdAt.getTime());
+  if (onPostgres) return;
+  // A read that costs SQLite a few hundred milliseconds of CPU: the turns the event loop takes meanwhile
+  // are counted. Run by better-sqlite3 on this thread, it would answer before any turn could run.
+  let turns = 0;
+  let counting = true;
+  const turn = () => {
+    turns++;
+    if (counting) setImmediate(turn);
+  };
+  setImmediate(turn);
+  const [count] = await sql.allInBackground<{ n: number }>(
+    'WITH RECURSIVE "c"("x") AS (SELECT 1 UNION ALL SELECT "x" + 1 FROM "c" WHERE "x" < ?) SELECT COUNT(*) AS "n" FROM "c"',
+    [2_000_000],
+  );
+  counting = false;
+  assert.equal(count?.n, 2_000_000);
+  assert.ok(turns >= 2, `the event loop turned ${turns} times while the read ran`);
+  // Only reads: a write sent this way is refused, and nothing is written.
+  await assert.rejects(sql.allInBackground('DELETE FROM "token_entries" WHERE "lookup_hash" = ?', [written.lookupHash]), /only reads/);
+  assert.equal((await ledger.findByLookupHash(written.lookupHash))?.id, written.id);
+});
+
 test('SQLite: reads asking for the turn snapshot share one, which ends with the turn; every other statement runs outside it', {
   skip: onPostgres && 'SQLite transactions',
 }, async () => {

@@ -91,12 +91,16 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     }
   }
 
+  async function all<T>(text: string, params: readonly SqlValue[] = []) {
+    if (containsNul(params)) return [];
+    return (await query<T>(text, params)).rows as T[];
+  }
+
   return {
     dialect: 'postgresql',
-    async all<T>(text: string, params: readonly SqlValue[] = []) {
-      if (containsNul(params)) return [];
-      return (await query<T>(text, params)).rows as T[];
-    },
+    all,
+    // The server runs it: the event loop is never held.
+    allInBackground: all,
     async get<T>(text: string, params: readonly SqlValue[] = []) {
       if (containsNul(params)) return undefined;
       return (await query<T>(text, params)).rows[0] as T | undefined;

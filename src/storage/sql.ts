@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSqliteReader } from './sqlite-reader.js';
 
 /**
  * Statements prepared once, for the queries every protocol request makes (token, client, revocation
@@ -12,6 +13,12 @@ export interface Sql {
   readonly dialect: 'sqlite' | 'postgresql';
   all<T>(text: string, params?: readonly SqlValue[]): Promise<T[]>;
   get<T>(text: string, params?: readonly SqlValue[], options?: ReadOptions): Promise<T | undefined>;
+  /**
+   * A read that may take long (one that counts a day of the ledger): on SQLite it runs on a worker
+   * thread's connection (sqlite-reader.ts), so that the event loop goes on meanwhile; on PostgreSQL
+   * `all`, which never holds it.
+   */
+  allInBackground<T>(text: string, params?: readonly SqlValue[]): Promise<T[]>;
   /** Runs a write; answers the number of rows changed. */
   run(text: string, params?: readonly SqlValue[]): Promise<number>;
   /** Connections in use, idle and awaited (PostgreSQL); undefined for the embedded database. */
@@ -102,6 +109,8 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     return prepared as Required<SqliteStatement>;
   };
   const bind = (params: readonly SqlValue[]) => params.map((p) => (p instanceof Date ? sqliteDate(p) : p));
+
+  const background = createSqliteReader(file);
 
   const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
@@ -200,6 +209,11 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
         within(statement, options);
         return readDates(statement.get(...bind(params)) as Record<string, unknown> | undefined, dates) as T | undefined;
       }),
+    async allInBackground<T>(text: string, params: readonly SqlValue[] = []) {
+      const { rows, dates } = await background.all(text, bind(params));
+      if (dates.length > 0) for (const row of rows) readDates(row, dates);
+      return rows as T[];
+    },
     run(text, params = []) {
       return new Promise<number>((resolve, reject) => {
         queue.push({ statement: prepare(text).statement, params: bind(params), resolve, reject });
@@ -221,6 +235,7 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
     },
     async close() {
       await flushing;
+      await background.stop();
       endSnapshot();
       db.close();
     },

@@ -1,0 +1,111 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+// Run in a worker thread (CommonJS, no TypeScript): a connection of its own that runs the reads it is
+// sent and answers their rows, with the names of the columns declared DATETIME (the main thread turns
+// those into Dates, as sql.ts does for its own reads). It waits inside SQLite when the file is busy:
+// here that holds up nobody else.
+const WORKER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
+const statements = new Map();
+parentPort.on('message', (message) => {
+  if (message === 'stop') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  const { id, text, params } = message;
+  try {
+    let prepared = statements.get(text);
+    if (!prepared) {
+      const statement = db.prepare(text);
+      if (!statement.readonly) throw new Error('only reads run in the background');
+      const dates = statement.columns().filter((c) => (c.type || '').toUpperCase() === 'DATETIME').map((c) => c.name);
+      prepared = { statement, dates };
+      statements.set(text, prepared);
+    }
+    parentPort.postMessage({ id, rows: prepared.statement.all(...params), dates: prepared.dates });
+  } catch (error) {
+    parentPort.postMessage({ id, error: { message: error.message, code: error.code } });
+  }
+});
+`;
+
+export interface BackgroundRows {
+  rows: Record<string, unknown>[];
+  /** The columns declared DATETIME (text in the rows). */
+  dates: string[];
+}
+
+export interface SqliteReader {
+  /** Runs a read (parameters already bound as SQLite takes them) on the worker's connection. */
+  all(text: string, params: readonly unknown[]): Promise<BackgroundRows>;
+  stop(): Promise<void>;
+}
+
+type Pending = { resolve(rows: BackgroundRows): void; reject(error: unknown): void };
+
+/**
+ * Reads that take long (the admin statistics over a day of a busy ledger: half a second) run here, in
+ * a worker thread with its own connection, instead of on the event loop, where better-sqlite3 runs
+ * every statement and a long one holds every request. Started when first asked; a worker that fails
+ * fails the reads it had, and the next read starts another.
+ */
+export function createSqliteReader(file: string, { busyTimeoutMs = 5000 } = {}): SqliteReader {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  let worker: Worker | undefined;
+  const pending = new Map<number, Pending>();
+  let nextId = 0;
+
+  const failAll = (error: unknown) => {
+    for (const { reject } of pending.values()) reject(error);
+    pending.clear();
+  };
+
+  function started(): Worker {
+    if (worker) return worker;
+    const started = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, busyTimeoutMs } });
+    started.on('message', ({ id, rows, dates, error }: { id: number; error?: { message: string; code?: string } } & BackgroundRows) => {
+      const waiting = pending.get(id);
+      if (!waiting) return;
+      pending.delete(id);
+      if (pending.size === 0) started.unref();
+      if (error) waiting.reject(Object.assign(new Error(error.message), { code: error.code }));
+      else waiting.resolve({ rows, dates });
+    });
+    const lost = (error: unknown) => {
+      if (worker !== started) return;
+      worker = undefined;
+      failAll(error);
+    };
+    started.on('error', lost);
+    started.on('exit', (code) => lost(new Error(`background reader exited with code ${code}`)));
+    worker = started;
+    return started;
+  }
+
+  return {
+    all(text, params) {
+      return new Promise<BackgroundRows>((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        // The process stays up for a read it awaits, not for an idle worker.
+        const reader = started();
+        reader.ref();
+        reader.postMessage({ id, text, params });
+      });
+    },
+    async stop() {
+      const stopping = worker;
+      if (!stopping) return;
+      worker = undefined;
+      const exited = new Promise((resolve) => stopping.once('exit', resolve));
+      stopping.ref();
+      stopping.postMessage('stop');
+      await exited;
+      failAll(new Error('the background reader was stopped'));
+    },
+  };
+}
