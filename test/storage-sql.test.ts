@@ -10,6 +10,7 @@ import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
 import { createReplayMarkStore } from '../src/storage/replay-marks.ts';
+import { createSqliteReader } from '../src/storage/sqlite-reader.ts';
 import { onPostgres } from './helpers/server.ts';
 import { ledgerEntry, useTestStorage } from './helpers/storage.ts';
 
@@ -165,6 +166,32 @@ test('a read in the background answers what `all` answers, Dates included; on SQ
   // Only reads: a write sent this way is refused, and nothing is written.
   await assert.rejects(sql.allInBackground('DELETE FROM "token_entries" WHERE "lookup_hash" = ?', [written.lookupHash]), /only reads/);
   assert.equal((await ledger.findByLookupHash(written.lookupHash))?.id, written.id);
+});
+
+test('SQLite: the background reader starts with a read and stops when idle; a read after that starts it again', {
+  skip: onPostgres && 'a worker thread of the SQLite connection',
+}, async () => {
+  const reader = createSqliteReader(opened.database.dbFile, { idleMs: 50 });
+  try {
+    assert.equal(reader.running(), false, 'no worker before the first read');
+    const count = 'SELECT COUNT(*) AS "n" FROM "token_entries"';
+    const [first] = (await reader.all(count, [])).rows;
+    assert.equal(reader.running(), true);
+    // Stopped after idleMs without a read (waited for up to 10 s: a loaded machine is slow to end a thread).
+    for (let waited = 0; reader.running() && waited < 10_000; waited += 20) await new Promise((done) => setTimeout(done, 20));
+    assert.equal(reader.running(), false, 'stopped after idleMs without a read');
+    assert.deepEqual((await reader.all(count, [])).rows, [first]);
+    assert.equal(reader.running(), true);
+    // Reads sent together are all answered, and a stop waits for them.
+    const together = await Promise.all([reader.all(count, []), reader.all(count, []), reader.all(count, [])]);
+    assert.deepEqual(
+      together.map((r) => r.rows),
+      [[first], [first], [first]],
+    );
+  } finally {
+    await reader.stop();
+  }
+  assert.equal(reader.running(), false);
 });
 
 test('SQLite: reads asking for the turn snapshot share one, which ends with the turn; every other statement runs outside it', {

@@ -42,6 +42,8 @@ export interface BackgroundRows {
 export interface SqliteReader {
   /** Runs a read (parameters already bound as SQLite takes them) on the worker's connection. */
   all(text: string, params: readonly unknown[]): Promise<BackgroundRows>;
+  /** Whether a worker is up (one is started by a read and stopped after `idleMs` without one). */
+  running(): boolean;
   stop(): Promise<void>;
 }
 
@@ -50,14 +52,17 @@ type Pending = { resolve(rows: BackgroundRows): void; reject(error: unknown): vo
 /**
  * Reads that take long (the admin statistics over a day of a busy ledger: half a second) run here, in
  * a worker thread with its own connection, instead of on the event loop, where better-sqlite3 runs
- * every statement and a long one holds every request. Started when first asked; a worker that fails
- * fails the reads it had, and the next read starts another.
+ * every statement and a long one holds every request. Started when first asked and stopped after
+ * `idleMs` without a read: a worker with its connection and page cache weighs about 20 MiB of resident
+ * memory, for reads an administrator asks for now and then. A worker that fails fails the reads it
+ * had, and the next read starts another.
  */
-export function createSqliteReader(file: string, { busyTimeoutMs = 5000 } = {}): SqliteReader {
+export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs = 60_000 } = {}): SqliteReader {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   let worker: Worker | undefined;
   const pending = new Map<number, Pending>();
   let nextId = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
 
   const failAll = (error: unknown) => {
     for (const { reject } of pending.values()) reject(error);
@@ -71,7 +76,11 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000 } = {}):
       const waiting = pending.get(id);
       if (!waiting) return;
       pending.delete(id);
-      if (pending.size === 0) started.unref();
+      if (pending.size === 0) {
+        started.unref();
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => pending.size === 0 && stopWorker(), idleMs).unref();
+      }
       if (error) waiting.reject(Object.assign(new Error(error.message), { code: error.code }));
       else waiting.resolve({ rows, dates });
     });
@@ -86,26 +95,36 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000 } = {}):
     return started;
   }
 
+  async function stopWorker() {
+    clearTimeout(idleTimer);
+    const stopping = worker;
+    if (!stopping) return;
+    worker = undefined;
+    // Reads sent before 'stop' are answered first; any left then fail. Reads sent since go to a new worker.
+    const sentBefore = [...pending.keys()];
+    const exited = new Promise((resolve) => stopping.once('exit', resolve));
+    stopping.ref();
+    stopping.postMessage('stop');
+    await exited;
+    for (const id of sentBefore) {
+      pending.get(id)?.reject(new Error('the background reader was stopped'));
+      pending.delete(id);
+    }
+  }
+
   return {
     all(text, params) {
       return new Promise<BackgroundRows>((resolve, reject) => {
         const id = nextId++;
         pending.set(id, { resolve, reject });
+        clearTimeout(idleTimer);
         // The process stays up for a read it awaits, not for an idle worker.
         const reader = started();
         reader.ref();
         reader.postMessage({ id, text, params });
       });
     },
-    async stop() {
-      const stopping = worker;
-      if (!stopping) return;
-      worker = undefined;
-      const exited = new Promise((resolve) => stopping.once('exit', resolve));
-      stopping.ref();
-      stopping.postMessage('stop');
-      await exited;
-      failAll(new Error('the background reader was stopped'));
-    },
+    running: () => worker !== undefined,
+    stop: stopWorker,
   };
 }
