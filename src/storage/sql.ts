@@ -64,6 +64,10 @@ function readDates(row: Record<string, unknown> | undefined, dates: string[]) {
   if (row) for (const name of dates) if (typeof row[name] === 'string') row[name] = new Date(row[name]);
   return row;
 }
+/** The same for every row of a result. */
+function readAllDates(rows: Record<string, unknown>[], dates: string[]) {
+  if (dates.length > 0) for (const row of rows) readDates(row, dates);
+}
 const BUSY_GIVE_UP_MS = 10_000;
 export const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -200,7 +204,7 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
         const { statement, dates } = reader(text);
         within(statement, undefined);
         const rows = statement.all(...bind(params)) as Record<string, unknown>[];
-        if (dates.length > 0) for (const row of rows) readDates(row, dates);
+        readAllDates(rows, dates);
         return rows as T[];
       }),
     get: <T>(text: string, params: readonly SqlValue[] = [], options?: ReadOptions) =>
@@ -211,7 +215,7 @@ export function openSqliteSql(file: string, { autoCheckpoint = true } = {}): Sql
       }),
     async allInBackground<T>(text: string, params: readonly SqlValue[] = []) {
       const { rows, dates } = await background.all(text, bind(params));
-      if (dates.length > 0) for (const row of rows) readDates(row, dates);
+      readAllDates(rows, dates);
       return rows as T[];
     },
     run(text, params = []) {

@@ -69,15 +69,15 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs 
     pending.clear();
   };
 
-  function started(): Worker {
+  function runningWorker(): Worker {
     if (worker) return worker;
-    const started = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, busyTimeoutMs } });
-    started.on('message', ({ id, rows, dates, error }: { id: number; error?: { message: string; code?: string } } & BackgroundRows) => {
+    const fresh = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, busyTimeoutMs } });
+    fresh.on('message', ({ id, rows, dates, error }: { id: number; error?: { message: string; code?: string } } & BackgroundRows) => {
       const waiting = pending.get(id);
       if (!waiting) return;
       pending.delete(id);
       if (pending.size === 0) {
-        started.unref();
+        fresh.unref();
         clearTimeout(idleTimer);
         idleTimer = setTimeout(() => pending.size === 0 && stopWorker(), idleMs).unref();
       }
@@ -85,14 +85,14 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs 
       else waiting.resolve({ rows, dates });
     });
     const lost = (error: unknown) => {
-      if (worker !== started) return;
+      if (worker !== fresh) return;
       worker = undefined;
       failAll(error);
     };
-    started.on('error', lost);
-    started.on('exit', (code) => lost(new Error(`background reader exited with code ${code}`)));
-    worker = started;
-    return started;
+    fresh.on('error', lost);
+    fresh.on('exit', (code) => lost(new Error(`background reader exited with code ${code}`)));
+    worker = fresh;
+    return fresh;
   }
 
   async function stopWorker() {
@@ -119,7 +119,7 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs 
         pending.set(id, { resolve, reject });
         clearTimeout(idleTimer);
         // The process stays up for a read it awaits, not for an idle worker.
-        const reader = started();
+        const reader = runningWorker();
         reader.ref();
         reader.postMessage({ id, text, params });
       });
