@@ -32,6 +32,7 @@ import { PROVIDER_BODY_LIMIT } from '../oidc/internals/index.js';
 import { parseProtocolRequest, pathOf, readsForm } from '../oidc/protocol-request.js';
 import { TemporarilyUnavailable } from '../oidc/unavailable.js';
 import { createDirectAnswers, directEndpointOf, type DirectEndpoint } from './direct-answers.js';
+import { sendAfterPoll } from './send-after-poll.js';
 import { DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
 export interface HttpDependencies {
@@ -213,8 +214,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     const json = JSON.stringify(reply.body);
     const lines = [...directHeaderLines, 'content-length', String(Buffer.byteLength(json))];
     if (reply.status === 503) lines.push('retry-after', String(RETRY_AFTER_SECONDS));
-    res.writeHead(reply.status, lines);
-    res.end(json);
+    sendAfterPoll(res, reply.status, lines, json);
   }
 
   const trustedOrigin = createForwardedHeaders(runtime.config);
