@@ -66,3 +66,32 @@ test('an answer is sent with its status, header lines and body; a client gone be
   server.closeAllConnections();
   server.close();
 });
+
+test('pipelined requests on one connection are each answered, in order, though the first answer is still being written', async () => {
+  // The first answer is too large to be written at once: the answers after it get the socket only then.
+  const big = 'x'.repeat(8 * 1024 * 1024);
+  const { server, port } = await listening((req, res) => {
+    const body = req.url === '/a' ? big : req.url!.slice(1);
+    sendAfterPoll(res, 200, ['content-type', 'text/plain', 'content-length', String(body.length)], body);
+  });
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    text += chunk;
+    if (text.endsWith('\r\n\r\nc')) socket.end();
+  });
+  const closed = once(socket, 'close');
+  socket.write(['a', 'b', 'c'].map((path) => `GET /${path} HTTP/1.1\r\nHost: tally.test\r\n\r\n`).join(''));
+  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('not every answer arrived')), 10_000).unref())]);
+  const bodies = text
+    .split('HTTP/1.1 200 OK')
+    .slice(1)
+    .map((answer) => answer.slice(answer.indexOf('\r\n\r\n') + 4));
+  assert.deepEqual(
+    bodies.map((body) => (body === big ? 'big' : body)),
+    ['big', 'b', 'c'],
+  );
+  server.close();
+});

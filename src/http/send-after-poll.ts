@@ -14,8 +14,9 @@ import type { ServerResponse } from 'node:http';
  */
 export function sendAfterPoll(res: ServerResponse, status: number, headerLines: string[], body: string): void {
   setImmediate(() => {
-    // The client may have gone meanwhile (its socket closed, or already let go): nobody to answer.
-    if (res.headersSent || res.destroyed || res.socket?.destroyed !== false) return;
+    // The client may have gone meanwhile: nobody to answer. (Not `res.socket`: the answer to a
+    // pipelined request has none until the answers before it are sent.)
+    if (res.headersSent || res.destroyed || res.req.socket.destroyed) return;
     res.writeHead(status, headerLines);
     res.end(body);
   });
