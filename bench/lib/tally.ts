@@ -67,6 +67,8 @@ export interface StartOptions {
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
   name?: string;
+  /** Another compiled tree's dist/ (e.g. a copy of bench/.build/dist from before a change), for A/B runs. */
+  dist?: string;
 }
 
 /** Starts the compiled server (`node bench/.build/dist/main.js`) on a free port. */
@@ -95,7 +97,7 @@ export async function startTally(options: StartOptions = {}): Promise<TallyServe
   };
   delete env.REDIS_URL;
   delete env.ISSUER;
-  const child = spawnChild(process.execPath, [...(options.nodeArgs ?? []), join(distDir, 'main.js')], { cwd: root, env });
+  const child = spawnChild(process.execPath, [...(options.nodeArgs ?? []), join(options.dist ?? distDir, 'main.js')], { cwd: root, env });
   const url = `http://localhost:${port}`;
   await waitUntilServing(`http://127.0.0.1:${port}/healthz`, child);
   return { url, port, child, databaseUrl, ...(dbFile ? { dbFile } : {}), stop: () => child.stop() };

@@ -1,0 +1,52 @@
+/**
+ * Two compiled trees on one scenario in interleaved rounds (bench/lib/paired.ts): what a change buys,
+ * measured with both sides on the same minutes of a shared machine. Each side is its own server on a
+ * fresh 20,000-entry SQLite ledger.
+ *
+ *   cp -r bench/.build bench/.build-before      # the build before the change (then rebuild)
+ *   node --import tsx bench/tools/ab-builds.ts introspect-hot-reference bench/.build-before/dist bench/.build/dist [rounds] [seconds]
+ *
+ * Prints each round's server CPU per request on both sides and the median ratio (before ÷ after: above
+ * 1 means the second tree is cheaper).
+ */
+import { resolve } from 'node:path';
+import { pairedRounds, type PairSide } from '../lib/paired.ts';
+import { RssSampler } from '../lib/rss.ts';
+import { createFixtures, tallyScenarios } from '../lib/scenarios.ts';
+import { startTally, type TallyServer } from '../lib/tally.ts';
+
+const [id, distA, distB, roundsArg, secondsArg] = process.argv.slice(2);
+if (!id || !distA || !distB) throw new Error('usage: ab-builds.ts <scenario> <distA> <distB> [rounds] [seconds]');
+
+async function side(name: string, dist: string): Promise<{ server: TallyServer; side: PairSide }> {
+  const server = await startTally({ name, dist: resolve(dist) });
+  const fx = await createFixtures(server);
+  const scenario = tallyScenarios(fx, {
+    dialect: 'sqlite',
+    ledger: { target: 20_000, fallback: 20_000, budgetS: 60, probeRows: 20_000 },
+    poolSize: 500,
+    onSeed: () => undefined,
+    log: () => undefined,
+  }).find((s) => s.id === id);
+  if (!scenario) throw new Error(`no scenario ${id}`);
+  await scenario.prepare?.();
+  return { server, side: { id: `${id} (${dist})`, run: scenario.run, sampler: new RssSampler(server.child.pid) } };
+}
+
+const a = await side('ab-a', distA);
+const b = await side('ab-b', distB);
+try {
+  const result = await pairedRounds(a.side, b.side, { rounds: Number(roundsArg ?? 6), seconds: Number(secondsArg ?? 3), connections: 50, warmupSeconds: 2 });
+  const us = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
+  for (const r of result.rounds) {
+    console.log(
+      `A ${us(r.base.cpuPerOp)} ${r.base.rps.toFixed(0)}/s   B ${us(r.subject.cpuPerOp)} ${r.subject.rps.toFixed(0)}/s   A ÷ B ${(r.base.cpuPerOp / r.subject.cpuPerOp).toFixed(2)}`,
+    );
+  }
+  console.log(
+    `${id}: A ÷ B CPU per request, median ${result.ratio.toFixed(2)} (${result.ratioMin.toFixed(2)}–${result.ratioMax.toFixed(2)}); throughput B ÷ A ${result.rpsRatio.toFixed(2)}`,
+  );
+} finally {
+  await a.server.stop();
+  await b.server.stop();
+}
