@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { RunResult } from './measure.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
-import { createFixtures, tallyScenarios } from './scenarios.ts';
+import { preparedScenario } from './scenarios.ts';
 import { startTally } from './tally.ts';
 
 export interface ProfiledRunOptions {
@@ -34,16 +34,7 @@ export async function profiledRun(id: string, options: ProfiledRunOptions): Prom
   let result: RunResult;
   let runEnded: number;
   try {
-    const fx = await createFixtures(server);
-    const scenario = tallyScenarios(fx, {
-      dialect: 'sqlite',
-      ledger: { target: 20_000, fallback: 20_000, budgetS: 60, probeRows: 20_000 },
-      poolSize: 500,
-      onSeed: () => undefined,
-      log: options.log ?? (() => undefined),
-    }).find((s) => s.id === id);
-    if (!scenario) throw new Error(`no scenario ${id}`);
-    await scenario.prepare?.();
+    const scenario = await preparedScenario(server, id, options.log);
     await scenario.run(50, options.warmupSeconds);
     result = await scenario.run(50, seconds);
     runEnded = performance.now();

@@ -12,24 +12,16 @@
 import { resolve } from 'node:path';
 import { pairedRounds, type PairSide } from '../lib/paired.ts';
 import { RssSampler } from '../lib/rss.ts';
-import { createFixtures, tallyScenarios } from '../lib/scenarios.ts';
+import { preparedScenario } from '../lib/scenarios.ts';
 import { startTally, type TallyServer } from '../lib/tally.ts';
 
-const [id, distA, distB, roundsArg, secondsArg] = process.argv.slice(2);
-if (!id || !distA || !distB) throw new Error('usage: ab-builds.ts <scenario> <distA> <distB> [rounds] [seconds]');
+const [scenarioId, distA, distB, roundsArg, secondsArg] = process.argv.slice(2);
+if (!scenarioId || !distA || !distB) throw new Error('usage: ab-builds.ts <scenario> <distA> <distB> [rounds] [seconds]');
+const id = scenarioId;
 
 async function side(name: string, dist: string): Promise<{ server: TallyServer; side: PairSide }> {
   const server = await startTally({ name, dist: resolve(dist) });
-  const fx = await createFixtures(server);
-  const scenario = tallyScenarios(fx, {
-    dialect: 'sqlite',
-    ledger: { target: 20_000, fallback: 20_000, budgetS: 60, probeRows: 20_000 },
-    poolSize: 500,
-    onSeed: () => undefined,
-    log: () => undefined,
-  }).find((s) => s.id === id);
-  if (!scenario) throw new Error(`no scenario ${id}`);
-  await scenario.prepare?.();
+  const scenario = await preparedScenario(server, id);
   return { server, side: { id: `${id} (${dist})`, run: scenario.run, sampler: new RssSampler(server.child.pid) } };
 }
 
