@@ -13,6 +13,7 @@ export {
   NO_VSCHAR,
   PROVIDER_BODY_LIMIT,
   providerConfiguration,
+  providerRequestStore,
   validResourceServer,
   type ProviderClient,
   type ProviderConfiguration,

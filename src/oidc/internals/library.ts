@@ -4,13 +4,14 @@ import { exitUnlessSupportedVersion } from './version.js';
 // Before anything of oidc-provider's lib/ is loaded: another version may lack these files altogether.
 exitUnlessSupportedVersion();
 
-const [weakCache, tokenFind, configurationResult, validScope, clientAttributes, challenge] = await Promise.all([
+const [weakCache, tokenFind, configurationResult, validScope, clientAttributes, challenge, requestStore] = await Promise.all([
   import('oidc-provider/lib/helpers/weak_cache.js'),
   import('oidc-provider/lib/helpers/token_find.js'),
   import('oidc-provider/lib/helpers/configuration_result.js'),
   import('oidc-provider/lib/helpers/is_valid_scope.js'),
   import('oidc-provider/lib/consts/client_attributes.js'),
   import('oidc-provider/lib/helpers/challenge.js'),
+  import('oidc-provider/lib/helpers/als.js'),
 ]);
 
 /** oidc-provider's Client, as far as Tally reads it past the documented API. */
@@ -54,6 +55,14 @@ export interface ProviderConfiguration {
 export function providerConfiguration(provider: Provider): ProviderConfiguration {
   return weakCache.default(provider)!.configuration as ProviderConfiguration;
 }
+
+/**
+ * The AsyncLocalStorage behind `Provider.ctx` (helpers/als.js), which each oidc-provider request
+ * enters. Node 20 keeps a store across awaits with promise hooks that, once a store has been entered,
+ * run for every promise of the process, Tally's direct answers included, until `disable()` is called;
+ * the next request's `run` enables them again (oidc/provider-holder.ts).
+ */
+export const providerRequestStore: { disable(): void } = requestStore.default;
 
 /** oidc-provider's introspection lookup (helpers/token_find.js), so that a token is found exactly as it finds it. */
 export function findToken(provider: Provider, value: string, hint: string | undefined): Promise<unknown> {

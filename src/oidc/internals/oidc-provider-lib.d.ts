@@ -29,3 +29,9 @@ declare module 'oidc-provider/lib/helpers/challenge.js' {
   /** How far a DPoP proof's `iat` may be from now (seconds), and how long its `jti` is remembered past now. */
   export const CHALLENGE_OK_WINDOW: number;
 }
+
+declare module 'oidc-provider/lib/helpers/als.js' {
+  /** The store of the request being answered (`Provider.ctx`), entered by every request. */
+  const store: import('node:async_hooks').AsyncLocalStorage<unknown>;
+  export default store;
+}
