@@ -1,7 +1,7 @@
 /**
  * Two compiled trees on one scenario in interleaved rounds (bench/lib/paired.ts): what a change buys,
  * measured with both sides on the same minutes of a shared machine. Each side is its own server on a
- * fresh 20,000-entry SQLite ledger.
+ * fresh 20,000-entry SQLite ledger, which has answered one request through oidc-provider first.
  *
  *   cp -r bench/.build bench/.build-before      # the build before the change (then rebuild)
  *   node --import tsx bench/tools/ab-builds.ts introspect-hot-reference bench/.build-before/dist bench/.build/dist [rounds] [seconds]
@@ -22,6 +22,14 @@ const id = scenarioId;
 async function side(name: string, dist: string): Promise<{ server: TallyServer; side: PairSide }> {
   const server = await startTally({ name, dist: resolve(dist) });
   const scenario = await preparedScenario(server, id);
+  // As every server in service has: one request answered by oidc-provider (a refused refresh), which
+  // may leave process-wide state behind (the promise hooks of its Provider.ctx, before they were turned off).
+  const refused = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=refresh_token&refresh_token=none&client_id=none',
+  });
+  if (refused.status !== 401) throw new Error(`${name}: the refused refresh answered ${refused.status}`);
   return { server, side: { id: `${id} (${dist})`, run: scenario.run, sampler: new RssSampler(server.child.pid) } };
 }
 
