@@ -2,12 +2,12 @@
 // behind Tally's provider holder, asked for tokens; prints one JSON line of what it observed about the
 // promise hooks behind Provider.ctx and about each request's Provider.ctx (test/provider-request-store.test.ts).
 import { executionAsyncId } from 'node:async_hooks';
-import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import { holdProvider } from '../../src/oidc/provider-holder.ts';
+import { directProvider } from './direct-provider.ts';
 
 /** A promise reaction runs under an async id of its own only while a hook tracks promises; else under 0. */
 const promiseHooksOn = () => new Promise<boolean>((resolve) => Promise.resolve().then(() => resolve(executionAsyncId() !== 0)));
@@ -18,22 +18,11 @@ let hold: Promise<void> | undefined;
 let entered: () => void = () => undefined;
 const seen: string[] = [];
 let label = '';
-const signingKey = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'store-test', use: 'sig' };
-const provider = new Provider('http://127.0.0.1', {
-  jwks: { keys: [signingKey] },
-  clients: [
-    {
-      client_id: 'service',
-      client_secret: 'service-secret',
-      grant_types: ['client_credentials'],
-      redirect_uris: [],
-      response_types: [],
-      id_token_signed_response_alg: 'ES256',
-    },
-  ],
-  features: { devInteractions: { enabled: false }, clientCredentials: { enabled: true } },
+// oidc-provider as the other in-process tests build it (its store in a Map, an RS256 key).
+const { provider } = directProvider({
+  clients: [{ client_id: 'service', client_secret: 'service-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }],
+  features: { clientCredentials: { enabled: true } },
   scopes: ['api:read'],
-  ttl: { ClientCredentials: 600 },
   async extraTokenClaims(ctx) {
     const mine = label;
     const waitFor = hold;
