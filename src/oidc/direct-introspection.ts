@@ -113,21 +113,21 @@ function introspectionBody({ token, form, context }: IntrospectionState): Record
   if (!token) return { active: false };
   const body: Record<string, unknown> = { active: false };
   if (token.accountId) body.sub = token.accountId;
-  Object.assign(body, {
-    ...token.extra,
-    active: true,
-    client_id: token.clientId,
-    exp: token.exp,
-    iat: token.iat,
-    sid: token.sid,
-    iss: context.provider.issuer,
-    jti: token.jti !== form.token ? token.jti : undefined,
-    aud: token.aud,
-    authorization_details: undefined,
-    scope: token.scope || undefined,
-    cnf: token.isSenderConstrained() ? {} : undefined,
-    token_type: introspectionTokenType(token),
-  });
+  // Stored one by one, not spread into a literal: the spread's copy gets a map of its own on every call,
+  // so each of these stores missed V8's caches (a runtime call each, measured with --log-ic).
+  if (token.extra) Object.assign(body, token.extra);
+  body.active = true;
+  body.client_id = token.clientId;
+  body.exp = token.exp;
+  body.iat = token.iat;
+  body.sid = token.sid;
+  body.iss = context.provider.issuer;
+  body.jti = token.jti !== form.token ? token.jti : undefined;
+  body.aud = token.aud;
+  body.authorization_details = undefined;
+  body.scope = token.scope || undefined;
+  body.cnf = token.isSenderConstrained() ? {} : undefined;
+  body.token_type = introspectionTokenType(token);
   // A sender-constrained token's binding, certificate first, as oidc-provider adds them.
   const cnf = body.cnf as Record<string, string> | undefined;
   if (token['x5t#S256']) cnf!['x5t#S256'] = token['x5t#S256'];
