@@ -1,4 +1,5 @@
-import { interactionPolicy, type Account, type FindAccount } from 'oidc-provider';
+import { interactionPolicy, type Account, type AccountClaims, type FindAccount } from 'oidc-provider';
+import { cheapToSpread } from '../lib/object-shapes.js';
 import type { UserStore } from '../storage/users.js';
 import { ACR, needsTwoFactors } from './second-factors.js';
 
@@ -12,12 +13,13 @@ export function createFindAccount(users: UserStore): FindAccount {
     if (!user || user.disabled) return undefined;
     return {
       accountId: user.id,
-      claims: () => ({
-        sub: user.id,
-        preferred_username: user.username,
-        ...(user.name ? { name: user.name } : {}),
-        ...(user.email ? { email: user.email, email_verified: false } : {}),
-      }),
+      // oidc-provider spreads these into the ID token's claims (lib/object-shapes.ts).
+      claims: () => {
+        const claims: AccountClaims = { sub: user.id, preferred_username: user.username };
+        if (user.name) claims.name = user.name;
+        if (user.email) Object.assign(claims, { email: user.email, email_verified: false });
+        return cheapToSpread(claims);
+      },
     };
   };
 }

@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, TokenMode } from '../config/index.js';
 import { isTokenMode } from '../lib/enums.js';
 import { sha256, timeOrderedUuid } from '../lib/crypto.js';
+import { cheapToSpread } from '../lib/object-shapes.js';
 import type { LedgerManager } from '../tokens/ledger-manager.js';
 import type { StatelessRefreshTokens } from '../tokens/stateless-refresh-tokens.js';
 import { isStatelessJti, newReferenceId, newStatelessJti } from '../tokens/token-ids.js';
@@ -99,27 +100,33 @@ function installJwtAccessTokenLookup(provider: Provider, deps: TokenModeDependen
     const jti = claims.jti!;
     const clientId = claims.client_id as string;
     // The binding (DPoP `jkt`, mTLS `x5t#S256`) is the JWT's `cnf`: without it the token would pass as Bearer.
-    const base = { jti, clientId, aud: claims.aud, scope: claims.scope, iat: claims.iat, exp: claims.exp, ...bindingOf(claims.cnf) };
+    // Built by assignment, not by spreading one object into a literal with more fields: on Node 20 such
+    // a literal gets a new hidden class on every call (lib/object-shapes.ts).
+    const payload: Record<string, unknown> = { jti, clientId, aud: claims.aud, scope: claims.scope, iat: claims.iat, exp: claims.exp };
+    Object.assign(payload, bindingOf(claims.cnf));
+    let grantId: string | undefined;
+    let sessionUid: string | undefined;
     if (isStatelessJti(jti)) {
-      const grantId = typeof claims.grant_id === 'string' ? claims.grant_id : undefined;
+      grantId = typeof claims.grant_id === 'string' ? claims.grant_id : undefined;
       if (!(await deps.ledger.findActive({ id: jti, type: 'access_token', claims: { iat: claims.iat!, subject: claims.sub, clientId, grantId } })))
         return undefined;
-      return grantId
-        ? { ...base, kind: 'AccessToken', accountId: claims.sub, grantId, extra: { grant_id: grantId } }
-        : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
+    } else {
+      const entry = (await deps.ledger.findActive({ id: jti, type: 'access_token', format: 'jwt' }))?.entry;
+      if (!entry) return undefined;
+      grantId = entry.grantId ?? undefined;
+      sessionUid = entry.sessionUid ?? undefined;
     }
-    const entry = (await deps.ledger.findActive({ id: jti, type: 'access_token', format: 'jwt' }))?.entry;
-    if (!entry) return undefined;
-    return entry.grantId
-      ? {
-          ...base,
-          kind: 'AccessToken',
-          accountId: claims.sub,
-          grantId: entry.grantId,
-          extra: { grant_id: entry.grantId },
-          ...(entry.sessionUid ? { sessionUid: entry.sessionUid } : {}),
-        }
-      : { ...base, kind: 'ClientCredentials', extra: { sub: clientId } };
+    if (!grantId) {
+      payload.kind = 'ClientCredentials';
+      payload.extra = cheapToSpread({ sub: clientId });
+      return payload;
+    }
+    payload.kind = 'AccessToken';
+    payload.accountId = claims.sub;
+    payload.grantId = grantId;
+    payload.extra = cheapToSpread({ grant_id: grantId });
+    if (sessionUid) payload.sessionUid = sessionUid;
+    return payload;
   }
 
   // oidc-provider looks a token up as AccessToken and as ClientCredentials at once: verify it once.
@@ -190,8 +197,8 @@ export function tokenModeConfiguration(deps: TokenModeDependencies) {
     // a user's token names its grant, so that resource servers can match grant revocation events.
     extraTokenClaims: (_ctx: KoaContextWithOIDC, token: unknown) => {
       const t = token as TokenInstance;
-      if (t.kind === 'ClientCredentials') return { sub: t.clientId };
-      return t.grantId ? { grant_id: t.grantId } : undefined;
+      if (t.kind === 'ClientCredentials') return cheapToSpread({ sub: t.clientId });
+      return t.grantId ? cheapToSpread({ grant_id: t.grantId }) : undefined;
     },
   };
 }

@@ -12,7 +12,10 @@ export interface TokenBinding {
 export function bindingOf(cnf: unknown): TokenBinding {
   if (typeof cnf !== 'object' || cnf === null) return {};
   const { jkt, 'x5t#S256': x5t } = cnf as Record<string, unknown>;
-  return { ...(typeof jkt === 'string' ? { jkt } : {}), ...(typeof x5t === 'string' ? { 'x5t#S256': x5t } : {}) };
+  const binding: TokenBinding = {};
+  if (typeof jkt === 'string') binding.jkt = jkt;
+  if (typeof x5t === 'string') binding['x5t#S256'] = x5t;
+  return binding;
 }
 
 /** The ledger entry's columns for a token's binding (null when unbound). */
