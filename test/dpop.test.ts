@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, exportJWK } from 'jose';
 import * as oidc from 'openid-client';
-import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
+import { admin, ADMIN_KEY, registerClient, registerResourceServer, registerUser } from './helpers/admin.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { countsOf } from './helpers/direct-provider.ts';
 import { createClient, type RegisteredClient } from './helpers/fixtures.ts';
@@ -23,13 +23,7 @@ let user: { id: string; username: string; password: string };
 
 before(async () => {
   server = await startServer({ env: { ADMIN_API_KEY: ADMIN_KEY } });
-  resourceServer = await registerClient(server, 'reference', {
-    client_name: 'resource server',
-    grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
-    introspection_audiences: [server.url],
-  });
+  resourceServer = await registerResourceServer(server);
   user = await registerUser(server);
 });
 after(() => server.stop());

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RegisteredClient } from './helpers/fixtures.ts';
-import { ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
+import { ADMIN_KEY, registerClient, registerResourceServer, registerUser } from './helpers/admin.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -54,13 +54,7 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tally-ic-'));
   logFile = join(dir, 'v8.log');
   server = await startServer({ dir, env: { ADMIN_API_KEY: ADMIN_KEY }, nodeArgs: ['--log-ic', `--logfile=${logFile}`, '--no-logfile-per-isolate'] });
-  resourceServer = await registerClient(server, 'reference', {
-    client_name: 'resource server',
-    grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
-    introspection_audiences: [server.url],
-  });
+  resourceServer = await registerResourceServer(server);
   const user = await registerUser(server);
   for (const mode of MODES) {
     const client = await registerClient(server, mode, { client_name: `${mode} app` });

@@ -477,18 +477,23 @@ async function countEntries(server: TallyServer, dialect: 'sqlite' | 'postgresql
 }
 
 /**
- * One scenario on `server` with the fixtures made and the scenario prepared, on a small SQLite ledger
- * (20,000 entries): for the investigation tools (a profile, an A/B of two builds), not the benchmark.
+ * Every scenario on `server`, its fixtures made, on a small SQLite ledger (20,000 entries): for the
+ * investigation tools (a profile, an A/B of two builds, the IC log), not the benchmark.
  */
-export async function preparedScenario(server: TallyServer, id: string, log: (line: string) => void = () => undefined): Promise<Scenario> {
+export async function investigationScenarios(server: TallyServer, log: (line: string) => void = () => undefined): Promise<Scenario[]> {
   const fx = await createFixtures(server);
-  const scenario = tallyScenarios(fx, {
+  return tallyScenarios(fx, {
     dialect: 'sqlite',
     ledger: { target: 20_000, fallback: 20_000, budgetS: 60, probeRows: 20_000 },
     poolSize: 500,
     onSeed: () => undefined,
     log,
-  }).find((s) => s.id === id);
+  });
+}
+
+/** One of `investigationScenarios`, prepared. */
+export async function preparedScenario(server: TallyServer, id: string, log: (line: string) => void = () => undefined): Promise<Scenario> {
+  const scenario = (await investigationScenarios(server, log)).find((s) => s.id === id);
   if (!scenario) throw new Error(`no scenario ${id}`);
   await scenario.prepare?.();
   return scenario;

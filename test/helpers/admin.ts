@@ -38,6 +38,17 @@ export async function registerClient(server: TestServer, mode: string, extra: Re
   return answer.body;
 }
 
+/** A resource server: a service client that introspects the tokens of the default audience (the issuer). */
+export function registerResourceServer(server: TestServer): Promise<RegisteredClient> {
+  return registerClient(server, 'reference', {
+    client_name: 'resource server',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    introspection_audiences: [server.url],
+  });
+}
+
 /** A user created through the admin API, with the password to sign in with. */
 export async function registerUser(server: TestServer): Promise<{ id: string; username: string; password: string }> {
   const username = `user${process.pid}x${++registered}`;
