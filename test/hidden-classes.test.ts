@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { ADMIN_KEY, registerClient, registerResourceServer, registerUser } from './helpers/admin.ts';
+import { icLogArgs, icMiss } from './helpers/ic-log.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -22,6 +23,7 @@ const WARM_UP_ROUNDS = 30;
 const ROUNDS = 100;
 
 let server: TestServer;
+let dir: string;
 let logFile: string;
 let resourceServer: RegisteredClient;
 const serviceClients = new Map<string, RegisteredClient>();
@@ -51,9 +53,9 @@ async function introspect(token: string): Promise<void> {
 }
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tally-ic-'));
+  dir = mkdtempSync(join(tmpdir(), 'tally-ic-'));
   logFile = join(dir, 'v8.log');
-  server = await startServer({ dir, env: { ADMIN_API_KEY: ADMIN_KEY }, nodeArgs: ['--log-ic', `--logfile=${logFile}`, '--no-logfile-per-isolate'] });
+  server = await startServer({ dir, env: { ADMIN_API_KEY: ADMIN_KEY }, nodeArgs: icLogArgs(logFile) });
   resourceServer = await registerResourceServer(server);
   const user = await registerUser(server);
   for (const mode of MODES) {
@@ -63,7 +65,10 @@ before(async () => {
     userTokens.set(mode, tokens.access_token);
   }
 });
-after(() => server.stop());
+after(async () => {
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test('client credentials and introspection make no inline-cache miss on every request, in any token mode', async () => {
   const rounds = async (count: number) => {
@@ -83,12 +88,8 @@ test('client credentials and introspection make no inline-cache miss on every re
   assert.match(log, /^(Load|Store)IC,/m, 'the IC log recorded nothing: the test would not see a miss either');
   const misses = new Map<string, number>();
   for (const line of log.slice(measuredFrom).split('\n')) {
-    // e.g. StoreIC,0x3f…,23103249,81,21,N,N,0x34…,token_type,,  (kind, pc, time, line, column, old, new, map, key)
-    const field = line.split(',');
-    if (!/^(Keyed)?(Load|Store|Define)\w*IC$/.test(field[0]!)) continue;
-    // By source position, not by pc: the same site has one pc per tier (interpreted, baseline, optimized).
-    const site = `${field[0]} at ${field[3]}:${field[4]} of "${field[8]}"`;
-    misses.set(site, (misses.get(site) ?? 0) + 1);
+    const miss = icMiss(line);
+    if (miss) misses.set(miss.site, (misses.get(miss.site) ?? 0) + 1);
   }
   // Each kind of request ran ROUNDS times.
   const everyRequest = [...misses].filter(([, count]) => count >= ROUNDS);

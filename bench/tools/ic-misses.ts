@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { investigationScenarios } from '../lib/scenarios.ts';
 import { isBuilt, startTally } from '../lib/tally.ts';
+import { icLogArgs, icMiss } from '../../test/helpers/ic-log.ts';
 
 const [idsArg, secondsArg, thresholdArg] = process.argv.slice(2);
 if (!idsArg) throw new Error('usage: ic-misses.ts <scenario,scenario…> [seconds] [threshold]');
@@ -23,7 +24,7 @@ const threshold = Number(thresholdArg ?? 1000);
 
 const dir = mkdtempSync(join(tmpdir(), 'tally-ic-'));
 const log = join(dir, 'v8.log');
-const server = await startTally({ name: 'ic-misses', nodeArgs: ['--log-ic', `--logfile=${log}`, '--no-logfile-per-isolate'] });
+const server = await startTally({ name: 'ic-misses', nodeArgs: icLogArgs(log) });
 let measuredFrom = 0;
 try {
   const all = await investigationScenarios(server);
@@ -46,14 +47,15 @@ for (const line of readFileSync(log, 'latin1').split('\n')) {
   const field = line.split(',');
   if (field[0] === 'code-creation') {
     const start = Number.parseInt(field[4]!, 16);
-    code.push({ start, end: start + Number(field[5]), name: field.slice(6, 7).join(',') });
-  } else if (at >= measuredFrom && /^(Keyed)?(Load|Store|Define)\w*IC$/.test(field[0]!)) {
-    // kind, pc, time, line, column, old state, new state, map, key
-    const site = `${field[0]} ${field[3]}:${field[4]} "${field[8]}" (${field[5]}→${field[6]})`;
-    const seen = misses.get(site) ?? { count: 0, pc: Number.parseInt(field[1]!, 16) };
-    seen.count += 1;
-    misses.set(site, seen);
+    code.push({ start, end: start + Number(field[5]), name: field[6]! });
+    continue;
   }
+  const miss = at >= measuredFrom ? icMiss(line) : undefined;
+  if (!miss) continue;
+  const site = `${miss.site} (${miss.states})`;
+  const seen = misses.get(site) ?? { count: 0, pc: miss.pc };
+  seen.count += 1;
+  misses.set(site, seen);
 }
 const functionAt = (pc: number) => code.findLast((c) => c.start <= pc && pc < c.end)?.name.replace(/file:\/\/\/\S*?node_modules\//, '') ?? '?';
 const rows = [...misses].filter(([, m]) => m.count >= threshold).sort((a, b) => b[1].count - a[1].count);

@@ -17,7 +17,10 @@ export function createFindAccount(users: UserStore): FindAccount {
       claims: () => {
         const claims: AccountClaims = { sub: user.id, preferred_username: user.username };
         if (user.name) claims.name = user.name;
-        if (user.email) Object.assign(claims, { email: user.email, email_verified: false });
+        if (user.email) {
+          claims.email = user.email;
+          claims.email_verified = false;
+        }
         return cheapToSpread(claims);
       },
     };
