@@ -15,9 +15,9 @@ export interface BaselineServer {
 }
 
 /** Spawns bench/baselines/<file> (plain JavaScript, no loader) on a free port; `path` answers 2xx once it serves. */
-export async function startBaseline(file: string, options: { path?: string; env?: Record<string, string> } = {}): Promise<BaselineServer> {
+export async function startBaseline(file: string, options: { path?: string; env?: Record<string, string>; node?: string } = {}): Promise<BaselineServer> {
   const port = await freePort();
-  const child = spawnChild(process.execPath, [join(root, 'bench/baselines', file)], {
+  const child = spawnChild(options.node ?? process.execPath, [join(root, 'bench/baselines', file)], {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ...options.env },
   });
@@ -43,12 +43,13 @@ export interface PeerServer {
 }
 
 /** node-oidc-provider alone (bench/baselines/oidc-provider-alone.mjs): the peer of issue 20. */
-export async function startPeer(): Promise<PeerServer> {
+export async function startPeer(options: { node?: string } = {}): Promise<PeerServer> {
   const clientId = 'bench-peer';
   const secret = randomBytes(24).toString('base64url');
   const server = await startBaseline('oidc-provider-alone.mjs', {
     path: '/.well-known/openid-configuration',
     env: { CLIENT_ID: clientId, CLIENT_SECRET: secret },
+    ...options,
   });
   const origin = new URL(server.url).origin;
   const auth = basic(clientId, secret);

@@ -17,6 +17,8 @@ export interface RunResult {
   rss?: number;
   /** Server CPU time (all threads) per successful operation, ms. */
   cpuPerOp?: number;
+  /** The share of the run's wall time the server's main thread was on a CPU (0–1); steady-load runs only. */
+  mainThreadBusy?: number;
 }
 
 export interface LevelSummary {

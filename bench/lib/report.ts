@@ -207,14 +207,19 @@ export function renderReport(report: Report): string {
         '',
       );
       out.push(
-        '| scenario | offered/s | connections | achieved/s | p50 ms | p99 ms | server CPU ms/op | Express hello p50 ms | Express hello p99 ms | p99 ratio (goal ≤ 3×) | failed ops |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        "Main thread busy: the share of the run the server's main thread (its event loop) was on a CPU, from /proc, Tally / Express hello; a queue, and with it the p99, grows as it nears 100 %. " +
+          'Server CPU per operation at the steady rate is set beside the same at the peak (the highest concurrency): at the lower rate each request meets fewer others to share a turn of the event loop, a system call or a commit with.',
+        '',
+        '| scenario | offered/s | connections | achieved/s | p50 ms | p99 ms | server CPU ms/op (at the peak) | main thread busy, Tally / Express | Express hello p50 ms | Express hello p99 ms | p99 ratio (goal ≤ 3×) | failed ops |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
+      const busy = (r: RunResult) => (r.mainThreadBusy === undefined ? '–' : `${Math.round(r.mainThreadBusy * 100)} %`);
       for (const s of steady) {
         const { scenario: a, express: e } = s.steady!;
         const r = p99Ratio(a, e);
+        const atPeak = s.levels.reduce<LevelSummary | undefined>((top, l) => (!top || l.connections > top.connections ? l : top), undefined)?.cpuPerOp;
         out.push(
-          `| ${s.id} | ${n0(s.steady!.rate)} | ${s.steady!.connections} | ${n0(a.rps)} | ${ms(a.p50)} | ${ms(a.p99)} | ${cpu(a.cpuPerOp)} | ${ms(e.p50)} | ${ms(e.p99)} | ${r > 3 ? `**${r.toFixed(1)}×**` : `${r.toFixed(1)}×`} | ${a.failed} / ${e.failed} |`,
+          `| ${s.id} | ${n0(s.steady!.rate)} | ${s.steady!.connections} | ${n0(a.rps)} | ${ms(a.p50)} | ${ms(a.p99)} | ${cpu(a.cpuPerOp)} (${cpu(atPeak)}) | ${busy(a)} / ${busy(e)} | ${ms(e.p50)} | ${ms(e.p99)} | ${r > 3 ? `**${r.toFixed(1)}×**` : `${r.toFixed(1)}×`} | ${a.failed} / ${e.failed} |`,
         );
       }
       out.push('');

@@ -13,8 +13,21 @@ export function rssMiB(pid: number): number | undefined {
 
 /** CPU time (user + system, all threads) a process has used so far, in ms; undefined when it is gone. */
 export function cpuMs(pid: number): number | undefined {
+  return cpuMsIn(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU time of a process's main thread alone (the task whose id is the pid), in ms; undefined when it
+ * is gone. Against the wall clock it is how busy the event loop was: its share of what the process used
+ * leaves out V8's background threads, libuv's pool and worker threads.
+ */
+export function mainThreadCpuMs(pid: number): number | undefined {
+  return cpuMsIn(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function cpuMsIn(statFile: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statFile, 'utf8');
     // Fields after the command name (which may hold spaces): state is field 3; utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;

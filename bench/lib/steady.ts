@@ -1,8 +1,17 @@
 import type { BaselineServer } from './baselines.ts';
 import type { RunOnce, RunResult } from './measure.ts';
 import type { ScenarioResult, SteadyResult } from './report.ts';
-import type { RssSampler } from './rss.ts';
+import { mainThreadCpuMs, type RssSampler } from './rss.ts';
 import type { Scenario } from './scenarios.ts';
+
+/** A run with how busy `pid`'s main thread was during it (RunResult.mainThreadBusy). */
+async function withMainThreadBusy(pid: number | undefined, run: () => Promise<RunResult>): Promise<RunResult> {
+  const before = pid === undefined ? undefined : mainThreadCpuMs(pid);
+  const result = await run();
+  const after = pid === undefined ? undefined : mainThreadCpuMs(pid);
+  if (before !== undefined && after !== undefined && result.durationS > 0) result.mainThreadBusy = (after - before) / (result.durationS * 1000);
+  return result;
+}
 
 /**
  * Latency at a steady load (issue 20): one run of the scenario at a fixed offered rate of half its own
@@ -27,12 +36,13 @@ export async function steadyRun(
   const scenarioRun = pacedScenario ?? s.run;
   const loop = s.loop === true || pacedScenario !== undefined;
   options.sampler?.mark();
-  const scenario = await scenarioRun(connections, options.seconds, rate);
+  const scenario = await withMainThreadBusy(options.sampler?.pid, () => scenarioRun(connections, options.seconds, rate));
   if (options.sampler && scenario.ok) scenario.cpuPerOp = options.sampler.cpuSinceMark() / scenario.ok;
   const expressRun = loop ? twin.run.paced : twin.run;
-  const express = await expressRun(connections, options.seconds, rate);
+  const express = await withMainThreadBusy(twin.child.pid, () => expressRun(connections, options.seconds, rate));
+  const busy = (r: RunResult) => (r.mainThreadBusy === undefined ? '' : `, main thread ${(r.mainThreadBusy * 100).toFixed(0)} % busy`);
   const show = (name: string, r: RunResult) =>
-    `${name} ${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.failed ? ` FAILED ${r.failed}` : ''}`;
+    `${name} ${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${busy(r)}${r.failed ? ` FAILED ${r.failed}` : ''}`;
   options.log(`  ${s.id} steady at ${rate.toFixed(0)}/s over ${connections}: ${show('scenario', scenario)}; ${show('Express hello', express)}`);
   return { rate, connections, generator: loop ? 'paced loop' : 'autocannon overallRate', scenario, express };
 }

@@ -69,6 +69,8 @@ export interface StartOptions {
   name?: string;
   /** Another compiled tree's dist/ (e.g. a copy of bench/.build/dist from before a change), for A/B runs. */
   dist?: string;
+  /** Another node binary (bench/tools/ab-runtimes.ts); `dist` must then sit in a tree whose native modules were built for it. */
+  node?: string;
 }
 
 /** Starts the compiled server (`node bench/.build/dist/main.js`) on a free port. */
@@ -97,7 +99,7 @@ export async function startTally(options: StartOptions = {}): Promise<TallyServe
   };
   delete env.REDIS_URL;
   delete env.ISSUER;
-  const child = spawnChild(process.execPath, [...(options.nodeArgs ?? []), join(options.dist ?? distDir, 'main.js')], { cwd: root, env });
+  const child = spawnChild(options.node ?? process.execPath, [...(options.nodeArgs ?? []), join(options.dist ?? distDir, 'main.js')], { cwd: root, env });
   const url = `http://localhost:${port}`;
   await waitUntilServing(`http://127.0.0.1:${port}/healthz`, child);
   return { url, port, child, databaseUrl, ...(dbFile ? { dbFile } : {}), stop: () => child.stop() };
