@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { createRedisFallback } from './redis-fallback.js';
 import type { Sql } from './sql.js';
 import { createTurnBatch, type BatchedAsk } from './turn-batch.js';
 
@@ -59,19 +60,23 @@ export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
 
 /**
  * In Redis (REDIS_URL): `SET NX PX`, deleted by Redis when it expires. Redis not answering: marked in
- * the database instead (`onFallback` is told), so that a proof is neither refused nor let through twice
- * by this replica meanwhile.
+ * the database instead (storage/redis-fallback.ts; `onFallback` is told), so that a proof is neither
+ * refused nor let through twice by this replica meanwhile; and once Redis is back, a key must be new to
+ * both for as long as marks made in the database may live (a proof used during the outage stays used).
  */
 export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallback: ReplayMarkStore, onFallback: (error: unknown) => void): ReplayMarkStore {
+  const outage = createRedisFallback(onFallback);
   return {
     async mark(key, expiresAt) {
       const ttlMs = Math.max(1, expiresAt.getTime() - Date.now());
-      try {
-        return (await redis.set(`${prefix}${key}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
-      } catch (error) {
-        onFallback(error);
-        return fallback.mark(key, expiresAt);
+      const fromRedis = await outage.primary(() => redis.set(`${prefix}${key}`, '1', 'PX', ttlMs, 'NX'));
+      if (fromRedis) {
+        if (fromRedis.answer !== 'OK') return false;
+        // Used during the outage, in the database: used.
+        return outage.fallbackLive() ? fallback.mark(key, expiresAt) : true;
       }
+      outage.wroteToFallback(expiresAt);
+      return fallback.mark(key, expiresAt);
     },
     // Marks made in the database while Redis did not answer.
     pruneBatch: (before, batchSize) => fallback.pruneBatch(before, batchSize),

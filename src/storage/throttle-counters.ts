@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { createRedisFallback } from './redis-fallback.js';
 import { SharedStoreUnavailable } from './unavailable.js';
 import type { Db } from './database.js';
 import type { Sql } from './sql.js';
@@ -122,34 +123,42 @@ export function createRedisThrottleCounterStore(redis: Redis, prefix: string): T
   };
 }
 
-/** How long counts stay in the fallback store after Redis failed to answer, before Redis is tried again. */
-const REDIS_RETRY_MS = 5_000;
+/** Failures counted in two stores, as one count: they were counted at different times (before, during and after an outage). */
+function together(a: ThrottleCount | undefined, b: ThrottleCount | undefined): ThrottleCount | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    failures: a.failures + b.failures,
+    firstAt: new Date(Math.min(a.firstAt.getTime(), b.firstAt.getTime())),
+    lastAt: new Date(Math.max(a.lastAt.getTime(), b.lastAt.getTime())),
+    expiresAt: new Date(Math.max(a.expiresAt.getTime(), b.expiresAt.getTime())),
+  };
+}
 
 /**
- * Counts in `primary` (Redis), or in `fallback` (the database, shared by every replica too) while
- * Redis does not answer: an outage of Redis neither lets guessing through unthrottled nor refuses
- * sign-ins and client authentication. `onFallback` is told when the fallback starts being used.
+ * Redis first, the database while Redis does not answer (storage/redis-fallback.ts): an outage of
+ * Redis neither lets guessing through unthrottled nor refuses sign-ins and client authentication,
+ * and failures counted in the database meanwhile still count once Redis is back.
  */
 export function withFallbackStore(primary: ThrottleCounterStore, fallback: ThrottleCounterStore, onFallback: (error: unknown) => void): ThrottleCounterStore {
-  let primaryDownUntil = 0;
-  async function either<T>(call: (store: ThrottleCounterStore) => Promise<T>): Promise<T> {
-    if (Date.now() >= primaryDownUntil) {
-      try {
-        return await call(primary);
-      } catch (error) {
-        if (!(error instanceof SharedStoreUnavailable)) throw error;
-        if (Date.now() >= primaryDownUntil) onFallback(error);
-        primaryDownUntil = Date.now() + REDIS_RETRY_MS;
-      }
-    }
-    return call(fallback);
-  }
+  const redis = createRedisFallback(onFallback, { isOutage: (error) => error instanceof SharedStoreUnavailable });
+  /** The fallback's live count beside Redis's, while counts made during an outage may live. */
+  const withOutageCounts = async (key: string, now: Date, count: ThrottleCount | undefined) =>
+    redis.fallbackLive(now.getTime()) ? together(count, await fallback.get(key, now)) : count;
   return {
-    get: (key, now) => either((store) => store.get(key, now)),
-    increment: (key, now, ttlMs, sliding) => either((store) => store.increment(key, now, ttlMs, sliding)),
+    async get(key, now) {
+      const fromRedis = await redis.primary(() => primary.get(key, now));
+      return fromRedis ? withOutageCounts(key, now, fromRedis.answer) : fallback.get(key, now);
+    },
+    async increment(key, now, ttlMs, sliding) {
+      const fromRedis = await redis.primary(() => primary.increment(key, now, ttlMs, sliding));
+      if (fromRedis) return (await withOutageCounts(key, now, fromRedis.answer))!;
+      const count = await fallback.increment(key, now, ttlMs, sliding);
+      redis.wroteToFallback(count.expiresAt);
+      return count;
+    },
     // Cleared in both: counts made during an outage stay in the fallback.
     async clear(key) {
-      await Promise.all([either((store) => store.clear(key)), fallback.clear(key)]);
+      await Promise.all([redis.primary(() => primary.clear(key)), fallback.clear(key)]);
     },
     pruneBatch: (before, size) => fallback.pruneBatch(before, size),
   };
