@@ -191,7 +191,10 @@ describe('an expired token: inactive, answered by Tally (a server whose access t
 
   for (const mode of MODES) {
     test(`${mode} mode`, async () => {
-      const { access_token } = await oidc.clientCredentialsGrant(await discover(server, await newClient(mode)), { scope: 'api:read' });
+      const config = await discover(server, await newClient(mode));
+      // Issued at the start of a second, so that it lives its two whole seconds (iat is whole seconds), not one.
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+      const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'api:read' });
       assert.equal((await bothWays({ token: access_token })).active, true);
       const { exp } = decodeJwt(access_token);
       await new Promise((resolve) => setTimeout(resolve, exp! * 1000 - Date.now() + 50));
