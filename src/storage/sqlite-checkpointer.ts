@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { startSqliteWorker, stopSqliteWorker } from './sqlite-worker.js';
 
-// Run in a worker thread (CommonJS, no TypeScript): its own connection copies the write-ahead log
+// Run in a worker thread (sqlite-worker.ts): its connection copies the write-ahead log
 // into the database file, fsync included, while the main thread goes on answering requests.
 //
 // PASSIVE copies without holding anyone up, but under a steady stream of commits the log is never
@@ -10,10 +9,7 @@ import { Worker } from 'node:worker_threads';
 // restartPages, the worker asks the main thread to hold its commits ('hold'), and when they are held
 // ('held') runs RESTART, which copies the few frames PASSIVE left and makes the next commit write
 // from the start of the file; then the commits go on ('released').
-const WORKER_SOURCE = `
-const { workerData, parentPort } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file, { timeout: workerData.restartWaitMs });
+const WORKER_BODY = `
 let holding = false;
 // The log's length right after the last RESTART: until a commit starts it over, it stays that long,
 // and there is nothing to hold commits for.
@@ -75,8 +71,7 @@ export function startCheckpointer(
   onFailure: (error: unknown) => void,
   { intervalMs = 200, restartPages = 4000, restartWaitMs = 100, holdAtMostMs = 1000 } = {},
 ): Checkpointer {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs, restartPages, restartWaitMs } });
+  const worker = startSqliteWorker(file, WORKER_BODY, { busyTimeoutMs: restartWaitMs, intervalMs, restartPages });
   // Set once stopped on purpose or failed: a crash emits 'error' and then 'exit', reported once.
   let done = false;
   // Commits are held for one RESTART at a time, and never longer than holdAtMostMs.
@@ -115,11 +110,7 @@ export function startCheckpointer(
     async stop() {
       if (done) return;
       done = true;
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      // Unreferenced, the worker would not keep the process alive long enough to be awaited.
-      worker.ref();
-      worker.postMessage('stop');
-      await exited;
+      await stopSqliteWorker(worker);
       releaseCommits();
     },
   };

@@ -1,14 +1,10 @@
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startSqliteWorker, stopSqliteWorker } from './sqlite-worker.js';
 
-// Run in a worker thread (CommonJS, no TypeScript): a connection of its own that runs the reads it is
-// sent and answers their rows, with the names of the columns declared DATETIME (the main thread turns
-// those into Dates, as sql.ts does for its own reads). It waits inside SQLite when the file is busy:
-// here that holds up nobody else.
-const WORKER_SOURCE = `
-const { workerData, parentPort } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
+// Run in a worker thread (sqlite-worker.ts): its connection runs the reads it is sent and answers their
+// rows, with the names of the columns declared DATETIME (the main thread turns those into Dates, as
+// sql.ts does for its own reads).
+const WORKER_BODY = `
 const statements = new Map();
 parentPort.on('message', (message) => {
   if (message === 'stop') {
@@ -58,7 +54,6 @@ type Pending = { resolve(rows: BackgroundRows): void; reject(error: unknown): vo
  * had, and the next read starts another.
  */
 export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs = 60_000 } = {}): SqliteReader {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   let worker: Worker | undefined;
   const pending = new Map<number, Pending>();
   let nextId = 0;
@@ -71,7 +66,7 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs 
 
   function runningWorker(): Worker {
     if (worker) return worker;
-    const fresh = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, busyTimeoutMs } });
+    const fresh = startSqliteWorker(file, WORKER_BODY, { busyTimeoutMs });
     fresh.on('message', ({ id, rows, dates, error }: { id: number; error?: { message: string; code?: string } } & BackgroundRows) => {
       const waiting = pending.get(id);
       if (!waiting) return;
@@ -102,10 +97,7 @@ export function createSqliteReader(file: string, { busyTimeoutMs = 5000, idleMs 
     worker = undefined;
     // Reads sent before 'stop' are answered first; any left then fail. Reads sent since go to a new worker.
     const sentBefore = [...pending.keys()];
-    const exited = new Promise((resolve) => stopping.once('exit', resolve));
-    stopping.ref();
-    stopping.postMessage('stop');
-    await exited;
+    await stopSqliteWorker(stopping);
     for (const id of sentBefore) {
       pending.get(id)?.reject(new Error('the background reader was stopped'));
       pending.delete(id);
