@@ -4,6 +4,7 @@
 //   tally        the lookup hash as Tally stores it (SHA-256 of 256 random bits: a random key)
 //   time-ordered the same with the hash led by a time-ordered prefix (the counterfactual: keys that append)
 //   no-secondary Tally's keys without the six secondary indexes
+//   partial      Tally's keys, with the indexes of grant_id and user_code_hash holding only non-NULL values
 // Variants interleaved, each on its own file. Ids and hashes are made before the clock starts.
 // usage: npx tsx bench/tools/ledger-insert.ts [entries=150000] [group=16] [rounds=3]
 import { rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { runMigrations } from '../../src/storage/migrate.ts';
 
 const [entries = 150_000, group = 16, rounds = 3] = process.argv.slice(2).map(Number);
 const ROWS = 20_000;
-const variants = ['tally', 'time-ordered', 'no-secondary'] as const;
+const variants = ['tally', 'time-ordered', 'no-secondary', 'partial'] as const;
 type Variant = (typeof variants)[number];
 
 const INSERT = `INSERT INTO "token_entries" ("id", "lookup_hash", "type", "format", "status", "subject", "client_id", "grant_id", "session_uid",
@@ -39,6 +40,9 @@ async function open(variant: Variant) {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   if (variant === 'no-secondary') for (const name of SECONDARY) db.exec(`DROP INDEX "token_entries_${name}_idx"`);
+  if (variant === 'partial')
+    for (const column of ['grant_id', 'user_code_hash'])
+      db.exec(`DROP INDEX "token_entries_${column}_idx"; CREATE INDEX "token_entries_${column}_idx" ON "token_entries"("${column}") WHERE "${column}" IS NOT NULL`);
   const insert = db.prepare(INSERT);
   // The ledger before the measured rows: random keys, as any ledger Tally has written.
   const fill = db.transaction((rows: string[][]) => {
