@@ -161,6 +161,40 @@ test('an admin signs in (code flow, PKCE, resource $ISSUER/admin) → the dashbo
   assert.equal(entry.audience, `${server.url}/admin`);
 });
 
+test('an ID token that is not of this sign-in (its nonce changed on the way to Tally) → "Sign-in failed", no session kept', opts, async () => {
+  const { authorization_endpoint } = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as { authorization_endpoint: string };
+  const other = await browser.newContext();
+  const target = await other.newPage();
+  try {
+    let swapped = 0;
+    await other.route(
+      (url) => url.href.startsWith(authorization_endpoint) && url.searchParams.get('client_id') === 'console',
+      (route) => {
+        const url = new URL(route.request().url());
+        assert.ok(url.searchParams.get('nonce'), 'the console sends a nonce');
+        url.searchParams.set('nonce', 'another-sign-in');
+        swapped++;
+        return route.continue({ url: url.href });
+      },
+    );
+    await target.goto(`${server.url}/console/`);
+    await target.getByRole('button', { name: 'Sign in' }).click();
+    await target.locator('input[name=username]').waitFor();
+    await target.fill('input[name=username]', adminUser.username);
+    await target.fill('input[name=password]', adminUser.password);
+    await target.click('button[type=submit]');
+    const allow = target.getByRole('button', { name: 'Allow' });
+    const failed = target.getByRole('heading', { name: 'Sign-in failed' });
+    await Promise.race([allow.waitFor({ timeout: 20_000 }).then(() => allow.click()), failed.waitFor({ timeout: 20_000 })]);
+    await failed.waitFor();
+    assert.ok(swapped >= 1);
+    assert.match(await target.getByRole('alert').innerText(), /does not belong to this sign-in/);
+    assert.equal(await target.evaluate(() => sessionStorage.getItem('tally-console-session')), null);
+  } finally {
+    await other.close();
+  }
+});
+
 test('the dashboard: tokens issued and revoked per mode as a chart, live revocation count', opts, async (t) => {
   if (await routeMissing('/stats')) {
     await openPage('', 'Dashboard');

@@ -27,13 +27,32 @@ const base64url = (bytes) =>
     .replace(/=+$/, '');
 const random = (n) => base64url(crypto.getRandomValues(new Uint8Array(n)));
 
+/**
+ * The ID token's claims, checked against this sign-in: issued by this issuer to the console, with the
+ * nonce sent with it (OpenID Connect Core 3.1.3.7; the token came straight from the token endpoint,
+ * so its signature needs no check here). An ID token from another sign-in is refused.
+ */
+function checkedIdToken(idToken, nonce) {
+  let claims;
+  try {
+    const payload = idToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0))));
+  } catch {
+    throw new Error('the token endpoint answered without a readable ID token; sign in again');
+  }
+  const audiences = [claims.aud].flat();
+  if (claims.iss !== issuer || !audiences.includes(CLIENT_ID) || claims.nonce !== nonce)
+    throw new Error('the ID token does not belong to this sign-in; sign in again');
+  return idToken;
+}
+
 /** Leaves for the authorization endpoint; `returnTo`: the console page (#/...) to come back to. */
 export async function signIn(returnTo = location.hash) {
   const verifier = random(32);
   const challenge = base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
   const state = random(16);
   const nonce = random(16);
-  sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, returnTo }));
+  sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, nonce, returnTo }));
   const url = new URL((await metadata()).authorization_endpoint);
   url.search = new URLSearchParams({
     client_id: CLIENT_ID,
@@ -74,7 +93,7 @@ export async function completeSignIn() {
   if (!response.ok) throw Object.assign(new Error(answer.error_description ?? `the token endpoint answered ${response.status}`), { code: answer.error });
   const session = {
     access_token: answer.access_token,
-    id_token: answer.id_token,
+    id_token: checkedIdToken(answer.id_token ?? '', pending.nonce),
     scope: answer.scope ?? '',
     expires_at: Date.now() + (answer.expires_in ?? 0) * 1000,
   };
