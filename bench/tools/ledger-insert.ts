@@ -42,7 +42,9 @@ async function open(variant: Variant) {
   if (variant === 'no-secondary') for (const name of SECONDARY) db.exec(`DROP INDEX "token_entries_${name}_idx"`);
   if (variant === 'partial')
     for (const column of ['grant_id', 'user_code_hash'])
-      db.exec(`DROP INDEX "token_entries_${column}_idx"; CREATE INDEX "token_entries_${column}_idx" ON "token_entries"("${column}") WHERE "${column}" IS NOT NULL`);
+      db.exec(
+        `DROP INDEX "token_entries_${column}_idx"; CREATE INDEX "token_entries_${column}_idx" ON "token_entries"("${column}") WHERE "${column}" IS NOT NULL`,
+      );
   const insert = db.prepare(INSERT);
   // The ledger before the measured rows: random keys, as any ledger Tally has written.
   const fill = db.transaction((rows: string[][]) => {
