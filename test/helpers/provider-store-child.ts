@@ -1,7 +1,7 @@
 // A process of its own (node:test's runner keeps promise hooks on in the test's process): oidc-provider
 // behind Tally's provider holder, asked for tokens; prints one JSON line of what it observed about the
 // promise hooks behind Provider.ctx and about each request's Provider.ctx (test/provider-request-store.test.ts).
-import { executionAsyncId } from 'node:async_hooks';
+import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +53,11 @@ const token = async (name: string) => {
 };
 
 const report: Record<string, unknown> = { beforeAnyRequest: await promiseHooksOn() };
+// A runtime that keeps AsyncLocalStorage's contexts in frames (Node 22 with
+// --experimental-async-context-frame, Node 24 by default) never turns promise hooks on for a store.
+const frames = new AsyncLocalStorage<number>();
+report.contextFrames = !(await frames.run(1, promiseHooksOn));
+frames.disable();
 report.statuses = [await token('first'), await token('second')];
 report.afterTwoRequests = await promiseHooksOn();
 
