@@ -72,8 +72,8 @@ function watch(target: Page) {
   target.on('pageerror', (error) => pageErrors.push(String(error)));
 }
 
-/** From the console's landing page through Tally's login (and consent, the first time) back to the console. */
-async function signIn(target: Page, user: { username: string; password: string }) {
+/** From the console's landing page through Tally's login form, then consent when asked (the first time), until `done`. */
+async function signInUntil(target: Page, user: { username: string; password: string }, done: () => Promise<unknown>) {
   await target.goto(`${server.url}/console/`);
   await target.getByRole('button', { name: 'Sign in' }).click();
   await target.locator('input[name=username]').waitFor();
@@ -81,9 +81,14 @@ async function signIn(target: Page, user: { username: string; password: string }
   await target.fill('input[name=password]', user.password);
   await target.click('button[type=submit]');
   const allow = target.getByRole('button', { name: 'Allow' });
-  const back = target.waitForURL((url) => url.pathname === '/console/', { timeout: 20_000 });
-  await Promise.race([allow.waitFor({ timeout: 20_000 }).then(() => allow.click()), back]);
-  await back;
+  const finished = done();
+  await Promise.race([allow.waitFor({ timeout: 20_000 }).then(() => allow.click()), finished]);
+  await finished;
+}
+
+/** From the console's landing page through Tally's login (and consent, the first time) back to the console. */
+function signIn(target: Page, user: { username: string; password: string }) {
+  return signInUntil(target, user, () => target.waitForURL((url) => url.pathname === '/console/', { timeout: 20_000 }));
 }
 
 async function openPage(hash: string, heading: string) {
@@ -177,16 +182,7 @@ test('an ID token that is not of this sign-in (its nonce changed on the way to T
         return route.continue({ url: url.href });
       },
     );
-    await target.goto(`${server.url}/console/`);
-    await target.getByRole('button', { name: 'Sign in' }).click();
-    await target.locator('input[name=username]').waitFor();
-    await target.fill('input[name=username]', adminUser.username);
-    await target.fill('input[name=password]', adminUser.password);
-    await target.click('button[type=submit]');
-    const allow = target.getByRole('button', { name: 'Allow' });
-    const failed = target.getByRole('heading', { name: 'Sign-in failed' });
-    await Promise.race([allow.waitFor({ timeout: 20_000 }).then(() => allow.click()), failed.waitFor({ timeout: 20_000 })]);
-    await failed.waitFor();
+    await signInUntil(target, adminUser, () => target.getByRole('heading', { name: 'Sign-in failed' }).waitFor({ timeout: 20_000 }));
     assert.ok(swapped >= 1);
     assert.match(await target.getByRole('alert').innerText(), /does not belong to this sign-in/);
     assert.equal(await target.evaluate(() => sessionStorage.getItem('tally-console-session')), null);
