@@ -136,9 +136,11 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
       : stores.throttleCounters,
   );
   const replayMarks = redis
-    ? createRedisReplayMarkStore(redis.commands, `tally:replay:${config.issuer}:`, createReplayMarkStore(sql), (error) =>
-        logger.warn({ err: error }, 'replay marks: Redis does not answer; marking in the database'),
-      )
+    ? createRedisReplayMarkStore(redis.commands, `tally:replay:${config.issuer}:`, createReplayMarkStore(sql), {
+        fallback: (error) => logger.warn({ err: error }, 'replay marks: Redis does not answer; marking in the database'),
+        copied: (count) => logger.info({ marks: count }, 'replay marks: Redis answers again; the marks made in the database meanwhile copied to it'),
+        copyFailed: (error) => logger.warn({ err: error }, 'replay marks: the marks made in the database not copied to Redis'),
+      })
     : createReplayMarkStore(sql);
   const records = createSealedRecords(stores.providerRecords, keyring);
   const events = new EventEmitter();

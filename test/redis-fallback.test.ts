@@ -10,12 +10,13 @@ import { useTestStorage } from './helpers/storage.ts';
 
 // What Tally keeps in Redis (throttle counts, one-time marks) goes to the database while Redis does
 // not answer (storage/redis-fallback.ts). What was written there meanwhile must still count once Redis
-// answers again: a DPoP proof used during the outage stays used, and failures counted then still
-// count toward a lockout. A real Redis, stopped and started again (empty), and the real database.
+// answers again: a DPoP proof used during the outage stays used (on every replica: the marks are
+// copied into Redis), and failures counted then still count toward a lockout. A real Redis, stopped and
+// started again (empty), and the real database.
 
 const opened = useTestStorage();
 
-test('after a Redis outage: a mark made in the database meanwhile still refuses its key, and failures counted there still count', {
+test('after a Redis outage: a mark made in the database meanwhile still refuses its key, here and on another replica, and failures counted there still count', {
   skip: redisSkipReason(),
 }, async () => {
   const redis = (await startRedis())!;
@@ -23,7 +24,14 @@ test('after a Redis outage: a mark made in the database meanwhile still refuses 
   const connection = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
   connection.on('error', () => undefined);
   const told: unknown[] = [];
-  const marks = createRedisReplayMarkStore(connection, 'test:replay:', createReplayMarkStore(opened.storage.sql), (error) => told.push(error));
+  const copies: number[] = [];
+  const copyFailures: unknown[] = [];
+  const events = {
+    fallback: (error: unknown) => told.push(error),
+    copied: (n: number) => copies.push(n),
+    copyFailed: (error: unknown) => copyFailures.push(error),
+  };
+  const marks = createRedisReplayMarkStore(connection, 'test:replay:', createReplayMarkStore(opened.storage.sql), events);
   const counts = withFallbackStore(
     createRedisThrottleCounterStore(connection, 'test:throttle:'),
     createThrottleCounterStore(opened.storage.db, opened.storage.sql),
@@ -46,6 +54,14 @@ test('after a Redis outage: a mark made in the database meanwhile still refuses 
     await redis.restart();
     await sleep(REDIS_RETRY_MS + 200);
     assert.equal(await marks.mark('during', inAMinute()), false, 'used during the outage: still used');
+    // Redis answered again: the marks made in the database meanwhile are copied into it, for the
+    // replicas that never saw the outage. One started now, with no outage of its own, refuses the proof.
+    for (const deadline = Date.now() + 5_000; copies.length === 0 && copyFailures.length === 0 && Date.now() < deadline; ) await sleep(20);
+    assert.deepEqual(copyFailures, []);
+    assert.ok(copies[0]! >= 1, `copied ${copies[0]}`);
+    assert.equal(await connection.exists('test:replay:during'), 1, 'the mark made during the outage is in Redis');
+    const otherReplica = createRedisReplayMarkStore(connection, 'test:replay:', createReplayMarkStore(opened.storage.sql), events);
+    assert.equal(await otherReplica.mark('during', inAMinute()), false, 'another replica refuses it too');
     assert.equal(await marks.mark('after', inAMinute()), true);
     assert.equal(await marks.mark('after', inAMinute()), false);
     assert.equal(await connection.exists('test:replay:after'), 1, 'Redis is used again');

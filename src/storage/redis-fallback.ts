@@ -24,22 +24,32 @@ export interface RedisFallback {
 
 export const REDIS_RETRY_MS = 5_000;
 
-/** `isOutage`: which errors mean "Redis did not answer" (any other is thrown, not hidden). */
+/**
+ * `isOutage`: which errors mean "Redis did not answer" (any other is thrown, not hidden).
+ * `onRecovered`: called once when Redis answers again after an outage.
+ */
 export function createRedisFallback(
   onFallback: (error: unknown) => void,
-  { isOutage = () => true, retryMs = REDIS_RETRY_MS }: { isOutage?: (error: unknown) => boolean; retryMs?: number } = {},
+  { isOutage = () => true, retryMs = REDIS_RETRY_MS, onRecovered }: { isOutage?: (error: unknown) => boolean; retryMs?: number; onRecovered?: () => void } = {},
 ): RedisFallback {
   let primaryDownUntil = 0;
   let fallbackLiveUntil = 0;
+  let down = false;
   return {
     async primary(call) {
       if (Date.now() < primaryDownUntil) return undefined;
       try {
-        return { answer: await call() };
+        const answer = await call();
+        if (down) {
+          down = false;
+          onRecovered?.();
+        }
+        return { answer };
       } catch (error) {
         if (!isOutage(error)) throw error;
         if (Date.now() >= primaryDownUntil) onFallback(error);
         primaryDownUntil = Date.now() + retryMs;
+        down = true;
         return undefined;
       }
     },

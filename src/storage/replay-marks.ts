@@ -32,12 +32,21 @@ const MAX_BATCH = 200;
 
 type Mark = { key: string; expiresAt: Date };
 
+/** The marks in the database, which can also list its live ones (those made while Redis did not answer). */
+export interface DatabaseReplayMarkStore extends ReplayMarkStore {
+  /** Up to `limit` marks live at `now`, in key order, after the key `after`. */
+  live(now: Date, limit: number, after?: string): Promise<Mark[]>;
+}
+
+const LIVE = `SELECT "key", "expires_at" AS "expiresAt" FROM "replay_marks" WHERE "expires_at" > ? AND "key" > ? ORDER BY "key" LIMIT ?`;
+
 /** In the database every replica shares. */
-export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
+export function createReplayMarkStore(sql: Sql): DatabaseReplayMarkStore {
   const markOne = async (key: string, expiresAt: Date) => (await sql.run(MARK, [key, expiresAt, new Date()])) === 1;
   const pruneBatch = (before: Date, batchSize: number) => sql.run(PRUNE, [before, batchSize]);
+  const live = (now: Date, limit: number, after = '') => sql.all<Mark>(LIVE, [now, after, limit]);
   // SQLite: the writes of a turn already share one commit (sql.ts).
-  if (sql.dialect === 'sqlite') return { mark: markOne, pruneBatch };
+  if (sql.dialect === 'sqlite') return { mark: markOne, pruneBatch, live };
 
   const markInTurn = createTurnBatch<Mark, boolean>(async (asks) => {
     const first = new Map<string, BatchedAsk<Mark, boolean>>();
@@ -55,17 +64,46 @@ export function createReplayMarkStore(sql: Sql): ReplayMarkStore {
     // A NUL would not survive the JSON: such a key (none is made here: keys are hashes) goes alone.
     mark: (key, expiresAt) => (key.includes('\0') ? markOne(key, expiresAt) : markInTurn({ key, expiresAt })),
     pruneBatch,
+    live,
   };
 }
 
+/** What the Redis store tells of an outage: when it begins, and the copy of its marks once Redis is back. */
+export interface ReplayMarkOutageEvents {
+  fallback(error: unknown): void;
+  copied(count: number): void;
+  copyFailed(error: unknown): void;
+}
+
+const COPY_BATCH = 1_000;
+
 /**
  * In Redis (REDIS_URL): `SET NX PX`, deleted by Redis when it expires. Redis not answering: marked in
- * the database instead (storage/redis-fallback.ts; `onFallback` is told), so that a proof is neither
- * refused nor let through twice by this replica meanwhile; and once Redis is back, a key must be new to
- * both for as long as marks made in the database may live (a proof used during the outage stays used).
+ * the database instead (storage/redis-fallback.ts; `events.fallback` is told), so that a proof is
+ * neither refused nor let through twice by this replica meanwhile. Once Redis is back:
+ * - a key must be new to both for as long as marks made in the database may live (a proof used during
+ *   the outage stays used), on this replica;
+ * - the live marks of the database are copied into Redis, so that a replica that never saw the outage
+ *   (Redis unreachable from this one only) refuses them too.
  */
-export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallback: ReplayMarkStore, onFallback: (error: unknown) => void): ReplayMarkStore {
-  const outage = createRedisFallback(onFallback);
+export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallback: DatabaseReplayMarkStore, events: ReplayMarkOutageEvents): ReplayMarkStore {
+  async function copyToRedis() {
+    const now = new Date();
+    let copied = 0;
+    for (let after = ''; ; ) {
+      const marks = await fallback.live(now, COPY_BATCH, after);
+      if (marks.length === 0) break;
+      const pipeline = redis.pipeline();
+      for (const { key, expiresAt } of marks) pipeline.set(`${prefix}${key}`, '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()), 'NX');
+      const failed = (await pipeline.exec())?.find(([error]) => error)?.[0];
+      if (failed) throw failed;
+      copied += marks.length;
+      after = marks.at(-1)!.key;
+      if (marks.length < COPY_BATCH) break;
+    }
+    events.copied(copied);
+  }
+  const outage = createRedisFallback(events.fallback, { onRecovered: () => void copyToRedis().catch(events.copyFailed) });
   return {
     async mark(key, expiresAt) {
       const ttlMs = Math.max(1, expiresAt.getTime() - Date.now());
