@@ -127,23 +127,25 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     revocationFeed: createRevocationFeedStore(db, sql),
     throttleCounters: createThrottleCounterStore(db, sql),
   };
+  const events = new EventEmitter();
+  const security = createSecurityEvents(logger, events);
+  // Redis did not answer: once per outage and store (storage/redis-fallback.ts).
+  const sharedStoreFallback = (store: string) => (error: unknown) =>
+    security.report('shared_store_fallback', { store, reason: error instanceof Error ? error.message : String(error) });
   // Under one prefix whatever the issuer, as in the database: every server on this Redis counts together.
   const throttle = createThrottle(
     redis
-      ? withFallbackStore(createRedisThrottleCounterStore(redis.commands, 'tally:throttle:'), stores.throttleCounters, (error) =>
-          logger.warn({ err: error }, 'throttle counts: Redis does not answer; counting in the database meanwhile'),
-        )
+      ? withFallbackStore(createRedisThrottleCounterStore(redis.commands, 'tally:throttle:'), stores.throttleCounters, sharedStoreFallback('throttle_counts'))
       : stores.throttleCounters,
   );
   const replayMarks = redis
     ? createRedisReplayMarkStore(redis.commands, `tally:replay:${config.issuer}:`, createReplayMarkStore(sql), {
-        fallback: (error) => logger.warn({ err: error }, 'replay marks: Redis does not answer; marking in the database'),
+        fallback: sharedStoreFallback('one_time_marks'),
         copied: (count) => logger.info({ marks: count }, 'replay marks: Redis answers again; the marks made in the database meanwhile copied to it'),
         copyFailed: (error) => logger.warn({ err: error }, 'replay marks: the marks made in the database not copied to Redis'),
       })
     : createReplayMarkStore(sql);
   const records = createSealedRecords(stores.providerRecords, keyring);
-  const events = new EventEmitter();
   const { revocation, feed: revocationFeed } = openRevocation({ config, logger, events, redis, stores });
   const ledger = createLedgerManager({ ...stores, config, records, revocation });
   return {
@@ -165,7 +167,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     replayMarks,
     redis,
     events,
-    security: createSecurityEvents(logger, events),
+    security,
     async close() {
       await revocationFeed.close();
       await redis?.close();

@@ -313,7 +313,12 @@ test('with Redis away, sign-in still works and is still throttled (counted in th
     assert.equal(refused.status, 429, 'locked out although Redis is away');
     const rows = await query<{ n: number }>(target, `SELECT COUNT(*) AS "n" FROM "throttle_counters"`);
     assert.ok(Number(rows[0]!.n) > 0, 'the failures were counted in the database');
-    assert.match(target.output(), /counting in the database meanwhile/);
+    assert.match(
+      target.output(),
+      /"event":"shared_store_fallback"[^\n]*"store":"throttle_counts"|"store":"throttle_counts"[^\n]*"event":"shared_store_fallback"/,
+    );
+    const metrics = await (await fetch(`${target.url}/metrics`)).text();
+    assert.match(metrics, /tally_security_events_total\{event="shared_store_fallback"\} [1-9]/);
   } finally {
     await target.stop();
     await redis.stop();
