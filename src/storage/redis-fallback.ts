@@ -9,9 +9,10 @@
  *   lockout counted during the outage, or a DPoP proof marked used then, would be forgotten when
  *   Redis came back, and the proof could be replayed.
  *
- * What this replica cannot know: records another replica wrote to the database during an outage
- * that this one never saw (Redis unreachable from that replica only), and records a Redis restarted
- * empty has lost. Both last no longer than the records' own lifetimes (minutes).
+ * What this replica cannot know by this rule alone: records another replica wrote to the database
+ * during an outage that this one never saw (Redis unreachable from that replica only; the one-time
+ * marks are copied into Redis once it answers again, replay-marks.ts, the throttle's counts are not),
+ * and records a Redis restarted empty has lost. Both last no longer than the records' own lifetimes.
  */
 export interface RedisFallback {
   /** Redis's answer to `call`; `undefined` when Redis is down or fails now (the caller uses the database). */
