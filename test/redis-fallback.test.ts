@@ -50,6 +50,11 @@ test('after a Redis outage: a mark made in the database meanwhile still refuses 
     assert.equal((await fail('alice')).failures, 1, 'counted in the database (what Redis holds cannot be read)');
     assert.equal((await fail('alice')).failures, 2);
     assert.equal(told.length, 2, 'each store told once per outage, not once per call');
+    // Redis tried again after 5 s, and still away: not told again.
+    await sleep(REDIS_RETRY_MS + 200);
+    assert.equal(await marks.mark('during, later', inAMinute()), true);
+    assert.equal(await counts.get('bob', new Date()), undefined);
+    assert.equal(told.length, 2, 'not told again at a failed retry');
 
     await redis.restart();
     await sleep(REDIS_RETRY_MS + 200);

@@ -48,9 +48,10 @@ export function createRedisFallback(
         return { answer };
       } catch (error) {
         if (!isOutage(error)) throw error;
-        if (Date.now() >= primaryDownUntil) onFallback(error);
-        primaryDownUntil = Date.now() + retryMs;
+        // Told when the outage begins, not again at each failed retry while it lasts.
+        if (!down) onFallback(error);
         down = true;
+        primaryDownUntil = Date.now() + retryMs;
         return undefined;
       }
     },
