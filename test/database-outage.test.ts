@@ -396,18 +396,15 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', {
         .join('\n'),
     );
     assert.doesNotMatch(metrics, /^tally_http_requests_total\{[^}]*status="500"\}/m);
-    const loggedLines = () =>
-      server
-        .output()
+    const linesOf = (output: string) =>
+      output
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { level: number; event?: string; msg: string; route?: string });
-    // The server's log reaches this process through a pipe: a line written just before the answer
-    // read above may still be on its way.
-    const refusals = () => loggedLines().filter((line) => line.event === 'database_unavailable');
-    for (const deadline = Date.now() + 2_000; refusals().length < refused && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
-    const lines = loggedLines();
-    const logged = refusals();
+    const refusalsIn = (lines: ReturnType<typeof linesOf>) => lines.filter((line) => line.event === 'database_unavailable');
+    // A line written just before the answer read above may still be on its way (helpers/server.ts).
+    const lines = linesOf(await server.outputUntil((output) => refusalsIn(linesOf(output)).length >= refused));
+    const logged = refusalsIn(lines);
     assert.equal(logged.length, refused, JSON.stringify(logged.map((l) => l.route)));
     assert.ok(
       logged.every((line) => line.level === 40 && line.route),

@@ -313,8 +313,7 @@ test('with Redis away, sign-in still works and is still throttled (counted in th
     assert.equal(refused.status, 429, 'locked out although Redis is away');
     const rows = await query<{ n: number }>(target, `SELECT COUNT(*) AS "n" FROM "throttle_counters"`);
     assert.ok(Number(rows[0]!.n) > 0, 'the failures were counted in the database');
-    assert.match(
-      target.output(),
+    await target.outputMatching(
       /"event":"shared_store_fallback"[^\n]*"store":"throttle_counts"|"store":"throttle_counts"[^\n]*"event":"shared_store_fallback"/,
     );
     const metrics = await (await fetch(`${target.url}/metrics`)).text();

@@ -33,24 +33,24 @@ export function createRedisFallback(
   onFallback: (error: unknown) => void,
   { isOutage = () => true, retryMs = REDIS_RETRY_MS, onRecovered }: { isOutage?: (error: unknown) => boolean; retryMs?: number; onRecovered?: () => void } = {},
 ): RedisFallback {
+  // Non-zero while Redis is taken as down: after a failed call, until a call succeeds again (it is
+  // tried again from this time on).
   let primaryDownUntil = 0;
   let fallbackLiveUntil = 0;
-  let down = false;
   return {
     async primary(call) {
       if (Date.now() < primaryDownUntil) return undefined;
       try {
         const answer = await call();
-        if (down) {
-          down = false;
+        if (primaryDownUntil !== 0) {
+          primaryDownUntil = 0;
           onRecovered?.();
         }
         return { answer };
       } catch (error) {
         if (!isOutage(error)) throw error;
         // Told when the outage begins, not again at each failed retry while it lasts.
-        if (!down) onFallback(error);
-        down = true;
+        if (primaryDownUntil === 0) onFallback(error);
         primaryDownUntil = Date.now() + retryMs;
         return undefined;
       }

@@ -87,6 +87,8 @@ const COPY_BATCH = 1_000;
  *   (Redis unreachable from this one only) refuses them too.
  */
 export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallback: DatabaseReplayMarkStore, events: ReplayMarkOutageEvents): ReplayMarkStore {
+  /** A mark's SET in Redis (on the connection or in a pipeline): only if absent, gone when it expires. */
+  const markSet = (key: string, expiresAt: Date) => [`${prefix}${key}`, '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()), 'NX'] as const;
   async function copyToRedis() {
     const now = new Date();
     let copied = 0;
@@ -94,7 +96,7 @@ export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallbac
       const marks = await fallback.live(now, COPY_BATCH, after);
       if (marks.length === 0) break;
       const pipeline = redis.pipeline();
-      for (const { key, expiresAt } of marks) pipeline.set(`${prefix}${key}`, '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()), 'NX');
+      for (const { key, expiresAt } of marks) pipeline.set(...markSet(key, expiresAt));
       const failed = (await pipeline.exec())?.find(([error]) => error)?.[0];
       if (failed) throw failed;
       copied += marks.length;
@@ -106,8 +108,7 @@ export function createRedisReplayMarkStore(redis: Redis, prefix: string, fallbac
   const outage = createRedisFallback(events.fallback, { onRecovered: () => void copyToRedis().catch(events.copyFailed) });
   return {
     async mark(key, expiresAt) {
-      const ttlMs = Math.max(1, expiresAt.getTime() - Date.now());
-      const fromRedis = await outage.primary(() => redis.set(`${prefix}${key}`, '1', 'PX', ttlMs, 'NX'));
+      const fromRedis = await outage.primary(() => redis.set(...markSet(key, expiresAt)));
       if (fromRedis) {
         if (fromRedis.answer !== 'OK') return false;
         // Used during the outage, in the database: used.

@@ -56,6 +56,8 @@ export interface TestServer {
    * process after the answer: they travel on different pipes); fails after `ms`.
    */
   outputMatching(pattern: RegExp, ms?: number): Promise<string>;
+  /** The output once `done` holds of it, or after `ms` as it then is (for the same reason). */
+  outputUntil(done: (output: string) => boolean, ms?: number): Promise<string>;
   stop(): Promise<number | null>;
   /** Runs the CLI on the same database; throws with its output on a non-zero exit. */
   cli(args: string[], input?: string): string;
@@ -129,6 +131,11 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     await new Promise((r) => setTimeout(r, 100));
   }
 
+  const outputUntil = async (done: (output: string) => boolean, ms = 5000) => {
+    const deadline = Date.now() + ms;
+    while (!done(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    return log;
+  };
   return {
     url,
     dir,
@@ -138,10 +145,9 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
     env,
     pid: child.pid!,
     output: () => log,
+    outputUntil,
     async outputMatching(pattern, ms = 5000) {
-      const deadline = Date.now() + ms;
-      while (!pattern.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      assert.match(log, pattern);
+      assert.match(await outputUntil((output) => pattern.test(output), ms), pattern);
       return log;
     },
     async stop() {
