@@ -111,16 +111,16 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     onChange: (id) => redis?.publish(clientsChannel, id, { timeoutMs: 1000 }),
   });
   redis?.subscribe(clientsChannel, (id) => clients.invalidate(id));
-  // Other replicas' revocations reach the ledger cache through Redis (and, within the revocation feed's
-  // poll interval, through the database; see tokens/revocation/follow.ts). PostgreSQL replicas
-  // without Redis could not tell each other at once, so there the cache is off.
-  const ledgerCache = sql.dialect === 'sqlite' || config.redisUrl !== undefined;
+  // Other processes' revocations reach the ledger cache through Redis at once when it is configured,
+  // and in any case through the database's revocation feed within its poll interval (200 ms,
+  // tokens/revocation/follow.ts): well inside the 2 s in which a revocation must reach every replica,
+  // on SQLite and PostgreSQL alike.
   const stores = {
-    entries: withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger, max: ledgerCache ? 10_000 : 0 }),
+    entries: withLedgerCache(createLedgerStore(db, sql), { stats: cacheStats.ledger }),
     // A stateless access token's revoked-list row and revocation events, under the same rule (revocation-cache.ts).
     ...withRevocationCaches(
       { revokedTokens: createRevokedTokenStore(db, sql), revocationEvents: createRevocationEventStore(db, sql) },
-      { stats: cacheStats.revocation, max: ledgerCache ? 10_000 : 0 },
+      { stats: cacheStats.revocation },
     ),
     revocationPasses: createRevocationPassStore(db, sql),
     providerRecords: createProviderRecordStore(db, sql),

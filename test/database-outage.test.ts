@@ -192,6 +192,8 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', {
   let user: Awaited<ReturnType<typeof registerUser>>;
   let userToken: string;
   let workerToken: string;
+  /** Issued before the cut and never read: not in the ledger cache. */
+  let unreadToken: string;
   let laterRevoked: string;
   let interactionUrl: string;
   const browser = new Browser();
@@ -272,6 +274,7 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', {
     userToken = (await codeFlow(await discover(server, worker), user, 'openid profile')).access_token;
     workerToken = (await (await tokenRequest(worker)).json()).access_token;
     laterRevoked = (await (await tokenRequest(worker)).json()).access_token;
+    unreadToken = (await (await tokenRequest(worker)).json()).access_token;
     assert.equal((await (await introspect(workerToken)).json()).active, true);
 
     // A sign-in under way: its interaction page is asked for again during the outage.
@@ -355,7 +358,10 @@ describe('a PostgreSQL outage behind a TCP proxy, and its end', {
     await assertProblem503(await admin(server, 'GET', '/clients'), 'admin GET');
     await assertProblem503(await admin(server, 'POST', '/users', { username: 'during-outage', password: 'long enough password' }), 'admin POST');
     // A bearer token that cannot be looked up is not a wrong credential.
-    await assertProblem503(await admin(server, 'GET', '/clients', undefined, workerToken), 'admin GET with an access token');
+    await assertProblem503(await admin(server, 'GET', '/clients', undefined, unreadToken), 'admin GET with an access token');
+    // One read before the cut is judged from the ledger cache: a token without scope admin.
+    const cached = await admin(server, 'GET', '/clients', undefined, workerToken);
+    assert.equal(cached.status, 403, JSON.stringify(cached.body));
     // Before this change, any client not in memory was told invalid_client.
     await assertOAuth503(await openStream(stranger), 'revocation stream, client authentication');
 

@@ -6,11 +6,16 @@
  *   cp -r bench/.build bench/.build-before      # the build before the change (then rebuild)
  *   node --import tsx bench/tools/ab-builds.ts introspect-hot-reference bench/.build-before/dist bench/.build/dist [rounds] [seconds]
  *
+ * With AB_POSTGRES=1 each side runs on a database of its own in one throw-away local PostgreSQL
+ * cluster instead (bench/lib/postgres.ts), without Redis, as the full run's PostgreSQL pass does.
+ *
  * Prints each round's server CPU per request on both sides and the median ratio (before ÷ after: above
  * 1 means the second tree is cheaper).
  */
 import { resolve } from 'node:path';
+import pg from 'pg';
 import { pairedRounds, type PairSide } from '../lib/paired.ts';
+import { postgresBin, startLocalPostgres } from '../lib/postgres.ts';
 import { RssSampler } from '../lib/rss.ts';
 import { preparedScenario } from '../lib/scenarios.ts';
 import { startTally, type TallyServer } from '../lib/tally.ts';
@@ -19,8 +24,27 @@ const [scenarioId, distA, distB, roundsArg, secondsArg] = process.argv.slice(2);
 if (!scenarioId || !distA || !distB) throw new Error('usage: ab-builds.ts <scenario> <distA> <distB> [rounds] [seconds]');
 const id = scenarioId;
 
+const bin = process.env.AB_POSTGRES === '1' ? postgresBin() : undefined;
+if (process.env.AB_POSTGRES === '1' && !bin) throw new Error('AB_POSTGRES=1, but no PostgreSQL binaries under /usr/lib/postgresql');
+const postgres = bin ? await startLocalPostgres(bin) : undefined;
+
+/** A database of its own for one side, in the local cluster (none: SQLite). */
+async function databaseFor(name: string): Promise<string | undefined> {
+  if (!postgres) return undefined;
+  const database = name.replace(/\W/g, '_');
+  const client = new pg.Client({ connectionString: postgres.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await client.end();
+  }
+  return postgres.url.replace(/\/tally$/, `/${database}`);
+}
+
 async function side(name: string, dist: string): Promise<{ server: TallyServer; side: PairSide }> {
-  const server = await startTally({ name, dist: resolve(dist) });
+  const databaseUrl = await databaseFor(name);
+  const server = await startTally({ name, dist: resolve(dist), ...(databaseUrl ? { databaseUrl } : {}) });
   const scenario = await preparedScenario(server, id);
   // As every server in service has: one request answered by oidc-provider (a refused refresh), which
   // may leave process-wide state behind (the promise hooks of its Provider.ctx, before they were turned off).
@@ -49,4 +73,5 @@ try {
 } finally {
   await a.server.stop();
   await b.server.stop();
+  postgres?.stop();
 }

@@ -12,5 +12,5 @@ export interface ForgettingCache {
   forgetAll(): void;
 }
 
-/** What a store turned off as a cache (max 0, or no shared channel to hear revocations on) answers. */
+/** What a store turned off as a cache (max 0: tests of the stores beneath) answers. */
 export const NOT_CACHING: ForgettingCache = Object.freeze({ enabled: false, forget: () => undefined, forgetAll: () => undefined });
