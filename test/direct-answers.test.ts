@@ -365,6 +365,179 @@ describe('client credentials: the same token whoever issues it', () => {
   });
 });
 
+/** POST /token with grant_type refresh_token: `basic` is answered directly, `post` (client_secret_post) by oidc-provider. */
+async function refresh(
+  client: RegisteredClient,
+  refreshToken: string,
+  how: 'basic' | 'post',
+  params: Record<string, string> = {},
+  headers: Record<string, string> = {},
+) {
+  return clientCredentials(client, how, { grant_type: 'refresh_token', refresh_token: refreshToken, ...params }, headers);
+}
+
+/** A user's first tokens from a real code flow (openid-client), for `client`. */
+async function firstTokens(client: RegisteredClient, scope?: string) {
+  const tokens = await codeFlow(await discover(server, client), await newUser(), scope);
+  assert.ok(tokens.refresh_token, 'a refresh token');
+  return tokens;
+}
+
+/** The ledger entries of `client`'s tokens of `type`, but for what differs between any two: id, times and status. */
+async function entriesOf(client: RegisteredClient, type: string) {
+  const listed = await admin(server, 'GET', `/tokens?client_id=${client.client_id}&type=${type}`);
+  assert.equal(listed.status, 200);
+  return (listed.body.items as Record<string, unknown>[]).map(({ id, created_at, expires_at, status, redeemed_at, ...fields }) => fields);
+}
+
+describe('refresh: the same rotation and tokens whoever answers', () => {
+  for (const mode of ['reference', 'jwt', 'stateless']) {
+    test(`${mode} mode: the same response, ID token, access token claims, introspection and ledger entries; the used token is a replay either way`, async () => {
+      const client = await newClient(mode);
+      const first = await firstTokens(client);
+      // One rotation by oidc-provider, the next directly: each takes the token the other gave.
+      const before = await answeredBy('token');
+      const byProviderAnswer = await refresh(client, first.refresh_token!, 'post');
+      assert.equal(byProviderAnswer.status, 200, byProviderAnswer.text);
+      const a = JSON.parse(byProviderAnswer.text);
+      // Introspected (by oidc-provider, so that only the issuing differs) before the direct answer uses it.
+      const introspected = async (token: string) => JSON.parse((await introspect({ token }, 'post', {}, client)).text);
+      const aRefresh = await introspected(a.refresh_token);
+      const directAnswer = await refresh(client, a.refresh_token, 'basic');
+      assert.equal(directAnswer.status, 200, directAnswer.text);
+      const b = JSON.parse(directAnswer.text);
+      assert.deepEqual(
+        since(before, await answeredBy('token'), 'token'),
+        { direct: 1, provider: 1, reasons: { unexpected_parameter: 1 } },
+        'one answer each way',
+      );
+      assert.deepEqual(stable(directAnswer.headers), stable(byProviderAnswer.headers));
+      assert.deepEqual(Object.keys(b), Object.keys(a), 'the same members in the same order');
+      assert.deepEqual(Object.keys(b), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+      const tokens = new Set(['access_token', 'id_token', 'refresh_token']);
+      const rest = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).filter(([name]) => !tokens.has(name)));
+      assert.deepEqual(rest(b), rest(a));
+      assert.notEqual(b.refresh_token, a.refresh_token);
+
+      // The ID tokens: the same header and claims but their times.
+      assert.deepEqual(decodeProtectedHeader(b.id_token), decodeProtectedHeader(a.id_token));
+      assert.deepEqual(shared(decodeJwt(b.id_token)), shared(decodeJwt(a.id_token)));
+      assert.equal(decodeJwt(b.id_token).sub, decodeJwt(first.id_token!).sub);
+      if (mode !== 'reference') {
+        assert.deepEqual(decodeProtectedHeader(b.access_token), decodeProtectedHeader(a.access_token));
+        assert.deepEqual(shared(decodeJwt(b.access_token)), shared(decodeJwt(a.access_token)));
+      }
+      // Both access tokens active and alike; the refresh tokens alike, each while it was the one to use.
+      const [aAccess, bAccess, bRefresh] = [await introspected(a.access_token), await introspected(b.access_token), await introspected(b.refresh_token)];
+      assert.equal(bAccess.active, true);
+      assert.deepEqual(shared(bAccess), shared(aAccess));
+      assert.equal(bRefresh.active, true);
+      assert.deepEqual(shared(bRefresh), shared(aRefresh));
+      assert.equal((await introspected(a.refresh_token)).active, false, 'used');
+      if (mode !== 'stateless') {
+        // Three of each (from the code, oidc-provider's rotation and the direct one), alike.
+        for (const type of ['access_token', 'refresh_token']) {
+          const entries = await entriesOf(client, type);
+          assert.equal(entries.length, 3, type);
+          for (const entry of entries) assert.deepEqual(entry, entries[0], type);
+        }
+      }
+
+      // The token used directly, used again: oidc-provider's replay rule (the grant revoked, with its tokens).
+      const replay = await refresh(client, a.refresh_token, 'basic');
+      assert.equal(replay.status, 400);
+      assert.equal(JSON.parse(replay.text).error, 'invalid_grant');
+      for (const token of [b.access_token, b.refresh_token]) assert.equal(JSON.parse((await introspect({ token }, 'post', {}, client)).text).active, false);
+    });
+  }
+
+  test('openid-client refreshes directly along a chain; without openid in the scope, no ID token', async () => {
+    const client = await newClient('jwt');
+    const config = await discover(server, client);
+    let refreshToken = (await firstTokens(client)).refresh_token!;
+    const before = await answeredBy('token');
+    for (let i = 0; i < 3; i++) {
+      const tokens = await oidc.refreshTokenGrant(config, refreshToken);
+      assert.ok(tokens.id_token && tokens.access_token && tokens.refresh_token);
+      assert.equal(tokens.claims()?.sub, decodeJwt(tokens.access_token).sub);
+      refreshToken = tokens.refresh_token;
+    }
+    assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 3, provider: 0, reasons: {} });
+
+    const plain = await firstTokens(client, 'offline_access api:read');
+    const byProviderAnswer = await refresh(client, plain.refresh_token!, 'post');
+    assert.equal(byProviderAnswer.status, 200, byProviderAnswer.text);
+    const direct = await refresh(client, JSON.parse(byProviderAnswer.text).refresh_token, 'basic');
+    assert.equal(direct.status, 200, direct.text);
+    assert.deepEqual(Object.keys(JSON.parse(direct.text)), Object.keys(JSON.parse(byProviderAnswer.text)));
+    assert.equal(JSON.parse(direct.text).id_token, undefined);
+  });
+
+  test('one token used four times at once (no reuse leeway): one rotation answers, the others are invalid_grant', async () => {
+    const client = await newClient('reference');
+    const first = await firstTokens(client);
+    const answers = await Promise.all(Array.from({ length: 4 }, () => refresh(client, first.refresh_token!, 'basic')));
+    assert.equal(answers.filter((answer) => answer.status === 200).length, 1, answers.map((answer) => answer.text).join('\n'));
+    for (const answer of answers) if (answer.status !== 200) assert.equal(JSON.parse(answer.text).error, 'invalid_grant');
+  });
+});
+
+describe('refresh left to oidc-provider', () => {
+  let client: RegisteredClient;
+  before(async () => {
+    client = await newClient('reference');
+  });
+
+  async function passedOnRefresh(reason: DeclineReason, refreshToken: string, params: Record<string, string> = {}, headers: Record<string, string> = {}) {
+    const before = await answeredBy('token');
+    const answer = await refresh(client, refreshToken, 'basic', params, headers);
+    assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 0, provider: 1, reasons: { [reason]: 1 } });
+    return answer;
+  }
+
+  test('an unknown token, and one used beyond the leeway: 400 invalid_grant; the reuse revokes the grant', async () => {
+    const unknown = await passedOnRefresh('token_unusable', 'x'.repeat(43));
+    assert.equal(unknown.status, 400);
+    assert.equal(JSON.parse(unknown.text).error, 'invalid_grant');
+    const first = await firstTokens(client);
+    const rotated = JSON.parse((await refresh(client, first.refresh_token!, 'basic')).text);
+    assert.ok(rotated.refresh_token);
+    const reused = await passedOnRefresh('token_unusable', first.refresh_token!);
+    assert.equal(reused.status, 400);
+    assert.equal(JSON.parse((await introspect({ token: rotated.refresh_token }, 'post', {}, client)).text).active, false, 'the grant is revoked');
+  });
+
+  test("another client's token: 400 invalid_grant", async () => {
+    const other = await newClient('reference');
+    const theirs = await firstTokens(other);
+    const answer = await passedOnRefresh('token_unusable', theirs.refresh_token!);
+    assert.equal(answer.status, 400);
+    assert.equal(JSON.parse(answer.text).error, 'invalid_grant');
+    // Still the other client's to use.
+    assert.equal((await refresh(other, theirs.refresh_token!, 'basic')).status, 200);
+  });
+
+  test('a scope parameter (narrowing), a missing refresh_token, a DPoP proof', async () => {
+    const first = await firstTokens(client);
+    const narrowed = await passedOnRefresh('unexpected_parameter', first.refresh_token!, { scope: 'openid' });
+    assert.equal(narrowed.status, 200, narrowed.text);
+    assert.equal(JSON.parse(narrowed.text).scope, 'openid');
+    const before = await answeredBy('token');
+    const missing = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+      body: 'grant_type=refresh_token',
+    });
+    assert.equal(missing.status, 400);
+    assert.deepEqual(since(before, await answeredBy('token'), 'token'), { direct: 0, provider: 1, reasons: { missing_token: 1 } });
+    const next = JSON.parse(narrowed.text).refresh_token;
+    const key = proofKey();
+    const bound = await passedOnRefresh('dpop', next, {}, { dpop: proof(key, { htu: `${server.url}/token` }) });
+    assert.equal(bound.status, 200, bound.text);
+    assert.equal(JSON.parse(bound.text).token_type, 'DPoP');
+  });
+});
+
 async function clientCredentialsRevoke(client: RegisteredClient, token: string) {
   const response = await fetch(`${server.url}/token/revocation`, {
     method: 'POST',
@@ -426,8 +599,8 @@ describe('client credentials left to oidc-provider', () => {
     assert.equal(JSON.parse(refused.text).error, 'invalid_client');
   });
 
-  test('another grant type (refresh_token, which this client may not use): 400 from oidc-provider', async () => {
-    const answer = await passedOn('other_grant_type', () =>
+  test('a grant type this client may not use (refresh_token): 400 from oidc-provider', async () => {
+    const answer = await passedOn('grant_type_not_allowed', () =>
       fetch(`${server.url}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
@@ -734,6 +907,81 @@ describe('declines that only another configuration produces (an in-process oidc-
     const answer = (await direct.ask('introspection', { token: bound }, 'plain'))?.body as Record<string, unknown> | undefined;
     assert.equal(answer?.token_type, 'DPoP');
     assert.deepEqual(answer?.cnf, { 'x5t#S256': 'y'.repeat(43), jkt: 'x'.repeat(43) });
+  });
+
+  test('refresh: a token without one granted resource, one whose resource server fails, a bound one, one with details; a failure after the token was used is a 500', async () => {
+    let claimsFail = false;
+    const direct = directProvider({
+      clients: [
+        {
+          client_id: 'web',
+          client_secret: STORED_SECRET,
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          redirect_uris: ['https://rp.example.com/cb'],
+        },
+      ],
+      // offline_access: oidc-provider then serves the refresh token grant.
+      scopes: ['openid', 'offline_access', 'api:read'],
+      rotateRefreshToken: true,
+      findAccount: (_ctx, accountId) => ({
+        accountId,
+        claims: () => {
+          if (claimsFail) throw new Error('the account store failed');
+          return { sub: accountId };
+        },
+      }),
+      features: {
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => 'https://api.example.com/',
+          getResourceServerInfo: (_ctx, resource) =>
+            resource === 'https://failing.example.com/' ? ({} as never) : { scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' },
+          useGrantedResource: () => true,
+        },
+      },
+    });
+    type Saved = { save(): Promise<string> };
+    const models = direct.provider as unknown as {
+      Client: { find(id: string): Promise<object> };
+      Grant: new (fields: object) => Saved & { addOIDCScope(scope: string): void; addResourceScope(resource: string, scope: string): void };
+      RefreshToken: (new (fields: object) => Saved) & { find(value: string, options: object): Promise<{ consumed?: number } | undefined> };
+    };
+    const client = await models.Client.find('web');
+    const grant = new models.Grant({ accountId: 'someone', clientId: 'web' });
+    grant.addOIDCScope('openid');
+    for (const resource of ['https://api.example.com/', 'https://failing.example.com/']) grant.addResourceScope(resource, 'api:read');
+    const grantId = await grant.save();
+    const issue = (fields: object = {}) =>
+      new models.RefreshToken({
+        accountId: 'someone',
+        client,
+        grantId,
+        gty: 'authorization_code',
+        scope: 'openid api:read',
+        resource: 'https://api.example.com/',
+        ...fields,
+      }).save();
+    const form = async (fields?: object) => ({ grant_type: 'refresh_token', refresh_token: await issue(fields) });
+
+    const answered = await direct.ask('token', await form(), 'web');
+    assert.equal(answered?.status, 200);
+    assert.deepEqual(Object.keys(answered!.body), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+    await declines(direct, 'token', 'granted_resource', await form({ resource: undefined }), 'web');
+    await declines(direct, 'token', 'granted_resource', await form({ resource: 'https://failing.example.com/' }), 'web');
+    await declines(direct, 'token', 'sender_constrained', await form({ jkt: 'x'.repeat(43) }), 'web');
+    await declines(direct, 'token', 'authorization_details', await form({ rar: [{ type: 'payment_initiation' }] }), 'web');
+
+    // Once the token is used, a failure is answered, not handed to oidc-provider (which would take the used token for a replay).
+    claimsFail = true;
+    const used = await issue();
+    const before = await direct.counts('token');
+    const failed = await direct.ask('token', { grant_type: 'refresh_token', refresh_token: used }, 'web');
+    assert.equal(failed?.status, 500);
+    assert.deepEqual(failed?.body, { error: 'server_error', error_description: 'oops! something went wrong' });
+    assert.deepEqual(since(before, await direct.counts('token'), 'token'), { direct: 1, provider: 0, reasons: {} });
+    assert.ok((await models.RefreshToken.find(used, { ignoreExpiration: true }))?.consumed, 'the token was used');
+    assert.equal(direct.errors.length, 1, 'and the failure logged');
   });
 
   test('DPoP server nonces configured (DPOP_NONCES): a request with a proof is declined, one without answered', async () => {

@@ -2,8 +2,9 @@ import type { EventEmitter } from 'node:events';
 import type { Logger } from '../config/logger.js';
 import type { ClientSecrets } from '../oidc/client-secrets.js';
 import { createDirectClientCredentials } from '../oidc/direct-client-credentials.js';
-import type { DirectOutcome } from '../oidc/direct-guards.js';
+import { FailedAfterWrite, type DirectOutcome } from '../oidc/direct-guards.js';
 import { createDirectIntrospection } from '../oidc/direct-introspection.js';
+import { createDirectRefresh } from '../oidc/direct-refresh.js';
 import type { ProtocolRequest } from '../oidc/protocol-request.js';
 import type { ProviderHolder } from '../oidc/provider-holder.js';
 import { UNAVAILABLE_BODY } from '../oidc/unavailable.js';
@@ -22,11 +23,14 @@ export function directEndpointOf(method: string | undefined, url: string): Direc
   return method === 'POST' ? DIRECT_ENDPOINTS.get(url) : undefined;
 }
 
-/** What Tally sends itself: a direct answer, or the 503 of a database outage met on the way. */
+/** What Tally sends itself: a direct answer, the 503 of a database outage met on the way, or a failure after a write. */
 export interface DirectReply {
-  status: 200 | 503;
+  status: 200 | 500 | 503;
   body: object;
 }
+
+/** oidc-provider's answer to a failure of its own (a 500). */
+const SERVER_ERROR_BODY = Object.freeze({ error: 'server_error', error_description: 'oops! something went wrong' });
 
 export interface DirectAnswerDependencies {
   providers: ProviderHolder;
@@ -35,7 +39,7 @@ export interface DirectAnswerDependencies {
   metrics: Metrics;
   /** Told of a request refused because the database is unavailable (DATABASE_UNAVAILABLE). */
   events: EventEmitter;
-  logger: Pick<Logger, 'warn'>;
+  logger: Pick<Logger, 'warn' | 'error'>;
 }
 
 const FAILED: DirectOutcome = { declined: 'failed' };
@@ -47,7 +51,13 @@ const FAILED: DirectOutcome = { declined: 'failed' };
 export function createDirectAnswers({ providers, secrets, metrics, events, logger }: DirectAnswerDependencies) {
   let direct: Record<DirectEndpoint, { answer(request: ProtocolRequest): Promise<DirectOutcome> }>;
   providers.onProvider((provider) => {
-    direct = { introspection: createDirectIntrospection(provider, secrets), token: createDirectClientCredentials(provider, secrets) };
+    const clientCredentials = createDirectClientCredentials(provider, secrets);
+    const refresh = createDirectRefresh(provider, secrets);
+    direct = {
+      introspection: createDirectIntrospection(provider, secrets),
+      // By grant type; anything else (a repeated or missing one too) meets the client credentials grant's guards, which decline it.
+      token: { answer: (request) => (request.form?.grant_type === 'refresh_token' ? refresh : clientCredentials).answer(request) },
+    };
   });
 
   /** The reply to send, or undefined when oidc-provider must answer (it then reports what it meets). */
@@ -55,12 +65,18 @@ export function createDirectAnswers({ providers, secrets, metrics, events, logge
     let outcome: DirectOutcome;
     try {
       outcome = await direct[endpoint].answer(request);
-    } catch (error) {
+    } catch (thrown) {
+      const error = thrown instanceof FailedAfterWrite ? thrown.cause : thrown;
       // A database outage is answered here at once, as oidc-provider would (asking it again would only wait for it again).
       if (isDatabaseUnavailable(error)) {
         events.emit(DATABASE_UNAVAILABLE, { path: url, error } satisfies UnavailableNotice);
         metrics.protocolAnswers.inc({ endpoint, answered_by: 'tally' });
         return { status: 503, body: UNAVAILABLE_BODY };
+      }
+      if (thrown instanceof FailedAfterWrite) {
+        logger.error({ err: error, endpoint, event: 'server_error' }, 'direct answer failed after it wrote');
+        metrics.protocolAnswers.inc({ endpoint, answered_by: 'tally' });
+        return { status: 500, body: SERVER_ERROR_BODY };
       }
       logger.warn({ err: error, endpoint }, 'direct answer failed; oidc-provider answers instead');
       outcome = FAILED;

@@ -36,6 +36,8 @@ export const DECLINE_REASONS = [
   'scope_not_allowed',
   'default_resource',
   'authorization_details',
+  'token_unusable',
+  'granted_resource',
   'failed',
 ] as const;
 export type DeclineReason = (typeof DECLINE_REASONS)[number];
@@ -72,6 +74,17 @@ export const NO_FORM: Record<string, string> = Object.freeze({});
  * request allocates no closures; a stack trace names the step.
  */
 export type Guard<S extends DirectState> = (state: S) => DeclineReason | undefined | Promise<DeclineReason | undefined>;
+
+/**
+ * A direct answer that failed after it wrote (a refresh token consumed): oidc-provider must not be
+ * asked again (it would find the token used, and take it for a replay). The request is answered with
+ * the error oidc-provider gives for a failure of its own.
+ */
+export class FailedAfterWrite extends Error {
+  constructor(cause: unknown) {
+    super('a direct answer failed after it wrote', { cause });
+  }
+}
 
 /** What a direct answer comes to: the JSON body of a 200 (sent with DIRECT_ANSWER_HEADERS), or a decline. */
 export type DirectOutcome = { body: Record<string, unknown>; declined?: undefined } | { body?: undefined; declined: DeclineReason };

@@ -101,12 +101,16 @@ export function directProvider(configuration: Configuration) {
       (await compareClientSecret(new Map([[secretKey.id, secretKey.key]]), (await Client.find(id))?.clientSecret, secret, options)).match,
   });
   const warnings: unknown[] = [];
-  const logger = { warn: (...args: unknown[]) => void warnings.push(args) } as unknown as Parameters<typeof createDirectAnswers>[0]['logger'];
+  const errors: unknown[] = [];
+  const logger = { warn: (...args: unknown[]) => void warnings.push(args), error: (...args: unknown[]) => void errors.push(args) } as unknown as Parameters<
+    typeof createDirectAnswers
+  >[0]['logger'];
   const answer = createDirectAnswers({ providers: holdProvider(provider), secrets, metrics, events: new EventEmitter(), logger });
   return {
     provider,
-    /** What the direct answers logged. */
+    /** What the direct answers logged as warnings (oidc-provider answered instead) and as errors (a failure after a write). */
     warnings,
+    errors,
     /** A form post with HTTP Basic credentials (SECRET) and `extraHeaders`, read and parsed as the server does. */
     ask(endpoint: DirectEndpoint, form: Record<string, string>, clientId: string, extraHeaders: Record<string, string> = {}) {
       const path = endpoint === 'token' ? '/token' : '/token/introspection';

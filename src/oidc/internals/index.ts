@@ -6,6 +6,7 @@
  */
 export {
   DPOP_IAT_WINDOW,
+  filterClaims,
   findClient,
   findToken,
   isValidScope,
@@ -14,6 +15,7 @@ export {
   PROVIDER_BODY_LIMIT,
   providerConfiguration,
   providerRequestStore,
+  validAccount,
   validResourceServer,
   type ProviderClient,
   type ProviderConfiguration,

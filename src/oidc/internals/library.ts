@@ -4,7 +4,7 @@ import { exitUnlessSupportedVersion } from './version.js';
 // Before anything of oidc-provider's lib/ is loaded: another version may lack these files altogether.
 exitUnlessSupportedVersion();
 
-const [weakCache, tokenFind, configurationResult, validScope, clientAttributes, challenge, requestStore] = await Promise.all([
+const [weakCache, tokenFind, configurationResult, validScope, clientAttributes, challenge, requestStore, claimsFilter] = await Promise.all([
   import('oidc-provider/lib/helpers/weak_cache.js'),
   import('oidc-provider/lib/helpers/token_find.js'),
   import('oidc-provider/lib/helpers/configuration_result.js'),
@@ -12,6 +12,7 @@ const [weakCache, tokenFind, configurationResult, validScope, clientAttributes, 
   import('oidc-provider/lib/consts/client_attributes.js'),
   import('oidc-provider/lib/helpers/challenge.js'),
   import('oidc-provider/lib/helpers/als.js'),
+  import('oidc-provider/lib/helpers/filter_claims.js'),
 ]);
 
 /** oidc-provider's Client, as far as Tally reads it past the documented API. */
@@ -35,6 +36,9 @@ export interface ProviderConfiguration {
   routes: { token: string };
   grantTypes: Set<string>;
   subjectTypes: Iterable<string>;
+  rotateRefreshToken: unknown;
+  conformIdTokenClaims: boolean;
+  findAccount(ctx: undefined, accountId: string, token: object): Promise<unknown> | unknown;
   renderError(ctx: unknown, out: object, error: unknown): Promise<void>;
   features: {
     introspection: { enabled: boolean; allowedPolicy: unknown };
@@ -43,9 +47,12 @@ export interface ProviderConfiguration {
     dPoP: { enabled: boolean; nonceSecret?: unknown; allowReplay?: boolean };
     clientCredentials: { enabled: boolean };
     richAuthorizationRequests: { enabled: boolean };
+    encryption: { enabled: boolean };
+    userinfo: { enabled: boolean };
     resourceIndicators: {
       enabled: boolean;
       defaultResource(ctx: undefined, client: ProviderClient): Promise<unknown> | unknown;
+      useGrantedResource(ctx: undefined, token: object): Promise<unknown> | unknown;
       getResourceServerInfo(ctx: undefined, resource: string, client: ProviderClient): Promise<unknown> | unknown;
     };
   };
@@ -71,6 +78,12 @@ export function findToken(provider: Provider, value: string, hint: string | unde
 
 /** oidc-provider's check of what getResourceServerInfo returns; throws on a bad value. */
 export const validResourceServer: (info: unknown) => unknown = configurationResult.resourceServer;
+
+/** oidc-provider's check of what findAccount returns (undefined, or an account); throws on a bad value. */
+export const validAccount: (account: unknown) => unknown = configurationResult.account;
+
+/** oidc-provider's filter of requested claims (the `claims` parameter) by what the grant allows (helpers/filter_claims.js). */
+export const filterClaims: (source: unknown, target: 'id_token' | 'userinfo', grant: object) => Record<string, unknown> = claimsFilter.default;
 
 /** oidc-provider's scope syntax check (RFC 6749 §3.3): undefined or space-separated scope tokens. */
 export const isValidScope: (scope: unknown) => boolean = validScope.default;

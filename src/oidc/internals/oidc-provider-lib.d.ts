@@ -14,6 +14,8 @@ declare module 'oidc-provider/lib/helpers/token_find.js' {
 declare module 'oidc-provider/lib/helpers/configuration_result.js' {
   /** Validates what getResourceServerInfo returned; throws on a bad value. */
   export function resourceServer(value: unknown): unknown;
+  /** Validates what findAccount returned (undefined, or an account); throws on a bad value. */
+  export function account(value: unknown): unknown;
 }
 
 declare module 'oidc-provider/lib/helpers/is_valid_scope.js' {
@@ -34,4 +36,9 @@ declare module 'oidc-provider/lib/helpers/als.js' {
   /** The store of the request being answered (`Provider.ctx`), entered by every request. */
   const store: import('node:async_hooks').AsyncLocalStorage<unknown>;
   export default store;
+}
+
+declare module 'oidc-provider/lib/helpers/filter_claims.js' {
+  /** The `claims` request parameter's members for `target`, less those the grant does not allow. */
+  export default function filterClaims(source: unknown, target: 'id_token' | 'userinfo', grant: object): Record<string, unknown>;
 }
