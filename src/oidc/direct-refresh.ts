@@ -248,7 +248,6 @@ async function issueTokens(state: RefreshState): Promise<Record<string, unknown>
     attestationJkt: used.attestationJkt,
   });
   if (token.gty && !token.gty.endsWith(GRANT_TYPE)) token.gty = `${token.gty} ${GRANT_TYPE}`;
-  const refreshToken = await token.save();
 
   // createAccessToken, then the resource server's scopes (resolveResource's single granted resource).
   const at = new AccessToken({
@@ -264,8 +263,9 @@ async function issueTokens(state: RefreshState): Promise<Record<string, unknown>
   const scopes = token.scopes;
   at.resourceServer = new ResourceServer(resource, state.resourceServer!);
   at.scope = grant!.getResourceScopeFiltered(resource, [...scopes].filter(Set.prototype.has.bind(at.resourceServer.scopes)));
-  const accessToken = await at.save();
-  const idToken = await issueIdToken(state, token, at, scopes);
+  // oidc-provider saves one, then the other, then signs the ID token; none needs another's result, so
+  // here the two writes share one commit and the signature (on libuv's pool) runs meanwhile.
+  const [refreshToken, accessToken, idToken] = await Promise.all([token.save(), at.save(), issueIdToken(state, token, at, scopes)]);
 
   // buildTokenResponse: these members in this order, those undefined left out.
   const body: Record<string, unknown> = { access_token: accessToken, expires_in: at.expiration };
