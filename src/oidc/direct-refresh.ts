@@ -209,8 +209,13 @@ function issueIdToken(state: RefreshState, source: RefreshToken, at: AccessToken
   return (async () => {
     const claims = filterClaims(source.claims, 'id_token', grant!);
     const rejected = grant!.getRejectedOIDCClaims();
-    const accountClaims = { ...(await account!.claims('id_token', [...scopes].join(' '), claims, rejected)), sub: account!.accountId };
-    const token = new context.models.IdToken({ ...accountClaims, acr: source.acr, amr: source.amr, auth_time: source.authTime }, { client: client! });
+    // { ...accountClaims, sub, acr, amr, auth_time }, built by assignment (lib/object-shapes.ts).
+    const available: Record<string, unknown> = Object.assign({}, await account!.claims('id_token', [...scopes].join(' '), claims, rejected));
+    available.sub = account!.accountId;
+    available.acr = source.acr;
+    available.amr = source.amr;
+    available.auth_time = source.authTime;
+    const token = new context.models.IdToken(available, { client: client! });
     token.scope = conformIdTokenClaims && features.userinfo.enabled && !at.aud ? 'openid' : grant!.getOIDCScopeFiltered(scopes);
     token.mask = claims;
     token.rejected = rejected;
