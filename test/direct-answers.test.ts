@@ -11,9 +11,10 @@ import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { DECLINE_REASONS, type DeclineReason } from '../src/oidc/direct-guards.ts';
 
-// Introspection and the client credentials grant are answered by Tally directly when the request is
-// one it covers (a client secret sent with HTTP Basic, stored as an HMAC; a reference token to
-// introspect; no resource or authorization details), else by oidc-provider. The answers must not
+// Introspection, the client credentials grant and the refresh token grant are answered by Tally
+// directly when the request is one it covers (a client secret sent with HTTP Basic, stored as an HMAC;
+// a reference token to introspect; a usable, unbound refresh token; no resource or authorization
+// details), else by oidc-provider. The answers must not
 // differ: every case below is asked both ways and compared. A request left to oidc-provider was
 // declined by a named guard, counted on /metrics by reason: every reason is met below, most of them
 // here, those only another configuration produces against an in-process provider
