@@ -7,6 +7,7 @@ import {
   NO_FORM,
   onlyKnownParameters,
   reproducibleConfiguration,
+  reproducibleTokenEndpoint,
   runGuards,
   type DeclineReason,
   type DirectContext,
@@ -183,12 +184,7 @@ async function issueToken({ context, client, requested, resource, proof }: Clien
 export function createDirectClientCredentials(provider: Provider, secrets: ClientSecrets) {
   const configuration = providerConfiguration(provider);
   const { features } = configuration;
-  const reproducible =
-    features.clientCredentials.enabled &&
-    configuration.grantTypes.has('client_credentials') &&
-    features.resourceIndicators.enabled &&
-    !features.richAuthorizationRequests.enabled &&
-    !features.attestClientAuth.enabled;
+  const reproducible = features.clientCredentials.enabled && configuration.grantTypes.has('client_credentials') && reproducibleTokenEndpoint(configuration);
   // Without a nonce secret oidc-provider neither asks for nor accepts nonces (nor sends DPoP-Nonce),
   // which the direct answer reproduces; with one (DPOP_NONCES), proofs are oidc-provider's.
   const takesDpop = features.dPoP.enabled && features.dPoP.nonceSecret === undefined;

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { ClientSecrets } from './client-secrets.js';
-import type { ProviderClient } from './internals/index.js';
+import type { ProviderClient, ProviderConfiguration } from './internals/index.js';
 import type { ProtocolRequest } from './protocol-request.js';
 
 /**
@@ -97,6 +97,15 @@ export async function runGuards<S extends DirectState>(guards: readonly Guard<S>
     if (reason !== undefined) return reason;
   }
   return undefined;
+}
+
+/**
+ * What both direct grants (client credentials, refresh) need of the token endpoint's configuration:
+ * resource indicators on (every token for one resource server), and neither rich authorization
+ * requests nor client attestation, whose rules they do not reproduce.
+ */
+export function reproducibleTokenEndpoint({ features }: ProviderConfiguration): boolean {
+  return features.resourceIndicators.enabled && !features.richAuthorizationRequests.enabled && !features.attestClientAuth.enabled;
 }
 
 /** The provider's configuration is one the direct answer reproduces (checked once per provider). */

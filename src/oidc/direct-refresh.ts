@@ -8,6 +8,7 @@ import {
   NO_FORM,
   onlyKnownParameters,
   reproducibleConfiguration,
+  reproducibleTokenEndpoint,
   runGuards,
   type DeclineReason,
   type DirectContext,
@@ -305,9 +306,7 @@ export function createDirectRefresh(provider: Provider, secrets: ClientSecrets) 
   const reproducible =
     configuration.grantTypes.has(GRANT_TYPE) &&
     configuration.rotateRefreshToken === true &&
-    features.resourceIndicators.enabled &&
-    !features.richAuthorizationRequests.enabled &&
-    !features.attestClientAuth.enabled &&
+    reproducibleTokenEndpoint(configuration) &&
     !features.encryption.enabled &&
     ![...configuration.subjectTypes].includes('pairwise');
   const models = provider as unknown as Models;
