@@ -4,6 +4,7 @@ import { knownBasicClient } from './direct-client-auth.js';
 import { createDpopProofs, type DpopProofs } from './dpop-proofs.js';
 import {
   formPost,
+  grantTypeGuards,
   NO_FORM,
   onlyKnownParameters,
   reproducibleConfiguration,
@@ -29,6 +30,7 @@ import {
 import type { ProtocolRequest } from './protocol-request.js';
 
 const PARAMETERS = new Set(['grant_type', 'scope']);
+const GRANT_TYPE_GUARDS = grantTypeGuards('client_credentials');
 const NO_SCOPES: ReadonlySet<string> = new Set();
 
 type ResourceServerInfo = { scope: string };
@@ -63,18 +65,10 @@ interface ClientCredentialsState extends DirectState {
   proof: { thumbprint: string; jti: string; iat: number } | undefined;
 }
 
-function clientCredentialsGrant({ form }: ClientCredentialsState): DeclineReason | undefined {
-  return form.grant_type === 'client_credentials' ? undefined : 'other_grant_type';
-}
-
 function validScope(state: ClientCredentialsState): DeclineReason | undefined {
   if (!isValidScope(state.form.scope)) return 'scope_syntax';
   state.requested = new Set(state.form.scope?.split(' '));
   return undefined;
-}
-
-function grantTypeAllowed({ client }: ClientCredentialsState): DeclineReason | undefined {
-  return client!.grantTypeAllowed('client_credentials') ? undefined : 'grant_type_not_allowed';
 }
 
 /**
@@ -130,11 +124,11 @@ async function firstUseOfProof({ proof, client, context }: ClientCredentialsStat
 const GUARDS: readonly Guard<ClientCredentialsState>[] = [
   reproducibleConfiguration,
   formPost,
-  clientCredentialsGrant,
+  GRANT_TYPE_GUARDS.requested,
   onlyKnownParameters,
   validScope,
   knownBasicClient,
-  grantTypeAllowed,
+  GRANT_TYPE_GUARDS.allowed,
   unboundTokens,
   allowedScopes,
   defaultResource,

@@ -134,6 +134,18 @@ export function formPost(state: DirectState): DeclineReason | undefined {
   return undefined;
 }
 
+/**
+ * The guards of a grant's `grant_type`: the request asks for this grant (else another answer, or
+ * oidc-provider, is its), and the authenticated client may use it (oidc-provider's
+ * allowedGrantTypeCheck). Made once per grant, at load.
+ */
+export function grantTypeGuards(grantType: string): { requested: Guard<DirectState>; allowed: Guard<DirectState> } {
+  return {
+    requested: ({ form }) => (form.grant_type === grantType ? undefined : 'other_grant_type'),
+    allowed: ({ client }) => (client!.grantTypeAllowed(grantType) ? undefined : 'grant_type_not_allowed'),
+  };
+}
+
 /** No parameter but those the direct answer takes (others, `resource` say, are oidc-provider's to handle). */
 export function onlyKnownParameters(state: DirectState): DeclineReason | undefined {
   const { parameters } = state.context;

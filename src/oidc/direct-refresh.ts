@@ -5,6 +5,7 @@ import { knownBasicClient } from './direct-client-auth.js';
 import {
   FailedAfterWrite,
   formPost,
+  grantTypeGuards,
   NO_FORM,
   onlyKnownParameters,
   reproducibleConfiguration,
@@ -23,6 +24,7 @@ import type { ProtocolRequest } from './protocol-request.js';
 
 const GRANT_TYPE = 'refresh_token';
 const PARAMETERS = new Set(['grant_type', 'refresh_token']);
+const GRANT_TYPE_GUARDS = grantTypeGuards(GRANT_TYPE);
 
 /** oidc-provider's RefreshToken, as far as its refresh grant handler reads and writes it. */
 interface RefreshToken {
@@ -99,20 +101,11 @@ interface RefreshContext extends DirectContext {
 
 interface RefreshState extends DirectState {
   readonly context: RefreshContext;
-  /** What the guards found (set by usableToken, liveGrant, knownAccount and grantedResource). */
+  /** What the guards found (set by usableToken, liveGrant, knownAccount and grantedResource: the token's resource's server). */
   token: RefreshToken | undefined;
   grant: Grant | undefined;
   account: Account | undefined;
-  resource: string;
   resourceServer: ResourceServerInfo | undefined;
-}
-
-function refreshTokenGrant({ form }: RefreshState): DeclineReason | undefined {
-  return form.grant_type === GRANT_TYPE ? undefined : 'other_grant_type';
-}
-
-function grantTypeAllowed({ client }: RefreshState): DeclineReason | undefined {
-  return client!.grantTypeAllowed(GRANT_TYPE) ? undefined : 'grant_type_not_allowed';
 }
 
 /** oidc-provider's `presence(ctx, 'refresh_token')`. */
@@ -171,7 +164,6 @@ async function grantedResource(state: RefreshState): Promise<DeclineReason | und
   } catch {
     return 'granted_resource';
   }
-  state.resource = token.resource;
   return undefined;
 }
 
@@ -179,10 +171,10 @@ async function grantedResource(state: RefreshState): Promise<DeclineReason | und
 const GUARDS: readonly Guard<RefreshState>[] = [
   reproducibleConfiguration,
   formPost,
-  refreshTokenGrant,
+  GRANT_TYPE_GUARDS.requested,
   onlyKnownParameters,
   knownBasicClient,
-  grantTypeAllowed,
+  GRANT_TYPE_GUARDS.allowed,
   presentToken,
   unboundClient,
   usableToken,
@@ -228,9 +220,11 @@ function issueIdToken(state: RefreshState, source: RefreshToken, at: AccessToken
 
 /** The grant handler's rotation and issuance, step for step, once the old token is consumed; answered as its buildTokenResponse answers. */
 async function issueTokens(state: RefreshState): Promise<Record<string, unknown>> {
-  const { context, client, account, grant, resource } = state;
+  const { context, client, account, grant } = state;
   const { RefreshToken, AccessToken, ResourceServer } = context.models;
   const used = state.token!;
+  // A string that the token was granted for (grantedResource).
+  const resource = used.resource as string;
   const token = new RefreshToken({
     accountId: used.accountId,
     acr: used.acr,
@@ -322,7 +316,6 @@ export function createDirectRefresh(provider: Provider, secrets: ClientSecrets) 
         token: undefined,
         grant: undefined,
         account: undefined,
-        resource: '',
         resourceServer: undefined,
       };
       const declined = await runGuards(GUARDS, state);
