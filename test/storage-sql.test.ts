@@ -435,3 +435,72 @@ test('PostgreSQL: one-row inserts and upserts issued together go out as one mult
     await pool.end();
   }
 });
+
+test('PostgreSQL: one-row reads of one statement issued together go out as one; each answers its own row, a miss nothing, a failing read fails alone', {
+  skip: !onPostgres && 'PostgreSQL batching',
+}, async () => {
+  const { pool, statements } = recordingPool();
+  const sql = openPostgresSql(pool);
+  try {
+    const writer = createLedgerStore(opened.storage.db, opened.storage.sql);
+    const entries = Array.from({ length: 12 }, (_, i) => ledgerEntry({ subject: `reader-${i}` }));
+    await Promise.all(entries.map((e) => writer.create(e)));
+    const ledger = createLedgerStore(opened.storage.db, sql);
+
+    // Twelve rows and a miss in the same turn: one statement, each read its own row, as read alone.
+    const missing = randomUUID();
+    const found = await Promise.all([...entries.map((e) => ledger.findByLookupHash(e.lookupHash)), ledger.findByLookupHash(missing)]);
+    assert.equal(statements.length, 1, 'thirteen reads, one statement');
+    assert.equal(statements[0]!.match(/UNION ALL/g)?.length, 15, 'thirteen reads padded to a union of sixteen (a power of two)');
+    assert.deepEqual(
+      found.map((row) => row?.subject),
+      [...entries.map((e) => e.subject), undefined],
+    );
+    assert.deepEqual(found[3], await writer.findByLookupHash(entries[3]!.lookupHash), 'the same row as an unbatched read, without the batch tag');
+    assert.ok(!Object.hasOwn(found[0]!, 'tally_read'));
+
+    // Reads made one after another are not held for each other: one statement each, as before.
+    statements.length = 0;
+    for (const e of entries.slice(0, 3)) assert.equal((await ledger.findByLookupHash(e.lookupHash))?.id, e.id);
+    assert.equal(statements.length, 3);
+    assert.ok(statements.every((text) => !text.includes('UNION ALL')));
+
+    // A read whose parameter PostgreSQL refuses fails alone; the others of its batch are answered.
+    statements.length = 0;
+    const byCreated = `SELECT "id" FROM "token_entries" WHERE "lookup_hash" = ? AND "created_at" < ?`;
+    const results = await Promise.allSettled([
+      sql.get<{ id: string }>(byCreated, [entries[0]!.lookupHash, new Date('2027-01-01T00:00:00Z')]),
+      sql.get<{ id: string }>(byCreated, [entries[1]!.lookupHash, 'not a date']),
+      sql.get<{ id: string }>(byCreated, [entries[2]!.lookupHash, new Date('2027-01-01T00:00:00Z')]),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal((results[0] as PromiseFulfilledResult<{ id: string } | undefined>).value?.id, entries[0]!.id);
+    assert.equal((results[2] as PromiseFulfilledResult<{ id: string } | undefined>).value?.id, entries[2]!.id);
+    assert.equal((results[1] as PromiseRejectedResult).reason.code, '22007', 'its own invalid_datetime_format');
+    assert.equal(statements.length, 1 + 3, 'the failed batch, then each read alone');
+
+    // A statement PostgreSQL cannot take as a union (here: its closing semicolon, a syntax error inside
+    // the union's parentheses) is answered read by read, and goes out alone from then on.
+    statements.length = 0;
+    const echo = `SELECT ? AS "echo";`;
+    assert.deepEqual(await Promise.all(['a', 'b'].map((value) => sql.get<{ echo: string }>(echo, [value]))), [{ echo: 'a' }, { echo: 'b' }]);
+    assert.equal(statements.length, 1 + 2, 'the refused union, then each read alone');
+    statements.length = 0;
+    assert.deepEqual(await Promise.all(['c', 'd'].map((value) => sql.get<{ echo: string }>(echo, [value]))), [{ echo: 'c' }, { echo: 'd' }]);
+    assert.equal(statements.length, 2);
+    assert.ok(statements.every((text) => !text.includes('UNION ALL')));
+
+    // Writes that answer rows (RETURNING) are never batched: each runs once.
+    statements.length = 0;
+    const feed = await Promise.all(
+      [1, 2].map(() => sql.get<{ id: number }>(`INSERT INTO "revocation_feed" ("event", "created_at") VALUES (?, ?) RETURNING "id"`, ['{}', new Date()])),
+    );
+    assert.equal(statements.length, 2);
+    assert.notEqual(feed[0]!.id, feed[1]!.id);
+  } finally {
+    await pool.end();
+  }
+});
