@@ -504,3 +504,39 @@ test('PostgreSQL: one-row reads of one statement issued together go out as one; 
     await pool.end();
   }
 });
+
+test('PostgreSQL: redemptions issued together go out as one statement; each entry is redeemed once, by the first ask for it', {
+  skip: !onPostgres && 'PostgreSQL batching',
+}, async () => {
+  const { pool, statements } = recordingPool();
+  const sql = openPostgresSql(pool);
+  try {
+    const ledger = createLedgerStore(opened.storage.db, sql);
+    const entries = Array.from({ length: 8 }, () => ledgerEntry({ type: 'refresh_token' }));
+    await Promise.all(entries.map((e) => ledger.create(e)));
+    await ledger.redeem(entries[7]!.lookupHash);
+
+    statements.length = 0;
+    const answers = await Promise.all([
+      ...entries.slice(0, 6).map((e) => ledger.redeem(e.lookupHash)),
+      // The same entry twice in the turn (one token used twice at once), one already used, one unknown.
+      ledger.redeem(entries[0]!.lookupHash),
+      ledger.redeem(entries[6]!.lookupHash),
+      ledger.redeem(entries[6]!.lookupHash),
+      ledger.redeem(entries[7]!.lookupHash),
+      ledger.redeem(randomUUID()),
+    ]);
+    assert.equal(statements.length, 1, 'eleven redemptions, one statement');
+    assert.deepEqual(answers, [true, true, true, true, true, true, false, true, false, false, false]);
+    const rows = await opened.storage.db.tokenEntry.findMany({ where: { lookupHash: { in: entries.map((e) => e.lookupHash) } } });
+    assert.ok(rows.every((row) => row.status === 'redeemed' && row.redeemedAt instanceof Date));
+
+    // Alone, a redemption answers as before.
+    const another = ledgerEntry({ type: 'refresh_token' });
+    await ledger.create(another);
+    assert.equal(await ledger.redeem(another.lookupHash), true);
+    assert.equal(await ledger.redeem(another.lookupHash), false);
+  } finally {
+    await pool.end();
+  }
+});

@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import type { Sql } from './sql.js';
+import { createTurnBatch, type BatchedAsk } from './turn-batch.js';
 import { TOKEN_FORMATS, type TokenFormat, type TokenStatus, type TokenType } from '../lib/enums.js';
 
 export type EntryType = TokenType;
@@ -168,7 +169,37 @@ export interface LedgerStore {
   count(): Promise<number>;
 }
 
+const REDEEM = `UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ? WHERE "lookup_hash" = ? AND "status" = 'valid'`;
+// PostgreSQL: the redemptions asked for in one turn of the event loop, in one statement (one round trip
+// and one commit instead of one each, as the turn's inserts and reads); RETURNING names the entries it
+// redeemed. ANY takes the row locks in the order of the scan (the unique index's, or the table's),
+// whatever the order asked, so that two replicas' statements sharing entries (a refresh token used at
+// both at once) cannot deadlock.
+const REDEEM_MANY = `UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ?
+  WHERE "lookup_hash" = ANY(ARRAY(SELECT json_array_elements_text(?::json))) AND "status" = 'valid'
+  RETURNING "lookup_hash" AS "lookupHash"`;
+const MAX_REDEEM_BATCH = 200;
+
+/** valid → redeemed for each lookup hash asked for; true for the ask that made the change. */
+function redemptions(sql: Sql): (lookupHash: string) => Promise<boolean> {
+  const redeemOne = async (lookupHash: string) => (await sql.run(REDEEM, [new Date(), lookupHash])) === 1;
+  // SQLite: the writes of a turn already share one commit (sql.ts).
+  if (sql.dialect === 'sqlite') return redeemOne;
+  const redeemInTurn = createTurnBatch<string, boolean>(async (asks) => {
+    const first = new Map<string, BatchedAsk<string, boolean>>();
+    for (const ask of asks) if (!first.has(ask.ask)) first.set(ask.ask, ask);
+    const rows = await sql.all<{ lookupHash: string }>(REDEEM_MANY, [new Date(), JSON.stringify([...first.keys()])]);
+    const redeemed = new Set(rows.map((row) => row.lookupHash));
+    // The same entry asked for twice in one turn (one refresh token used twice at once): the first ask
+    // may win, the others never do.
+    for (const ask of asks) ask.resolve(first.get(ask.ask) === ask && redeemed.has(ask.ask));
+  }, MAX_REDEEM_BATCH);
+  // A NUL would not survive the JSON: such a hash (none is made: they are digests) goes alone.
+  return (lookupHash) => (lookupHash.includes('\0') ? redeemOne(lookupHash) : redeemInTurn(lookupHash));
+}
+
 export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
+  const redeem = redemptions(sql);
   const revocable = { in: REVOCABLE_STATUSES };
   /** What a bulk revocation at `at` changes: the scope's live entries created at or before it. */
   const deactivatable = (scope: RevocationScope, at: Date) => ({ ...scopeWhere(scope), status: revocable, createdAt: { lte: at } });
@@ -193,13 +224,7 @@ export function createLedgerStore(db: Db, sql: Sql): LedgerStore {
       return toRow(await db.tokenEntry.findUnique({ where: { id } }));
     },
 
-    async redeem(lookupHash) {
-      const changed = await sql.run(`UPDATE "token_entries" SET "status" = 'redeemed', "redeemed_at" = ? WHERE "lookup_hash" = ? AND "status" = 'valid'`, [
-        new Date(),
-        lookupHash,
-      ]);
-      return changed === 1;
-    },
+    redeem,
 
     async revokeByLookupHash(lookupHash) {
       const row = await sql.get<{ format: EntryFormat }>(
