@@ -120,7 +120,7 @@ export function openPostgresSql(pool: pg.Pool): Sql {
       // The padding's rows (index past the reads) answer nobody.
       if (index < reads.length) answers[index] ??= row;
     }
-    reads.forEach((read, i) => read.resolve(answers[i]));
+    for (const [i, read] of reads.entries()) read.resolve(answers[i]);
   }
   function readBatched(text: string, params: readonly SqlValue[]) {
     let batch = readBatches.get(text);
