@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStorage } from '../src/storage/database.ts';
 import { openPostgresSql } from '../src/storage/sql-postgres.ts';
+import type { Sql } from '../src/storage/sql.ts';
 import { createLedgerStore } from '../src/storage/ledger.ts';
 import { createRevocationEventStore, eventKey } from '../src/storage/revocation-events.ts';
 import { createRevokedTokenStore } from '../src/storage/revoked-tokens.ts';
@@ -340,35 +341,37 @@ test('replay marks issued together: each new key is marked once, each repeat ref
   assert.deepEqual(await Promise.all([marks.mark(twice, later), marks.mark(twice, later), marks.mark(randomUUID(), later)]), [true, false, true]);
 });
 
-/** A pool on the test database that records the text of every statement sent through it. */
-function recordingPool() {
-  const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
-  const statements: string[] = [];
-  const query = pool.query.bind(pool);
-  pool.query = ((config: { text: string }, ...rest: unknown[]) => {
-    statements.push(config.text);
-    return (query as (...args: unknown[]) => unknown)(config, ...rest);
-  }) as typeof pool.query;
-  return { pool, statements };
+/**
+ * A test of PostgreSQL's batching: `body` gets Tally's statements on a pool of its own on the test
+ * database, and the text of every statement sent through that pool, in order.
+ */
+function batchingTest(name: string, body: (on: { sql: Sql; statements: string[] }) => Promise<void>) {
+  test(`PostgreSQL: ${name}`, { skip: !onPostgres && 'PostgreSQL batching' }, async () => {
+    const pool = new pg.Pool({ connectionString: opened.database.databaseUrl, max: 2 });
+    const statements: string[] = [];
+    const query = pool.query.bind(pool);
+    pool.query = ((config: { text: string }, ...rest: unknown[]) => {
+      statements.push(config.text);
+      return (query as (...args: unknown[]) => unknown)(config, ...rest);
+    }) as typeof pool.query;
+    try {
+      await body({ sql: openPostgresSql(pool), statements });
+    } finally {
+      await pool.end();
+    }
+  });
 }
 
-test('PostgreSQL: the replay marks of one turn go out as one statement, whose answer says which were marked', {
-  skip: !onPostgres && 'PostgreSQL batching',
-}, async () => {
-  const { pool, statements } = recordingPool();
-  try {
-    const marks = createReplayMarkStore(openPostgresSql(pool));
-    const later = new Date(Date.now() + 60_000);
-    const keys = Array.from({ length: 40 }, () => randomUUID());
-    assert.ok((await Promise.all(keys.map((key) => marks.mark(key, later)))).every(Boolean));
-    assert.equal(statements.length, 1, 'forty marks, one statement');
-    statements.length = 0;
-    const fresh = randomUUID();
-    assert.deepEqual(await Promise.all([marks.mark(keys[3]!, later), marks.mark(fresh, later), marks.mark(keys[7]!, later)]), [false, true, false]);
-    assert.equal(statements.length, 1);
-  } finally {
-    await pool.end();
-  }
+batchingTest('the replay marks of one turn go out as one statement, whose answer says which were marked', async ({ sql, statements }) => {
+  const marks = createReplayMarkStore(sql);
+  const later = new Date(Date.now() + 60_000);
+  const keys = Array.from({ length: 40 }, () => randomUUID());
+  assert.ok((await Promise.all(keys.map((key) => marks.mark(key, later)))).every(Boolean));
+  assert.equal(statements.length, 1, 'forty marks, one statement');
+  statements.length = 0;
+  const fresh = randomUUID();
+  assert.deepEqual(await Promise.all([marks.mark(keys[3]!, later), marks.mark(fresh, later), marks.mark(keys[7]!, later)]), [false, true, false]);
+  assert.equal(statements.length, 1);
 });
 
 test('replay marks live in replay_marks alone (no provider record); pruning deletes the expired ones in batches and keeps the live ones', async () => {
@@ -394,54 +397,43 @@ test('replay marks live in replay_marks alone (no provider record); pruning dele
   assert.equal(await marks.mark(live[0]!, new Date(Date.now() + 60_000)), false);
 });
 
-test('PostgreSQL: one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', {
-  skip: !onPostgres && 'PostgreSQL batching',
-}, async () => {
-  const { pool, statements } = recordingPool();
-  const sql = openPostgresSql(pool);
-  try {
-    const ledger = createLedgerStore(opened.storage.db, sql);
-    const entries = Array.from({ length: 20 }, () => ledgerEntry());
-    await Promise.all(entries.map((e) => ledger.create(e)));
-    assert.equal(statements.length, 1, 'twenty inserts, one statement');
-    assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: entries.map((e) => e.lookupHash) } } }), 20);
+batchingTest('one-row inserts and upserts issued together go out as one multi-row statement; a failing row fails alone', async ({ sql, statements }) => {
+  const ledger = createLedgerStore(opened.storage.db, sql);
+  const entries = Array.from({ length: 20 }, () => ledgerEntry());
+  await Promise.all(entries.map((e) => ledger.create(e)));
+  assert.equal(statements.length, 1, 'twenty inserts, one statement');
+  assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: entries.map((e) => e.lookupHash) } } }), 20);
 
-    statements.length = 0;
-    const more = Array.from({ length: 5 }, () => ledgerEntry());
-    const results = await Promise.allSettled([...more.map((e) => ledger.create(e)), ledger.create({ ...entries[0]!, id: randomUUID() })]);
-    assert.deepEqual(
-      results.map((r) => r.status),
-      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
-    );
-    assert.equal((results[5] as PromiseRejectedResult).reason.code, '23505', 'the duplicate gets its own unique violation');
-    assert.equal(statements.length, 1 + 6, 'the failed batch, then each row alone');
-    assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: more.map((e) => e.lookupHash) } } }), 5);
+  statements.length = 0;
+  const more = Array.from({ length: 5 }, () => ledgerEntry());
+  const results = await Promise.allSettled([...more.map((e) => ledger.create(e)), ledger.create({ ...entries[0]!, id: randomUUID() })]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+  );
+  assert.equal((results[5] as PromiseRejectedResult).reason.code, '23505', 'the duplicate gets its own unique violation');
+  assert.equal(statements.length, 1 + 6, 'the failed batch, then each row alone');
+  assert.equal(await opened.storage.db.tokenEntry.count({ where: { lookupHash: { in: more.map((e) => e.lookupHash) } } }), 5);
 
-    // Upserts too; two of one key in a batch cannot go in one statement, so they go one by one.
-    statements.length = 0;
-    const upserted = Array.from({ length: 10 }, () => ledgerEntry({ type: 'device_code' }));
-    await Promise.all(upserted.map((e) => ledger.upsert(e)));
-    assert.equal(statements.length, 1, 'ten upserts, one statement');
-    statements.length = 0;
-    await Promise.all([
-      ledger.upsert({ ...upserted[0]!, subject: 'bob' }),
-      ledger.upsert({ ...upserted[1]!, subject: 'carol' }),
-      ledger.upsert({ ...upserted[0]!, subject: 'dave' }),
-    ]);
-    assert.equal(statements.length, 1 + 3);
-    assert.ok(['bob', 'dave'].includes((await ledger.findByLookupHash(upserted[0]!.lookupHash))!.subject!));
-    assert.equal((await ledger.findByLookupHash(upserted[1]!.lookupHash))!.subject, 'carol');
-  } finally {
-    await pool.end();
-  }
+  // Upserts too; two of one key in a batch cannot go in one statement, so they go one by one.
+  statements.length = 0;
+  const upserted = Array.from({ length: 10 }, () => ledgerEntry({ type: 'device_code' }));
+  await Promise.all(upserted.map((e) => ledger.upsert(e)));
+  assert.equal(statements.length, 1, 'ten upserts, one statement');
+  statements.length = 0;
+  await Promise.all([
+    ledger.upsert({ ...upserted[0]!, subject: 'bob' }),
+    ledger.upsert({ ...upserted[1]!, subject: 'carol' }),
+    ledger.upsert({ ...upserted[0]!, subject: 'dave' }),
+  ]);
+  assert.equal(statements.length, 1 + 3);
+  assert.ok(['bob', 'dave'].includes((await ledger.findByLookupHash(upserted[0]!.lookupHash))!.subject!));
+  assert.equal((await ledger.findByLookupHash(upserted[1]!.lookupHash))!.subject, 'carol');
 });
 
-test('PostgreSQL: one-row reads of one statement issued together go out as one; each answers its own row, a miss nothing, a failing read fails alone', {
-  skip: !onPostgres && 'PostgreSQL batching',
-}, async () => {
-  const { pool, statements } = recordingPool();
-  const sql = openPostgresSql(pool);
-  try {
+batchingTest(
+  'one-row reads of one statement issued together go out as one; each answers its own row, a miss nothing, a failing read fails alone',
+  async ({ sql, statements }) => {
     const writer = createLedgerStore(opened.storage.db, opened.storage.sql);
     const entries = Array.from({ length: 12 }, (_, i) => ledgerEntry({ subject: `reader-${i}` }));
     await Promise.all(entries.map((e) => writer.create(e)));
@@ -500,43 +492,33 @@ test('PostgreSQL: one-row reads of one statement issued together go out as one; 
     );
     assert.equal(statements.length, 2);
     assert.notEqual(feed[0]!.id, feed[1]!.id);
-  } finally {
-    await pool.end();
-  }
-});
+  },
+);
 
-test('PostgreSQL: redemptions issued together go out as one statement; each entry is redeemed once, by the first ask for it', {
-  skip: !onPostgres && 'PostgreSQL batching',
-}, async () => {
-  const { pool, statements } = recordingPool();
-  const sql = openPostgresSql(pool);
-  try {
-    const ledger = createLedgerStore(opened.storage.db, sql);
-    const entries = Array.from({ length: 8 }, () => ledgerEntry({ type: 'refresh_token' }));
-    await Promise.all(entries.map((e) => ledger.create(e)));
-    await ledger.redeem(entries[7]!.lookupHash);
+batchingTest('redemptions issued together go out as one statement; each entry is redeemed once, by the first ask for it', async ({ sql, statements }) => {
+  const ledger = createLedgerStore(opened.storage.db, sql);
+  const entries = Array.from({ length: 8 }, () => ledgerEntry({ type: 'refresh_token' }));
+  await Promise.all(entries.map((e) => ledger.create(e)));
+  await ledger.redeem(entries[7]!.lookupHash);
 
-    statements.length = 0;
-    const answers = await Promise.all([
-      ...entries.slice(0, 6).map((e) => ledger.redeem(e.lookupHash)),
-      // The same entry twice in the turn (one token used twice at once), one already used, one unknown.
-      ledger.redeem(entries[0]!.lookupHash),
-      ledger.redeem(entries[6]!.lookupHash),
-      ledger.redeem(entries[6]!.lookupHash),
-      ledger.redeem(entries[7]!.lookupHash),
-      ledger.redeem(randomUUID()),
-    ]);
-    assert.equal(statements.length, 1, 'eleven redemptions, one statement');
-    assert.deepEqual(answers, [true, true, true, true, true, true, false, true, false, false, false]);
-    const rows = await opened.storage.db.tokenEntry.findMany({ where: { lookupHash: { in: entries.map((e) => e.lookupHash) } } });
-    assert.ok(rows.every((row) => row.status === 'redeemed' && row.redeemedAt instanceof Date));
+  statements.length = 0;
+  const answers = await Promise.all([
+    ...entries.slice(0, 6).map((e) => ledger.redeem(e.lookupHash)),
+    // The same entry twice in the turn (one token used twice at once), one already used, one unknown.
+    ledger.redeem(entries[0]!.lookupHash),
+    ledger.redeem(entries[6]!.lookupHash),
+    ledger.redeem(entries[6]!.lookupHash),
+    ledger.redeem(entries[7]!.lookupHash),
+    ledger.redeem(randomUUID()),
+  ]);
+  assert.equal(statements.length, 1, 'eleven redemptions, one statement');
+  assert.deepEqual(answers, [true, true, true, true, true, true, false, true, false, false, false]);
+  const rows = await opened.storage.db.tokenEntry.findMany({ where: { lookupHash: { in: entries.map((e) => e.lookupHash) } } });
+  assert.ok(rows.every((row) => row.status === 'redeemed' && row.redeemedAt instanceof Date));
 
-    // Alone, a redemption answers as before.
-    const another = ledgerEntry({ type: 'refresh_token' });
-    await ledger.create(another);
-    assert.equal(await ledger.redeem(another.lookupHash), true);
-    assert.equal(await ledger.redeem(another.lookupHash), false);
-  } finally {
-    await pool.end();
-  }
+  // Alone, a redemption answers as before.
+  const another = ledgerEntry({ type: 'refresh_token' });
+  await ledger.create(another);
+  assert.equal(await ledger.redeem(another.lookupHash), true);
+  assert.equal(await ledger.redeem(another.lookupHash), false);
 });
