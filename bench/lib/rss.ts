@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** VmRSS of a process in MiB, or undefined when it is gone. */
 export function rssMiB(pid: number): number | undefined {
@@ -23,6 +23,24 @@ export function cpuMs(pid: number): number | undefined {
  */
 export function mainThreadCpuMs(pid: number): number | undefined {
   return cpuMsIn(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/**
+ * CPU time used so far by every process whose command is `postgres` (a local cluster's server and its
+ * backends; backends that exited meanwhile are not counted), in ms: the database's side of a run.
+ */
+export function postgresCpuMs(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) continue;
+    } catch {
+      continue;
+    }
+    total += cpuMs(Number(pid)) ?? 0;
+  }
+  return total;
 }
 
 function cpuMsIn(statFile: string): number | undefined {

@@ -7,7 +7,8 @@
  *   node --import tsx bench/tools/ab-builds.ts introspect-hot-reference bench/.build-before/dist bench/.build/dist [rounds] [seconds]
  *
  * With AB_POSTGRES=1 each side runs on a database of its own in one throw-away local PostgreSQL
- * cluster instead (bench/lib/postgres.ts), without Redis, as the full run's PostgreSQL pass does.
+ * cluster instead (bench/lib/postgres.ts), without Redis, as the full run's PostgreSQL pass does; each
+ * round also prints the cluster's CPU per request on either side (the sides run one after the other).
  *
  * Prints each round's server CPU per request on both sides and the median ratio (before ÷ after: above
  * 1 means the second tree is cheaper).
@@ -16,7 +17,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import { pairedRounds, type PairSide } from '../lib/paired.ts';
 import { postgresBin, startLocalPostgres } from '../lib/postgres.ts';
-import { RssSampler } from '../lib/rss.ts';
+import { postgresCpuMs, RssSampler } from '../lib/rss.ts';
 import { preparedScenario } from '../lib/scenarios.ts';
 import { startTally, type TallyServer } from '../lib/tally.ts';
 
@@ -42,6 +43,23 @@ async function databaseFor(name: string): Promise<string | undefined> {
   return postgres.url.replace(/\/tally$/, `/${database}`);
 }
 
+/** The database's CPU per request of each run at the pairs' concurrency, by side (PostgreSQL only). */
+const databaseCpu = new Map<string, number[]>();
+function countingDatabaseCpu(side: PairSide): PairSide {
+  if (!postgres) return side;
+  const costs: number[] = [];
+  databaseCpu.set(side.id, costs);
+  return {
+    ...side,
+    run: async (connections, seconds, rate) => {
+      const before = postgresCpuMs();
+      const result = await side.run(connections, seconds, rate);
+      if (result.ok > 0) costs.push((postgresCpuMs() - before) / result.ok);
+      return result;
+    },
+  };
+}
+
 async function side(name: string, dist: string): Promise<{ server: TallyServer; side: PairSide }> {
   const databaseUrl = await databaseFor(name);
   const server = await startTally({ name, dist: resolve(dist), ...(databaseUrl ? { databaseUrl } : {}) });
@@ -54,7 +72,7 @@ async function side(name: string, dist: string): Promise<{ server: TallyServer; 
     body: 'grant_type=refresh_token&refresh_token=none&client_id=none',
   });
   if (refused.status !== 401) throw new Error(`${name}: the refused refresh answered ${refused.status}`);
-  return { server, side: { id: `${id} (${dist})`, run: scenario.run, sampler: new RssSampler(server.child.pid) } };
+  return { server, side: countingDatabaseCpu({ id: `${id} (${dist})`, run: scenario.run, sampler: new RssSampler(server.child.pid) }) };
 }
 
 const a = await side('ab-a', distA);
@@ -67,6 +85,7 @@ try {
       `A ${us(r.base.cpuPerOp)} ${r.base.rps.toFixed(0)}/s   B ${us(r.subject.cpuPerOp)} ${r.subject.rps.toFixed(0)}/s   A ÷ B ${(r.base.cpuPerOp / r.subject.cpuPerOp).toFixed(2)}`,
     );
   }
+  for (const [name, costs] of databaseCpu) console.log(`PostgreSQL's CPU per request, ${name}: ${costs.map(us).join(', ')} (warm-up first)`);
   console.log(
     `${id}: A ÷ B CPU per request, median ${result.ratio.toFixed(2)} (${result.ratioMin.toFixed(2)}–${result.ratioMax.toFixed(2)}); throughput B ÷ A ${result.rpsRatio.toFixed(2)}`,
   );
