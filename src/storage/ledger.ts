@@ -1,6 +1,6 @@
 import type { Db } from './database.js';
 import type { Sql } from './sql.js';
-import { createTurnBatch, type BatchedAsk } from './turn-batch.js';
+import { createClaimTurnBatch } from './turn-batch.js';
 import { TOKEN_FORMATS, type TokenFormat, type TokenStatus, type TokenType } from '../lib/enums.js';
 
 export type EntryType = TokenType;
@@ -180,20 +180,19 @@ const REDEEM_MANY = `UPDATE "token_entries" SET "status" = 'redeemed', "redeemed
   RETURNING "lookup_hash" AS "lookupHash"`;
 const MAX_REDEEM_BATCH = 200;
 
-/** valid → redeemed for each lookup hash asked for; true for the ask that made the change. */
+/** valid → redeemed for each lookup hash asked for; true for the ask that made the change (one per entry and turn). */
 function redemptions(sql: Sql): (lookupHash: string) => Promise<boolean> {
   const redeemOne = async (lookupHash: string) => (await sql.run(REDEEM, [new Date(), lookupHash])) === 1;
   // SQLite: the writes of a turn already share one commit (sql.ts).
   if (sql.dialect === 'sqlite') return redeemOne;
-  const redeemInTurn = createTurnBatch<string, boolean>(async (asks) => {
-    const first = new Map<string, BatchedAsk<string, boolean>>();
-    for (const ask of asks) if (!first.has(ask.ask)) first.set(ask.ask, ask);
-    const rows = await sql.all<{ lookupHash: string }>(REDEEM_MANY, [new Date(), JSON.stringify([...first.keys()])]);
-    const redeemed = new Set(rows.map((row) => row.lookupHash));
-    // The same entry asked for twice in one turn (one refresh token used twice at once): the first ask
-    // may win, the others never do.
-    for (const ask of asks) ask.resolve(first.get(ask.ask) === ask && redeemed.has(ask.ask));
-  }, MAX_REDEEM_BATCH);
+  const redeemInTurn = createClaimTurnBatch<string>(
+    (lookupHash) => lookupHash,
+    async (lookupHashes) => {
+      const rows = await sql.all<{ lookupHash: string }>(REDEEM_MANY, [new Date(), JSON.stringify(lookupHashes)]);
+      return new Set(rows.map((row) => row.lookupHash));
+    },
+    MAX_REDEEM_BATCH,
+  );
   // A NUL would not survive the JSON: such a hash (none is made: they are digests) goes alone.
   return (lookupHash) => (lookupHash.includes('\0') ? redeemOne(lookupHash) : redeemInTurn(lookupHash));
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createRedisFallback } from './redis-fallback.js';
 import type { Sql } from './sql.js';
-import { createTurnBatch, type BatchedAsk } from './turn-batch.js';
+import { createClaimTurnBatch } from './turn-batch.js';
 
 /**
  * One-time marks (a DPoP proof's or a client assertion's `jti`, a passkey challenge; hashed by the caller): the first
@@ -48,18 +48,18 @@ export function createReplayMarkStore(sql: Sql): DatabaseReplayMarkStore {
   // SQLite: the writes of a turn already share one commit (sql.ts).
   if (sql.dialect === 'sqlite') return { mark: markOne, pruneBatch, live };
 
-  const markInTurn = createTurnBatch<Mark, boolean>(async (asks) => {
-    const first = new Map<string, BatchedAsk<Mark, boolean>>();
-    for (const ask of asks) if (!first.has(ask.ask.key)) first.set(ask.ask.key, ask);
-    const keys = [...first.keys()].sort();
-    const rows = await sql.all<{ key: string }>(MARK_MANY, [
-      JSON.stringify(keys.map((key) => ({ key, expires_at: first.get(key)!.ask.expiresAt.toISOString() }))),
-      new Date(),
-    ]);
-    const marked = new Set(rows.map((row) => row.key));
-    // The same key asked for twice in one turn: the first ask may win, the others never do.
-    for (const ask of asks) ask.resolve(first.get(ask.ask.key) === ask && marked.has(ask.ask.key));
-  }, MAX_BATCH);
+  const markInTurn = createClaimTurnBatch<Mark>(
+    (mark) => mark.key,
+    async (marks) => {
+      const sorted = [...marks].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const rows = await sql.all<{ key: string }>(MARK_MANY, [
+        JSON.stringify(sorted.map(({ key, expiresAt }) => ({ key, expires_at: expiresAt.toISOString() }))),
+        new Date(),
+      ]);
+      return new Set(rows.map((row) => row.key));
+    },
+    MAX_BATCH,
+  );
   return {
     // A NUL would not survive the JSON: such a key (none is made here: keys are hashes) goes alone.
     mark: (key, expiresAt) => (key.includes('\0') ? markOne(key, expiresAt) : markInTurn({ key, expiresAt })),

@@ -63,6 +63,17 @@ function unionOfReads(text: string, count: number): string {
   );
 }
 
+/** What `make` works out for a statement's text, once per text (the statements are a fixed set); `set` replaces it. */
+function perStatement<V>(make: (text: string) => V) {
+  const known = new Map<string, V>();
+  const get = (text: string): V => {
+    let value = known.get(text);
+    if (value === undefined && !known.has(text)) known.set(text, (value = make(text)));
+    return value as V;
+  };
+  return Object.assign(get, { set: (text: string, value: V) => void known.set(text, value) });
+}
+
 /**
  * Named statements on the pool Prisma uses too: each connection prepares a statement the first time
  * it runs it. A parameter holding U+0000 matches nothing (see nul.ts).
@@ -89,7 +100,6 @@ export function openPostgresSql(pool: pg.Pool): Sql {
   // two, the ledger's lookup, the grant, the account). Each read answers its own first row, as it
   // would alone. A batch that fails is retried read by read, so that only the failing one fails.
   type QueuedRead = BatchedAsk<readonly SqlValue[], Record<string, unknown> | undefined>;
-  const readBatches = new Map<string, (params: readonly SqlValue[]) => Promise<Record<string, unknown> | undefined>>();
   async function readOne(text: string, params: readonly SqlValue[]) {
     return (await query<Record<string, unknown>>(text, params)).rows[0];
   }
@@ -109,7 +119,7 @@ export function openPostgresSql(pool: pg.Pool): Sql {
       if (isDatabaseUnavailable(error)) throw error;
       // A statement PostgreSQL will not take as a union (class 42: its types cannot be resolved
       // together, say) goes out alone from now on.
-      if (String((error as { code?: unknown }).code).startsWith('42')) batchableReads.set(text, false);
+      if (String((error as { code?: unknown }).code).startsWith('42')) isBatchableRead.set(text, false);
       await Promise.all(reads.map((read) => readOne(text, read.ask).then(read.resolve, read.reject)));
       return;
     }
@@ -122,38 +132,17 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     }
     for (const [i, read] of reads.entries()) read.resolve(answers[i]);
   }
-  function readBatched(text: string, params: readonly SqlValue[]) {
-    let batch = readBatches.get(text);
-    if (!batch)
-      readBatches.set(
-        text,
-        (batch = createTurnBatch<readonly SqlValue[], Record<string, unknown> | undefined>((reads) => answerReads(text, reads), MAX_READ_BATCH)),
-      );
-    return batch(params);
-  }
-  const batchableReads = new Map<string, boolean>();
-  const isBatchableRead = (text: string) => {
-    let batchable = batchableReads.get(text);
-    if (batchable === undefined) batchableReads.set(text, (batchable = BATCHABLE_READ.test(text) && !LOCKING_READ.test(text)));
-    return batchable;
-  };
+  const readBatch = perStatement((text) =>
+    createTurnBatch<readonly SqlValue[], Record<string, unknown> | undefined>((reads) => answerReads(text, reads), MAX_READ_BATCH),
+  );
+  const isBatchableRead = perStatement((text) => BATCHABLE_READ.test(text) && !LOCKING_READ.test(text));
   // One-row INSERTs (and upserts) issued in one event-loop turn go out as multi-row ones (up to
   // MAX_BATCH rows): one round trip and one commit instead of one each, about a tenth of the driver's
   // CPU per row. A batch that fails is retried row by row, so that only the failing row fails.
   type QueuedRow = BatchedAsk<readonly SqlValue[], number>;
-  const batches = new Map<string, (params: readonly SqlValue[]) => Promise<number>>();
   // The statements are a fixed set: whether each is a one-row insert is worked out once.
-  const insertShapes = new Map<string, RegExpExecArray | null>();
-  const insertShape = (text: string) => {
-    let shape = insertShapes.get(text);
-    if (shape === undefined) insertShapes.set(text, (shape = batchable(SINGLE_ROW_INSERT.exec(text))));
-    return shape;
-  };
-  function insertBatched(text: string, tuple: RegExpExecArray, params: readonly SqlValue[]): Promise<number> {
-    let batch = batches.get(text);
-    if (!batch) batches.set(text, (batch = createTurnBatch<readonly SqlValue[], number>((rows) => insertRows(text, tuple, rows), MAX_BATCH)));
-    return batch(params);
-  }
+  const insertShape = perStatement((text) => batchable(SINGLE_ROW_INSERT.exec(text)));
+  const insertBatch = perStatement((text) => createTurnBatch<readonly SqlValue[], number>((rows) => insertRows(text, insertShape(text)!, rows), MAX_BATCH));
   async function insertRows(text: string, tuple: RegExpExecArray, rows: QueuedRow[]) {
     const one = async (row: QueuedRow) => query(text, row.ask).then((result) => row.resolve(result.rowCount ?? 0), row.reject);
     if (rows.length === 1) return one(rows[0]!);
@@ -183,13 +172,12 @@ export function openPostgresSql(pool: pg.Pool): Sql {
     allInBackground: all,
     async get<T>(text: string, params: readonly SqlValue[] = []) {
       if (containsNul(params)) return undefined;
-      if (isBatchableRead(text)) return (await readBatched(text, params)) as T | undefined;
+      if (isBatchableRead(text)) return (await readBatch(text)(params)) as T | undefined;
       return (await query<T>(text, params)).rows[0] as T | undefined;
     },
     async run(text, params = []) {
       if (containsNul(params) && /^\s*(UPDATE|DELETE)/i.test(text)) return 0;
-      const tuple = insertShape(text);
-      if (tuple) return insertBatched(text, tuple, params);
+      if (insertShape(text)) return insertBatch(text)(params);
       return (await query(text, params)).rowCount ?? 0;
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

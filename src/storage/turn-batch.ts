@@ -38,3 +38,21 @@ export function createTurnBatch<Ask, Answer>(answer: (asks: BatchedAsk<Ask, Answ
       waiting.push({ ask, resolve, reject });
     });
 }
+
+/**
+ * A turn batch of claims on keys (a one-time mark, a single use): `claim` gets the turn's first ask for
+ * each key and answers the keys it won. The same key asked for twice in one turn: the first ask may
+ * win, the others never do.
+ */
+export function createClaimTurnBatch<Ask>(
+  keyOf: (ask: Ask) => string,
+  claim: (firstAsks: Ask[]) => Promise<ReadonlySet<string>>,
+  max: number,
+): (ask: Ask) => Promise<boolean> {
+  return createTurnBatch<Ask, boolean>(async (asks) => {
+    const first = new Map<string, BatchedAsk<Ask, boolean>>();
+    for (const ask of asks) if (!first.has(keyOf(ask.ask))) first.set(keyOf(ask.ask), ask);
+    const won = await claim([...first.values()].map((entry) => entry.ask));
+    for (const ask of asks) ask.resolve(first.get(keyOf(ask.ask)) === ask && won.has(keyOf(ask.ask)));
+  }, max);
+}
