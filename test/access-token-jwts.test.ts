@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { createLocalJWKSet, exportJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { createAccessTokenVerifier } from '../src/oidc/access-token-jwts.ts';
+import { keyPair } from './helpers/key-pairs.ts';
 
 // The node:crypto verifier of Tally's JWT access tokens (src/oidc/access-token-jwts.ts) must judge as
 // jose's jwtVerify judges (what token-modes.ts used alone before): every token below is asked of both,
@@ -11,9 +11,9 @@ import { createAccessTokenVerifier } from '../src/oidc/access-token-jwts.ts';
 const ISSUER = 'https://tally.example';
 const now = () => Math.floor(Date.now() / 1000);
 
-const es = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const es = keyPair();
+const rsa = keyPair({ type: 'rsa' });
+const other = keyPair();
 const publicJwk = async (key: typeof es.publicKey, kid: string, alg: string) => ({ ...(await exportJWK(key)), kid, alg }) as JWK;
 const keys = [await publicJwk(es.publicKey, 'es-1', 'ES256'), await publicJwk(rsa.publicKey, 'rs-1', 'RS256')];
 const verifier = createAccessTokenVerifier(ISSUER, keys);
@@ -105,7 +105,7 @@ test('what it leaves to jose: an unknown kid, no kid, another alg for the key, a
 });
 
 test('keys it cannot use (another algorithm, two under one kid) are left to jose', async () => {
-  const ed = generateKeyPairSync('ed25519');
+  const ed = keyPair({ type: 'ed25519' });
   const edJwk = await publicJwk(ed.publicKey, 'ed-1', 'EdDSA');
   const twice = createAccessTokenVerifier(ISSUER, [...keys, await publicJwk(other.publicKey, 'es-1', 'ES256'), edJwk]);
   const es256 = await signed(claims(), { alg: 'ES256', typ: 'at+jwt', kid: 'es-1' });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK } from 'jose';
 import * as oidc from 'openid-client';
@@ -8,6 +8,7 @@ import { query } from './helpers/db.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { countsOf, directProvider, SECRET, STORED_SECRET, type Counts } from './helpers/direct-provider.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
+import { keyPair } from './helpers/key-pairs.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { DECLINE_REASONS, type DeclineReason } from '../src/oidc/direct-guards.ts';
 
@@ -667,8 +668,8 @@ interface ProofKey {
 }
 
 function proofKey(alg: 'ES256' | 'Ed25519' = 'ES256'): ProofKey {
-  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
-  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' }) as Record<string, string>;
+  const { privateKey, publicJwk } = keyPair({ type: alg === 'ES256' ? 'ec' : 'ed25519' });
+  const { kty, crv, x, y } = publicJwk as Record<string, string>;
   const jwk: Record<string, string> = kty === 'EC' ? { kty: kty!, crv: crv!, x: x!, y: y! } : { kty: kty!, crv: crv!, x: x! };
   const canonical = kty === 'EC' ? { crv, kty, x, y } : { crv, kty, x };
   return { privateKey, alg, jwk, thumbprint: createHash('sha256').update(JSON.stringify(canonical)).digest('base64url') };

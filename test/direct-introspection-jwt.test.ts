@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { countsOf, type Counts } from './helpers/direct-provider.ts';
+import { keyPair } from './helpers/key-pairs.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -156,7 +156,7 @@ describe('JWTs left to oidc-provider (jwt_undecided), with the same answer', () 
   test('signed by another key (an unknown kid), or with a header Tally does not write', async () => {
     const { access_token } = await oidc.clientCredentialsGrant(await discover(server, await newClient('jwt')), { scope: 'api:read' });
     const claims = decodeJwt(access_token);
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const key = keyPair().privateKey;
     const { kid } = decodeProtectedHeader(access_token);
     const tokens = [
       await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'someone-else' }).sign(key),

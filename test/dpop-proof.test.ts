@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { test } from 'node:test';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
 import { createDpopProofChecker, htuOf } from '../src/protocol/dpop-proof.ts';
+import { keyPair as newKeyPair } from './helpers/key-pairs.ts';
 
 const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -19,13 +20,8 @@ const ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];
 
 type Key = { privateKey: KeyObject; alg: string; jwk: Record<string, unknown> };
 function keyPair(alg: string, bits = 2048): Key {
-  const pair =
-    alg === 'ES256'
-      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-      : alg.startsWith('Ed')
-        ? generateKeyPairSync('ed25519')
-        : generateKeyPairSync('rsa', { modulusLength: bits });
-  return { privateKey: pair.privateKey, alg, jwk: pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown> };
+  const pair = newKeyPair(alg === 'ES256' ? { type: 'ec' } : alg.startsWith('Ed') ? { type: 'ed25519' } : { type: 'rsa', modulusLength: bits });
+  return { privateKey: pair.privateKey, alg, jwk: { ...pair.publicJwk } };
 }
 
 function proof(key: Key, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {

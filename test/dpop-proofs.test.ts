@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import { test } from 'node:test';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
 import { createDpopProofs } from '../src/oidc/dpop-proofs.ts';
+import { keyPair as newKeyPair } from './helpers/key-pairs.ts';
 
 // The direct answer's DPoP proof check (src/oidc/dpop-proofs.ts) against jose's, which oidc-provider
 // uses: what it accepts, jose accepts with the same thumbprint; what it has judged once (a header, a
@@ -12,8 +13,8 @@ const ENDPOINT = 'https://issuer.example/token';
 const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
 
 function keyPair(kind: 'ec' | 'ed25519' = 'ec') {
-  const { privateKey, publicKey } = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
-  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' }) as Record<string, string>;
+  const { privateKey, publicJwk } = newKeyPair({ type: kind });
+  const { kty, crv, x, y } = publicJwk as Record<string, string>;
   return { privateKey, alg: kind === 'ec' ? 'ES256' : 'Ed25519', jwk: kty === 'EC' ? { kty, crv, x, y } : { kty, crv, x } };
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { ADMIN_KEY, admin } from './helpers/admin.ts';
 import { chromiumSkipReason, launchChromium } from './helpers/chromium.ts';
 import { databaseContents, query } from './helpers/db.ts';
 import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
+import { keyPair } from './helpers/key-pairs.ts';
 import { authorizationRequest, discover } from './helpers/oauth.ts';
 import { root, startServer, type TestServer } from './helpers/server.ts';
 
@@ -202,7 +203,7 @@ describe('passkeys in a real browser (CDP virtual authenticators)', { skip }, ()
     await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...credential, isResidentCredential: true, rpId: 'localhost' } });
     return page;
   }
-  const otherKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+  const otherKey = () => keyPair().privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
 
   test('refused: a cloned authenticator (its counter behind), another key under the same credential id, an unregistered passkey; wrong ones throttled', {
     timeout: 240_000,

@@ -1,4 +1,5 @@
-import { createHash, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { keyPair } from '../../test/helpers/key-pairs.ts';
 
 /**
  * DPoP proofs (RFC 9449) for the load generator, signed synchronously with node:crypto: autocannon
@@ -13,8 +14,8 @@ export interface ProofMaker {
 const b64 = (value: Buffer | string) => Buffer.from(value).toString('base64url');
 
 export function createProofMaker(): ProofMaker {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const { x, y } = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+  const { privateKey, publicJwk } = keyPair();
+  const { x, y } = publicJwk as { x: string; y: string };
   const jwk = { crv: 'P-256', kty: 'EC', x, y };
   const header = b64(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk }));
   return {

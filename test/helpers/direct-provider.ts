@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
 import { createDirectAnswers, type DirectEndpoint } from '../../src/http/direct-answers.ts';
@@ -10,6 +10,7 @@ import { holdProvider } from '../../src/oidc/provider-holder.ts';
 import { attachLedger } from '../../src/oidc/provider-ledger.ts';
 import { judgeFoundToken, type LedgerManager } from '../../src/tokens/ledger-manager.ts';
 import { compareClientSecret, keyedSecretHash } from '../../src/storage/client-secrets.ts';
+import { keyPair } from './key-pairs.ts';
 
 export interface Counts {
   /** Answered by Tally directly. */
@@ -66,7 +67,7 @@ class MapAdapter implements Adapter {
   async revokeByGrantId() {}
 }
 
-const signingKey = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'in-process', use: 'sig' };
+const signingKey = { ...keyPair({ type: 'rsa' }).privateJwk, kid: 'in-process', use: 'sig' };
 
 /**
  * An oidc-provider in this process (its in-memory adapter) with Tally's direct answers and metrics in
