@@ -1881,6 +1881,9 @@ function rawCases(): Case[] {
   const discovery = '/.well-known/openid-configuration';
   const toDiscovery = (headers: string) => `GET ${discovery} HTTP/1.1\r\n${headers}\r\n`;
   const json = rawAnswer({ mustAnswer: true, shape: oauth() });
+  // What node's parser refuses is answered by src/http/malformed-http.ts in the shape of the endpoint named.
+  const refusedOAuth = (status: number) => rawAnswer({ mustAnswer: true, shape: oauth({ status, error: 'invalid_request' }) });
+  const refusedProblem = (status: number) => rawAnswer({ mustAnswer: true, shape: problem({ status, code: 'invalid_request' }) });
   const manyHeaders = (n: number) => Array.from({ length: n }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
   const kinds: Record<string, { raw: string | Buffer; responses?: number; expect?: RawCheck }> = {
     'an unknown method': { raw: `FOO /token HTTP/1.1\r\nHost: ${host}\r\n\r\n` },
@@ -1971,15 +1974,19 @@ function rawCases(): Case[] {
       raw: `POST /token HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ${FORM}\r\nTransfer-Encoding: chunked\r\n\r\n5;ext="open\r\nscope\r\n0\r\n\r\n`,
     },
     'a folded header line': { raw: `GET /token HTTP/1.1\r\nHost: ${host}\r\nX-A: a\r\n folded\r\n\r\n` },
-    'a header line without a colon': { raw: `GET /token HTTP/1.1\r\nHost: ${host}\r\nNo-Colon\r\n\r\n` },
+    'a header line without a colon': { raw: `GET /token HTTP/1.1\r\nHost: ${host}\r\nNo-Colon\r\n\r\n`, expect: refusedOAuth(400) },
     'a header name with a space': { raw: `GET /token HTTP/1.1\r\nHost: ${host}\r\nBad Name: v\r\n\r\n` },
     'a NUL in a header value': { raw: `GET /token HTTP/1.1\r\nHost: ${host}\r\nX-A: a\u0000b\r\n\r\n` },
-    'a NUL in Authorization at the admin API': { raw: `GET /admin/clients HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${ADMIN_KEY}\u0000\r\n\r\n` },
+    'a NUL in Authorization at the admin API': {
+      raw: `GET /admin/clients HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${ADMIN_KEY}\u0000\r\n\r\n`,
+      expect: refusedProblem(400),
+    },
     'a CR alone inside a header value': { raw: `GET /token HTTP/1.1\r\nHost: ${host}\r\nX-A: a\rb\r\n\r\n` },
     'bare LF line endings': { raw: `GET /token HTTP/1.1\nHost: ${host}\n\n` },
-    'a 20 KB header': { raw: get('/token', `X-Flood: ${repeat(20_000, 'f')}\r\n`) },
+    'a 20 KB header': { raw: get('/token', `X-Flood: ${repeat(20_000, 'f')}\r\n`), expect: refusedOAuth(431) },
+    'a 20 KB header at the admin API': { raw: get('/admin/clients', `${key}X-Flood: ${repeat(20_000, 'f')}\r\n`), expect: refusedProblem(431) },
     '1,000 headers within the size limit': { raw: postToken(manyHeaders(1000)), expect: json },
-    '3,000 headers past the size limit': { raw: postToken(manyHeaders(3000)) },
+    '3,000 headers past the size limit': { raw: postToken(manyHeaders(3000)), expect: refusedOAuth(431) },
     'a 20 KB URL': { raw: get(`/token?${repeat(20_000, 'u')}`) },
     'a 12 KB URL within the limit': { raw: get(`/token?x=${repeat(12_000, 'u')}`), expect: json },
     'a 12 KB URL at the admin API': {

@@ -33,6 +33,7 @@ import { parseProtocolRequest, pathOf, readsForm } from '../oidc/protocol-reques
 import { TemporarilyUnavailable } from '../oidc/unavailable.js';
 import { createDirectAnswers, directEndpointOf, type DirectEndpoint } from './direct-answers.js';
 import { sendAfterPoll } from './send-after-poll.js';
+import { answerMalformedHttp, isAdminTarget } from './malformed-http.js';
 import { DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, type UnavailableNotice } from '../storage/unavailable.js';
 
 export interface HttpDependencies {
@@ -108,7 +109,7 @@ function hasRepeatedHost(req: IncomingMessage): boolean {
 
 /** A refusal written before any router sees the request: a problem under /admin, the OAuth shape elsewhere. */
 function refuseRequest(req: IncomingMessage, res: ServerResponse, status: number, description: string) {
-  const write = /^\/admin(?:[/?]|$)/.test(req.url ?? '') ? writeProblem : writeOAuthError;
+  const write = isAdminTarget(req.url ?? '') ? writeProblem : writeOAuthError;
   write(res, new TallyError(status, 'invalid_request', description), { connection: 'close' });
 }
 
@@ -255,6 +256,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     deps.providers.handle(req, res);
   });
+  server.on('clientError', answerMalformedHttp);
   server.keepAliveTimeout = 65_000;
   return { server, closeStreams: revocationStream.closeAll };
 }
