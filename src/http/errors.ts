@@ -17,9 +17,12 @@ export function oauthErrorBody(error: TallyError): { error: string; error_descri
   return { error: error.code, error_description: error.message };
 }
 
+/** The media type of RFC 6749's JSON error as Tally writes it. */
+export const OAUTH_ERROR_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** Writes an OAuth error on a response no router has touched (see server.ts's refusals). */
 export function writeOAuthError(res: ServerResponse, error: TallyError, headers: Record<string, string> = {}) {
-  res.writeHead(error.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.writeHead(error.status, { 'content-type': OAUTH_ERROR_CONTENT_TYPE, 'cache-control': 'no-store', ...headers });
   res.end(JSON.stringify(oauthErrorBody(error)));
 }
 

@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TallyError } from '../lib/errors.js';
-import { problemBody } from './admin/problem.js';
-import { oauthErrorBody } from './errors.js';
+import { PROBLEM_CONTENT_TYPE, problemBody } from './admin/problem.js';
+import { OAUTH_ERROR_CONTENT_TYPE, oauthErrorBody } from './errors.js';
 
 /** The admin API's requests, whose refusals are RFC 9457 problems; every other refusal has the OAuth shape. */
 export const isAdminTarget = (target: string): boolean => /^\/admin(?:[/?]|$)/.test(target);
@@ -38,7 +38,7 @@ export function answerMalformedHttp(error: NodeJS.ErrnoException & { rawPacket?:
   const refusal = new TallyError(status, 'invalid_request', description);
   const admin = isAdminTarget(targetOf(error.rawPacket));
   const body = JSON.stringify(admin ? problemBody(refusal) : oauthErrorBody(refusal));
-  const contentType = admin ? 'application/problem+json' : 'application/json; charset=utf-8';
+  const contentType = admin ? PROBLEM_CONTENT_TYPE : OAUTH_ERROR_CONTENT_TYPE;
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,

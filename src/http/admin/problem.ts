@@ -54,17 +54,20 @@ export function problemBody(error: TallyError): Record<string, unknown> {
   };
 }
 
+/** The media type of every problem (RFC 9457 §8.1). */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
 export function sendProblem(res: Response, error: TallyError) {
   res
     .status(error.status)
-    .type('application/problem+json')
+    .type(PROBLEM_CONTENT_TYPE)
     .set('cache-control', 'no-store')
     .send(JSON.stringify(problemBody(error)));
 }
 
 /** Writes a problem on a response no router has touched (see server.ts's refusals). */
 export function writeProblem(res: ServerResponse, error: TallyError, headers: Record<string, string> = {}) {
-  res.writeHead(error.status, { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...headers });
+  res.writeHead(error.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers });
   res.end(JSON.stringify(problemBody(error)));
 }
 
