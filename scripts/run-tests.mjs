@@ -1,6 +1,7 @@
 // Runs the whole suite with node's own test runner (TypeScript through tsx), twice: on SQLite, then on
 // PostgreSQL (TALLY_TEST_DATABASE=postgres) against one throwaway PostgreSQL server started here for
 // the whole pass, when the PostgreSQL binaries are installed; else that pass is skipped, saying why.
+// The servers and CLIs the tests start run from a compiled copy of src/ made first (test/.build).
 //
 //   npm test                                  both passes, every test file
 //   npm test -- test/cli.test.ts              both passes, these files
@@ -46,7 +47,7 @@ function runPass(name, env) {
       ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...files],
       {
         stdio: ['inherit', 'pipe', 'inherit'],
-        env: { ...process.env, NODE_NO_WARNINGS: '1', ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}), ...env },
+        env: { ...process.env, NODE_NO_WARNINGS: '1', TALLY_TEST_BUILD: dist, ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}), ...env },
       },
     );
     let output = '';
@@ -74,6 +75,14 @@ function runPass(name, env) {
     });
   });
 }
+
+// The servers and CLIs the tests start run from one compiled copy of src/, made here for the run
+// (test/helpers/server.ts, tallyTree): each starts on half the CPU that tsx's loader would take.
+const compiling = Date.now();
+const { compileInto } = await tsImport('./compile.ts', import.meta.url);
+const { dist, typeErrors } = compileInto(join(import.meta.dirname, '../test/.build'), { incremental: true });
+if (typeErrors) console.log(`# tsc reported type errors (npm run typecheck names them all):\n${typeErrors}`);
+console.log(`# compiled src/ to ${dist} in ${minutes(Date.now() - compiling)}`);
 
 const results = [];
 const notes = [];

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
-import { root } from './helpers/server.ts';
+import { root, tallyArgs } from './helpers/server.ts';
 
 describe('configuration from the environment', () => {
   test('defaults → the contract values', () => {
@@ -53,7 +52,7 @@ describe('configuration from the environment', () => {
   }
 
   test('PORT=abc → the server process stops with a non-zero exit and a message naming PORT', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts')], {
+    const result = spawnSync(process.execPath, tallyArgs('main'), {
       cwd: root,
       env: { ...process.env, PORT: 'abc', NODE_NO_WARNINGS: '1' },
       encoding: 'utf8',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { argumentsOf, dockerfile, environmentOf, stagesOf, type Stage } from './helpers/dockerfile.ts';
-import { freePort, root, sqliteOnly } from './helpers/server.ts';
+import { freePort, root, sqliteOnly, tallyTree } from './helpers/server.ts';
 
 // No container runtime here: the Dockerfile's runtime stage is laid out in a temporary directory
 // (its COPY lines, its ENV, its WORKDIR as that directory) and its CMD and HEALTHCHECK are run there.
@@ -56,7 +56,10 @@ test("the runtime stage's files, environment and CMD start a server that migrate
     const destination = join(app, target);
     if (from === 'build') {
       const built = source.replace(/^\/app\//, '');
-      if (built === 'dist') {
+      if (built === 'dist' && tallyTree.compiled) {
+        // The run's compiled copy of src/ (scripts/run-tests.mjs): the same tsc output but for declarations and maps.
+        cpSync(tallyTree.dir, destination, { recursive: true });
+      } else if (built === 'dist') {
         const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', destination], {
           encoding: 'utf8',
         });

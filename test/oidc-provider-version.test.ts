@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isSupported, SUPPORTED_RANGE } from '../src/oidc/internals/version.ts';
-import { freePort, root, testDatabase } from './helpers/server.ts';
+import { freePort, root, tallyArgs, tallyTree, testDatabase } from './helpers/server.ts';
 
 // Tally relies on oidc-provider's internals (src/oidc/internals/) and must refuse to start on a version
 // it was not written for. Here Tally is installed beside another oidc-provider: a directory holding its
-// source, views and migrations, and a node_modules with every package of this checkout but
+// code (the tests' tree: src/ or its compiled copy), views and migrations, and a node_modules with every package of this checkout but
 // oidc-provider, which is a copy of it whose package.json names another version. The same layout
 // naming the version in package.json starts, so a refusal is the version check's doing.
 
@@ -21,7 +21,7 @@ after(() => {
 function installBeside(version: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tally-provider-version-'));
   installs.push(dir);
-  cpSync(join(root, 'src'), join(dir, 'src'), { recursive: true });
+  cpSync(tallyTree.dir, join(dir, 'src'), { recursive: true });
   for (const file of ['package.json', 'tsconfig.json']) cpSync(join(root, file), join(dir, file));
   for (const folder of ['views', 'migrations']) symlinkSync(join(root, folder), join(dir, folder), 'dir');
   const modules = realpathSync(join(root, 'node_modules'));
@@ -34,9 +34,9 @@ function installBeside(version: string): string {
   return dir;
 }
 
-/** Runs `node --import tsx <entry> ...args` in the installation; resolves when it exits or `until` sees its output. */
-function run(dir: string, entry: string, args: string[], env: NodeJS.ProcessEnv, until?: (output: string) => boolean) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(dir, entry), ...args], {
+/** Runs Tally's `entry` with `args` in the installation; resolves when it exits or `until` sees its output. */
+function run(dir: string, entry: 'main' | 'cli/index', args: string[], env: NodeJS.ProcessEnv, until?: (output: string) => boolean) {
+  const child = spawn(process.execPath, [...tallyArgs(entry, join(dir, 'src')), ...args], {
     cwd: dir,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,7 +81,7 @@ test('the supported range: 9.13.3 and later 9.13 releases; nothing before, after
 test('the server beside oidc-provider 9.14.0 → refuses to start, naming both versions, before touching its database', { timeout: 120_000 }, async () => {
   const dir = installBeside('9.14.0');
   const dbFile = join(dir, 'tally.db');
-  const result = await run(dir, 'src/main.ts', [], { PORT: String(await freePort()), DATABASE_URL: `file:${dbFile}`, LOG_LEVEL: 'warn' });
+  const result = await run(dir, 'main', [], { PORT: String(await freePort()), DATABASE_URL: `file:${dbFile}`, LOG_LEVEL: 'warn' });
   assert.equal(result.code, 1, result.stdout + result.stderr);
   // (On Node 20, oidc-provider's own line about the runtime may come first.)
   assert.deepEqual(
@@ -101,7 +101,7 @@ test('the server beside oidc-provider 9.14.0 → refuses to start, naming both v
 test('the CLI beside oidc-provider 9.13.2, registering a client (the command that loads oidc-provider) → refuses too', { timeout: 120_000 }, async () => {
   const dir = installBeside('9.13.2');
   const metadata = JSON.stringify({ client_name: 'Worker', grant_types: ['client_credentials'], response_types: [] });
-  const result = await run(dir, 'src/cli/index.ts', ['clients', 'create', '--json', metadata], { DATABASE_URL: `file:${join(dir, 'tally.db')}` });
+  const result = await run(dir, 'cli/index', ['clients', 'create', '--json', metadata], { DATABASE_URL: `file:${join(dir, 'tally.db')}` });
   assert.equal(result.code, 1, result.stdout + result.stderr);
   assert.match(
     result.stderr,
@@ -115,7 +115,7 @@ test('the same installation with the version package.json names → the server s
   const db = await testDatabase();
   const port = await freePort();
   try {
-    const server = await run(dir, 'src/main.ts', [], { PORT: String(port), DATABASE_URL: db.databaseUrl, LOG_LEVEL: 'warn' }, (output) =>
+    const server = await run(dir, 'main', [], { PORT: String(port), DATABASE_URL: db.databaseUrl, LOG_LEVEL: 'warn' }, (output) =>
       /serving the issuer/.test(output),
     );
     try {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import * as oidc from 'openid-client';
@@ -9,7 +8,7 @@ import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { insertRows, query } from './helpers/db.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
-import { root, startServer, type TestServer } from './helpers/server.ts';
+import { root, startServer, tallyArgs, type TestServer } from './helpers/server.ts';
 
 let server: TestServer;
 before(async () => {
@@ -55,7 +54,7 @@ async function seedExpired(entries: number, listed: number) {
 
 function runPrune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), 'prune', ...args], {
+    const child = spawn(process.execPath, [...tallyArgs('cli/index'), 'prune', ...args], {
       cwd: root,
       env: { ...process.env, ...server.env, NODE_NO_WARNINGS: '1' },
     });

@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { compileInto } from '../../scripts/compile.ts';
 import { freePort, spawnChild, waitUntilServing, type Child } from './processes.ts';
 
 /** The root key of this run's servers (one per run: a restarted server must open what it sealed). */
@@ -15,41 +15,16 @@ export const workDir = join(root, 'bench/.work');
 
 export const ADMIN_KEY = 'bench-admin-key-0123456789-abcdefghijklmnopqrstuv';
 
-/**
- * Compiles src/ to bench/.build/dist with the project's tsconfig, and links bench/.build/views and
- * bench/.build/migrations to the real ones (the code finds them at `<its file>/../../views`).
- */
+/** Compiles src/ to bench/.build/dist, afresh (scripts/compile.ts). */
 export function build(log: (line: string) => void): void {
-  if (!existsSync(join(root, 'src/storage/generated/sqlite'))) {
-    log('generating the Prisma clients (npm run generate)');
-    const gen = spawnSync('npm', ['run', 'generate'], { cwd: root, encoding: 'utf8' });
-    if (gen.status !== 0) throw new Error(`npm run generate failed:\n${gen.stdout}\n${gen.stderr}`);
-  }
   log('compiling src/ to bench/.build/dist (tsc)');
-  rmSync(distDir, { recursive: true, force: true });
-  const tsc = spawnSync(
-    process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', distDir, '--declaration', 'false', '--sourceMap', 'false'],
-    {
-      cwd: root,
-      encoding: 'utf8',
-    },
-  );
+  const { typeErrors } = compileInto(buildDir);
   // tsc emits even when others' work in progress has type errors; only a missing entry point is fatal.
-  if (!existsSync(join(distDir, 'main.js'))) throw new Error(`tsc produced no main.js:\n${tsc.stdout}\n${tsc.stderr}`);
-  if (tsc.status !== 0) log(`tsc reported type errors (emitted anyway):\n${tsc.stdout.split('\n').slice(0, 10).join('\n')}`);
-  linkAssets();
+  if (typeErrors) log(`tsc reported type errors (emitted anyway):\n${typeErrors}`);
 }
 
 export function isBuilt(): boolean {
   return existsSync(join(distDir, 'main.js'));
-}
-
-function linkAssets(): void {
-  for (const name of ['views', 'migrations']) {
-    const link = join(buildDir, name);
-    if (!existsSync(link)) symlinkSync(join(root, name), link);
-  }
 }
 
 export interface TallyServer {

@@ -16,6 +16,18 @@ const STOP_WITHIN_MS = 30_000;
 export const root = resolve(import.meta.dirname, '../..');
 
 /**
+ * The tree the tests run Tally's processes from: the run's compiled copy of src/ when there is one
+ * (scripts/run-tests.mjs compiles it once and names it in TALLY_TEST_BUILD: a server then starts on
+ * half the CPU that tsx's loader takes), else src/ itself through tsx (a test file run on its own).
+ */
+export const tallyTree: { compiled: boolean; dir: string; extension: string; nodeArgs: string[] } = process.env.TALLY_TEST_BUILD
+  ? { compiled: true, dir: resolve(process.env.TALLY_TEST_BUILD), extension: '.js', nodeArgs: [] }
+  : { compiled: false, dir: join(root, 'src'), extension: '.ts', nodeArgs: ['--import', 'tsx'] };
+
+/** node's arguments that run Tally's `entry` (`main`, `cli/index`) from `tallyTree`, or from a copy of it in `dir`. */
+export const tallyArgs = (entry: 'main' | 'cli/index', dir = tallyTree.dir): string[] => [...tallyTree.nodeArgs, join(dir, `${entry}${tallyTree.extension}`)];
+
+/**
  * The database the suite runs on. `npm test` runs it twice: on SQLite, then with
  * TALLY_TEST_DATABASE=postgres on PostgreSQL (see scripts/run-tests.mjs).
  */
@@ -85,7 +97,7 @@ export async function testDatabase(): Promise<TestDatabase> {
 }
 
 export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), ...args], {
+  return spawnSync(process.execPath, [...tallyArgs('cli/index'), ...args], {
     cwd: root,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     input: input ?? '',
@@ -94,7 +106,7 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
 }
 
 /**
- * Starts `src/main.ts` in its own process on a free port and waits until it answers. Its database,
+ * Starts Tally's server (`tallyArgs('main')`) in its own process on a free port and waits until it answers. Its database,
  * unless `env.DATABASE_URL` names one: `<dir>/tally.db`, or in the PostgreSQL pass a new database.
  */
 export async function startServer(options: { dir?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<TestServer> {
@@ -103,7 +115,7 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
   const databaseUrl = options.env?.DATABASE_URL ?? (onPostgres ? await createDatabaseOn(await postgresPassServer()) : `file:${dbFile}`);
   const env: NodeJS.ProcessEnv = { PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env, DATABASE_URL: databaseUrl };
   const port = Number(env.PORT);
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', join(root, 'src/main.ts')], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...tallyArgs('main')], {
     cwd: root,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
