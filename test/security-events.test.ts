@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.ts';
 import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
 import { discover, signInAndConsent } from './helpers/oauth.ts';
+import { rawRequest } from './helpers/raw-http.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
 // Security events seen from outside. A rotated refresh token presented again, and an authorization code redeemed twice, revoke their grant
@@ -92,4 +95,48 @@ test('a JWT claiming this issuer but signed by another key: inactive at introspe
   assert.deepEqual(await answer.json(), { active: false });
   assert.equal((await securityEvents('forged_token')) - before, 1);
   assert.match(server.output(), /"event":"forged_token"/);
+});
+
+test('requests the HTTP parser refuses are counted and logged as malformed_http, without their bytes; a client that hangs up mid-request is not', async () => {
+  const { port } = new URL(server.url);
+  const secret = 'Bearer do-not-log-me-0123456789';
+  const before = await securityEvents('malformed_http');
+  const logFrom = server.output().length;
+
+  // Request smuggling's shape: a Content-Length and a Transfer-Encoding both.
+  const smuggled = await rawRequest(
+    server.url,
+    `POST /token HTTP/1.1\r\nHost: localhost:${port}\r\nAuthorization: ${secret}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+  );
+  assert.equal(smuggled.status, 400);
+  // Header lines larger than the parser takes.
+  const oversized = await rawRequest(server.url, `GET /admin/clients HTTP/1.1\r\nHost: localhost:${port}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.equal(oversized.status, 431);
+  // Garbage pipelined after a good request: its answer has gone out, so the connection is only closed.
+  const pipelined = await rawRequest(server.url, `GET /healthz HTTP/1.1\r\nHost: localhost:${port}\r\n\r\nGARBAGE ${secret}\r\n\r\n`);
+  assert.equal(pipelined.status, 200);
+  assert.equal((await securityEvents('malformed_http')) - before, 3);
+
+  const lines = (await server.outputUntil((output) => (output.slice(logFrom).match(/"event":"malformed_http"/g)?.length ?? 0) >= 3))
+    .slice(logFrom)
+    .split('\n')
+    .filter((line) => line.includes('"event":"malformed_http"'));
+  assert.equal(lines.length, 3, lines.join('\n'));
+  const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.deepEqual(
+    events.map(({ code, status, ip }) => ({ code, status, ip })),
+    [
+      { code: 'HPE_INVALID_TRANSFER_ENCODING', status: 400, ip: '127.0.0.1' },
+      { code: 'HPE_HEADER_OVERFLOW', status: 431, ip: '127.0.0.1' },
+      { code: 'HPE_INVALID_METHOD', status: 400, ip: '127.0.0.1' },
+    ],
+  );
+  assert.doesNotMatch(server.output(), /do-not-log-me/, "the request's bytes are not logged");
+
+  // A request cut short by the client closing its side: nothing was refused.
+  const cutShort = connect(Number(port), '127.0.0.1');
+  cutShort.end(`GET /healthz HTTP/1.1\r\nHost: localhost:${port}\r\nX-Half: `);
+  cutShort.resume();
+  await once(cutShort, 'close');
+  assert.equal((await securityEvents('malformed_http')) - before, 3);
 });

@@ -22,6 +22,8 @@ export const SECURITY_EVENTS = {
   passkey_failed: 'a passkey assertion refused (bad signature, unknown or another user’s credential, no user verification, a counter gone back)',
   recovery_code_used: 'a recovery code used (each works once)',
   overloaded: 'expensive work refused because its bound was reached',
+  malformed_http:
+    'a request the HTTP parser refused (not HTTP/1.1, a conflicting Content-Length or Transfer-Encoding as in request smuggling, header lines too many or too large, headers too slow)',
   shared_store_fallback: 'Redis did not answer: throttle counts or one-time marks kept in the database until it does (once per outage and store)',
 } as const;
 

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { SecurityEvents } from '../config/security-events.js';
 import { TallyError } from '../lib/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemBody } from './admin/problem.js';
 import { OAUTH_ERROR_CONTENT_TYPE, oauthErrorBody } from './errors.js';
@@ -14,6 +15,8 @@ const REFUSALS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
 };
 const NOT_HTTP: [number, string] = [400, 'the request is not well-formed HTTP/1.1'];
+/** A client that hung up, mid-request or not: no security event. */
+const HUNG_UP = new Set(['ECONNRESET', 'HPE_INVALID_EOF_STATE']);
 
 /** The request target of the packet's request line, when the packet holds it (the parser's error keeps only the chunk it failed on). */
 function targetOf(packet: Buffer | undefined): string {
@@ -28,13 +31,22 @@ function targetOf(packet: Buffer | undefined): string {
  * the failing chunk does not show the request line). Node 22 counts header lines where Node 20 did
  * not (1,000 lines of 12.9 KB are refused there), so this is the answer the image gives to such a
  * request too. A socket that already carried an answer, or is closed, is only destroyed.
+ *
+ * Each refusal is a security event (`malformed_http`, with the parser's code and the peer's address,
+ * never the request's bytes: they may hold credentials), also one that follows a pipelined answer,
+ * where a smuggled request shows; a client that hung up is none.
  */
-export function answerMalformedHttp(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex & { bytesWritten?: number }): void {
+export function answerMalformedHttp(
+  error: NodeJS.ErrnoException & { rawPacket?: Buffer },
+  socket: Duplex & { bytesWritten?: number; remoteAddress?: string },
+  security: SecurityEvents,
+): void {
+  const [status, description] = REFUSALS[error.code ?? ''] ?? NOT_HTTP;
+  if (!HUNG_UP.has(error.code ?? '')) security.report('malformed_http', { code: error.code, status, ip: socket.remoteAddress });
   if (error.code === 'ECONNRESET' || !socket.writable || (socket.bytesWritten ?? 0) > 0) {
     socket.destroy();
     return;
   }
-  const [status, description] = REFUSALS[error.code ?? ''] ?? NOT_HTTP;
   const refusal = new TallyError(status, 'invalid_request', description);
   const admin = isAdminTarget(targetOf(error.rawPacket));
   const body = JSON.stringify(admin ? problemBody(refusal) : oauthErrorBody(refusal));

@@ -256,7 +256,7 @@ export function createHttpServer(deps: HttpDependencies): { server: Server; clos
     }
     deps.providers.handle(req, res);
   });
-  server.on('clientError', answerMalformedHttp);
+  server.on('clientError', (error, socket) => answerMalformedHttp(error, socket, deps.runtime.security));
   server.keepAliveTimeout = 65_000;
   return { server, closeStreams: revocationStream.closeAll };
 }
