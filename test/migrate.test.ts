@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { MigrationError, migrationsRoot, readMigrations, runMigrations } from '../src/storage/migrate.ts';
 import { execute, insertRows, query } from './helpers/db.ts';
 import { createDatabaseOn, postgresPassServer } from './helpers/postgres.ts';
-import { onPostgres, root, tallyArgs, testDialect } from './helpers/server.ts';
+import { onPostgres, root, tallyArgs, tallyNode, testDialect } from './helpers/server.ts';
 import { spawn } from 'node:child_process';
 
 const ALL = readMigrations(testDialect).map((m) => m.name);
@@ -40,7 +40,7 @@ describe(`the migration runner (${testDialect})`, () => {
     const url = await newDatabase('racing.db');
     const migrate = () =>
       new Promise<string[]>((done, fail) => {
-        const child = spawn(process.execPath, [...tallyArgs('cli/index'), 'migrate'], {
+        const child = spawn(tallyNode, [...tallyArgs('cli/index'), 'migrate'], {
           cwd: root,
           env: { ...process.env, DATABASE_URL: url },
         });
@@ -66,7 +66,7 @@ describe(`the migration runner (${testDialect})`, () => {
     const url = await newDatabase('edited-server.db');
     await runMigrations(url);
     await execute(url, `UPDATE "_tally_migrations" SET "checksum" = 'edited' WHERE "name" = '0001_init'`);
-    const child = spawn(process.execPath, tallyArgs('main'), {
+    const child = spawn(tallyNode, tallyArgs('main'), {
       cwd: root,
       env: { ...process.env, DATABASE_URL: url, PORT: '0', LOG_LEVEL: 'silent', NODE_NO_WARNINGS: '1' },
     });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { realpathSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { createClient, createUser, createWebClient, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
-import { onPostgres, startServer, type TestServer } from './helpers/server.ts';
+import { onPostgres, startServer, tallyNode, type TestServer } from './helpers/server.ts';
 
 describe(`OpenID Connect flows with openid-client on a real ${onPostgres ? 'PostgreSQL database' : 'SQLite file'}`, () => {
   let server: TestServer;
@@ -19,6 +20,10 @@ describe(`OpenID Connect flows with openid-client on a real ${onPostgres ? 'Post
     config = await discover(server, web);
   });
   after(() => server.stop());
+
+  test('the server runs on the node the suite names (Node 22 of the Docker image, in its pass of scripts/run-tests.mjs)', () => {
+    assert.equal(realpathSync(`/proc/${server.pid}/exe`), realpathSync(tallyNode));
+  });
 
   test('discovery → every contract endpoint is advertised under the issuer', () => {
     const meta = config.serverMetadata();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isSupported, SUPPORTED_RANGE } from '../src/oidc/internals/version.ts';
-import { freePort, root, tallyArgs, tallyTree, testDatabase } from './helpers/server.ts';
+import { freePort, root, tallyArgs, tallyNode, tallyTree, testDatabase } from './helpers/server.ts';
 
 // Tally relies on oidc-provider's internals (src/oidc/internals/) and must refuse to start on a version
 // it was not written for. Here Tally is installed beside another oidc-provider: a directory holding its
@@ -36,7 +36,7 @@ function installBeside(version: string): string {
 
 /** Runs Tally's `entry` with `args` in the installation; resolves when it exits or `until` sees its output. */
 function run(dir: string, entry: 'main' | 'cli/index', args: string[], env: NodeJS.ProcessEnv, until?: (output: string) => boolean) {
-  const child = spawn(process.execPath, [...tallyArgs(entry, join(dir, 'src')), ...args], {
+  const child = spawn(tallyNode, [...tallyArgs(entry, join(dir, 'src')), ...args], {
     cwd: dir,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,7 +17,7 @@ import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover, signInAndConsent } from './helpers/oauth.ts';
 import { postgresSkipReason, startPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { redisSkipReason, startRedis, type TestRedis } from './helpers/redis.ts';
-import { freePort, onPostgres, root, startServer, tallyArgs, tempDatabase, type TestServer } from './helpers/server.ts';
+import { freePort, onPostgres, root, startServer, tallyArgs, tallyNode, tempDatabase, type TestServer } from './helpers/server.ts';
 
 type Mode = 'reference' | 'jwt' | 'stateless';
 const MODES: Mode[] = ['reference', 'jwt', 'stateless'];
@@ -107,7 +107,7 @@ describe('PostgreSQL', { skip: pgSkip, concurrency: true }, () => {
       const url = await postgres!.createDatabase();
       const migrate = () =>
         new Promise<string[]>((done, fail) => {
-          const child = spawn(process.execPath, [...tallyArgs('cli/index'), 'migrate'], {
+          const child = spawn(tallyNode, [...tallyArgs('cli/index'), 'migrate'], {
             cwd: root,
             env: { ...process.env, DATABASE_URL: url, NODE_NO_WARNINGS: '1' },
             stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,7 @@ import { admin, ADMIN_KEY } from './helpers/admin.ts';
 import { insertRows, query } from './helpers/db.ts';
 import { REDIRECT_URI } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
-import { root, startServer, tallyArgs, type TestServer } from './helpers/server.ts';
+import { root, startServer, tallyArgs, tallyNode, type TestServer } from './helpers/server.ts';
 
 let server: TestServer;
 before(async () => {
@@ -54,7 +54,7 @@ async function seedExpired(entries: number, listed: number) {
 
 function runPrune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [...tallyArgs('cli/index'), 'prune', ...args], {
+    const child = spawn(tallyNode, [...tallyArgs('cli/index'), 'prune', ...args], {
       cwd: root,
       env: { ...process.env, ...server.env, NODE_NO_WARNINGS: '1' },
     });

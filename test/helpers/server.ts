@@ -24,6 +24,12 @@ export const tallyTree: { compiled: boolean; dir: string; extension: string; nod
   ? { compiled: true, dir: resolve(process.env.TALLY_TEST_BUILD), extension: '.js', nodeArgs: [] }
   : { compiled: false, dir: join(root, 'src'), extension: '.ts', nodeArgs: ['--import', 'tsx'] };
 
+/**
+ * The node binary of Tally's processes: this one's, or TALLY_TEST_NODE's (scripts/run-tests.mjs runs
+ * some suites once more with the servers on the Docker image's Node 22).
+ */
+export const tallyNode = process.env.TALLY_TEST_NODE || process.execPath;
+
 /** node's arguments that run Tally's `entry` (`main`, `cli/index`) from `tallyTree`, or from a copy of it in `dir`. */
 export const tallyArgs = (entry: 'main' | 'cli/index', dir = tallyTree.dir): string[] => [...tallyTree.nodeArgs, join(dir, `${entry}${tallyTree.extension}`)];
 
@@ -97,7 +103,7 @@ export async function testDatabase(): Promise<TestDatabase> {
 }
 
 export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string) {
-  return spawnSync(process.execPath, [...tallyArgs('cli/index'), ...args], {
+  return spawnSync(tallyNode, [...tallyArgs('cli/index'), ...args], {
     cwd: root,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     input: input ?? '',
@@ -115,7 +121,7 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
   const databaseUrl = options.env?.DATABASE_URL ?? (onPostgres ? await createDatabaseOn(await postgresPassServer()) : `file:${dbFile}`);
   const env: NodeJS.ProcessEnv = { PORT: String(await freePort()), LOG_LEVEL: 'warn', ...options.env, DATABASE_URL: databaseUrl };
   const port = Number(env.PORT);
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...tallyArgs('main')], {
+  const child: ChildProcess = spawn(tallyNode, [...(options.nodeArgs ?? []), ...tallyArgs('main')], {
     cwd: root,
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
