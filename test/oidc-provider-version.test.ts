@@ -9,9 +9,10 @@ import { freePort, root, tallyArgs, tallyNode, tallyTree, testDatabase } from '.
 
 // Tally relies on oidc-provider's internals (src/oidc/internals/) and must refuse to start on a version
 // it was not written for. Here Tally is installed beside another oidc-provider: a directory holding its
-// code (the tests' tree: src/ or its compiled copy), views and migrations, and a node_modules with every package of this checkout but
-// oidc-provider, which is a copy of it whose package.json names another version. The same layout
-// naming the version in package.json starts, so a refusal is the version check's doing.
+// code (the tests' tree: src/ or its compiled copy), views and migrations, and a node_modules with
+// every package of this checkout but oidc-provider, which is a copy of it whose package.json names
+// another version. The same layout naming the version in package.json starts, so a refusal is the
+// version check's doing.
 
 const installs: string[] = [];
 after(() => {
