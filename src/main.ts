@@ -28,7 +28,7 @@ try {
 // A migration that cannot run is told as a bad variable is (exit 2, its message); other failures throw.
 const runtime = await openRuntime(config).catch(exitFor);
 const { logger } = runtime;
-if (!config.secretKey) logger.warn({ variable: 'TALLY_SECRET_KEY' }, NO_SECRET_KEY_WARNING);
+if (config.secretKeys.length === 0) logger.warn({ variable: 'TALLY_SECRET_KEY' }, NO_SECRET_KEY_WARNING);
 if (runtime.appliedMigrations.length) logger.info({ migrations: runtime.appliedMigrations }, 'migrations applied');
 const build = (keyring: Keyring) => {
   const provider = createProvider({ ...runtime, keyring, renderPage });

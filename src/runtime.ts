@@ -41,6 +41,8 @@ export interface Runtime {
   /** Hits and misses of the in-process caches, for /metrics. */
   cacheStats: { client: CacheStats; ledger: CacheStats; revocation: CacheStats };
   keyring: Keyring;
+  /** Reads the keys table again (signing keys added, activated or retired), sealing again what an older root key sealed. */
+  loadKeyring(): Promise<Keyring>;
   clients: ClientStore;
   users: UserStore;
   /** Users' second factors (TOTP secrets sealed, recovery codes hashed). */
@@ -99,7 +101,11 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     onWarning: (message, error) => logger.warn({ err: error }, message),
   });
   const { db, sql } = storage;
-  const keyring = await loadKeyring(db, config.secretKey, config.keyActivationDelay * 1000);
+  const loadKeys = () =>
+    loadKeyring(db, config.secretKeys, config.keyActivationDelay * 1000, ({ keys, keptRootDeleted }) =>
+      logger.info({ keys, keptRootDeleted }, 'stored keys sealed again with the first key of TALLY_SECRET_KEY'),
+    );
+  const keyring = await loadKeys();
   const redis = config.redisUrl ? await openRedisChannels(config.redisUrl, logger) : undefined;
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s; a client's
   // secret is read fresh at each authentication, so a rotation counts at once everywhere).
@@ -155,6 +161,7 @@ export async function openRuntime(config: Config, { shortLived = false } = {}): 
     sql,
     cacheStats,
     keyring,
+    loadKeyring: loadKeys,
     clients,
     users: createUserStore(db, sql),
     factors: createFactorStore(db, sql, keyring),

@@ -102,7 +102,7 @@ test("each replica's environment is valid for Tally, names only variables Tally 
   assert.equal(first!.issuer, second!.issuer);
   assert.equal(first!.databaseUrl, second!.databaseUrl);
   assert.equal(first!.redisUrl, second!.redisUrl);
-  assert.deepEqual(first!.secretKey, second!.secretKey);
+  assert.deepEqual(first!.secretKeys, second!.secretKeys);
 });
 
 test('compose refuses to start without the two secrets, naming each', () => {

@@ -13,7 +13,7 @@ export type SigningKeyView = z.output<typeof signingKeyView>;
 export async function rotateSigningKeys({ db, config }: Pick<Runtime, 'db' | 'config'>) {
   const retireAfterMs = (config.keyActivationDelay + Math.max(config.accessTokenTtl, 3600)) * 1000;
   const retiredAt = new Date(Date.now() + retireAfterMs);
-  const added = await addSigningKeys(db, config.secretKey, retiredAt);
+  const added = await addSigningKeys(db, config.secretKeys, retiredAt);
   return { added, previous_keys_retire_at: retiredAt.toISOString() };
 }
 
@@ -27,7 +27,7 @@ const toKeyView = (row: SigningKeyRow): SigningKeyView => ({
 
 /** The signing keys, newest first, with their status now; never private material. */
 export async function listKeys({ db, config }: Pick<Runtime, 'db' | 'config'>): Promise<{ items: SigningKeyView[]; next_cursor: null }> {
-  const rows = await listSigningKeys(db, config.secretKey, config.keyActivationDelay * 1000);
+  const rows = await listSigningKeys(db, config.secretKeys, config.keyActivationDelay * 1000);
   return { items: rows.map(toKeyView), next_cursor: null };
 }
 

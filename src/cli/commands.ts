@@ -65,7 +65,7 @@ function readStdin(): string {
 
 async function withRuntime<T>(run: (runtime: Runtime) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  if (!config.secretKey) process.stderr.write(`warning: ${NO_SECRET_KEY_WARNING}\n`);
+  if (config.secretKeys.length === 0) process.stderr.write(`warning: ${NO_SECRET_KEY_WARNING}\n`);
   const runtime = await openRuntime(config, { shortLived: true });
   try {
     return await run(runtime);

@@ -36,10 +36,17 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds during which a rotated refresh token may be presented again without revoking its grant. */
   REFRESH_TOKEN_REUSE_LEEWAY: z.coerce.number().int().min(0).default(0),
-  /** Optional base64url 32-byte key that wraps every stored key; without it a generated one is kept in the database. */
+  /**
+   * Optional base64url 32-byte key that wraps every stored key; without it a generated one is kept in
+   * the database. To change it, a comma-separated list: the first seals, every one opens (`new,old`).
+   */
   TALLY_SECRET_KEY: z
     .string()
-    .refine((v) => Buffer.from(v, 'base64url').length === 32, 'must be 32 bytes, base64url-encoded')
+    .transform((v) => v.split(',').map((part) => part.trim()))
+    .refine(
+      (list) => list.every((key) => Buffer.from(key, 'base64url').length === 32),
+      'must be 32 bytes, base64url-encoded (to change keys: the new one, a comma, the old one)',
+    )
     .optional(),
   DATABASE_POOL_SIZE: positiveInt.default(10),
   /** Seconds a new signing key is published before it is used, so that every replica has it first. */
@@ -98,7 +105,8 @@ export interface Config {
   defaultAudience: string;
   logLevel: string;
   refreshTokenReuseLeeway: number;
-  secretKey: Buffer | undefined;
+  /** TALLY_SECRET_KEY's root keys, the one that seals first; empty: the root key kept in the database. */
+  secretKeys: Buffer[];
   databasePoolSize: number;
   keyActivationDelay: number;
   keyReloadInterval: number;
@@ -117,7 +125,7 @@ export interface Config {
 
 /** Said at every start without TALLY_SECRET_KEY (by the server through its logger, by the CLI on stderr). */
 export const NO_SECRET_KEY_WARNING =
-  'TALLY_SECRET_KEY is not set: the root key that seals every stored key is kept in the database, beside what it seals; set TALLY_SECRET_KEY (required with NODE_ENV=production)';
+  'TALLY_SECRET_KEY is not set: the root key that seals every stored key is kept in the database, beside what it seals; set TALLY_SECRET_KEY (the next start seals them again under it; required with NODE_ENV=production)';
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -151,7 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultAudience: v.DEFAULT_AUDIENCE ?? issuer,
     logLevel: v.LOG_LEVEL,
     refreshTokenReuseLeeway: v.REFRESH_TOKEN_REUSE_LEEWAY,
-    secretKey: v.TALLY_SECRET_KEY ? Buffer.from(v.TALLY_SECRET_KEY, 'base64url') : undefined,
+    secretKeys: (v.TALLY_SECRET_KEY ?? []).map((key) => Buffer.from(key, 'base64url')),
     databasePoolSize: v.DATABASE_POOL_SIZE,
     keyActivationDelay: v.KEY_ACTIVATION_DELAY,
     keyReloadInterval: v.KEY_RELOAD_INTERVAL,

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Runtime } from '../runtime.js';
-import { loadKeyring, type Keyring } from '../storage/keys.js';
+import type { Keyring } from '../storage/keys.js';
 import type { ProviderHolder } from './provider-holder.js';
 
 /**
@@ -14,7 +14,7 @@ export function startKeyReload(runtime: Runtime, holder: ProviderHolder, build: 
     if (running) return;
     running = true;
     try {
-      const keyring = await loadKeyring(runtime.db, runtime.config.secretKey, runtime.config.keyActivationDelay * 1000);
+      const keyring = await runtime.loadKeyring();
       if (keyring.signingFingerprint !== fingerprint) {
         holder.replace(build(keyring));
         fingerprint = keyring.signingFingerprint;
