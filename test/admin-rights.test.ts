@@ -7,7 +7,7 @@ import { ADMIN_KEY } from './helpers/admin.ts';
 import { Browser, parseForms } from './helpers/browser.ts';
 import { REDIRECT_URI, type RegisteredClient } from './helpers/fixtures.ts';
 import { authorizationRequest, discover } from './helpers/oauth.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { securityEventCount, startServer, type TestServer } from './helpers/server.ts';
 
 // Scope `admin` (CONTRACT, "OAuth 2.0 / OpenID Connect endpoints"): it opens the admin API only in an
 // access token for the resource $ISSUER/admin, only clients whose metadata lists it may ask for it,
@@ -55,10 +55,7 @@ const adminCall = (token: string) => admin(server, 'GET', '/clients', undefined,
 const scopesOf = (tokens: { scope?: string | undefined }) => (tokens.scope ?? '').split(' ').filter(Boolean);
 
 /** How many admin_auth_failed events /metrics has counted. */
-async function adminAuthFailures(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  return Number(/^tally_security_events_total\{event="admin_auth_failed"\} (\d+)/m.exec(text)?.[1] ?? 0);
-}
+const adminAuthFailures = () => securityEventCount(server, 'admin_auth_failed');
 
 describe('user tokens', () => {
   test('an ordinary user consenting to a client whose metadata lists admin → a token without admin; the admin API answers 403', async () => {

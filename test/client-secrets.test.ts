@@ -7,7 +7,7 @@ import { admin, ADMIN_KEY, registerClient, registerUser } from './helpers/admin.
 import { databaseContents, execute, query } from './helpers/db.ts';
 import type { RegisteredClient } from './helpers/fixtures.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { securityEventCount, startServer, type TestServer } from './helpers/server.ts';
 import { hashSecret } from '../src/storage/passwords.ts';
 import { renderAppErrors } from '../src/http/errors.ts';
 import { Overloaded } from '../src/lib/limiter.ts';
@@ -47,12 +47,6 @@ async function legacyClient(target = server): Promise<RegisteredClient & { clien
   const secret = `legacy-secret-${Math.random()}`;
   assert.equal(await execute(target, `UPDATE "clients" SET "secret_hash" = ? WHERE "id" = ?`, await hashSecret(secret), client.client_id), 1);
   return { ...client, client_secret: secret };
-}
-
-/** The count of one security event on /metrics. */
-async function securityEvents(target: TestServer, event: string): Promise<number> {
-  const text = await (await fetch(`${target.url}/metrics`)).text();
-  return Number(new RegExp(`^tally_security_events_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 }
 
 before(async () => {
@@ -104,7 +98,7 @@ test('a secret rotated on one replica is refused at once on another, without Red
 test('failed client authentication is a security event, on every path, with the client_id as presented (at most 100 characters)', async () => {
   const client = await newClient();
   const WRONG = 'not-the-secret-3f9c1';
-  const before = await securityEvents(server, 'client_auth_failed');
+  const before = await securityEventCount(server, 'client_auth_failed');
   // The token endpoint (a direct answer declined to oidc-provider), introspection, and the revocation stream.
   assert.equal((await clientCredentials(server, client.client_id, WRONG)).status, 401);
   const introspection = await fetch(`${server.url}/token/introspection`, {
@@ -118,7 +112,7 @@ test('failed client authentication is a security event, on every path, with the 
   // An unknown client, with a long id.
   const longId = `unknown-${'x'.repeat(150)}`;
   assert.equal((await clientCredentials(server, longId, WRONG)).status, 401);
-  assert.equal((await securityEvents(server, 'client_auth_failed')) - before, 4);
+  assert.equal((await securityEventCount(server, 'client_auth_failed')) - before, 4);
   const lines = server
     .output()
     .split('\n')
@@ -134,7 +128,7 @@ test('a flood of wrong secrets for an argon2-secret client: beyond the bound 503
   const web = await registerClient(server, 'reference');
   const user = await registerUser(server);
   const config = await discover(server, web);
-  const before = { failed: await securityEvents(server, 'client_auth_failed'), overloaded: await securityEvents(server, 'overloaded') };
+  const before = { failed: await securityEventCount(server, 'client_auth_failed'), overloaded: await securityEventCount(server, 'overloaded') };
 
   // From 200 addresses, as a botnet would guess: the per-address throttle of client authentication
   // (a 429 after 10 failures from one address) never starts, and the argon2 bound is what refuses.
@@ -153,8 +147,8 @@ test('a flood of wrong secrets for an argon2-secret client: beyond the bound 503
     assert.equal(answer.body.error, 'temporarily_unavailable');
     assert.ok(Number(answer.retryAfter) > 0, 'Retry-After');
   }
-  assert.equal((await securityEvents(server, 'overloaded')) - before.overloaded, refused.length);
-  assert.equal((await securityEvents(server, 'client_auth_failed')) - before.failed, failed.length);
+  assert.equal((await securityEventCount(server, 'overloaded')) - before.overloaded, refused.length);
+  assert.equal((await securityEventCount(server, 'client_auth_failed')) - before.failed, failed.length);
   // The bound holds nothing back once the flood is over.
   assert.equal((await clientCredentials(server, target.client_id, target.client_secret)).status, 200);
 });

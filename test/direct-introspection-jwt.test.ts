@@ -7,7 +7,7 @@ import type { RegisteredClient } from './helpers/fixtures.ts';
 import { countsOf, type Counts } from './helpers/direct-provider.ts';
 import { keyPair } from './helpers/key-pairs.ts';
 import { codeFlow, discover } from './helpers/oauth.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { securityEventCount, startServer, type TestServer } from './helpers/server.ts';
 
 // JWT access tokens (jwt and stateless modes) are introspected by Tally directly when its JWT lookup
 // judges them itself (src/oidc/access-token-jwts.ts), as reference tokens are (test/direct-answers.test.ts):
@@ -34,10 +34,7 @@ async function introspect(params: Record<string, string>, how: 'basic' | 'post',
   return { status: response.status, text: await response.text(), headers: Object.fromEntries(response.headers) };
 }
 
-async function forgedTokens(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  return Number(/^tally_security_events_total\{event="forged_token"\} (\d+)/m.exec(text)?.[1] ?? 0);
-}
+const forgedTokens = () => securityEventCount(server, 'forged_token');
 
 const answeredBy = async (): Promise<Counts> => countsOf(await (await fetch(`${server.url}/metrics`)).text(), 'introspection');
 const VOLATILE = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding']);

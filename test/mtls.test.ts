@@ -11,7 +11,7 @@ import { createValidator } from '../src/kits/validator/index.ts';
 import { Browser } from './helpers/browser.ts';
 import { createClient, createUser, REDIRECT_URI, unique, type RegisteredClient } from './helpers/fixtures.ts';
 import { signInAndConsent } from './helpers/oauth.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { metricSample, securityEventCount, startServer, type TestServer } from './helpers/server.ts';
 import { jwksOf, selfSigned, signedBy, thumbprintOf, tlsFetch, type Issued } from './helpers/tls.ts';
 
 // RFC 8705 over Tally's own HTTPS listener (TLS_CERT_FILE, TLS_KEY_FILE, TLS_CLIENT_CA_FILE) with a
@@ -68,14 +68,10 @@ async function tokenRequest(fetcher: typeof fetch, url: string, clientId: string
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
-/** A sample of the server's /metrics (0 when absent). */
-async function metric(target: TestServer, sample: string): Promise<number> {
-  const text = await (await over()(`${target.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line ? Number(line.slice(sample.length + 1)) : 0;
-}
+/** A sample of the server's /metrics (0 when absent), over this suite's HTTPS. */
+const metric = (target: TestServer, sample: string) => metricSample(target, sample, over());
 
-const securityEvents = (target: TestServer, event: string) => metric(target, `tally_security_events_total{event="${event}"}`);
+const securityEvents = (target: TestServer, event: string) => securityEventCount(target, event, over());
 
 async function introspect(fetcher: typeof fetch, url: string, clientId: string, token: string) {
   const response = await fetcher(`${url}/token/introspection`, {

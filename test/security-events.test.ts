@@ -8,7 +8,7 @@ import { Browser } from './helpers/browser.ts';
 import { createUser, createWebClient, REDIRECT_URI } from './helpers/fixtures.ts';
 import { discover, signInAndConsent } from './helpers/oauth.ts';
 import { rawRequest } from './helpers/raw-http.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { securityEventCount, startServer, type TestServer } from './helpers/server.ts';
 
 // Security events seen from outside. A rotated refresh token presented again, and an authorization code redeemed twice, revoke their grant
 // (oidc-provider) and are security events: a log line with `event` and a count on /metrics.
@@ -19,10 +19,7 @@ before(async () => {
 });
 after(() => server.stop());
 
-async function securityEvents(event: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  return Number(new RegExp(`^tally_security_events_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-}
+const securityEvents = (event: string) => securityEventCount(server, event);
 
 const tokenRequest = (client: { client_id: string; client_secret?: string }, body: Record<string, string>) =>
   fetch(`${server.url}/token`, {

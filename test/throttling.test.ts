@@ -8,7 +8,7 @@ import { query } from './helpers/db.ts';
 import { createWebClient, REDIRECT_URI, unique, type RegisteredClient } from './helpers/fixtures.ts';
 import { discover } from './helpers/oauth.ts';
 import { startRedis } from './helpers/redis.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { securityEventCount, startServer, type TestServer } from './helpers/server.ts';
 
 // Throttling of guessing through the real login form and device page (CONTRACT.md, "Interactive
 // login and consent"). The server trusts loopback as a proxy, so that each test guesses from its own
@@ -262,9 +262,8 @@ test('device user_code guesses: 10 wrong codes from one address, then every code
 });
 
 test('/metrics counts the security events: account_locked, sign_in_failed, address_throttled, user_code_failed', async () => {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
   for (const event of ['account_locked', 'sign_in_failed', 'address_throttled', 'user_code_failed']) {
-    const count = Number(new RegExp(`^tally_security_events_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    const count = await securityEventCount(server, event);
     assert.ok(count > 0, `${event}: ${count}`);
   }
   assert.match(server.output(), /"event":"sign_in_failed"/);

@@ -189,6 +189,17 @@ export async function startServer(options: { dir?: string; env?: NodeJS.ProcessE
   };
 }
 
+/** One sample of the server's /metrics, e.g. `tally_security_events_total{event="malformed_http"}` (0 while absent). */
+export async function metricSample(server: { url: string }, sample: string, fetcher: typeof fetch = fetch): Promise<number> {
+  const text = await (await fetcher(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
+/** How many times the server has counted a security event (`tally_security_events_total`). */
+export const securityEventCount = (server: { url: string }, event: string, fetcher?: typeof fetch): Promise<number> =>
+  metricSample(server, `tally_security_events_total{event="${event}"}`, fetcher);
+
 /** Introspection requests the server has answered so far, whatever their status (from /metrics). */
 export async function introspectionRequests(server: { url: string }): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
