@@ -3,7 +3,7 @@ import { createProvider } from './oidc/provider.js';
 import { logEscapedErrors } from './oidc/escaped-errors.js';
 import { holdProvider } from './oidc/provider-holder.js';
 import { startKeyReload } from './oidc/key-reload.js';
-import { closeGracefully, createHttpServer } from './http/server.js';
+import { closeGracefully, createHttpServer, explainListenFailure } from './http/server.js';
 import { renderPage } from './http/views.js';
 import { openRuntime } from './runtime.js';
 import { loadConfig, NO_SECRET_KEY_WARNING, type Config } from './config/index.js';
@@ -60,7 +60,11 @@ const consoleClient = await ensureConsoleClient(runtime).catch((error: unknown) 
 if (consoleClient && consoleClient !== 'unchanged') logger.info({ client_id: 'console' }, `admin console client ${consoleClient}`);
 
 const { server, closeStreams } = createHttpServer({ providers, runtime });
+// An address that cannot be listened on names the variable at fault, as a bad value does (exit 2).
+const refuseAddress = (error: NodeJS.ErrnoException) => exitFor(explainListenFailure(error, config));
+server.once('error', refuseAddress);
 server.listen(config.port, config.host, () => {
+  server.off('error', refuseAddress);
   const lines = [
     `Tally is serving the issuer ${config.issuer}`,
     `  discovery: ${config.issuer}/.well-known/openid-configuration`,

@@ -6,7 +6,7 @@ import { createSecurityEvents, type SecurityEvents } from './config/security-eve
 import { createAuditStore, type AuditStore } from './storage/audit.js';
 import { createClientStore, type ClientStore } from './storage/clients.js';
 import { openRedisChannels, type RedisChannels } from './storage/redis.js';
-import { openStorage, type Db } from './storage/database.js';
+import { explainDatabaseFailure, openStorage, type Db } from './storage/database.js';
 import type { Sql } from './storage/sql.js';
 import { createCacheStats, type CacheStats } from './lib/cache-stats.js';
 import { loadKeyring, type Keyring } from './storage/keys.js';
@@ -93,19 +93,23 @@ export interface Runtime {
 export async function openRuntime(config: Config, { shortLived = false } = {}): Promise<Runtime> {
   // A command's standard output is its answer (JSON): its log lines go to standard error.
   const logger = createLogger(config.logLevel, shortLived ? pino.destination(2) : undefined);
-  const appliedMigrations = await runMigrations(config.databaseUrl);
+  // A database that cannot be opened stops the start with a message for the operator, not a stack.
+  const explained = (error: unknown): never => {
+    throw explainDatabaseFailure(config.databaseUrl, error);
+  };
+  const appliedMigrations = await runMigrations(config.databaseUrl).catch(explained);
   const storage = await openStorage({
     databaseUrl: config.databaseUrl,
     poolSize: config.databasePoolSize,
     checkpointWorker: !shortLived,
     onWarning: (message, error) => logger.warn({ err: error }, message),
-  });
+  }).catch(explained);
   const { db, sql } = storage;
   const loadKeys = () =>
     loadKeyring(db, config.secretKeys, config.keyActivationDelay * 1000, ({ keys, keptRootDeleted }) =>
       logger.info({ keys, keptRootDeleted }, 'stored keys sealed again with the first key of TALLY_SECRET_KEY'),
     );
-  const keyring = await loadKeys();
+  const keyring = await loadKeys().catch(explained);
   const redis = config.redisUrl ? await openRedisChannels(config.redisUrl, logger) : undefined;
   // Replicas drop their cached copy of a client changed elsewhere (without Redis: after 5 s; a client's
   // secret is read fresh at each authentication, so a rotation counts at once everywhere).

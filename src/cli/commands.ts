@@ -5,6 +5,7 @@ import { TallyError } from '../lib/errors.js';
 import { findDuplicateKey } from '../lib/duplicate-keys.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 import { runMigrations } from '../storage/migrate.js';
+import { explainDatabaseFailure } from '../storage/database.js';
 import { parseNewClient } from '../admin/client-schemas.js';
 import { createUser, listUsers, parseNewUser, parseUserFilter, parseUserPatch, resetUserFactors, unlockUser, updateUser } from '../admin/users.js';
 import { parsePage } from '../admin/pagination.js';
@@ -93,7 +94,11 @@ function integerOption(name: string, value: string | undefined, min: number, max
 export const commands: Record<string, (args: string[]) => Promise<void>> = {
   async migrate(args) {
     parseArgs({ args, options: {} });
-    print({ applied: await runMigrations(loadConfig().databaseUrl) });
+    const { databaseUrl } = loadConfig();
+    const applied = await runMigrations(databaseUrl).catch((error: unknown) => {
+      throw explainDatabaseFailure(databaseUrl, error);
+    });
+    print({ applied });
   },
 
   async 'users create'(args) {

@@ -10,6 +10,7 @@ import { renderAppErrors, writeOAuthError } from './errors.js';
 import { appSecurityHeaders, MACHINE_ENDPOINT_POLICY, providerContentSecurityPolicy, providerSecurityHeaders } from './security-headers.js';
 import { SCRIPTS, STYLESHEET_PATH, serveScript, serveStylesheet } from './views.js';
 import { TallyError } from '../lib/errors.js';
+import { ConfigError } from '../config/index.js';
 import { createHealthRouter } from './health.js';
 import { createInteractionRouter } from './interactions.js';
 import { createSignIn } from '../oidc/sign-in.js';
@@ -127,6 +128,19 @@ function precompute(middleware: (req: IncomingMessage, res: ServerResponse, next
   };
   middleware({ headers: {} } as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
   return headers;
+}
+
+/**
+ * Why the server could not listen, naming the variable at fault: a port taken or not allowed (PORT), an
+ * address that is not this machine's (HOST); anything else is passed on as it is.
+ */
+export function explainListenFailure(error: NodeJS.ErrnoException, { host, port }: { host: string; port: number }): unknown {
+  const where = `${host}:${port}`;
+  if (error.code === 'EADDRINUSE') return new ConfigError(`Invalid environment variable PORT=${JSON.stringify(String(port))}: ${where} is already in use`);
+  if (error.code === 'EACCES') return new ConfigError(`Invalid environment variable PORT=${JSON.stringify(String(port))}: not allowed to listen on ${where}`);
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
+    return new ConfigError(`Invalid environment variable HOST=${JSON.stringify(host)}: cannot listen on ${where} (${error.code})`);
+  return error;
 }
 
 /**

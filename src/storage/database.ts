@@ -5,6 +5,9 @@ import type { PrismaClient as SqliteClient } from './generated/sqlite/client.js'
 import { openSqliteSql, WAL_SIZE_LIMIT, type Sql } from './sql.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
 import { matchNothingOnNul } from './nul.js';
+import { ConfigError } from '../config/index.js';
+import { TallyError } from '../lib/errors.js';
+import { isDatabaseUnavailable } from './unavailable.js';
 
 /** Both generated clients share one model API (one schema); the SQLite one names the type. */
 export type Db = SqliteClient;
@@ -17,6 +20,48 @@ export function dialectOf(databaseUrl: string): Dialect {
 /** `file:./data/tally.db` → an absolute path, relative to the working directory. */
 export function sqliteFilePath(databaseUrl: string): string {
   return resolve(databaseUrl.slice('file:'.length).replace(/^\/\//, ''));
+}
+
+/** DATABASE_URL as a message may show it: a PostgreSQL URL without its password. */
+export function shownDatabaseUrl(databaseUrl: string): string {
+  if (dialectOf(databaseUrl) === 'sqlite') return databaseUrl;
+  const url = URL.parse(databaseUrl);
+  if (!url) return 'postgresql://…';
+  if (url.password) url.password = '***';
+  return url.href;
+}
+
+// The SQLite file's path cannot work: a directory that is a file, no permission, a read-only disk.
+const FILE_CODES = /^(ENOTDIR|EEXIST|EACCES|EPERM|EROFS|EISDIR|ENAMETOOLONG|ELOOP|SQLITE_CANTOPEN|SQLITE_READONLY)(_|$)/;
+// PostgreSQL refused who asked (SQLSTATE class 28: user or password) or has no such database (3D000);
+// P1000 and P1003 are Prisma's names for the same.
+const CREDENTIAL_CODES = /^(28...|3D000|P1000|P1003)$/;
+
+/** The first message in an error or what it wraps (a refused connection to localhost is an AggregateError of two, without one). */
+function reasonOf(error: unknown): string {
+  const e = error as { message?: unknown; code?: unknown; errors?: unknown[]; cause?: unknown };
+  if (typeof e?.message === 'string' && e.message) return e.message;
+  if (Array.isArray(e?.errors) && e.errors.length > 0) return reasonOf(e.errors[0]);
+  if (e?.cause) return reasonOf(e.cause);
+  return String(e?.code ?? error);
+}
+
+/**
+ * Why the database could not be opened at start, for the operator (the server and the CLI stop with
+ * it, exit code 2): a path or credentials that cannot work name DATABASE_URL; a database that does not
+ * answer says so. Anything else is passed on as it is (a failure of Tally's, with its stack).
+ */
+export function explainDatabaseFailure(databaseUrl: string, error: unknown): unknown {
+  if (error instanceof TallyError) return error;
+  const code = String((error as { code?: unknown })?.code ?? '');
+  const shown = JSON.stringify(shownDatabaseUrl(databaseUrl));
+  if (FILE_CODES.test(code) || CREDENTIAL_CODES.test(code)) return new ConfigError(`Invalid environment variable DATABASE_URL=${shown}: ${reasonOf(error)}`);
+  if (isDatabaseUnavailable(error))
+    return new TallyError(503, 'database_unavailable', `the database of DATABASE_URL=${shown} does not answer: ${reasonOf(error)}`, {
+      expose: true,
+      cause: error,
+    });
+  return error;
 }
 
 export interface DatabaseOptions {
