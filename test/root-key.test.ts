@@ -41,11 +41,16 @@ test('the root key moves into TALLY_SECRET_KEY, then changes; tokens, secrets an
   assert.deepEqual((await keyRows()).filter((r) => r.id === 'root').length, 1, 'the root key is kept in the database');
   await server.stop();
 
-  /** The client secret authenticates, the reference token's sealed payload opens, the signing keys are the same, the stateless refresh token opens. */
+  /** The client secret authenticates, the reference token's sealed payload opens, the signing keys are still published, the stateless refresh token opens. */
   const stillGood = async (running: TestServer) => {
     const serviceConfig = await discover(running, service);
     assert.equal((await oidc.tokenIntrospection(serviceConfig, serviceToken.access_token)).active, true, 'the reference token is active');
-    assert.deepEqual(await (await fetch(`${running.url}/jwks`)).json(), jwks, 'the same JWKS');
+    const published = ((await (await fetch(`${running.url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid);
+    assert.deepEqual(
+      jwks.keys.filter((key: { kid: string }) => !published.includes(key.kid)),
+      [],
+      'every signing key published before is still published',
+    );
     const refreshed = await oidc.refreshTokenGrant(await discover(running, web), refreshToken);
     assert.ok(refreshed.access_token && refreshed.refresh_token, 'the stateless refresh token still refreshes');
     refreshToken = refreshed.refresh_token;
@@ -66,9 +71,17 @@ test('the root key moves into TALLY_SECRET_KEY, then changes; tokens, secrets an
 
   // A new key, the old one after it: everything is sealed again with the new one.
   const second = newKey();
-  server = await startServer({ dir: db.dir, env: env(`${second}, ${first}`) });
+  server = await startServer({ dir: db.dir, env: { ...env(`${second}, ${first}`), KEY_RELOAD_INTERVAL: '1' } });
   await stillGood(server);
   await server.outputMatching(/stored keys sealed again/);
+  await sealedWith(second);
+  // A process still sealing with the old key (here the CLI, given the keys the other way round, which
+  // seals every key again with it and adds signing keys): the running server's next look at the keys
+  // table seals them all again with its own first key.
+  const cli = runCli(env(`${first},${second}`), ['keys', 'rotate']);
+  assert.equal(cli.status, 0, cli.stderr);
+  const resealings = (output: string) => output.match(/stored keys sealed again/g)?.length ?? 0;
+  assert.equal(resealings(await server.outputUntil((output) => resealings(output) === 2, 10_000)), 2, 'sealed again by the key reload');
   await server.stop();
   await sealedWith(second);
 
