@@ -29,7 +29,16 @@ export async function openRedisChannels(url: string, logger: Logger): Promise<Re
     ['publisher', publisher],
     ['subscriber', subscriber],
   ] as const) {
-    connection.on('error', (error) => logger.warn({ err: error, role }, 'redis connection error'));
+    // ioredis retries every 2 s at most while Redis is away and emits an error each time: one warning
+    // an outage (with the first error), and one line when it is back (with the count), not one per retry.
+    let failures = 0;
+    connection.on('error', (error) => {
+      if (failures++ === 0) logger.warn({ err: error, role }, 'redis connection error');
+    });
+    connection.on('ready', () => {
+      if (failures > 0) logger.info({ role, failures }, 'redis connection back');
+      failures = 0;
+    });
   }
   const handlers = new Map<string, Set<(message: string) => void>>();
   subscriber.on('message', (channel: string, message: string) => {
