@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
 import { unseal } from '../src/lib/crypto.ts';
 import { query } from './helpers/db.ts';
@@ -20,15 +21,14 @@ test('the root key moves into TALLY_SECRET_KEY, then changes; tokens, secrets an
   const env = (secretKey: string) => ({ DATABASE_URL: db.databaseUrl, TALLY_SECRET_KEY: secretKey, NODE_ENV: '', LOG_LEVEL: 'info' });
   const keyRows = () => query<{ id: string; material: string }>(db, 'SELECT "id", "material" FROM "keys" ORDER BY "id"');
   /** Asserts that every stored key opens with `secretKey` and that no root key is kept beside them. */
-  const sealedWith = async (secretKey: string) => {
+  /** The stored keys that `secretKey` does not open. */
+  const unopened = async (secretKey: string) => {
     const rows = await keyRows();
     assert.ok(rows.length >= 6, JSON.stringify(rows.map((r) => r.id)));
-    assert.deepEqual(
-      rows.filter((row) => unseal(row.material, new Map([['env', Buffer.from(secretKey, 'base64url')]]), `key:${row.id}`) === undefined).map((r) => r.id),
-      [],
-      'every stored key opens with the first key of TALLY_SECRET_KEY',
-    );
+    return rows.filter((row) => unseal(row.material, new Map([['env', Buffer.from(secretKey, 'base64url')]]), `key:${row.id}`) === undefined).map((r) => r.id);
   };
+  const sealedWith = async (secretKey: string) =>
+    assert.deepEqual(await unopened(secretKey), [], 'every stored key opens with the first key of TALLY_SECRET_KEY');
 
   // First start as the quick start runs it: no TALLY_SECRET_KEY, a root key kept in the database.
   let server: TestServer = await startServer({ dir: db.dir, env: env('') });
@@ -80,10 +80,11 @@ test('the root key moves into TALLY_SECRET_KEY, then changes; tokens, secrets an
   // table seals them all again with its own first key.
   const cli = runCli(env(`${first},${second}`), ['keys', 'rotate']);
   assert.equal(cli.status, 0, cli.stderr);
-  const resealings = (output: string) => output.match(/stored keys sealed again/g)?.length ?? 0;
-  assert.equal(resealings(await server.outputUntil((output) => resealings(output) === 2, 10_000)), 2, 'sealed again by the key reload');
-  await server.stop();
+  // (A look may fall between the CLI's writes: the one after it takes what is left.)
+  for (let i = 0; i < 100 && (await unopened(second)).length > 0; i++) await sleep(100);
   await sealedWith(second);
+  assert.ok((server.output().match(/stored keys sealed again/g) ?? []).length >= 2, 'sealed again by the key reload, not only at start');
+  await server.stop();
 
   // Then the new key alone: nothing left to seal again.
   server = await startServer({ dir: db.dir, env: env(second) });
