@@ -130,18 +130,15 @@ async function keepRootFor(db: Db, roots: RootKeys): Promise<void> {
   if (roots.sealing.id === KEPT_ROOT) await insertOnce(db, { id: KEPT_ROOT, use: 'root', alg: 'A256GCM', material: roots.sealing.key.toString('base64url') });
 }
 
-/** The keys every server needs: id, use, algorithm, and how its material is made. */
-const INITIAL_KEYS: [string, string, string, () => Promise<string>][] = [
+/** A key every server needs: id, use, algorithm, and how its material is made. */
+type InitialKey = [id: string, use: string, alg: string, make: () => Promise<string>];
+
+const INITIAL_KEYS: InitialKey[] = [
   ['payload-1', 'payload', 'A256GCM', async () => randomBytes(32).toString('base64url')],
   ['cookie-1', 'cookie', 'HS256', async () => randomBytes(32).toString('base64url')],
   ['client-secret-1', 'client-secret', 'HS256', async () => randomBytes(32).toString('base64url')],
   ['dpop-nonce-1', 'dpop-nonce', 'A256GCM', async () => randomBytes(32).toString('base64url')],
-  ...SIGNING_ALGORITHMS.map((alg): [string, string, string, () => Promise<string>] => [
-    `sig-${alg.toLowerCase()}-1`,
-    'sig',
-    alg,
-    async () => JSON.stringify(await makeSigningKey(alg)),
-  ]),
+  ...SIGNING_ALGORITHMS.map((alg): InitialKey => [`sig-${alg.toLowerCase()}-1`, 'sig', alg, async () => JSON.stringify(await makeSigningKey(alg))]),
 ];
 
 /** Makes the initial keys that `existing` lacks (a first start, or a version that needs a new one); whether any was missing. */
